@@ -1,0 +1,215 @@
+"""Validated, transactional, idempotent ingest of record files into the store.
+
+Records are validated one by one; valid ones are written in batches (one
+transaction each), invalid ones go with their reasons to a rejects file under
+``<home>/rejects/``. Re-ingesting the same file changes nothing; a changed
+record updates its case. A killed ingest leaves every committed batch intact,
+and running it again finishes the job.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from leian.data.readers import FileFormatError, RawRecord, read_records
+from leian.data.record import Case, RecordError, validate
+from leian.data.store import Store
+from leian.data.taxonomy import Taxonomy
+
+__all__ = ["ingest", "IngestReport", "Reject", "DEFAULT_BATCH_SIZE"]
+
+DEFAULT_BATCH_SIZE = 500
+
+
+@dataclass
+class Reject:
+    """A record that was not stored, and why."""
+
+    source: str
+    line: int
+    record_id: str | None
+    errors: list[tuple[str, str]]
+    record: dict[str, Any] | None = None
+
+    def messages(self) -> list[str]:
+        """One line per problem: ``cases.jsonl:17 id=JW-3 parties[1].phone: not a phone number``."""
+        where = f"{self.source}:{self.line}" + (f" id={self.record_id}" if self.record_id else "")
+        return [f"{where} {path}: {message}" for path, message in self.errors]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "source": self.source,
+                "line": self.line,
+                "id": self.record_id,
+                "errors": [{"field": f, "message": m} for f, m in self.errors],
+                "messages": self.messages(),
+                "record": self.record,
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+
+
+@dataclass
+class IngestReport:
+    files: list[str] = field(default_factory=list)
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    file_errors: list[str] = field(default_factory=list)
+    reject_messages: list[str] = field(default_factory=list)
+    rejects_path: str | None = None
+    unmapped_types: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def stored(self) -> int:
+        return self.inserted + self.updated
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.file_errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "read": self.read,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "file_errors": self.file_errors,
+            "rejects_path": self.rejects_path,
+            "unmapped_types": dict(self.unmapped_types),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class _RejectWriter:
+    """Opens the rejects file only when the first reject arrives."""
+
+    def __init__(self, directory: Path, label: str):
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        self.path = directory / f"{stamp}-{label}.jsonl"
+        self.handle: TextIO | None = None
+
+    def write(self, reject: Reject) -> None:
+        if self.handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = self.path.open("w", encoding="utf-8")
+        self.handle.write(reject.to_json() + "\n")
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[str | Path],
+    *,
+    rejects_dir: str | Path,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = False,
+    taxonomy: Taxonomy | None = None,
+    max_messages: int = 20,
+) -> IngestReport:
+    """Ingest record files into ``store``.
+
+    Args:
+        store: the case store to write to.
+        paths: JSONL, CSV or XLSX files.
+        rejects_dir: where the rejects file is written (only if something is rejected).
+        batch_size: records per transaction.
+        progress: show a progress bar on stderr.
+        taxonomy: the dispute taxonomy used to map free-text types.
+        max_messages: how many reject messages the report keeps for display.
+    """
+    from tqdm import tqdm
+
+    taxonomy = taxonomy or Taxonomy.default()
+    paths = [Path(p) for p in paths]
+    report = IngestReport(files=[str(p) for p in paths])
+    label = paths[0].stem if len(paths) == 1 else f"{len(paths)}-files"
+    rejects = _RejectWriter(Path(rejects_dir), label)
+    started_at = _now()
+    started = time.perf_counter()
+    bar = tqdm(desc="ingest", unit=" rec", disable=not progress, leave=False)
+
+    def reject(item: RawRecord, record_id: str | None, errors: list[tuple[str, str]]) -> None:
+        entry = Reject(item.source, item.line, record_id, errors, item.data)
+        rejects.write(entry)
+        report.rejected += 1
+        for message in entry.messages():
+            if len(report.reject_messages) < max_messages:
+                report.reject_messages.append(message)
+
+    try:
+        for path in paths:
+            batch: list[Case] = []
+            sources: list[str] = []
+            first_line_of: dict[str, int] = {}
+            try:
+                for item in read_records(path):
+                    report.read += 1
+                    bar.update()
+                    if item.data is None:
+                        reject(item, None, [(item.field, item.error or "unreadable record")])
+                        continue
+                    try:
+                        case = validate(item.data, taxonomy)
+                    except RecordError as exc:
+                        reject(item, exc.record_id, [(e.path, e.message) for e in exc.errors])
+                        continue
+                    if case.id in first_line_of:
+                        reject(item, case.id, [("id", f"duplicate id in this file (first at line {first_line_of[case.id]})")])
+                        continue
+                    first_line_of[case.id] = item.line
+                    if case.type and case.category is None:
+                        report.unmapped_types[case.type] += 1
+                    batch.append(case)
+                    sources.append(f"{item.source}:{item.line}")
+                    if len(batch) >= batch_size:
+                        _commit(store, batch, sources, report)
+                        batch, sources = [], []
+            except FileFormatError as exc:
+                report.file_errors.append(str(exc))
+            _commit(store, batch, sources, report)
+    finally:
+        bar.close()
+        rejects.close()
+    report.seconds = time.perf_counter() - started
+    if rejects.handle is not None:
+        report.rejects_path = str(rejects.path)
+    _log_run(store, report, started_at)
+    return report
+
+
+def _commit(store: Store, batch: list[Case], sources: list[str], report: IngestReport) -> None:
+    if not batch:
+        return
+    result = store.upsert_batch(batch, sources)
+    report.inserted += result.inserted
+    report.updated += result.updated
+    report.unchanged += result.unchanged
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _log_run(store: Store, report: IngestReport, started_at: str) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO ingest_runs (started_at, finished_at, files, summary) VALUES (?, ?, ?, ?)",
+            (started_at, _now(), json.dumps(report.files, ensure_ascii=False), json.dumps(report.to_dict(), ensure_ascii=False)),
+        )

@@ -1,0 +1,500 @@
+"""The case record: validation of user input and the normalised :class:`Case`.
+
+A record arrives as a mapping (from JSON Lines, CSV or Excel). :func:`validate`
+either returns a :class:`Case` or raises :class:`RecordError` listing every
+problem with its field path. The user's values are kept as given (``Case.raw``);
+normalised forms (simplified text, canonical phone, taxonomy type) sit beside
+them.
+
+Examples
+--------
+>>> case = validate({"id": "A1", "text": "樓上漏水", "type": "社区邻里纠纷",
+...                  "parties": [{"name": "王建国", "phone": "138-0000-1111"}]})
+>>> case.search_text, case.category, case.parties[0].phone_norm
+('楼上漏水', '邻里', '13800001111')
+>>> try:
+...     validate({"id": "A2", "text": "x", "amount": "abc"})
+... except RecordError as exc:
+...     print(exc)
+amount: not a number: 'abc'
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from leian.data.normalize import (
+    id_number_is_valid,
+    normalize_id_number,
+    normalize_name,
+    normalize_phone,
+    normalize_text,
+)
+from leian.data.places import LEVELS, parse_address
+from leian.data.taxonomy import Taxonomy
+
+__all__ = [
+    "Case",
+    "Party",
+    "Mediator",
+    "RecordError",
+    "FieldError",
+    "validate",
+    "ROLES",
+    "KINDS",
+    "OUTCOMES",
+    "CHANNELS",
+    "MAX_TEXT_CHARS",
+]
+
+MAX_TEXT_CHARS = 20_000
+MAX_SHORT_CHARS = 200
+MAX_ID_CHARS = 64
+
+#: Canonical party roles, with the spellings registers use for them.
+ROLES = {
+    "申请人": ("申请人", "申请方", "投诉人", "求助人", "applicant"),
+    "被申请人": ("被申请人", "被申请方", "被投诉人", "respondent"),
+    "第三人": ("第三人", "利害关系人", "third_party"),
+    "当事人": ("当事人", "纠纷当事人", "party"),
+    "代理人": ("代理人", "委托代理人", "agent"),
+    "其他": ("其他", "other"),
+}
+KINDS = {
+    "person": ("person", "个人", "自然人"),
+    "organization": ("organization", "organisation", "单位", "组织", "企业", "法人"),
+    "group": ("group", "群体", "多人"),
+}
+OUTCOMES = {
+    "调解成功": ("调解成功", "成功", "达成协议", "已调解", "调处成功", "化解"),
+    "调解失败": ("调解失败", "失败", "未达成协议", "调解不成"),
+    "司法确认": ("司法确认",),
+    "转诉讼": ("转诉讼", "引导诉讼", "诉讼"),
+    "转仲裁": ("转仲裁", "仲裁"),
+    "撤回": ("撤回", "撤销申请", "当事人撤回"),
+    "终止调解": ("终止调解", "终止"),
+    "处理中": ("处理中", "调解中", "受理", "在办"),
+}
+CHANNELS = {
+    "网格员排查": ("网格员排查", "网格排查", "网格员上报"),
+    "12345热线": ("12345热线", "12345", "市民热线"),
+    "110非警务警情": ("110非警务警情", "110", "110转办", "非警务警情"),
+    "来信来访": ("来信来访", "信访", "来访"),
+    "当事人申请": ("当事人申请", "自行申请", "申请"),
+    "法院委派": ("法院委派", "诉前委派", "法院委托"),
+    "部门移交": ("部门移交", "移交", "转办"),
+    "主动排查": ("主动排查", "排查"),
+}
+_KNOWN_FIELDS = {
+    "id", "text", "title", "type", "occurred_on", "reported_on", "closed_on",
+    "location", "parties", "mediators", "channel", "handling", "outcome",
+    "agreement", "amount", "tags",
+}
+_ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]{1,%d}" % MAX_ID_CHARS)
+_GROUP_NAME = re.compile(r"等\s*\d+\s*(人|户|名)|村民|居民|业主|职工|工人们|家族")
+_ORG_NAME = re.compile(r"(公司|厂|局|医院|学校|中心|银行|合作社|超市|集团|矿|队|店|委员会|物业|幼儿园)$|有限")
+
+
+def _reverse(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    return {normalize_name(alias).lower(): canonical for canonical, aliases in table.items() for alias in aliases}
+
+
+_ROLE_OF = _reverse(ROLES)
+_KIND_OF = _reverse(KINDS)
+_OUTCOME_OF = _reverse(OUTCOMES)
+_CHANNEL_OF = _reverse(CHANNELS)
+
+
+class FieldError(Exception):
+    """One problem with one field; ``path`` is like ``parties[1].phone``."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+class RecordError(ValueError):
+    """A record failed validation; ``errors`` lists every field problem found."""
+
+    def __init__(self, errors: list[FieldError], record_id: str | None = None):
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+        self.record_id = record_id
+
+
+@dataclass
+class Party:
+    name: str
+    role: str = "当事人"
+    kind: str = "person"
+    phone: str | None = None
+    id_number: str | None = None
+    address: str | None = None
+    name_norm: str = ""
+    phone_norm: str | None = None
+    id_number_norm: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Mediator:
+    name: str
+    org: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Case:
+    """A validated, normalised case. ``raw`` is the record exactly as given."""
+
+    id: str
+    text: str
+    title: str | None = None
+    type: str | None = None
+    category: str | None = None
+    subtype: str | None = None
+    occurred_on: str | None = None
+    reported_on: str | None = None
+    closed_on: str | None = None
+    location: dict[str, str] = field(default_factory=dict)
+    parties: list[Party] = field(default_factory=list)
+    mediators: list[Mediator] = field(default_factory=list)
+    channel: str | None = None
+    handling: str | None = None
+    outcome: str | None = None
+    agreement: str | None = None
+    amount: float | None = None
+    tags: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def search_text(self) -> str:
+        """Title and text, normalised (half-width, simplified): what search indexes."""
+        return normalize_text("\n".join(p for p in (self.title, self.text) if p))
+
+    @property
+    def date(self) -> str | None:
+        """The date a case is placed in time by: occurred, else reported, else closed."""
+        return self.occurred_on or self.reported_on or self.closed_on
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised record as plain JSON-able data (without ``raw``)."""
+        data = asdict(self)
+        del data["raw"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], raw: dict[str, Any] | None = None) -> Case:
+        values = dict(data)
+        values["parties"] = [Party(**p) for p in values.get("parties", [])]
+        values["mediators"] = [Mediator(**m) for m in values.get("mediators", [])]
+        return cls(**values, raw=raw or {})
+
+    def content_hash(self) -> str:
+        """Stable hash of the normalised record: unchanged input, unchanged hash."""
+        blob = json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def validate(record: Any, taxonomy: Taxonomy | None = None) -> Case:
+    """Validate one record and return the normalised :class:`Case`.
+
+    Raises:
+        RecordError: with every problem found, each naming its field.
+    """
+    if not isinstance(record, dict):
+        raise RecordError([FieldError("record", f"expected a JSON object, got {_type_name(record)}")])
+    taxonomy = taxonomy or Taxonomy.default()
+    errors: list[FieldError] = []
+
+    def check(fn, *args):
+        try:
+            return fn(*args)
+        except FieldError as exc:
+            errors.append(exc)
+            return None
+
+    record_id = check(_id, record.get("id"))
+    text = check(_required_text, "text", record.get("text"), MAX_TEXT_CHARS)
+    title = check(_optional_text, "title", record.get("title"), MAX_SHORT_CHARS)
+    type_raw = check(_optional_text, "type", record.get("type"), MAX_SHORT_CHARS)
+    dates = {name: check(_date, name, record.get(name)) for name in ("occurred_on", "reported_on", "closed_on")}
+    location = check(_location, record.get("location"))
+    parties = check(_parties, record.get("parties"))
+    mediators = check(_mediators, record.get("mediators"))
+    channel = check(_optional_text, "channel", record.get("channel"), MAX_SHORT_CHARS)
+    handling = check(_optional_text, "handling", record.get("handling"), MAX_TEXT_CHARS)
+    outcome = check(_optional_text, "outcome", record.get("outcome"), MAX_SHORT_CHARS)
+    agreement = check(_optional_text, "agreement", record.get("agreement"), MAX_TEXT_CHARS)
+    amount = check(_amount, record.get("amount"))
+    tags = check(_tags, record.get("tags"))
+
+    occurred, reported, closed = dates["occurred_on"], dates["reported_on"], dates["closed_on"]
+    if occurred and closed and closed < occurred:
+        errors.append(FieldError("closed_on", f"{closed} is before occurred_on {occurred}"))
+    if occurred and reported and reported < occurred:
+        errors.append(FieldError("reported_on", f"{reported} is before occurred_on {occurred}"))
+    if reported and closed and closed < reported:
+        errors.append(FieldError("closed_on", f"{closed} is before reported_on {reported}"))
+    if errors:
+        raise RecordError(errors, record_id if isinstance(record_id, str) else _id_for_message(record))
+
+    match = taxonomy.classify(type_raw)
+    return Case(
+        id=record_id,
+        text=text,
+        title=title,
+        type=type_raw,
+        category=match.category if match else None,
+        subtype=match.subtype if match else None,
+        occurred_on=occurred,
+        reported_on=reported,
+        closed_on=closed,
+        location=location or {},
+        parties=parties or [],
+        mediators=mediators or [],
+        channel=_canonical(_CHANNEL_OF, channel),
+        handling=handling,
+        outcome=_canonical(_OUTCOME_OF, outcome),
+        agreement=agreement,
+        amount=amount,
+        tags=tags or [],
+        extra={k: v for k, v in record.items() if k not in _KNOWN_FIELDS},
+        raw=record,
+    )
+
+
+def _id_for_message(record: dict[str, Any]) -> str | None:
+    value = record.get("id")
+    return str(value) if value not in (None, "") else None
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _canonical(table: dict[str, str], value: str | None) -> str | None:
+    """Map a known spelling onto its canonical value; unknown values are kept."""
+    if value is None:
+        return None
+    return table.get(normalize_name(value).lower(), value)
+
+
+def _id(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise FieldError("id", "missing or empty")
+    if not isinstance(value, str):
+        raise FieldError("id", f"expected a string, got {_type_name(value)}")
+    if not _ID_PATTERN.fullmatch(value):
+        raise FieldError("id", f"must be 1-{MAX_ID_CHARS} characters without spaces or control characters")
+    return value
+
+
+def _required_text(name: str, value: Any, limit: int) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise FieldError(name, "missing or empty")
+    return _optional_text(name, value, limit)
+
+
+def _optional_text(name: str, value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FieldError(name, f"expected a string, got {_type_name(value)}")
+    value = value.strip()
+    if "\x00" in value:
+        raise FieldError(name, "contains a NUL character")
+    if len(value) > limit:
+        raise FieldError(name, f"too long: {len(value)} characters (limit {limit})")
+    return value or None
+
+
+_DATE_FORMS = [
+    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][\d:.]+Z?)?"),
+    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
+    re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})"),
+    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
+]
+
+
+def _date(name: str, value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise FieldError(name, f"expected a date string YYYY-MM-DD, got {_type_name(value)}")
+    for form in _DATE_FORMS:
+        match = form.fullmatch(value.strip())
+        if match:
+            try:
+                return dt.date(*map(int, match.groups())).isoformat()
+            except ValueError:
+                break
+    raise FieldError(name, f"not a valid date (YYYY-MM-DD): {value!r}")
+
+
+def _amount(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise FieldError("amount", "expected a number, got a boolean")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        cleaned = re.sub(r"[,，\s]|元$|¥|￥", "", value.strip())
+        try:
+            number = float(cleaned)
+        except ValueError:
+            raise FieldError("amount", f"not a number: {value!r}") from None
+    else:
+        raise FieldError("amount", f"expected a number, got {_type_name(value)}")
+    if math.isnan(number) or math.isinf(number):
+        raise FieldError("amount", f"not a finite number: {value!r}")
+    if number < 0:
+        raise FieldError("amount", f"negative amount: {value!r}")
+    return number
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        value = [t for t in re.split(r"[;；,，]", value)]
+    if not isinstance(value, list):
+        raise FieldError("tags", f"expected a list of strings, got {_type_name(value)}")
+    tags = []
+    for i, tag in enumerate(value):
+        if not isinstance(tag, str):
+            raise FieldError(f"tags[{i}]", f"expected a string, got {_type_name(tag)}")
+        if tag.strip():
+            tags.append(tag.strip())
+    return tags
+
+
+def _location(value: Any) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        parsed = parse_address(value)
+        parsed["address"] = value.strip()
+        return parsed
+    if not isinstance(value, dict):
+        raise FieldError("location", f"expected an object or an address string, got {_type_name(value)}")
+    location: dict[str, str] = {}
+    for key, part in value.items():
+        if part is None or part == "":
+            continue
+        if not isinstance(part, str):
+            raise FieldError(f"location.{key}", f"expected a string, got {_type_name(part)}")
+        location[key] = part.strip()
+    if location.get("address"):
+        # Fill levels the user left out from the address; never overwrite given ones.
+        for level, name in parse_address(location["address"]).items():
+            if level in LEVELS:
+                location.setdefault(level, name)
+    return location
+
+
+def _parties(value: Any) -> list[Party]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise FieldError("parties", f"expected a list, got {_type_name(value)}")
+    return [_party(i, item) for i, item in enumerate(value)]
+
+
+def _party(index: int, item: Any) -> Party:
+    where = f"parties[{index}]"
+    if isinstance(item, str):
+        item = {"name": item}
+    if not isinstance(item, dict):
+        raise FieldError(where, f"expected an object, got {_type_name(item)}")
+    name = _required_text(f"{where}.name", item.get("name"), MAX_SHORT_CHARS)
+    role_raw = _optional_text(f"{where}.role", item.get("role"), MAX_SHORT_CHARS)
+    role = "当事人"
+    if role_raw:
+        role = _ROLE_OF.get(normalize_name(role_raw).lower())
+        if role is None:
+            raise FieldError(f"{where}.role", f"unknown role {role_raw!r} (known: {', '.join(ROLES)})")
+    kind_raw = _optional_text(f"{where}.kind", item.get("kind"), MAX_SHORT_CHARS)
+    if kind_raw:
+        kind = _KIND_OF.get(normalize_name(kind_raw).lower())
+        if kind is None:
+            raise FieldError(f"{where}.kind", f"unknown kind {kind_raw!r} (known: {', '.join(KINDS)})")
+    else:
+        kind = _guess_kind(name)
+    phone = item.get("phone")
+    phone_norm = None
+    if phone not in (None, ""):
+        if isinstance(phone, int) and not isinstance(phone, bool):
+            phone = str(phone)
+        if not isinstance(phone, str):
+            raise FieldError(f"{where}.phone", f"expected a string, got {_type_name(phone)}")
+        phone_norm = normalize_phone(phone)
+        if phone_norm is None:
+            raise FieldError(f"{where}.phone", f"not a phone number: {phone!r}")
+    else:
+        phone = None
+    id_number = item.get("id_number")
+    id_norm = None
+    if id_number not in (None, ""):
+        if not isinstance(id_number, str):
+            raise FieldError(f"{where}.id_number", f"expected a string, got {_type_name(id_number)}")
+        if not id_number_is_valid(id_number):
+            raise FieldError(f"{where}.id_number", f"not a valid resident ID number (checksum or length): {id_number!r}")
+        id_norm = normalize_id_number(id_number)
+    else:
+        id_number = None
+    address = _optional_text(f"{where}.address", item.get("address"), MAX_SHORT_CHARS)
+    known = {"name", "role", "kind", "phone", "id_number", "address"}
+    return Party(
+        name=name,
+        role=role,
+        kind=kind,
+        phone=phone,
+        id_number=id_number,
+        address=address,
+        name_norm=normalize_name(name),
+        phone_norm=phone_norm,
+        id_number_norm=id_norm,
+        extra={k: v for k, v in item.items() if k not in known},
+    )
+
+
+def _guess_kind(name: str) -> str:
+    simplified = normalize_name(name)
+    if _GROUP_NAME.search(simplified):
+        return "group"
+    if _ORG_NAME.search(simplified):
+        return "organization"
+    return "person"
+
+
+def _mediators(value: Any) -> list[Mediator]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise FieldError("mediators", f"expected a list, got {_type_name(value)}")
+    mediators = []
+    for i, item in enumerate(value):
+        where = f"mediators[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise FieldError(where, f"expected an object, got {_type_name(item)}")
+        name = _required_text(f"{where}.name", item.get("name"), MAX_SHORT_CHARS)
+        org = _optional_text(f"{where}.org", item.get("org"), MAX_SHORT_CHARS)
+        extra = {k: v for k, v in item.items() if k not in ("name", "org")}
+        mediators.append(Mediator(name=name, org=org, extra=extra))
+    return mediators

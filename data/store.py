@@ -1,0 +1,367 @@
+"""The case store: one SQLite file (WAL) under the LeiAn home, with versioned migrations.
+
+Cases are upserted in batches, one transaction per batch, so a crash leaves
+every committed batch intact and no half-written record. Every change is
+appended to the ``changes`` log; indexes built from the store (search, graph)
+remember the last sequence number they applied and catch up from there.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from leian.data.record import validate
+>>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "cases.sqlite")
+>>> store.upsert_batch([validate({"id": "A1", "text": "楼上漏水"})], ["demo:1"])
+BatchResult(inserted=1, updated=0, unchanged=0)
+>>> store.upsert_batch([validate({"id": "A1", "text": "楼上漏水"})], ["demo:1"])
+BatchResult(inserted=0, updated=0, unchanged=1)
+>>> store.get("A1").text, store.count()
+('楼上漏水', 1)
+>>> store.close()
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from leian.data.places import LEVELS
+from leian.data.record import Case
+
+__all__ = ["Store", "BatchResult", "Change", "MIGRATIONS", "SCHEMA_VERSION"]
+
+#: Schema migrations; entry ``i`` takes the schema from version ``i`` to ``i + 1``.
+#: Append new entries, never edit applied ones.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        record TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        search_text TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        type_raw TEXT, category TEXT, subtype TEXT,
+        case_date TEXT, occurred_on TEXT, reported_on TEXT, closed_on TEXT,
+        province TEXT, city TEXT, district TEXT, town TEXT, community TEXT, grid TEXT,
+        channel TEXT, outcome TEXT, amount REAL,
+        source TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX cases_type ON cases(category, subtype);
+    CREATE INDEX cases_date ON cases(case_date);
+    CREATE INDEX cases_district ON cases(district);
+    CREATE INDEX cases_town ON cases(town);
+    CREATE INDEX cases_grid ON cases(grid);
+    CREATE INDEX cases_outcome ON cases(outcome);
+    CREATE TABLE case_parties (
+        case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL, name_norm TEXT NOT NULL, role TEXT NOT NULL, kind TEXT NOT NULL,
+        phone_norm TEXT, id_number_norm TEXT, address TEXT,
+        PRIMARY KEY (case_id, position)
+    );
+    CREATE INDEX case_parties_name ON case_parties(name_norm);
+    CREATE INDEX case_parties_phone ON case_parties(phone_norm);
+    CREATE INDEX case_parties_id_number ON case_parties(id_number_norm);
+    CREATE TABLE case_mediators (
+        case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL, org TEXT,
+        PRIMARY KEY (case_id, position)
+    );
+    CREATE INDEX case_mediators_name ON case_mediators(name);
+    CREATE TABLE case_tags (
+        case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (case_id, tag)
+    );
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+        at TEXT NOT NULL
+    );
+    CREATE TABLE ingest_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        files TEXT NOT NULL,
+        summary TEXT
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class BatchResult(NamedTuple):
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+class Change(NamedTuple):
+    seq: int
+    case_id: str
+    op: str
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """The SQLite case store.
+
+    Args:
+        path: the database file; created with the current schema if missing.
+        readonly: open without migrating or writing (for inspection).
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False):
+        self.path = Path(path)
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+        # check_same_thread=False: the web server shares one store across
+        # threads; the lock serialises writers within this process.
+        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+        self.lock = threading.RLock()
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode survives a killed process; only an OS crash
+            # can lose the last transactions, never corrupt the file.
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.migrate()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        """Apply the migrations this file has not seen yet, each in its own transaction."""
+        with self.lock:
+            version = self.schema_version
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path}: schema version {version} is newer than this LeiAn ({SCHEMA_VERSION}); upgrade LeiAn"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[number]):
+                        self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {number + 1}")
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+
+    def transaction(self) -> _Transaction:
+        """``with store.transaction():`` runs the block as one write transaction."""
+        return _Transaction(self)
+
+    # -- writing -------------------------------------------------------------
+
+    def upsert_batch(self, cases: Sequence[Case], sources: Sequence[str | None] | None = None) -> BatchResult:
+        """Insert or update cases in one transaction.
+
+        A case whose normalised content is unchanged is left alone (its
+        ``updated_at`` stays); a changed one keeps its ``created_at``.
+        """
+        sources = sources or [None] * len(cases)
+        inserted = updated = unchanged = 0
+        now = _now()
+        with self.transaction():
+            for case, source in zip(cases, sources):
+                row = self.conn.execute("SELECT content_hash FROM cases WHERE id = ?", (case.id,)).fetchone()
+                digest = case.content_hash()
+                if row is not None and row["content_hash"] == digest:
+                    unchanged += 1
+                    continue
+                self._write_case(case, digest, source, now, exists=row is not None)
+                self.conn.execute(
+                    "INSERT INTO changes (case_id, op, at) VALUES (?, 'upsert', ?)", (case.id, now)
+                )
+                if row is None:
+                    inserted += 1
+                else:
+                    updated += 1
+        return BatchResult(inserted, updated, unchanged)
+
+    def _write_case(self, case: Case, digest: str, source: str | None, now: str, *, exists: bool) -> None:
+        loc = case.location
+        values = {
+            "id": case.id,
+            "record": json.dumps(case.to_dict(), ensure_ascii=False),
+            "raw": json.dumps(case.raw, ensure_ascii=False, default=str),
+            "search_text": case.search_text,
+            "content_hash": digest,
+            "type_raw": case.type,
+            "category": case.category,
+            "subtype": case.subtype,
+            "case_date": case.date,
+            "occurred_on": case.occurred_on,
+            "reported_on": case.reported_on,
+            "closed_on": case.closed_on,
+            **{level: loc.get(level) for level in LEVELS},
+            "channel": case.channel,
+            "outcome": case.outcome,
+            "amount": case.amount,
+            "source": source,
+            "updated_at": now,
+        }
+        if exists:
+            assignments = ", ".join(f"{k} = :{k}" for k in values if k != "id")
+            self.conn.execute(f"UPDATE cases SET {assignments} WHERE id = :id", values)
+            for table in ("case_parties", "case_mediators", "case_tags"):
+                self.conn.execute(f"DELETE FROM {table} WHERE case_id = ?", (case.id,))
+        else:
+            values["created_at"] = now
+            columns = ", ".join(values)
+            self.conn.execute(
+                f"INSERT INTO cases ({columns}) VALUES ({', '.join(':' + k for k in values)})", values
+            )
+        self.conn.executemany(
+            "INSERT INTO case_parties VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (case.id, i, p.name, p.name_norm, p.role, p.kind, p.phone_norm, p.id_number_norm, p.address)
+                for i, p in enumerate(case.parties)
+            ],
+        )
+        self.conn.executemany(
+            "INSERT INTO case_mediators VALUES (?, ?, ?, ?)",
+            [(case.id, i, m.name, m.org) for i, m in enumerate(case.mediators)],
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO case_tags VALUES (?, ?)", [(case.id, tag) for tag in case.tags]
+        )
+
+    def delete(self, case_ids: Iterable[str]) -> int:
+        """Delete cases (with their parties, mediators and tags); returns how many existed."""
+        deleted = 0
+        now = _now()
+        with self.transaction():
+            for case_id in case_ids:
+                cursor = self.conn.execute("DELETE FROM cases WHERE id = ?", (case_id,))
+                if cursor.rowcount:
+                    deleted += 1
+                    self.conn.execute("INSERT INTO changes (case_id, op, at) VALUES (?, 'delete', ?)", (case_id, now))
+        return deleted
+
+    # -- reading -------------------------------------------------------------
+
+    def get(self, case_id: str) -> Case | None:
+        row = self.conn.execute("SELECT record, raw FROM cases WHERE id = ?", (case_id,)).fetchone()
+        return _case(row) if row else None
+
+    def get_many(self, case_ids: Sequence[str]) -> dict[str, Case]:
+        """Cases by id (missing ids are absent from the result)."""
+        found: dict[str, Case] = {}
+        for start in range(0, len(case_ids), 500):
+            chunk = list(case_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT id, record, raw FROM cases WHERE id IN ({marks})", chunk):
+                found[row["id"]] = _case(row)
+        return found
+
+    def iter_cases(self, batch_size: int = 1000) -> Iterator[Case]:
+        """All cases in id order, read in pages so memory stays flat."""
+        last = ""
+        while True:
+            rows = self.conn.execute(
+                "SELECT id, record, raw FROM cases WHERE id > ? ORDER BY id LIMIT ?", (last, batch_size)
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _case(row)
+            last = rows[-1]["id"]
+
+    def ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM cases ORDER BY id")]
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+
+    def changes_since(self, seq: int, limit: int | None = None) -> list[Change]:
+        """Changes after ``seq``, oldest first: how indexes catch up with the store."""
+        sql = "SELECT seq, case_id, op FROM changes WHERE seq > ? ORDER BY seq"
+        params: tuple[Any, ...] = (seq,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [Change(*row) for row in self.conn.execute(sql, params)]
+
+    def last_change(self) -> int:
+        return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+
+    def stats(self) -> dict[str, Any]:
+        """Counts a person wants at a glance: cases, types, places, outcomes, channels, dates."""
+
+        def grouped(column: str, limit: int = 20) -> dict[str, int]:
+            rows = self.conn.execute(
+                f"SELECT COALESCE({column}, '(未填)') AS k, COUNT(*) AS n FROM cases GROUP BY k ORDER BY n DESC, k LIMIT ?",
+                (limit,),
+            )
+            return {r["k"]: r["n"] for r in rows}
+
+        first, last = self.conn.execute("SELECT MIN(case_date), MAX(case_date) FROM cases").fetchone()
+        unmapped = self.conn.execute(
+            "SELECT type_raw, COUNT(*) FROM cases WHERE category IS NULL AND type_raw IS NOT NULL GROUP BY type_raw ORDER BY 2 DESC"
+        ).fetchall()
+        return {
+            "cases": self.count(),
+            "parties": self.conn.execute("SELECT COUNT(*) FROM case_parties").fetchone()[0],
+            "schema_version": self.schema_version,
+            "date_range": [first, last],
+            "by_category": grouped("category"),
+            "by_outcome": grouped("outcome"),
+            "by_channel": grouped("channel"),
+            "by_district": grouped("district"),
+            "unmapped_types": {t: n for t, n in unmapped},
+        }
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception; re-entrant."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.outer = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.store.lock.acquire()
+        self.outer = not self.store.conn.in_transaction
+        if self.outer:
+            self.store.conn.execute("BEGIN IMMEDIATE")
+        return self.store.conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if self.outer:
+                self.store.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.store.lock.release()
+
+
+def _case(row: sqlite3.Row) -> Case:
+    return Case.from_dict(json.loads(row["record"]), raw=json.loads(row["raw"]))
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,214 @@
+"""The ``leian`` command line.
+
+Every command takes the global ``--home DIR`` (else ``$LEIAN_HOME``, else
+``./leian-data``). User mistakes print one plain ``Error:`` line and exit
+non-zero; they never print a traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from leian.home import Home
+
+__all__ = ["main", "cli"]
+
+
+def echo_json(data: Any) -> None:
+    """Print exactly one JSON object (UTF-8, Chinese kept readable)."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def sample_path() -> Path:
+    """The bundled real sample (97 ProMediConv cases, converted)."""
+    return Path(str(resources.files("leian.data") / "samples" / "promediconv.jsonl"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="LEIAN_HOME",
+    help="LeiAn home directory (store, indexes, rejects). Env: LEIAN_HOME. Default: ./leian-data",
+)
+@click.version_option(package_name="leian")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """LeiAn (类案): similar-case search and knowledge graph for dispute mediation."""
+    try:
+        ctx.obj = Home.resolve(home)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+pass_home = click.make_pass_decorator(Home)
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty()
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000), help="Records per transaction.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@pass_home
+def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool | None, as_json: bool) -> None:
+    """Validate and store case records from JSONL, CSV or XLSX FILES.
+
+    Valid records are stored (the same id again updates its case); invalid ones
+    are written with their reasons to <home>/rejects/. Exits 1 if anything was
+    rejected.
+    """
+    from leian.data.ingest import ingest as run_ingest
+
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise click.ClickException(f"no such file: {missing[0]}")
+    with home.open_store() as store:
+        report = run_ingest(
+            store,
+            files,
+            rejects_dir=home.rejects_dir,
+            batch_size=batch_size,
+            progress=_progress_default() if progress is None else progress,
+        )
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        _print_ingest_report(report)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _print_ingest_report(report: Any) -> None:
+    click.echo(
+        f"read {report.read}, stored {report.stored} (new {report.inserted}, updated {report.updated}), "
+        f"unchanged {report.unchanged}, rejected {report.rejected} in {report.seconds:.1f}s"
+    )
+    for message in report.file_errors:
+        click.echo(f"Error: {message}", err=True)
+    for message in report.reject_messages:
+        click.echo(f"  rejected: {message}", err=True)
+    if report.rejected > len(report.reject_messages):
+        click.echo(f"  ... and more", err=True)
+    if report.rejects_path:
+        click.echo(f"rejects written to {report.rejects_path}", err=True)
+    if report.unmapped_types:
+        listed = ", ".join(f"{t} ({n})" for t, n in report.unmapped_types.most_common(10))
+        click.echo(f"types not in the taxonomy (kept as written): {listed}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_home
+def stats(home: Home, as_json: bool) -> None:
+    """Counts of cases by type, outcome, channel and district."""
+    with _readonly_store(home) as store:
+        data = store.stats()
+    data["home"] = str(home.root)
+    if as_json:
+        echo_json(data)
+        return
+    first, last = data["date_range"]
+    click.echo(f"{data['cases']} cases, {data['parties']} parties in {home.root} (schema v{data['schema_version']})")
+    click.echo(f"dates: {first or '-'} .. {last or '-'}")
+    for title, key in (("大类", "by_category"), ("结果", "by_outcome"), ("来源渠道", "by_channel"), ("区县", "by_district")):
+        click.echo(f"{title}: " + ", ".join(f"{k} {v}" for k, v in data[key].items()))
+    if data["unmapped_types"]:
+        click.echo("未归类类型: " + ", ".join(f"{k} {v}" for k, v in data["unmapped_types"].items()))
+
+
+@cli.command()
+@click.argument("case_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the normalised record and the original as one JSON object.")
+@pass_home
+def show(home: Home, case_id: str, as_json: bool) -> None:
+    """Show one case by its id."""
+    with _readonly_store(home) as store:
+        case = store.get(case_id)
+    if case is None:
+        raise click.ClickException(f"no case with id {case_id!r}")
+    if as_json:
+        echo_json({"case": case.to_dict(), "original": case.raw})
+        return
+    from leian.data.places import place_label
+
+    click.echo(f"{case.id}  {case.title or ''}")
+    rows = [
+        ("类型", " › ".join(p for p in (case.category, case.subtype) if p) or case.type),
+        ("原始类型", case.type if case.category else None),
+        ("日期", " / ".join(f"{k} {v}" for k, v in (("发生", case.occurred_on), ("受理", case.reported_on), ("结案", case.closed_on)) if v)),
+        ("地点", place_label(case.location) + (f"（{case.location['address']}）" if case.location.get("address") else "")),
+        ("当事人", "；".join(f"{p.name}（{p.role}）" for p in case.parties)),
+        ("调解员", "；".join(m.name + (f"（{m.org}）" if m.org else "") for m in case.mediators)),
+        ("来源渠道", case.channel),
+        ("结果", case.outcome),
+        ("金额", f"{case.amount:g} 元" if case.amount is not None else None),
+        ("标签", "、".join(case.tags)),
+    ]
+    for label, value in rows:
+        if value:
+            click.echo(f"{label}: {value}")
+    for label, value in (("纠纷经过", case.text), ("调解过程", case.handling), ("协议内容", case.agreement)):
+        if value:
+            click.echo(f"\n{label}:\n{value}")
+
+
+@cli.command("export")
+@click.argument("out", type=click.Path(dir_okay=False))
+@pass_home
+def export_cases(home: Home, out: str) -> None:
+    """Write every case, as originally given, to OUT (.jsonl, .csv or .xlsx)."""
+    from leian.data.readers import FORMATS, write_records
+
+    if Path(out).suffix.lower() not in FORMATS:
+        raise click.ClickException(f"{out}: unsupported file type (use .jsonl, .csv or .xlsx)")
+    with _readonly_store(home) as store:
+        records = [case.raw for case in store.iter_cases()]
+    write_records(records, out)
+    click.echo(f"wrote {len(records)} cases to {out}")
+
+
+@cli.command()
+@pass_home
+def demo(home: Home) -> None:
+    """Load the bundled sample cases into the home and show what is there."""
+    from leian.data.ingest import ingest as run_ingest
+
+    with home.open_store() as store:
+        report = run_ingest(store, [sample_path()], rejects_dir=home.rejects_dir, progress=_progress_default())
+        _print_ingest_report(report)
+        if not report.ok:
+            raise click.ClickException("the bundled sample did not load cleanly")
+        total = store.count()
+    click.echo(f"\nLeiAn demo home: {home.root} ({total} cases)")
+    click.echo(f"Try:  leian --home {home.root} stats")
+    click.echo(f"      leian --home {home.root} show PMC-001")
+
+
+class _readonly_store:
+    """Open the home's store for reading, with a plain error when there is none."""
+
+    def __init__(self, home: Home):
+        self.home = home
+
+    def __enter__(self):
+        try:
+            self.store = self.home.open_store(readonly=True)
+        except FileNotFoundError as exc:
+            raise click.ClickException(str(exc)) from None
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
+
+def main() -> None:
+    cli(prog_name="leian")
