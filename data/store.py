@@ -85,6 +85,10 @@ MIGRATIONS: list[str] = [
         op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
         at TEXT NOT NULL
     );
+    CREATE TABLE component_schema (
+        component TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );
     CREATE TABLE ingest_runs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         started_at TEXT NOT NULL,
@@ -170,6 +174,26 @@ class Store:
                 except BaseException:
                     self.conn.execute("ROLLBACK")
                     raise
+
+    def migrate_component(self, component: str, migrations: Sequence[str]) -> None:
+        """Bring the tables another package owns (embedding cache, libraries ...) up to date.
+
+        Each package keeps its own list of migrations, applied like the core
+        ones: entry ``i`` takes ``component`` from version ``i`` to ``i + 1``.
+        """
+        with self.transaction() as conn:
+            row = conn.execute("SELECT version FROM component_schema WHERE component = ?", (component,)).fetchone()
+            version = row[0] if row else 0
+            if version > len(migrations):
+                raise RuntimeError(f"{self.path}: {component} schema v{version} is newer than this LeiAn; upgrade LeiAn")
+            for number in range(version, len(migrations)):
+                for statement in _statements(migrations[number]):
+                    conn.execute(statement)
+            if version < len(migrations):
+                conn.execute(
+                    "INSERT INTO component_schema VALUES (?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    (component, len(migrations)),
+                )
 
     def transaction(self) -> _Transaction:
         """``with store.transaction():`` runs the block as one write transaction."""
