@@ -6,7 +6,6 @@ non-zero; they never print a traceback.
 """
 from __future__ import annotations
 
-import json
 import sys
 from importlib import resources
 from pathlib import Path
@@ -14,14 +13,10 @@ from typing import Any
 
 import click
 
+from leian.clitools import echo_json, pass_home, progress_default, readonly_store
 from leian.home import Home
 
 __all__ = ["main", "cli"]
-
-
-def echo_json(data: Any) -> None:
-    """Print exactly one JSON object (UTF-8, Chinese kept readable)."""
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 def sample_path() -> Path:
@@ -44,13 +39,6 @@ def cli(ctx: click.Context, home: str | None) -> None:
         ctx.obj = Home.resolve(home)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-pass_home = click.make_pass_decorator(Home)
-
-
-def _progress_default() -> bool:
-    return sys.stderr.isatty()
 
 
 @cli.command()
@@ -77,7 +65,7 @@ def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool |
             files,
             rejects_dir=home.rejects_dir,
             batch_size=batch_size,
-            progress=_progress_default() if progress is None else progress,
+            progress=progress_default() if progress is None else progress,
         )
     if as_json:
         echo_json(report.to_dict())
@@ -97,7 +85,7 @@ def _print_ingest_report(report: Any) -> None:
     for message in report.reject_messages:
         click.echo(f"  rejected: {message}", err=True)
     if report.rejected > len(report.reject_messages):
-        click.echo(f"  ... and more", err=True)
+        click.echo(f"  ... and {report.rejected - len(report.reject_messages)} more rejects", err=True)
     if report.rejects_path:
         click.echo(f"rejects written to {report.rejects_path}", err=True)
     if report.unmapped_types:
@@ -110,7 +98,7 @@ def _print_ingest_report(report: Any) -> None:
 @pass_home
 def stats(home: Home, as_json: bool) -> None:
     """Counts of cases by type, outcome, channel and district."""
-    with _readonly_store(home) as store:
+    with readonly_store(home) as store:
         data = store.stats()
     data["home"] = str(home.root)
     if as_json:
@@ -131,7 +119,7 @@ def stats(home: Home, as_json: bool) -> None:
 @pass_home
 def show(home: Home, case_id: str, as_json: bool) -> None:
     """Show one case by its id."""
-    with _readonly_store(home) as store:
+    with readonly_store(home) as store:
         case = store.get(case_id)
     if case is None:
         raise click.ClickException(f"no case with id {case_id!r}")
@@ -170,7 +158,7 @@ def export_cases(home: Home, out: str) -> None:
 
     if Path(out).suffix.lower() not in FORMATS:
         raise click.ClickException(f"{out}: unsupported file type (use .jsonl, .csv or .xlsx)")
-    with _readonly_store(home) as store:
+    with readonly_store(home) as store:
         records = [case.raw for case in store.iter_cases()]
     write_records(records, out)
     click.echo(f"wrote {len(records)} cases to {out}")
@@ -183,7 +171,7 @@ def demo(home: Home) -> None:
     from leian.data.ingest import ingest as run_ingest
 
     with home.open_store() as store:
-        report = run_ingest(store, [sample_path()], rejects_dir=home.rejects_dir, progress=_progress_default())
+        report = run_ingest(store, [sample_path()], rejects_dir=home.rejects_dir, progress=progress_default())
         _print_ingest_report(report)
         if not report.ok:
             raise click.ClickException("the bundled sample did not load cleanly")
@@ -193,21 +181,8 @@ def demo(home: Home) -> None:
     click.echo(f"      leian --home {home.root} show PMC-001")
 
 
-class _readonly_store:
-    """Open the home's store for reading, with a plain error when there is none."""
-
-    def __init__(self, home: Home):
-        self.home = home
-
-    def __enter__(self):
-        try:
-            self.store = self.home.open_store(readonly=True)
-        except FileNotFoundError as exc:
-            raise click.ClickException(str(exc)) from None
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
+# Commands owned by other packages live in their own `<package>/cli.py`
+# and are registered here.
 
 
 def main() -> None:
