@@ -15,6 +15,7 @@ import click
 
 from leian.clitools import echo_json, pass_home, progress_default, readonly_store
 from leian.home import Home
+from leian.indexers import sync_all
 
 __all__ = ["main", "cli"]
 
@@ -59,18 +60,16 @@ def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool |
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise click.ClickException(f"no such file: {missing[0]}")
+    show_progress = progress_default() if progress is None else progress
     with home.open_store() as store:
-        report = run_ingest(
-            store,
-            files,
-            rejects_dir=home.rejects_dir,
-            batch_size=batch_size,
-            progress=progress_default() if progress is None else progress,
-        )
+        report = run_ingest(store, files, rejects_dir=home.rejects_dir, batch_size=batch_size, progress=show_progress)
+        notices = sync_all(home, store, progress=show_progress)
     if as_json:
-        echo_json(report.to_dict())
+        echo_json({**report.to_dict(), "notices": notices})
     else:
         _print_ingest_report(report)
+        for line in notices:
+            click.echo(line)
     if not report.ok:
         sys.exit(1)
 
@@ -175,6 +174,8 @@ def demo(home: Home) -> None:
         _print_ingest_report(report)
         if not report.ok:
             raise click.ClickException("the bundled sample did not load cleanly")
+        for line in sync_all(home, store, progress=progress_default()):
+            click.echo(line)
         total = store.count()
     click.echo(f"\nLeiAn demo home: {home.root} ({total} cases)")
     click.echo(f"Try:  leian --home {home.root} stats")
