@@ -9,7 +9,7 @@ import pytest
 
 import leian
 
-PACKAGES = ["leian", "leian.data", "leian.embeddings", "leian.search", "leian.graph", "leian.web"]
+PACKAGES = ["leian", "leian.data", "leian.embeddings", "leian.search", "leian.graph", "leian.web", "leian.analytics", "leian.library"]
 
 
 def _modules():
