@@ -1,0 +1,157 @@
+"""Exporting a library: Markdown, Word (.docx) and JSON Lines, masked by default.
+
+Every export starts from the same rendered write-ups (:func:`render`): the
+entry's five sections plus facts about the case (type, place, outcome, status),
+with personal data masked (:mod:`leian.library.masking`) unless
+``masked=False`` is asked for explicitly.
+
+Examples
+--------
+>>> import tempfile, pathlib, json
+>>> from leian.data.record import validate
+>>> from leian.data.store import Store
+>>> from leian.library.store import Libraries
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> store = Store(folder / "cases.sqlite")
+>>> _ = store.upsert_batch([validate({"id": "A1", "text": "王建国欠李梅工资3000元", "type": "欠薪",
+...     "parties": [{"name": "王建国"}, {"name": "李梅"}], "outcome": "调解成功"})])
+>>> libs = Libraries(store)
+>>> _ = libs.create("欠薪案例"); _ = libs.add_cases("欠薪案例", ["A1"])
+>>> export_library(libs, "欠薪案例", "jsonl", folder / "out.jsonl")
+1
+>>> json.loads((folder / "out.jsonl").read_text(encoding="utf-8"))["基本案情"]
+'王某某欠李某某工资3000元'
+>>> store.close()
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from leian.data.places import place_label
+from leian.library.masking import Masker
+from leian.library.store import SECTIONS, Libraries, LibraryError
+
+__all__ = ["FORMATS", "DOCX_FONT", "render", "export_library", "write_markdown", "write_docx", "write_jsonl"]
+
+#: The East-Asian font set on every style of the Word document.
+DOCX_FONT = "宋体"
+_STATUS_NAMES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
+
+
+def render(libs: Libraries, name: str, *, masked: bool = True, status: str | None = None) -> dict[str, Any]:
+    """The library and its entries as plain data, ready to write in any format."""
+    library = libs.get(name)
+    entries = libs.entries(name, status=status)
+    cases = libs.store.get_many([e.case_id for e in entries])
+    rendered = []
+    for entry in entries:
+        case = cases[entry.case_id]
+        masker = Masker.for_case(case)
+        show = masker.mask if masked else str
+        kind = " › ".join(p for p in (case.category, case.subtype) if p) or case.type or "未分类"
+        rendered.append({
+            "case_id": case.id,
+            "title": show(case.title) if case.title else f"{kind}纠纷（{case.id}）",
+            "type": kind,
+            "place": place_label(case.location) or None,
+            "outcome": case.outcome,
+            "parties": masker.party_names() if masked else [p.name for p in case.parties],
+            "status": entry.status,
+            "reviewer": entry.reviewer,
+            "reviewed_at": entry.reviewed_at,
+            "published_at": entry.published_at,
+            "tags": entry.tags,
+            "sections": {label: show(text) for label, text in entry.sections.items()},
+        })
+    return {"library": library.name, "description": library.description, "masked": masked, "entries": rendered}
+
+
+def _facts(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """The short facts printed under an entry's title."""
+    rows = [
+        ("案件编号", entry["case_id"]),
+        ("纠纷类型", entry["type"]),
+        ("地区", entry["place"]),
+        ("当事人", "、".join(entry["parties"])),
+        ("调解结果", entry["outcome"]),
+        ("状态", _STATUS_NAMES[entry["status"]] + (f"（审核人：{entry['reviewer']}）" if entry["reviewer"] else "")),
+        ("标签", "、".join(entry["tags"])),
+    ]
+    return [(label, value) for label, value in rows if value]
+
+
+def write_markdown(data: dict[str, Any], out: Path) -> None:
+    lines = [f"# {data['library']}", ""]
+    if data["description"]:
+        lines += [data["description"], ""]
+    for number, entry in enumerate(data["entries"], 1):
+        lines += [f"## {number}. {entry['title']}", ""]
+        lines += [f"- {label}：{value}" for label, value in _facts(entry)]
+        lines.append("")
+        for label in SECTIONS:
+            lines += [f"### {label}", "", entry["sections"][label] or "（待补充）", ""]
+    out.write_text("\n".join(lines), encoding="utf-8")
+
+
+def write_docx(data: dict[str, Any], out: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    for style_name in ("Normal", "Title", "Heading 1", "Heading 2"):
+        _set_font(document.styles[style_name])
+    document.add_heading(data["library"], level=0)
+    if data["description"]:
+        document.add_paragraph(data["description"])
+    for number, entry in enumerate(data["entries"], 1):
+        document.add_heading(f"{number}. {entry['title']}", level=1)
+        for label, value in _facts(entry):
+            document.add_paragraph(f"{label}：{value}")
+        for label in SECTIONS:
+            document.add_heading(label, level=2)
+            document.add_paragraph(entry["sections"][label] or "（待补充）")
+    document.save(str(out))
+
+
+def _set_font(style: Any) -> None:
+    """Make ``style`` use :data:`DOCX_FONT` for Chinese as well as Latin text."""
+    from docx.oxml.ns import qn
+
+    style.font.name = DOCX_FONT
+    fonts = style.element.get_or_add_rPr().get_or_add_rFonts()
+    # Word takes the East-Asian font from w:eastAsia, and a theme font overrides it.
+    fonts.set(qn("w:eastAsia"), DOCX_FONT)
+    for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+        fonts.attrib.pop(qn(theme), None)
+
+
+def write_jsonl(data: dict[str, Any], out: Path) -> None:
+    with out.open("w", encoding="utf-8") as handle:
+        for entry in data["entries"]:
+            record = {"library": data["library"], "masked": data["masked"], **entry}
+            record.update(record.pop("sections"))
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+FORMATS = {"md": write_markdown, "docx": write_docx, "jsonl": write_jsonl}
+
+
+def export_library(
+    libs: Libraries,
+    name: str,
+    fmt: str,
+    out: str | Path,
+    *,
+    masked: bool = True,
+    status: str | None = None,
+) -> int:
+    """Write library ``name`` to ``out`` in ``fmt`` (md, docx, jsonl); returns the number of entries."""
+    if fmt not in FORMATS:
+        raise LibraryError(f"未知导出格式 {fmt!r}（可选：{'、'.join(FORMATS)}）")
+    data = render(libs, name, masked=masked, status=status)
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise LibraryError(f"输出目录不存在：{out.parent}")
+    FORMATS[fmt](data, out)
+    return len(data["entries"])
