@@ -1,0 +1,69 @@
+"""Commands for analysts: ``leian hotspots``, ``leian clusters`` and ``leian report``."""
+from __future__ import annotations
+
+import click
+
+from leian.analytics.counts import PERIODS, TYPE_LEVELS
+from leian.clitools import echo_json, pass_home, readonly_store
+from leian.home import Home
+
+__all__ = ["hotspots"]
+
+_LEVEL_CHOICES = click.Choice(["city", "district", "town", "community", "grid"])
+_RISK_HELP = (
+    "\b\nRisk levels:\n"
+    "  红 significant spike with a group dispute (群体当事人) or a repeat chain (a party with 3+ cases)\n"
+    "  橙 significant spike (negative-binomial tail vs. own history shrunk to peers, BH-corrected)\n"
+    "  黄 rising trend (last 3 periods vs. earlier, exact Poisson comparison, >= 1.5x)\n"
+    "  蓝 latent: a party with 3+ cases in the cell, or 3+ cases still 处理中 in the last 3 periods"
+)
+
+
+def _level_options(command):
+    """--level, --period and --type-level, shared by hotspots and report."""
+    command = click.option(
+        "--type-level", type=click.Choice(TYPE_LEVELS), default="category", show_default=True,
+        help="Dispute type granularity: category (大类) or subtype (小类).",
+    )(command)
+    command = click.option(
+        "--period", type=click.Choice(PERIODS), default="month", show_default=True, help="Period length: month or ISO week."
+    )(command)
+    return click.option(
+        "--level", type=_LEVEL_CHOICES, default="town", show_default=True,
+        help="Place level: city 市, district 区县, town 镇街, community 村社, grid 网格.",
+    )(command)
+
+
+@click.command(epilog=_RISK_HELP)
+@_level_options
+@click.option("--at", "at", metavar="PERIOD", help="Period to test, e.g. 2025-03 or 2025-W11 (default: latest complete).")
+@click.option("--fdr", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True, help="False discovery rate (Benjamini-Hochberg).")
+@click.option("--min-count", type=click.IntRange(1), default=5, show_default=True, help="Fewest cases in the period for a spike.")
+@click.option("--repeats/--no-repeats", default=False, help="Also list parties and addresses with 3+ cases.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_home
+def hotspots(home: Home, level: str, period: str, type_level: str, at: str | None, fdr: float, min_count: int,
+             repeats: bool, as_json: bool) -> None:
+    """Spikes, rising trends and latent risks per place and dispute type, with 红/橙/黄/蓝 levels."""
+    from leian.analytics.hotspots import detect_hotspots, repeat_hotspots
+
+    with readonly_store(home) as store:
+        try:
+            found = detect_hotspots(store, level=level, period=period, type_level=type_level, at=at, fdr=fdr, min_count=min_count)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        repeated = repeat_hotspots(store) if repeats else None
+    if as_json:
+        data = found.to_dict()
+        if repeated is not None:
+            data["repeats"] = repeated
+        echo_json(data)
+        return
+    click.echo(f"{found.period}：检验 {found.cells_tested} 个单元（{level} × {type_level}），预警 {len(found.hotspots)} 个")
+    for spot in found.hotspots:
+        click.echo(f"[{spot.risk}] {spot.cell.place_label} · {spot.cell.type}  {spot.count}件（预期{spot.expected:.1f}）  {spot.why}")
+    if repeated is not None:
+        for party in repeated["parties"]:
+            click.echo(f"重复当事人 {party['name']}：{party['cases']}件（{party['first']} .. {party['last']}）")
+        for address in repeated["addresses"]:
+            click.echo(f"重复地址 {address['address']}：{address['cases']}件")
