@@ -184,6 +184,9 @@ def demo(home: Home) -> None:
 
 # Commands owned by other packages live in their own `<package>/cli.py`
 # and are registered here.
+from leian.analytics.cli import hotspots  # noqa: E402
+
+cli.add_command(hotspots)
 
 
 def main() -> None:
