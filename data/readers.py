@@ -8,6 +8,8 @@ with the wrong number of cells). Field validation happens later, in
 CSV and Excel use the JSON field names as columns; nested fields are dotted
 (``location.town``); ``parties`` and ``mediators`` cells hold either JSON or
 ``name|role|phone`` (``name|org`` for mediators) items separated by ``;``.
+Any other cell that holds a JSON array or object is read as JSON; all other
+cells are text (a number in an unknown field arrives as text).
 
 Examples
 --------
@@ -32,6 +34,7 @@ __all__ = ["RawRecord", "FileFormatError", "read_records", "record_from_cells", 
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".xlsx": "xlsx"}
 REQUIRED_COLUMNS = ("id", "text")
+_TRUNCATED = "truncated record (the file ends mid-record)"
 _LIST_CELLS = {"parties": ("name", "role", "phone", "id_number", "kind"), "mediators": ("name", "org")}
 
 
@@ -69,16 +72,17 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
                 line = line[3:]
             if not line.strip():
                 continue
+            # A last line without its newline that does not parse was cut off
+            # mid-write (possibly mid-character): say so rather than "bad JSON".
+            cut_off = not line.endswith(b"\n")
             try:
-                text = line.decode("utf-8")
+                data = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError as exc:
-                yield RawRecord(name, number, None, f"invalid UTF-8 at byte {exc.start} of the line")
+                reason = _TRUNCATED if cut_off and exc.end >= len(line) else f"invalid UTF-8 at byte {exc.start} of the line"
+                yield RawRecord(name, number, None, reason)
                 continue
-            try:
-                data = json.loads(text)
             except json.JSONDecodeError as exc:
-                truncated = not line.endswith(b"\n") and exc.pos >= len(text.rstrip()) - 1
-                reason = "truncated record (the file ends mid-record)" if truncated else f"invalid JSON: {exc.msg} at column {exc.colno}"
+                reason = _TRUNCATED if cut_off else f"invalid JSON: {exc.msg} at column {exc.colno}"
                 yield RawRecord(name, number, None, reason)
                 continue
             if not isinstance(data, dict):
@@ -190,7 +194,8 @@ def record_from_cells(header: list[str], cells: list[str]) -> dict[str, Any]:
         value: Any = str(cell).strip()
         if column in _LIST_CELLS:
             value = _list_cell(column, value)
-        elif column == "tags" and value.startswith("["):
+        elif value.startswith(("[", "{")):
+            # Lists and objects travel as JSON cells (tags, unknown fields).
             value = _json_cell(column, value)
         target = record
         *parents, leaf = column.split(".")

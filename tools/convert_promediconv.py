@@ -55,7 +55,7 @@ def convert(row: dict, number: int) -> dict:
         "outcome": "调解成功" if agreed else None,
         "tags": ["ProMediConv"],
         "participants": participants,
-        "source": {"dataset": "ProMediConv", "file": "Data/pmc_test.txt", "line": number, "licence": "Apache-2.0"},
+        "source": f"ProMediConv Data/pmc_test.txt line {number} (Apache-2.0)",
     }
     return {k: v for k, v in record.items() if v not in (None, [], "")}
 

@@ -1,0 +1,247 @@
+"""Ingest on the real SQLite store: every bad-record kind is rejected with a named error
+while the good records of the same file are stored, and nothing is duplicated."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from leian.data.ingest import ingest
+from leian.data.readers import write_records
+from leian.data.store import Store
+
+GOOD = [
+    {
+        "id": "JW-2024-000123",
+        "text": "楼上卫生间漏水导致楼下天花板发霉，双方多次协商未果。",
+        "title": "三灶镇海澄村楼上漏水纠纷",
+        "type": "邻里纠纷",
+        "occurred_on": "2024-03-11",
+        "reported_on": "2024-03-12",
+        "closed_on": "2024-03-20",
+        "location": {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": "三灶镇",
+                     "community": "海澄村", "grid": "海澄村第3网格", "address": "三灶镇海澄村东街12号"},
+        "parties": [
+            {"name": "王建国", "role": "申请人", "kind": "person", "phone": "138-0000-1111", "id_number": None},
+            {"name": "珠海市恒达建筑劳务有限公司", "role": "被申请人", "kind": "organization"},
+        ],
+        "mediators": [{"name": "李梅", "org": "三灶镇人民调解委员会"}],
+        "channel": "网格员排查",
+        "handling": "调解员组织双方现场查看，确认漏水点。",
+        "outcome": "调解成功",
+        "agreement": "楼上住户承担维修费4000元。",
+        "amount": 4000,
+        "tags": ["典型案例"],
+        "note_from_centre": "kept as an extra field",
+    },
+    {"id": "JW-2024-000124", "text": "拖欠工资三个月，工人多次讨要未果。", "type": "劳资纠纷",
+     "location": "广东省珠海市金湾区红旗镇广安村", "parties": [{"name": "陈志强等20人"}]},
+]
+
+#: (name, bad record, expected field path, expected words in the message)
+BAD = [
+    ("missing id", {"text": "漏水"}, "id", "missing"),
+    ("empty id", {"id": "  ", "text": "漏水"}, "id", "missing"),
+    ("numeric id", {"id": 17, "text": "漏水"}, "id", "expected a string"),
+    ("missing text", {"id": "B1"}, "text", "missing"),
+    ("empty text", {"id": "B1", "text": ""}, "text", "missing"),
+    ("bad date", {"id": "B1", "text": "漏水", "occurred_on": "2024-02-30"}, "occurred_on", "not a valid date"),
+    ("closed before occurred", {"id": "B1", "text": "漏水", "occurred_on": "2024-03-11", "closed_on": "2024-03-01"},
+     "closed_on", "before occurred_on"),
+    ("non-numeric amount", {"id": "B1", "text": "漏水", "amount": "四千"}, "amount", "not a number"),
+    ("parties not a list", {"id": "B1", "text": "漏水", "parties": "王建国"}, "parties", "expected a list"),
+    ("title not text", {"id": "B1", "text": "漏水", "title": 12}, "title", "expected a string"),
+    ("tags wrong type", {"id": "B1", "text": "漏水", "tags": [1]}, "tags[0]", "expected a string"),
+    ("unknown role", {"id": "B1", "text": "漏水", "parties": [{"name": "王", "role": "法官"}]}, "parties[0].role", "unknown role"),
+    ("unknown kind", {"id": "B1", "text": "漏水", "parties": [{"name": "王", "kind": "robot"}]}, "parties[0].kind", "unknown kind"),
+    ("bad phone", {"id": "B1", "text": "漏水", "parties": [{"name": "王"}, {"name": "李", "phone": "12345"}]},
+     "parties[1].phone", "not a phone number"),
+    ("bad id number", {"id": "B1", "text": "漏水", "parties": [{"name": "王", "id_number": "110105194912310021"}]},
+     "parties[0].id_number", "checksum"),
+    ("over-long text", {"id": "B1", "text": "漏" * 20_001}, "text", "too long"),
+    ("not an object", ["B1", "漏水"], "record", "expected a JSON object"),
+]
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "home" / "cases.sqlite") as store:
+        yield store
+
+
+def run(store: Store, tmp_path: Path, *paths: Path, **kwargs):
+    return ingest(store, paths, rejects_dir=tmp_path / "home" / "rejects", **kwargs)
+
+
+def read_rejects(report) -> list[dict]:
+    return [json.loads(line) for line in Path(report.rejects_path).read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("name, bad, field, words", BAD, ids=[b[0] for b in BAD])
+def test_bad_record_is_rejected_and_good_ones_stored(store, tmp_path, name, bad, field, words):
+    path = write_jsonl(tmp_path / "cases.jsonl", [GOOD[0], bad, GOOD[1]])
+    report = run(store, tmp_path, path)
+    assert (report.inserted, report.rejected) == (2, 1)
+    assert sorted(store.ids()) == ["JW-2024-000123", "JW-2024-000124"]
+    [reject] = read_rejects(report)
+    assert reject["line"] == 2 and reject["source"] == "cases.jsonl"
+    assert any(e["field"] == field and words in e["message"] for e in reject["errors"]), reject["errors"]
+    message = next(m for m in reject["messages"] if f" {field}: " in m)
+    assert message.startswith("cases.jsonl:2 ")
+    if isinstance(bad, dict) and isinstance(bad.get("id"), str) and bad["id"].strip():
+        assert f"id={bad['id']}" in message
+    assert reject["record"] == (bad if isinstance(bad, dict) else None)
+
+
+def test_error_message_names_file_line_id_and_field(store, tmp_path):
+    good = [{"id": f"G{i}", "text": f"第{i}个案件"} for i in range(16)]
+    bad = {"id": "JW-3", "text": "漏水", "parties": [{"name": "王"}, {"name": "李", "phone": "call me"}]}
+    report = run(store, tmp_path, write_jsonl(tmp_path / "cases.jsonl", good + [bad]))
+    assert report.reject_messages == ["cases.jsonl:17 id=JW-3 parties[1].phone: not a phone number: 'call me'"]
+    assert store.count() == 16
+
+
+def test_duplicate_id_inside_one_file(store, tmp_path):
+    changed = dict(GOOD[0], text="另一段经过")
+    path = write_jsonl(tmp_path / "cases.jsonl", [GOOD[0], GOOD[1], changed])
+    report = run(store, tmp_path, path)
+    assert (report.inserted, report.rejected) == (2, 1)
+    assert "duplicate id in this file (first at line 1)" in report.reject_messages[0]
+    assert store.get("JW-2024-000123").text == GOOD[0]["text"]
+
+
+def test_broken_utf8_bom_and_truncated_last_line(store, tmp_path):
+    lines = [json.dumps(r, ensure_ascii=False).encode() for r in GOOD]
+    broken = b'{"id": "B2", "text": "\xe6\xbc\x8f\xff"}'
+    truncated = json.dumps({"id": "B3", "text": "截断的记录"}, ensure_ascii=False).encode()[:-9]
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + lines[0] + b"\n" + broken + b"\n" + lines[1] + b"\n" + truncated)
+    report = run(store, tmp_path, path)
+    assert (report.inserted, report.rejected) == (2, 2)
+    messages = "\n".join(report.reject_messages)
+    assert "cases.jsonl:2 record: invalid UTF-8" in messages
+    assert "cases.jsonl:4 record: truncated record" in messages
+
+
+def test_csv_missing_required_column_is_a_file_error(store, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text("id,title\nA1,漏水\n", encoding="utf-8")
+    report = run(store, tmp_path, path)
+    assert report.file_errors == ["cases.csv: missing required column(s): text"]
+    assert store.count() == 0 and not report.ok
+
+
+def test_csv_row_with_wrong_cell_count(store, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text("id,text,outcome\nA1,漏水,调解成功\nA2,噪音\nA3,欠薪,调解失败\n", encoding="utf-8")
+    report = run(store, tmp_path, path)
+    assert sorted(store.ids()) == ["A1", "A3"]
+    assert report.reject_messages == ["cases.csv:3 record: has 2 cells, the header has 3"]
+
+
+def test_csv_list_cells_and_dotted_columns(store, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text(
+        "id,text,location.town,location.grid,parties,mediators,tags\n"
+        'A1,漏水,三灶镇,海澄村第3网格,王建国|申请人|150 2222 3333;恒达劳务公司|被申请人,李梅|三灶镇人民调解委员会,典型案例;漏水\n',
+        encoding="utf-8",
+    )
+    assert run(store, tmp_path, path).ok
+    case = store.get("A1")
+    assert case.location == {"town": "三灶镇", "grid": "海澄村第3网格"}
+    assert [(p.name, p.role, p.phone_norm, p.kind) for p in case.parties] == [
+        ("王建国", "申请人", "15022223333", "person"),
+        ("恒达劳务公司", "被申请人", None, "organization"),
+    ]
+    assert (case.mediators[0].name, case.mediators[0].org) == ("李梅", "三灶镇人民调解委员会")
+    assert case.tags == ["典型案例", "漏水"]
+
+
+def test_normalised_values_sit_beside_the_original(store, tmp_path):
+    record = {
+        "id": "N1",
+        "title": "樓上漏水糾紛",
+        "text": "ＡＢ棟１２號樓上衛生間漏水",
+        "type": "社區鄰里糾紛",
+        "parties": [
+            {"name": "王 建國", "phone": "+86 138-0000-1111", "id_number": "11010519491231002x"},
+            {"name": "李強", "phone": "138****1111"},
+        ],
+    }
+    assert run(store, tmp_path, write_jsonl(tmp_path / "n.jsonl", [record])).ok
+    case = store.get("N1")
+    assert case.raw == record
+    assert case.text == record["text"] and case.title == record["title"]
+    assert case.search_text == "楼上漏水纠纷 AB栋12号楼上卫生间漏水"
+    assert case.category == "邻里"
+    first, second = case.parties
+    assert (first.name, first.name_norm, first.phone_norm, first.id_number_norm) == (
+        "王 建國", "王建国", "13800001111", "11010519491231002X")
+    assert second.phone_norm == "138****1111"
+
+
+def test_unmapped_types_are_kept_and_reported(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{"id": "T1", "text": "邻居家的鸡飞进院子", "type": "家禽越界纠纷"}])
+    report = run(store, tmp_path, path)
+    assert report.ok and dict(report.unmapped_types) == {"家禽越界纠纷": 1}
+    case = store.get("T1")
+    assert (case.type, case.category) == ("家禽越界纠纷", None)
+    assert store.stats()["unmapped_types"] == {"家禽越界纠纷": 1}
+
+
+def test_reingest_is_idempotent_and_updates_keep_created_at(store, tmp_path):
+    path = write_jsonl(tmp_path / "cases.jsonl", GOOD)
+    first = run(store, tmp_path, path)
+    created = dict(store.conn.execute("SELECT id, created_at FROM cases").fetchall())
+    again = run(store, tmp_path, path)
+    assert (first.inserted, again.inserted, again.updated, again.unchanged) == (2, 0, 0, 2)
+    changes_before = store.last_change()
+
+    changed = dict(GOOD[0], outcome="司法确认")
+    report = run(store, tmp_path, write_jsonl(tmp_path / "changed.jsonl", [changed]))
+    assert (report.inserted, report.updated) == (0, 1)
+    assert store.count() == 2
+    row = store.conn.execute("SELECT created_at, updated_at FROM cases WHERE id = ?", (changed["id"],)).fetchone()
+    assert row["created_at"] == created[changed["id"]] and row["updated_at"] > row["created_at"]
+    assert store.get(changed["id"]).outcome == "司法确认"
+    assert [c.case_id for c in store.changes_since(changes_before)] == [changed["id"]]
+    parties = store.conn.execute("SELECT COUNT(*) FROM case_parties WHERE case_id = ?", (changed["id"],)).fetchone()[0]
+    assert parties == 2
+
+
+@pytest.fixture
+def rich_records() -> list[dict]:
+    sample = Path(__file__).parents[1] / "data" / "samples" / "promediconv.jsonl"
+    records = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()[:30]]
+    return [r for r in GOOD] + records
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_csv_and_xlsx_give_the_same_store_as_jsonl(tmp_path, rich_records, suffix):
+    def load(name: str, path: Path) -> dict[str, dict]:
+        with Store(tmp_path / name / "cases.sqlite") as store:
+            assert ingest(store, [path], rejects_dir=tmp_path / name / "rejects").ok
+            return {case.id: case.to_dict() for case in store.iter_cases()}
+
+    jsonl = tmp_path / "cases.jsonl"
+    other = tmp_path / f"cases{suffix}"
+    write_records(rich_records, jsonl)
+    write_records(rich_records, other)
+    from_jsonl = load("jsonl", jsonl)
+    assert len(from_jsonl) == len(rich_records)
+    assert load("other", other) == from_jsonl
+
+
+def test_bundled_sample_ingests_without_rejects(store, tmp_path):
+    from leian.cli import sample_path
+
+    report = run(store, tmp_path, sample_path())
+    assert report.ok and report.inserted == 97
+    assert report.unmapped_types == {}
+    assert store.conn.execute("SELECT COUNT(*) FROM cases WHERE category IS NULL").fetchone()[0] == 0
