@@ -46,9 +46,11 @@ def cli(ctx: click.Context, home: str | None) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000), help="Records per transaction.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--index/--no-index", default=True, show_default=True,
+              help="Bring the search index and graph up to date afterwards (--no-index for bulk loads; run `leian reindex` later).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_home
-def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool | None, as_json: bool) -> None:
+def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool | None, index: bool, as_json: bool) -> None:
     """Validate and store case records from JSONL, CSV or XLSX FILES.
 
     Valid records are stored (the same id again updates its case); invalid ones
@@ -63,7 +65,7 @@ def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool |
     show_progress = progress_default() if progress is None else progress
     with home.open_store() as store:
         report = run_ingest(store, files, rejects_dir=home.rejects_dir, batch_size=batch_size, progress=show_progress)
-        notices = sync_all(home, store, progress=show_progress)
+        notices = sync_all(home, store, progress=show_progress) if index else []
     if as_json:
         echo_json({**report.to_dict(), "notices": notices})
     else:
@@ -185,8 +187,12 @@ def demo(home: Home) -> None:
 # Commands owned by other packages live in their own `<package>/cli.py`
 # and are registered here.
 from leian.analytics.cli import hotspots  # noqa: E402
+from leian.search.cli import evaluate, reindex, search  # noqa: E402
 
 cli.add_command(hotspots)
+cli.add_command(search)
+cli.add_command(reindex)
+cli.add_command(evaluate)
 
 
 def main() -> None:

@@ -1,0 +1,129 @@
+"""Text preparation for search: what is embedded, normalisation, jieba tokens, keywords.
+
+The embedded text of a case is its title and text (:attr:`Case.search_text`:
+half-width, simplified); handling and agreement are kept for display only, so
+a query about a dispute is matched against disputes, not against how they were
+settled. Queries get the same normalisation, so 繁體 input meets 简体 cases.
+
+jieba is initialised once per process, quietly, with the mediation dictionary
+``mediation_dict.txt`` (物业费, 宅基地, 人身安全保护令 ...) beside this module.
+
+Examples
+--------
+>>> prepare_query("樓上漏水，　物業費")
+'楼上漏水, 物业费'
+>>> tokenize("业主拖欠物业费，物业公司停水")
+['业主', '拖欠', '物业费', '物业公司', '停水']
+>>> "人身安全保护令" in tokenize("申请人身安全保护令")
+True
+>>> text_hash("abc") == text_hash("abc"), len(text_hash("abc"))
+(True, 64)
+>>> [len(c) for c in chunks("甲" * 1000, size=400)]
+[400, 400, 200]
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from functools import lru_cache
+from importlib import resources
+
+from leian.data.normalize import normalize_text
+from leian.data.record import Case
+
+__all__ = [
+    "prepare",
+    "prepare_query",
+    "tokenize",
+    "keywords",
+    "text_hash",
+    "chunks",
+    "stopwords",
+    "domain_terms",
+]
+
+_WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
+_DIGITS = re.compile(r"^[\d.,%]+$")
+_jieba_lock = threading.Lock()
+
+
+def prepare(case: Case) -> str:
+    """The text of a case that is embedded and tokenised (normalised title + text)."""
+    return case.search_text
+
+
+def prepare_query(text: str) -> str:
+    """A query in the same normal form as stored cases (half-width, simplified)."""
+    return normalize_text(text)
+
+
+def text_hash(text: str) -> str:
+    """sha256 of prepared text: the key of the embedding and token caches."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _data_file(name: str) -> str:
+    return str(resources.files("leian.embeddings") / name)
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """Function words dropped from BM25 tokens and keywords."""
+    with open(_data_file("stopwords.txt"), encoding="utf-8") as handle:
+        return frozenset(line.strip() for line in handle if line.strip())
+
+
+@lru_cache(maxsize=1)
+def domain_terms() -> frozenset[str]:
+    """The mediation vocabulary given to jieba."""
+    with open(_data_file("mediation_dict.txt"), encoding="utf-8") as handle:
+        return frozenset(line.split()[0] for line in handle if line.strip())
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    """The jieba module with our dictionary loaded; once per process, no log noise."""
+    with _jieba_lock:
+        import jieba
+        import jieba.analyse
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.load_userdict(_data_file("mediation_dict.txt"))
+        jieba.analyse.set_stop_words(_data_file("stopwords.txt"))
+        return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 tokens: jieba words of the normalised text, lower-cased, without stopwords or punctuation."""
+    stop = stopwords()
+    tokens = []
+    for word in _jieba().lcut(prepare_query(text).lower()):
+        word = word.strip()
+        if word and word not in stop and _WORDLIKE.search(word) and not _DIGITS.match(word):
+            tokens.append(word)
+    return tokens
+
+
+def keywords(text: str, top_k: int = 12) -> list[str]:
+    """Key terms of a text (jieba TF-IDF), domain terms first; used to explain matches."""
+    import jieba.analyse
+
+    _jieba()
+    stop = stopwords()
+    found = [
+        w for w in jieba.analyse.extract_tags(prepare_query(text), topK=top_k * 2)
+        if w not in stop and len(w) > 1 and not _DIGITS.match(w)
+    ]
+    terms = domain_terms()
+    ranked = [w for w in found if w in terms] + [w for w in found if w not in terms]
+    return ranked[:top_k]
+
+
+def chunks(text: str, size: int = 500, overlap: int = 0) -> list[str]:
+    """Split a long text into pieces of at most ``size`` characters (for long judgments)."""
+    if len(text) <= size:
+        return [text]
+    step = max(1, size - overlap)
+    return [text[start : start + size] for start in range(0, len(text) - overlap, step) if text[start : start + size]]

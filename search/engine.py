@@ -1,0 +1,428 @@
+"""The search engine: loads the model and indexes once, answers similar-case queries.
+
+Indexes live in ``<home>/index``: a FAISS vector file and its id map, named by
+generation, and ``manifest.json`` naming the current generation, the model and
+the store change seq they reflect. The manifest is replaced atomically after
+the files it names are durable, so a reader always sees one consistent
+generation. BM25 is rebuilt on load from the token cache in the store.
+
+:func:`sync` (registered in :mod:`leian.indexers`) applies the store's change
+log after every ingest, so new cases are searchable at once; :func:`reindex`
+rebuilds everything from the store (unchanged texts are never re-encoded: the
+vectors come from the embedding cache).
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leian.data.normalize import normalize_name, normalize_text
+from leian.data.places import LEVELS, parse_address, place_label
+from leian.data.record import Case
+from leian.data.store import Store
+from leian.data.taxonomy import Taxonomy
+from leian.embeddings.cache import cached_tokens, cached_vectors, ensure_tables, prune
+from leian.embeddings.encoder import Encoder, load_encoder, model_for_home, model_id_for
+from leian.embeddings.text import keywords, prepare, prepare_query, text_hash, tokenize
+from leian.home import Home
+from leian.search.base import VectorIndex, create_vector_index, load_vector_index, write_atomic
+from leian.search.bm25 import BM25Index
+from leian.search.filters import Filters, allowed_ids, facets
+from leian.search.fusion import DEFAULT_WEIGHTS, Weights, contributions
+
+__all__ = ["SearchEngine", "Query", "sync", "reindex", "MANIFEST", "FORMAT"]
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+_RESOLVED = {"调解成功", "司法确认"}
+_PRACTICE_SPLIT = re.compile(r"[、，,；;。：:\n（）()]+")
+
+
+class Query:
+    """A query: its text and what is known about the new case (soft signals, not filters).
+
+    Args:
+        text: the dispute in the user's words (any script; normalised here).
+        type: the new case's type, if known (boosts cases of the same 大类/小类).
+        where: its place, if known (boosts cases at the same place, deepest level first).
+        parties: names of its parties (boosts cases sharing a party).
+    """
+
+    def __init__(self, text: str, *, type: str | None = None, where: str | None = None, parties: Sequence[str] | None = None):
+        self.text = prepare_query(text or "")
+        match = Taxonomy.default().classify(type) if type else None
+        self.category = match.category if match else None
+        self.subtype = match.subtype if match else None
+        self.place: dict[str, str] = {}
+        self.place_name = normalize_name(where) if where else None
+        if where:
+            self.place = {k: v for k, v in parse_address(normalize_text(where)).items() if k in LEVELS}
+        self.parties = [normalize_name(p) for p in parties or [] if p and p.strip()]
+
+
+class SearchEngine:
+    """Similar-case search over one LeiAn home.
+
+    Args:
+        home: the LeiAn home (``Home`` or a path).
+        store: an open store to use (else the home's store is opened and owned).
+        model: embedding model name or path (else config, else m3e-small).
+        weights: fusion weights (else the calibrated defaults).
+        rebuild: rebuild the indexes from the store instead of loading them.
+        progress: show a progress bar while encoding.
+    """
+
+    def __init__(
+        self,
+        home: Home | str | Path,
+        store: Store | None = None,
+        model: str | None = None,
+        weights: Weights | None = None,
+        *,
+        rebuild: bool = False,
+        progress: bool = False,
+    ):
+        self.home = home if isinstance(home, Home) else Home.resolve(home)
+        self._owns_store = store is None
+        self.store = store if store is not None else self.home.open_store()
+        self.model_name = model_for_home(self.home, model)
+        self.weights = weights or DEFAULT_WEIGHTS
+        self.encoder: Encoder = load_encoder(self.model_name)
+        ensure_tables(self.store)
+        self.vectors: VectorIndex
+        self.bm25: BM25Index
+        self.seq = 0
+        self.generation = self._read_manifest_any().get("generation", 0)
+        if rebuild:
+            self.rebuild(progress=progress)
+        else:
+            self._load_or_build(progress=progress)
+
+    @classmethod
+    def open(cls, home: Home | str | Path, model: str | None = None) -> SearchEngine:
+        """An engine over ``home``'s store, indexes brought up to date."""
+        return cls(home, model=model)
+
+    def close(self) -> None:
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> SearchEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- index life cycle ------------------------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home.index_dir
+
+    def _read_manifest_any(self) -> dict[str, Any]:
+        path = self.index_dir / MANIFEST
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def _read_manifest(self) -> dict[str, Any] | None:
+        """The manifest if it describes an index this engine can use (same format and model)."""
+        manifest = self._read_manifest_any()
+        if manifest.get("format") != FORMAT or manifest.get("model") != self.encoder.model_id:
+            return None
+        return manifest
+
+    def _load_or_build(self, *, progress: bool) -> None:
+        manifest = self._read_manifest()
+        if manifest is None:
+            self.rebuild(progress=progress)
+            return
+        self.vectors = load_vector_index(self.index_dir, manifest["vector_files"], backend=manifest["backend"])
+        self.seq = manifest["seq"]
+        self._rebuild_bm25()
+        self.catch_up(progress=progress)
+
+    def _index_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"kind": self.home.setting("search", "index_kind", "auto")}
+        for key in ("nprobe", "threshold"):
+            value = self.home.setting("search", key)
+            if value is not None:
+                options[key] = int(value)
+        return options
+
+    def rebuild(self, *, progress: bool = False) -> None:
+        """Rebuild every index from the store (vectors come from the cache where they can)."""
+        self.seq = self.store.last_change()
+        self.vectors = create_vector_index(self.encoder.dim, **self._index_options())
+        batch: list[Case] = []
+        for case in self.store.iter_cases():
+            batch.append(case)
+            if len(batch) == 2000:
+                self._add_cases(batch, progress=progress)
+                batch = []
+        self._add_cases(batch, progress=progress)
+        self._rebuild_bm25()
+        self.save()
+
+    def _add_cases(self, cases: list[Case], *, progress: bool) -> None:
+        if cases:
+            texts = [prepare(case) for case in cases]
+            self.vectors.upsert([c.id for c in cases], cached_vectors(self.store, self.encoder, texts, progress=progress))
+
+    def _rebuild_bm25(self) -> None:
+        rows = self.store.conn.execute("SELECT id, search_text FROM cases ORDER BY id").fetchall()
+        ids = [row[0] for row in rows]
+        self.bm25 = BM25Index.build(ids, cached_tokens(self.store, [row[1] for row in rows]))
+
+    def catch_up(self, *, progress: bool = False) -> int:
+        """Apply the store's changes since this index's seq; persist if any. Returns cases changed."""
+        changes = self.store.changes_since(self.seq)
+        if not changes:
+            return 0
+        touched = list(dict.fromkeys(change.case_id for change in changes))
+        present = self.store.get_many(touched)
+        self.vectors.delete([case_id for case_id in touched if case_id not in present])
+        self._add_cases(list(present.values()), progress=progress)
+        self._rebuild_bm25()
+        self.seq = changes[-1].seq
+        self.save()
+        return len(touched)
+
+    def save(self) -> None:
+        """Write the index files of a new generation, then point the manifest at them."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        old = set(self._read_manifest_any().get("vector_files", []))
+        self.generation += 1
+        files = self.vectors.save(self.index_dir, f"vectors.{self.generation}")
+        manifest = {
+            "format": FORMAT,
+            "generation": self.generation,
+            "model": self.encoder.model_id,
+            "dim": self.encoder.dim,
+            "seq": self.seq,
+            "count": len(self.vectors),
+            "backend": self.vectors.backend,
+            "kind": self.vectors.kind,
+            "vector_files": files,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        write_atomic(self.index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+        for name in old - set(files):
+            (self.index_dir / name).unlink(missing_ok=True)
+
+    # -- searching -------------------------------------------------------------
+
+    def search(
+        self,
+        text: str,
+        *,
+        top_k: int = 10,
+        filters: Filters | dict[str, Any] | None = None,
+        parties: Sequence[str] | None = None,
+        type: str | None = None,
+        where: str | None = None,
+    ) -> dict[str, Any]:
+        """Cases similar to ``text``: the CLI JSON contract object.
+
+        ``filters`` restrict which cases may be returned (applied inside
+        retrieval); ``type``, ``where`` and ``parties`` describe the new case and
+        only raise the score of cases that share them.
+        """
+        query = Query(text, type=type, where=where, parties=parties)
+        vector = self.encoder.encode([query.text])[0]
+        return self.search_vector(query, vector, top_k=top_k, filters=filters)
+
+    def search_many(self, queries: Sequence[Query], *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Answer many queries, encoding them in one batch; results in input order."""
+        vectors = self.encoder.encode([q.text for q in queries])
+        return [self.search_vector(q, v, top_k=top_k, filters=filters) for q, v in zip(queries, vectors)]
+
+    def search_vector(
+        self, query: Query, vector: np.ndarray, *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Search with an already encoded query vector."""
+        if not isinstance(filters, Filters):
+            filters = Filters.from_dict(filters)
+        allowed = allowed_ids(self.store, filters)
+        ranked, parts, pool = self.rank(query, vector, top_k=top_k, allowed=allowed)
+        cases = self.store.get_many([case_id for case_id, _ in ranked])
+        query_terms = keywords(query.text, 20)
+        results = [
+            self._result(cases[case_id], score, {name: float(values[case_id]) for name, values in parts.items()}, query, query_terms)
+            for case_id, score in ranked
+        ]
+        return {
+            "query": query.text,
+            "filters": filters.to_dict(),
+            "results": results,
+            "summary": summarise(results),
+            "facets": facets(self.store, pool),
+        }
+
+    def rank(
+        self, query: Query, vector: np.ndarray, *, top_k: int = 10, allowed: set[str] | None = None
+    ) -> tuple[list[tuple[str, float]], dict[str, dict[str, float]], list[str]]:
+        """Fused top-k ``(id, score)``, each signal's share per candidate, and the candidate pool (best first)."""
+        if top_k <= 0:
+            return [], {}, []
+        pool_size = max(50, 5 * top_k)
+        dense_hits = self.vectors.search(vector[None, :], pool_size, allowed)[0]
+        tokens = tokenize(query.text)
+        bm25_hits = self.bm25.top(tokens, pool_size, allowed)
+        candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
+        if not candidates:
+            return [], {}, []
+        dense = self.vectors.vectors(candidates) @ vector
+        all_bm25 = self.bm25.scores(tokens)
+        bm25 = np.array([all_bm25[self.bm25.position[i]] if i in self.bm25.position and len(all_bm25) else 0.0 for i in candidates])
+        structure = self._structure(query, candidates)
+        parts = contributions(dense, bm25, structure, self.weights)
+        fused = sum(parts.values())
+        order = np.argsort(-fused, kind="stable")
+        pool = [candidates[i] for i in order]
+        ranked = [(candidates[i], round(float(fused[i]), 4)) for i in order[:top_k]]
+        shares = {name: dict(zip(candidates, values)) for name, values in parts.items()}
+        shares["cosine"] = dict(zip(candidates, dense))
+        shares["bm25_raw"] = dict(zip(candidates, bm25))
+        return ranked, shares, pool
+
+    def _party_cases(self, query: Query, allowed: set[str] | None) -> list[str]:
+        if not query.parties:
+            return []
+        marks = ",".join("?" * len(query.parties))
+        rows = self.store.conn.execute(f"SELECT DISTINCT case_id FROM case_parties WHERE name_norm IN ({marks})", query.parties)
+        return [r[0] for r in rows if allowed is None or r[0] in allowed]
+
+    def _structure(self, query: Query, candidates: list[str]) -> dict[str, np.ndarray]:
+        if not (query.category or query.place or query.place_name or query.parties):
+            return {}
+        rows = {r["id"]: r for r in self.store.conn.execute(
+            f"SELECT id, category, subtype, {', '.join(LEVELS)} FROM cases WHERE id IN ({','.join('?' * len(candidates))})",
+            candidates,
+        )}
+        shared = self._shared_parties(query, candidates)
+        signals = {name: np.zeros(len(candidates)) for name in ("category", "subtype", "place", "parties")}
+        for i, case_id in enumerate(candidates):
+            row = rows.get(case_id)
+            if row is None:
+                continue
+            signals["category"][i] = float(bool(query.category) and row["category"] == query.category)
+            signals["subtype"][i] = float(bool(query.subtype) and row["subtype"] == query.subtype)
+            level = _shared_level(query, {level: row[level] for level in LEVELS})
+            signals["place"][i] = (LEVELS.index(level) + 1) / len(LEVELS) if level else 0.0
+            signals["parties"][i] = float(bool(shared.get(case_id)))
+        return signals
+
+    def _shared_parties(self, query: Query, candidates: Sequence[str]) -> dict[str, list[str]]:
+        if not query.parties:
+            return {}
+        found: dict[str, list[str]] = {}
+        marks = ",".join("?" * len(query.parties))
+        for start in range(0, len(candidates), 500):
+            part = list(candidates[start : start + 500])
+            rows = self.store.conn.execute(
+                f"SELECT case_id, name FROM case_parties WHERE name_norm IN ({marks}) AND case_id IN ({','.join('?' * len(part))})",
+                [*query.parties, *part],
+            )
+            for case_id, name in rows:
+                found.setdefault(case_id, []).append(name)
+        return found
+
+    def _result(self, case: Case, score: float, parts: dict[str, float], query: Query, query_terms: list[str]) -> dict[str, Any]:
+        case_terms = set(keywords(case.search_text, 30))
+        level = _shared_level(query, case.location)
+        why: dict[str, Any] = {
+            "shared_terms": [t for t in query_terms if t in case_terms][:8],
+            "same_type": "小类" if parts.get("subtype") else "大类" if parts.get("category") else None,
+            "same_place": {"level": level, "name": case.location[level]} if level else None,
+            "shared_parties": self._shared_parties(query, [case.id]).get(case.id, []),
+            "dense": round(parts["cosine"], 4),
+            "bm25": round(parts["bm25_raw"], 4),
+            "contributions": {name: round(value, 4) for name, value in parts.items() if name not in ("cosine", "bm25_raw") and value},
+        }
+        return {
+            "id": case.id,
+            "score": score,
+            "title": case.title,
+            "type": "/".join(p for p in (case.category, case.subtype) if p) or case.type,
+            "category": case.category,
+            "subtype": case.subtype,
+            "place": place_label(case.location) or None,
+            "date": case.date,
+            "outcome": case.outcome,
+            "handling": case.handling,
+            "agreement": case.agreement,
+            "mediators": [{"name": m.name, "org": m.org} for m in case.mediators],
+            "snippet": case.text[:160],
+            "why": why,
+        }
+
+    def neighbors(self, case_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """Dense neighbours ``(id, cosine)`` of a stored case, itself excluded, best first."""
+        if case_id not in self.vectors:
+            raise KeyError(f"case {case_id!r} is not in the search index")
+        vector = self.vectors.vectors([case_id])
+        hits = self.vectors.search(vector, k + 1)[0]
+        return [(other, score) for other, score in hits if other != case_id][:k]
+
+
+def _shared_level(query: Query, location: dict[str, str | None]) -> str | None:
+    """The deepest place level the query and a case share (a bare place name matches any level)."""
+    for level in reversed(LEVELS):
+        name = location.get(level)
+        if name and (query.place.get(level) == name or query.place_name == name):
+            return level
+    return None
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the top-k cases ended and the practices most of them share."""
+    outcomes = Counter(r["outcome"] for r in results if r["outcome"])
+    resolved = sum(n for outcome, n in outcomes.items() if outcome in _RESOLVED)
+    practices = Counter()
+    for result in results:
+        phrases = {p.strip() for p in _PRACTICE_SPLIT.split(result.get("handling") or "") if 2 <= len(p.strip()) <= 14}
+        practices.update(phrases - {"调解方法"})
+    common = [p for p, n in practices.most_common(3) if n >= 2]
+    text = f"{resolved}/{len(results)} 调解成功" if results else "没有找到相似案例"
+    if common:
+        text += "; 常见做法: " + ", ".join(common)
+    return {"count": len(results), "resolved": resolved, "outcomes": dict(outcomes.most_common()), "common_practices": common, "text": text}
+
+
+def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
+    """Bring the search index up to date with the store's change log (run after every ingest).
+
+    Loads the model only when there is something to apply.
+    """
+    manifest_path = home.index_dir / MANIFEST
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("model") == model_id_for(model_for_home(home)) and manifest.get("seq") == store.last_change():
+            return []
+    with SearchEngine(home, store=store, progress=progress):
+        pass  # opening applies the changes and saves
+    return []
+
+
+def reindex(home: Home, store: Store, *, model: str | None = None, progress: bool = False) -> dict[str, Any]:
+    """Rebuild the search index from the store; prune cached texts no case has any more."""
+    started = time.perf_counter()
+    encoder = load_encoder(model_for_home(home, model))
+    before = encoder.texts_encoded
+    engine = SearchEngine(home, store=store, model=model, rebuild=True, progress=progress)
+    keep = {text_hash(row[0]) for row in store.conn.execute("SELECT search_text FROM cases")}
+    pruned = prune(store, keep)
+    return {
+        "cases": len(engine.vectors),
+        "encoded": encoder.texts_encoded - before,
+        "pruned_cache_rows": pruned,
+        "kind": engine.vectors.kind,
+        "model": encoder.model_id,
+        "seconds": round(time.perf_counter() - started, 2),
+    }

@@ -1,0 +1,148 @@
+"""Filters applied inside retrieval, and facet counts of a result set.
+
+A filter becomes one SQL query over the store's indexed columns that yields
+the set of allowed case ids; the vector index and BM25 then only score those
+ids (never a top-k cut afterwards), so a filtered search returns ``k`` hits
+whenever ``k`` cases match.
+
+Examples
+--------
+>>> Filters(type="邻里", where="三灶镇").is_empty()
+False
+>>> Filters.from_dict({"since": "2024-01-01", "until": None}).since
+'2024-01-01'
+>>> Filters(since="2024-13-01").check()
+Traceback (most recent call last):
+...
+ValueError: since: not a date (YYYY-MM-DD): '2024-13-01'
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from leian.data.normalize import normalize_name, normalize_text
+from leian.data.places import LEVELS
+from leian.data.store import Store
+from leian.data.taxonomy import Taxonomy
+
+__all__ = ["Filters", "allowed_ids", "facets", "FACETS"]
+
+#: Facet name -> cases column it counts.
+FACETS = {"type": "category", "subtype": "subtype", "outcome": "outcome", "channel": "channel", "district": "district", "town": "town"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on the cases a search may return (all given ones must hold).
+
+    Attributes:
+        type: 大类 or 小类 (any spelling the taxonomy knows, or the type as registered).
+        where: a place at any level (province ... grid), e.g. 金湾区, 三灶镇, a grid name.
+        since, until: inclusive date range on the case date (YYYY-MM-DD).
+        outcome, channel: exact values (调解成功, 12345热线 ...).
+        mediator: a mediator's name or (part of) their organisation.
+    """
+
+    type: str | None = None
+    where: str | None = None
+    since: str | None = None
+    until: str | None = None
+    outcome: str | None = None
+    channel: str | None = None
+    mediator: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Filters:
+        """Filters from a mapping with the attribute names (unknown keys are an error)."""
+        data = {k: v for k, v in (data or {}).items() if v not in (None, "")}
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown filter: {', '.join(sorted(unknown))}")
+        return cls(**{k: str(v) for k, v in data.items()}).check()
+
+    def check(self) -> Filters:
+        """Raise ValueError naming the field when a date is malformed; returns self."""
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError:
+                    raise ValueError(f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
+        return self
+
+    def is_empty(self) -> bool:
+        return not any(asdict(self).values())
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+def _type_clause(value: str) -> tuple[str, list[str]]:
+    match = Taxonomy.default().classify(value)
+    if match and match.subtype:
+        return "(category = ? AND subtype = ?)", [match.category, match.subtype]
+    if match:
+        return "category = ?", [match.category]
+    name = normalize_name(value)
+    return "(type_raw = ? OR category = ? OR subtype = ?)", [value, name, name]
+
+
+def _where_sql(filters: Filters) -> tuple[str, list[str]]:
+    clauses: list[str] = []
+    params: list[str] = []
+    if filters.type:
+        clause, values = _type_clause(filters.type)
+        clauses.append(clause)
+        params += values
+    if filters.where:
+        place = normalize_name(filters.where)
+        clauses.append("(" + " OR ".join(f"{level} = ?" for level in LEVELS) + ")")
+        params += [place] * len(LEVELS)
+    if filters.since:
+        clauses.append("case_date >= ?")
+        params.append(filters.since)
+    if filters.until:
+        clauses.append("case_date <= ?")
+        params.append(filters.until)
+    for column in ("outcome", "channel"):
+        value = getattr(filters, column)
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(normalize_text(value))
+    if filters.mediator:
+        name = normalize_name(filters.mediator)
+        clauses.append(
+            "id IN (SELECT case_id FROM case_mediators WHERE name = ? OR name = ? OR org LIKE ?)"
+        )
+        params += [filters.mediator.strip(), name, f"%{name}%"]
+    return " AND ".join(clauses), params
+
+
+def allowed_ids(store: Store, filters: Filters | None) -> set[str] | None:
+    """Ids of the cases that pass ``filters`` (None when there is nothing to filter)."""
+    if filters is None or filters.is_empty():
+        return None
+    where, params = _where_sql(filters)
+    return {row[0] for row in store.conn.execute(f"SELECT id FROM cases WHERE {where}", params)}
+
+
+def facets(store: Store, ids: Collection[str]) -> dict[str, dict[str, int]]:
+    """Counts by type, subtype, outcome, channel, district and town over ``ids``, largest first."""
+    counts = {name: Counter() for name in FACETS}
+    ids = list(ids)
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        columns = ", ".join(FACETS.values())
+        rows = store.conn.execute(
+            f"SELECT {columns} FROM cases WHERE id IN ({','.join('?' * len(part))})", part
+        )
+        for row in rows:
+            for name, value in zip(FACETS, row):
+                if value:
+                    counts[name][value] += 1
+    return {name: dict(counter.most_common()) for name, counter in counts.items() if counter}
