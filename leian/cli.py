@@ -186,10 +186,11 @@ def demo(home: Home) -> None:
 
 # Commands owned by other packages live in their own `<package>/cli.py`
 # and are registered here.
-from leian.analytics.cli import hotspots  # noqa: E402
+from leian.analytics.cli import clusters, hotspots  # noqa: E402
 from leian.search.cli import evaluate, reindex, search  # noqa: E402
 
 cli.add_command(hotspots)
+cli.add_command(clusters)
 cli.add_command(search)
 cli.add_command(reindex)
 cli.add_command(evaluate)
