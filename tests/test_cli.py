@@ -1,0 +1,110 @@
+"""The `leian` command line on a real home: contracts, plain errors, documented options."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from leian.cli import cli
+
+ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import cli_docs  # noqa: E402
+
+
+def leian(*args: str, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from leian.cli import main; main()", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("demo") / "home"
+    result = CliRunner().invoke(cli, ["--home", str(home), "ingest", "--no-index", str(ROOT / "data/samples/promediconv.jsonl")])
+    assert result.exit_code == 0, result.output
+    return home
+
+
+def test_stats_json(demo_home):
+    result = CliRunner().invoke(cli, ["--home", str(demo_home), "stats", "--json"])
+    data = json.loads(result.output)
+    assert data["cases"] == 97 and data["schema_version"] == 1
+    assert sum(data["by_category"].values()) == 97
+
+
+def test_show_json_keeps_the_original(demo_home):
+    data = json.loads(CliRunner().invoke(cli, ["--home", str(demo_home), "show", "PMC-001", "--json"]).output)
+    assert data["case"]["category"] == "劳动" and data["original"]["type"] == "劳资劳动纠纷"
+
+
+def test_show_in_chinese(demo_home):
+    output = CliRunner().invoke(cli, ["--home", str(demo_home), "show", "PMC-001"]).output
+    assert "类型: 劳动" in output and "纠纷经过:" in output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "NOPE"], "Error: no case with id 'NOPE'"),
+        (["ingest", "missing.jsonl"], "Error: no such file: missing.jsonl"),
+        (["export", "out.txt"], "Error: out.txt: unsupported file type (use .jsonl, .csv or .xlsx)"),
+    ],
+)
+def test_user_mistakes_are_one_plain_line(demo_home, args, message):
+    result = leian(*args, home=demo_home)
+    assert result.returncode != 0
+    assert result.stderr.strip() == message
+    assert "Traceback" not in result.stderr
+
+
+def test_no_store_yet_is_a_plain_error(tmp_path):
+    result = leian("stats", home=tmp_path / "empty")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: no LeiAn store at ")
+
+
+def test_ingest_with_rejects_exits_1_and_names_them(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    path.write_text('{"id": "A1", "text": "漏水"}\n{"id": "A2", "text": "噪音", "amount": "abc"}\n', encoding="utf-8")
+    result = leian("ingest", "--no-index", str(path), home=tmp_path / "home")
+    assert result.returncode == 1
+    assert "read 2, stored 1" in result.stdout
+    assert "rejected: cases.jsonl:2 id=A2 amount: not a number: 'abc'" in result.stderr
+    assert len(list((tmp_path / "home" / "rejects").glob("*.jsonl"))) == 1
+
+
+def test_export_round_trips(demo_home, tmp_path):
+    for suffix in (".jsonl", ".csv", ".xlsx"):
+        out = tmp_path / f"all{suffix}"
+        assert leian("export", str(out), home=demo_home).returncode == 0
+        again = leian("ingest", "--no-index", "--json", str(out), home=tmp_path / f"home{suffix}")
+        assert json.loads(again.stdout)["inserted"] == 97, again.stderr
+
+
+def test_every_option_has_help_text():
+    undocumented = []
+    for path in cli_docs.walk(cli):
+        command = cli
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.help:
+                undocumented.append(f"leian {' '.join(path)} {param.opts[0]}")
+        if not command.help:
+            undocumented.append(f"leian {' '.join(path)}")
+    assert undocumented == []
+
+
+def test_cli_reference_is_up_to_date():
+    assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == cli_docs.render(), (
+        "docs/cli.md is out of date: run python tools/cli_docs.py"
+    )
