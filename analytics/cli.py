@@ -4,10 +4,10 @@ from __future__ import annotations
 import click
 
 from leian.analytics.counts import PERIODS, TYPE_LEVELS
-from leian.clitools import echo_json, pass_home, readonly_store
+from leian.clitools import echo_json, pass_home, progress_default, readonly_store
 from leian.home import Home
 
-__all__ = ["hotspots"]
+__all__ = ["hotspots", "clusters"]
 
 _LEVEL_CHOICES = click.Choice(["city", "district", "town", "community", "grid"])
 _RISK_HELP = (
@@ -67,3 +67,44 @@ def hotspots(home: Home, level: str, period: str, type_level: str, at: str | Non
             click.echo(f"重复当事人 {party['name']}：{party['cases']}件（{party['first']} .. {party['last']}）")
         for address in repeated["addresses"]:
             click.echo(f"重复地址 {address['address']}：{address['cases']}件")
+
+
+@click.command()
+@click.option("--model", help="Embedding model (default: [embeddings] model in config.toml, else m3e-small).")
+@click.option("--k", "k", type=click.IntRange(2, 100), default=10, show_default=True, help="Neighbours per case in the kNN graph.")
+@click.option("--resolution", type=click.FloatRange(0.1, 10.0), default=1.5, show_default=True, help="Louvain resolution: higher gives more, smaller clusters.")
+@click.option("--min-size", type=click.IntRange(2), default=3, show_default=True, help="Smallest cluster kept; smaller groups are noise.")
+@click.option("--window-days", type=click.IntRange(7), default=90, show_default=True, help="Recent window for 'emerging' clusters.")
+@click.option("--limit", type=click.IntRange(1), default=30, show_default=True, help="Clusters to print (JSON lists all).")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar while encoding (default: when stderr is a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_home
+def clusters(home: Home, model: str | None, k: int, resolution: float, min_size: int, window_days: int, limit: int,
+             progress: bool | None, as_json: bool) -> None:
+    """Topical clusters of all cases (kNN graph of embeddings + Louvain), labelled by keywords.
+
+    Cluster ids come from each cluster's medoid case, so the same data gives the
+    same ids. A cluster is 新兴 (emerging) when most of its dated cases fall in
+    the last --window-days days.
+    """
+    from leian.analytics.clusters import cluster_cases
+    from leian.embeddings.encoder import model_for_home
+
+    if not home.exists():
+        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    show_progress = progress_default() if progress is None else progress
+    with home.open_store() as store:
+        try:
+            found = cluster_cases(store, model=model_for_home(home, model), k=k, resolution=resolution,
+                                  min_size=min_size, window_days=window_days, progress=show_progress)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(found.to_dict())
+        return
+    click.echo(f"{len(found.clusters)} 个主题聚类，未归类 {len(found.noise)} 件（模型 {found.model_id}）")
+    for cluster in found.clusters[:limit]:
+        mark = " [新兴]" if cluster.emerging else ""
+        places = "、".join(p for p, _ in cluster.places) or "-"
+        types = "、".join(t for t, _ in cluster.types) or "-"
+        click.echo(f"{cluster.id}{mark} {cluster.size}件  {cluster.label}  | 类型: {types} | 地点: {places}")
