@@ -188,12 +188,14 @@ def demo(home: Home) -> None:
 # and are registered here.
 from leian.analytics.cli import clusters, hotspots  # noqa: E402
 from leian.search.cli import evaluate, reindex, search  # noqa: E402
+from leian.library.cli import library  # noqa: E402
 
 cli.add_command(hotspots)
 cli.add_command(clusters)
 cli.add_command(search)
 cli.add_command(reindex)
 cli.add_command(evaluate)
+cli.add_command(library)
 
 
 def main() -> None:
