@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from leian.data.places import LEVELS
-from leian.data.record import Case
+from leian.data.record import Case, content_hash
 
 __all__ = ["Store", "BatchResult", "Change", "MIGRATIONS", "SCHEMA_VERSION"]
 
@@ -213,11 +213,12 @@ class Store:
         with self.transaction():
             for case, source in zip(cases, sources):
                 row = self.conn.execute("SELECT content_hash FROM cases WHERE id = ?", (case.id,)).fetchone()
-                digest = case.content_hash()
+                record_json = case.to_json()
+                digest = content_hash(record_json)
                 if row is not None and row["content_hash"] == digest:
                     unchanged += 1
                     continue
-                self._write_case(case, digest, source, now, exists=row is not None)
+                self._write_case(case, record_json, digest, source, now, exists=row is not None)
                 self.conn.execute(
                     "INSERT INTO changes (case_id, op, at) VALUES (?, 'upsert', ?)", (case.id, now)
                 )
@@ -227,11 +228,11 @@ class Store:
                     updated += 1
         return BatchResult(inserted, updated, unchanged)
 
-    def _write_case(self, case: Case, digest: str, source: str | None, now: str, *, exists: bool) -> None:
+    def _write_case(self, case: Case, record_json: str, digest: str, source: str | None, now: str, *, exists: bool) -> None:
         loc = case.location
         values = {
             "id": case.id,
-            "record": json.dumps(case.to_dict(), ensure_ascii=False),
+            "record": record_json,
             "raw": json.dumps(case.raw, ensure_ascii=False, default=str),
             "search_text": case.search_text,
             "content_hash": digest,
