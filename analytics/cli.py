@@ -7,7 +7,7 @@ from leian.analytics.counts import PERIODS, TYPE_LEVELS
 from leian.clitools import echo_json, pass_home, progress_default, readonly_store
 from leian.home import Home
 
-__all__ = ["hotspots", "clusters"]
+__all__ = ["hotspots", "clusters", "report"]
 
 _LEVEL_CHOICES = click.Choice(["city", "district", "town", "community", "grid"])
 _RISK_HELP = (
@@ -108,3 +108,31 @@ def clusters(home: Home, model: str | None, k: int, resolution: float, min_size:
         places = "、".join(p for p, _ in cluster.places) or "-"
         types = "、".join(t for t, _ in cluster.types) or "-"
         click.echo(f"{cluster.id}{mark} {cluster.size}件  {cluster.label}  | 类型: {types} | 地点: {places}")
+
+
+@click.command(epilog=_RISK_HELP)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the charts (PNG, SVG) and report.md.")
+@_level_options
+@click.option("--at", "at", metavar="PERIOD", help="Period to test, e.g. 2025-03 or 2025-W11 (default: latest complete).")
+@click.option("--clusters/--no-clusters", "with_clusters", default=True, show_default=True, help="Include topical clusters (embeds cases not cached yet).")
+@click.option("--model", help="Embedding model for clusters (default: [embeddings] model in config.toml, else m3e-small).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as one JSON object.")
+@pass_home
+def report(home: Home, out: str, level: str, period: str, type_level: str, at: str | None, with_clusters: bool,
+           model: str | None, as_json: bool) -> None:
+    """Write an analyst's report to OUT: charts with Chinese labels and a Markdown summary (report.md)."""
+    from leian.analytics.report import write_report
+    from leian.embeddings.encoder import model_for_home
+
+    if not home.exists():
+        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    with home.open_store() as store:
+        try:
+            written = write_report(store, out, level=level, period=period, type_level=type_level, at=at,
+                                   clusters=with_clusters, model=model_for_home(home, model))
+        except (ValueError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(written)
+        return
+    click.echo(f"报告已写入 {written['out']}：" + "、".join(written["files"]))

@@ -186,12 +186,13 @@ def demo(home: Home) -> None:
 
 # Commands owned by other packages live in their own `<package>/cli.py`
 # and are registered here.
-from leian.analytics.cli import clusters, hotspots  # noqa: E402
+from leian.analytics.cli import clusters, hotspots, report  # noqa: E402
 from leian.search.cli import evaluate, reindex, search  # noqa: E402
 from leian.library.cli import library  # noqa: E402
 
 cli.add_command(hotspots)
 cli.add_command(clusters)
+cli.add_command(report)
 cli.add_command(search)
 cli.add_command(reindex)
 cli.add_command(evaluate)
