@@ -109,9 +109,15 @@ class Cell:
 
     @property
     def place_label(self) -> str:
-        """The place with its parents, e.g. ``金湾区三灶镇``, so equal names stay apart."""
+        """The place with its parents, so equal names stay apart.
+
+        A name repeated at the start of the next one (海澄村, 海澄村第3网格) is said once.
+
+        >>> Cell("grid", (("town", "三灶镇"), ("community", "海澄村"), ("grid", "海澄村第3网格")), "邻里").place_label
+        '三灶镇海澄村第3网格'
+        """
         names = [name for level, name in self.path if level != "province"] or [self.place]
-        return "".join(n for i, n in enumerate(names) if i == 0 or n != names[i - 1])
+        return "".join(n for n, after in zip(names, names[1:] + [""]) if not after.startswith(n))
 
     @property
     def type(self) -> str:

@@ -83,7 +83,7 @@ def home(tmp_path_factory):
     path = tmp_path_factory.mktemp("hotspots") / "cases.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
     root = path.parent / "home"
-    result = CliRunner().invoke(cli, ["--home", str(root), "ingest", str(path)])
+    result = CliRunner().invoke(cli, ["--home", str(root), "ingest", "--no-index", str(path)])
     assert result.exit_code == 0, result.output
     home = Home.resolve(root)
     home.planted = planted
