@@ -186,6 +186,9 @@ def demo(home: Home) -> None:
 
 # Commands owned by other packages live in their own `<package>/cli.py`
 # and are registered here.
+from leian.data.cli import generate  # noqa: E402
+
+cli.add_command(generate)
 from leian.analytics.cli import clusters, hotspots, report  # noqa: E402
 from leian.search.cli import evaluate, reindex, search  # noqa: E402
 from leian.library.cli import library  # noqa: E402
