@@ -11,12 +11,9 @@ import click
 
 from leian.clitools import echo_json, pass_home
 from leian.home import Home
-from leian.library.store import SECTIONS, STATUSES, Libraries, LibraryError
+from leian.library.store import SECTIONS, STATUS_NAMES, STATUSES, Libraries, LibraryError
 
 __all__ = ["library", "case_ids_in"]
-
-_STATUS_NAMES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
-
 
 @contextmanager
 def _libraries(home: Home) -> Iterator[Libraries]:
@@ -28,6 +25,8 @@ def _libraries(home: Home) -> Iterator[Libraries]:
             yield Libraries(store)
         except LibraryError as exc:
             raise click.ClickException(str(exc)) from None
+        except RuntimeError as exc:  # the embedding model or search index cannot be loaded
+            raise click.ClickException(f"{exc} (add --no-check to skip the near-duplicate check)") from None
 
 
 def case_ids_in(data: Any) -> list[str]:
@@ -109,7 +108,7 @@ def list_libraries(home: Home, as_json: bool) -> None:
     if not found:
         click.echo("还没有案例库（leian library create NAME）")
     for lib in found:
-        counts = "，".join(f"{_STATUS_NAMES[s]} {lib.by_status[s]}" for s in STATUSES)
+        counts = "，".join(f"{STATUS_NAMES[s]} {lib.by_status[s]}" for s in STATUSES)
         click.echo(f"{lib.name}  {lib.entries} 件（{counts}）" + (f"  {lib.description}" if lib.description else ""))
 
 
@@ -131,7 +130,7 @@ def show(home: Home, name: str, history: bool, as_json: bool) -> None:
     for entry in entries:
         reviewer = f"，审核人 {entry.reviewer}" if entry.reviewer else ""
         tags = f"  [{'、'.join(entry.tags)}]" if entry.tags else ""
-        click.echo(f"  {entry.case_id}  {_STATUS_NAMES[entry.status]}{reviewer}{tags}  {entry.sections['基本案情'][:40]}")
+        click.echo(f"  {entry.case_id}  {STATUS_NAMES[entry.status]}{reviewer}{tags}  {entry.sections['基本案情'][:40]}")
     if history:
         for item in changes:
             click.echo(f"  {item.at}  {item.editor or '-'}  {item.case_id} {item.field}: {item.old or ''} → {item.new or ''}")
@@ -258,7 +257,7 @@ def edit(home: Home, name: str, case_id: str, section: str | None, value: str | 
             if tags or untags:
                 kept = [t for t in entry.tags if t not in untags]
                 entry = libs.set_tags(name, case_id, [*kept, *tags], editor=editor)
-    click.echo(f"已更新 {case_id}（状态：{_STATUS_NAMES[entry.status]}）")
+    click.echo(f"已更新 {case_id}（状态：{STATUS_NAMES[entry.status]}）")
 
 
 @library.command()
@@ -272,7 +271,7 @@ def review(home: Home, name: str, case_id: str, reviewer: str, publish: bool) ->
     with _libraries(home) as libs:
         advance = libs.publish if publish else libs.review
         entry = advance(name, case_id, reviewer=reviewer)
-    click.echo(f"{case_id}：{_STATUS_NAMES[entry.status]}（{reviewer}）")
+    click.echo(f"{case_id}：{STATUS_NAMES[entry.status]}（{reviewer}）")
 
 
 @library.command()

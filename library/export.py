@@ -31,13 +31,12 @@ from typing import Any
 
 from leian.data.places import place_label
 from leian.library.masking import Masker
-from leian.library.store import SECTIONS, Libraries, LibraryError
+from leian.library.store import SECTIONS, STATUS_NAMES, Libraries, LibraryError
 
 __all__ = ["FORMATS", "DOCX_FONT", "render", "export_library", "write_markdown", "write_docx", "write_jsonl"]
 
 #: The East-Asian font set on every style of the Word document.
 DOCX_FONT = "宋体"
-_STATUS_NAMES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
 
 
 def render(libs: Libraries, name: str, *, masked: bool = True, status: str | None = None) -> dict[str, Any]:
@@ -76,7 +75,7 @@ def _facts(entry: dict[str, Any]) -> list[tuple[str, str]]:
         ("地区", entry["place"]),
         ("当事人", "、".join(entry["parties"])),
         ("调解结果", entry["outcome"]),
-        ("状态", _STATUS_NAMES[entry["status"]] + (f"（审核人：{entry['reviewer']}）" if entry["reviewer"] else "")),
+        ("状态", STATUS_NAMES[entry["status"]] + (f"（审核人：{entry['reviewer']}）" if entry["reviewer"] else "")),
         ("标签", "、".join(entry["tags"])),
     ]
     return [(label, value) for label, value in rows if value]

@@ -63,6 +63,7 @@ __all__ = [
     "LibraryError",
     "SECTIONS",
     "STATUSES",
+    "STATUS_NAMES",
     "MIGRATIONS",
     "prefill",
 ]
@@ -71,6 +72,8 @@ __all__ = [
 SECTIONS = ("基本案情", "调解过程", "调解结果", "经验启示", "法律依据")
 #: Entry statuses, in the order an entry moves through them.
 STATUSES = ("draft", "reviewed", "published")
+#: How statuses read in Chinese output.
+STATUS_NAMES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
 _STATUS_LABEL = "状态"
 _TAGS_LABEL = "标签"
 _ENTRY_LABEL = "条目"
