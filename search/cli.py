@@ -167,16 +167,17 @@ def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool)
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True), help="The benchmark's folder (e.g. ../shared/datasets/c3rd_mini).")
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N queries (or sentence pairs) for a quick run.")
 @click.option("--model", help=_MODEL_HELP)
+@click.option("--cache", type=click.Path(dir_okay=False), help="Keep document vectors in this .npz file between runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as one JSON object.")
 @pass_home
-def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model: str | None, as_json: bool) -> None:
+def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model: str | None, cache: str | None, as_json: bool) -> None:
     """Score BM25-only, dense-only and fused ranking on a public benchmark."""
     from leian.embeddings.encoder import load_encoder, model_for_home
     from leian.search import evaluate as harness
 
     try:
         encoder = load_encoder(model_for_home(home, model))
-        report = harness.run(benchmark, Path(data_dir), encoder, limit=limit)
+        report = harness.run(benchmark, Path(data_dir), encoder, limit=limit, cache=Path(cache) if cache else None)
     except (harness.DataError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -55,7 +55,7 @@ def choose_kind(kind: str, count: int, threshold: int = ANN_THRESHOLD) -> str:
 
 
 def _nlist(count: int) -> int:
-    return max(1, min(65536, int(4 * math.sqrt(max(count, 1)))))
+    return max(1, min(65536, int(math.sqrt(max(count, 1)))))
 
 
 class FaissIndex(VectorIndex):

@@ -1,0 +1,305 @@
+"""Similar-case search end to end on the real model, real FAISS index and a real SQLite home."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from leian.data.ingest import ingest
+from leian.data.normalize import normalize_name
+from leian.embeddings.text import prepare_query
+from leian.home import Home
+from leian.indexers import sync_all
+from leian.search.engine import MANIFEST, SearchEngine, reindex, sync
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "promediconv.jsonl"
+PLACES = [
+    ("金湾区", "三灶镇", "海澄村", "海澄村第3网格"),
+    ("金湾区", "红旗镇", "广益村", "广益村第1网格"),
+    ("香洲区", "拱北街道", "夏湾社区", "夏湾社区第2网格"),
+    ("斗门区", "井岸镇", "西湖村", "西湖村第5网格"),
+]
+OUTCOMES = ["调解成功", "调解成功", "调解失败", "司法确认", "转诉讼"]
+CHANNELS = ["网格员排查", "12345热线", "当事人申请"]
+MEDIATORS = [("李调解", "三灶镇人民调解委员会"), ("陈明", "拱北街道人民调解委员会"), ("王芳", "井岸镇司法所")]
+
+# Hand-written paraphrases of sample cases: (case id, what a mediator might type).
+PARAPHRASES = [
+    ("PMC-033", "我下岗以后向朋友借了两万五千块钱开了个小饭馆，写了欠条，结果饭馆生意不好到期还不上钱"),
+    ("PMC-025", "邻居退休老师在我家屋后种的桂花树和毛竹越长越高，影响我家房子，叫他砍掉他不同意"),
+    ("PMC-031", "隔壁拆了老房子盖新房，挡住了我家的光照和通风，我去有关部门反映"),
+    ("PMC-021", "矿业公司修山路挖出的泥土石渣乱堆，连下大雨引发泥石流，把村民家的核桃树冲毁了"),
+    ("PMC-006", "企业职工干活时操作不当把几根手指弄断了，厂里付了住院医药费，家属从外地赶来要求更多赔偿"),
+]
+
+
+def sample_records() -> list[dict]:
+    """The bundled real sample, with places, dates, channels and mediators added in a fixed pattern."""
+    records = []
+    start = dt.date(2023, 1, 1)
+    for i, line in enumerate(SAMPLE.read_text(encoding="utf-8").splitlines()):
+        record = json.loads(line)
+        district, town, community, grid = PLACES[i % len(PLACES)]
+        record["location"] = {"province": "广东省", "city": "珠海市", "district": district, "town": town, "community": community, "grid": grid}
+        record["occurred_on"] = (start + dt.timedelta(days=9 * i)).isoformat()
+        record["outcome"] = OUTCOMES[i % len(OUTCOMES)]
+        record["channel"] = CHANNELS[i % len(CHANNELS)]
+        name, org = MEDIATORS[i % len(MEDIATORS)]
+        record["mediators"] = [{"name": name, "org": org}]
+        records.append(record)
+    return records
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Home:
+    root = tmp_path_factory.mktemp("search-home")
+    home = Home.resolve(root)
+    source = write_jsonl(root / "cases.jsonl", sample_records())
+    with home.open_store() as store:
+        report = ingest(store, [source], rejects_dir=home.rejects_dir)
+        assert report.ok
+        sync_all(home, store)
+    return home
+
+
+@pytest.fixture(scope="module")
+def engine(home) -> SearchEngine:
+    with SearchEngine.open(home) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("case_id,text", PARAPHRASES)
+def test_paraphrase_finds_its_case_in_top_3(engine, case_id, text):
+    ids = [r["id"] for r in engine.search(text, top_k=3)["results"]]
+    assert case_id in ids
+
+
+def test_traditional_query_finds_simplified_cases(engine):
+    import opencc
+
+    to_traditional = opencc.OpenCC("s2t")
+    for case_id, text in PARAPHRASES:
+        traditional = to_traditional.convert(text)
+        assert traditional != text
+        simplified_answer = engine.search(text, top_k=5)
+        traditional_answer = engine.search(traditional, top_k=5)
+        assert traditional_answer["query"] == simplified_answer["query"]
+        assert case_id in [r["id"] for r in traditional_answer["results"][:3]]
+
+
+def _matches(case, filters: dict) -> bool:
+    checks = []
+    if "type" in filters:
+        checks.append(filters["type"] in (case.category, case.subtype))
+    if "where" in filters:
+        checks.append(filters["where"] in case.location.values())
+    if "since" in filters:
+        checks.append(case.date is not None and case.date >= filters["since"])
+    if "until" in filters:
+        checks.append(case.date is not None and case.date <= filters["until"])
+    if "outcome" in filters:
+        checks.append(case.outcome == filters["outcome"])
+    if "channel" in filters:
+        checks.append(case.channel == filters["channel"])
+    if "mediator" in filters:
+        checks.append(any(filters["mediator"] in (m.name, m.org) or normalize_name(filters["mediator"]) in (m.org or "") for m in case.mediators))
+    return all(checks)
+
+
+FILTERS = [
+    {"type": "劳动"},
+    {"where": "金湾区"},
+    {"where": "三灶镇", "outcome": "调解成功"},
+    {"where": "夏湾社区第2网格"},
+    {"since": "2023-06-01", "until": "2024-03-31"},
+    {"channel": "12345热线", "type": "邻里"},
+    {"mediator": "王芳"},
+    {"mediator": "拱北街道"},
+    {"type": "婚姻家庭", "where": "斗门区", "outcome": "调解失败"},
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()))
+@pytest.mark.parametrize("top_k", [3, 10])
+def test_filters_hold_and_return_k_when_k_match(engine, filters, top_k):
+    cases = list(engine.store.iter_cases())
+    matching = {c.id for c in cases if _matches(c, filters)}
+    assert matching, "each filter in this test must match some cases"
+    answer = engine.search("邻居之间因为房屋和钱发生纠纷，要求赔偿", top_k=top_k, filters=filters)
+    ids = [r["id"] for r in answer["results"]]
+    assert set(ids) <= matching
+    assert len(ids) == min(top_k, len(matching))
+    for name, counts in answer["facets"].items():
+        assert sum(counts.values()) <= len(matching)
+
+
+def test_query_attributes_raise_matching_cases_without_filtering(engine):
+    text = "两家人因为宅基地上盖房子的界线吵起来了"
+    plain = engine.search(text, top_k=10)
+    boosted = engine.search(text, top_k=10, type="邻里", where="三灶镇")
+    assert boosted["results"][0]["why"]["same_type"] in ("大类", "小类")
+    same_place = [r for r in boosted["results"] if r["why"]["same_place"]]
+    assert same_place and all(r["why"]["same_place"]["name"] == "三灶镇" or r["why"]["same_place"]["level"] == "grid" for r in same_place)
+    def share(answer):
+        return sum(r["category"] == "邻里" for r in answer["results"])
+    assert share(boosted) >= share(plain)
+
+
+def test_result_explains_itself_and_summary_counts_outcomes(engine):
+    answer = engine.search(PARAPHRASES[0][1], top_k=10)
+    first = answer["results"][0]
+    assert first["why"]["shared_terms"]
+    assert 0 < first["why"]["dense"] <= 1.0001
+    assert first["why"]["contributions"]["dense"] > 0
+    outcomes = [r["outcome"] for r in answer["results"]]
+    resolved = sum(o in ("调解成功", "司法确认") for o in outcomes)
+    assert answer["summary"]["resolved"] == resolved
+    assert answer["summary"]["text"].startswith(f"{resolved}/10 调解成功")
+
+
+def test_neighbors_exclude_the_case_itself(engine):
+    neighbours = engine.neighbors("PMC-001", 5)
+    assert len(neighbours) == 5
+    assert "PMC-001" not in [i for i, _ in neighbours]
+    # PMC-005 is the same story as PMC-001 in the sample.
+    assert neighbours[0][0] == "PMC-005" and neighbours[0][1] > 0.99
+    assert [s for _, s in neighbours] == sorted((s for _, s in neighbours), reverse=True)
+
+
+def _leian(home: Home, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "leian"), "--home", str(home.root), *args],
+        capture_output=True, text=True, encoding="utf-8", timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+
+RESULT_KEYS = {"id", "score", "title", "type", "place", "date", "outcome", "handling", "agreement", "mediators", "why"}
+WHY_KEYS = {"shared_terms", "same_type", "same_place", "shared_parties", "dense", "bm25", "contributions"}
+
+
+def _check_contract(answer: dict, top_k: int) -> None:
+    assert {"query", "results", "summary", "facets"} <= set(answer)
+    assert len(answer["results"]) == top_k
+    scores = [r["score"] for r in answer["results"]]
+    assert scores == sorted(scores, reverse=True)
+    for result in answer["results"]:
+        assert RESULT_KEYS <= set(result)
+        assert WHY_KEYS <= set(result["why"])
+        assert isinstance(result["score"], float)
+
+
+def test_cli_json_matches_the_contract(home):
+    done = _leian(home, "search", PARAPHRASES[1][1], "--top-k", "4", "--where", "金湾区", "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    _check_contract(answer, 4)
+    assert answer["filters"] == {"where": "金湾区"}
+    assert all("金湾区" in r["place"] for r in answer["results"])
+
+
+def test_cli_batch_keeps_input_order(home, tmp_path):
+    lines = [
+        json.dumps({"text": PARAPHRASES[2][1], "type": "邻里", "where": "三灶镇"}, ensure_ascii=False),
+        PARAPHRASES[3][1],
+        json.dumps({"text": PARAPHRASES[0][1]}, ensure_ascii=False),
+    ]
+    batch = tmp_path / "queries.jsonl"
+    batch.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = _leian(home, "search", "--batch", str(batch), "--top-k", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["query"] for a in answers] == [prepare_query(PARAPHRASES[i][1]) for i in (2, 3, 0)]
+    for answer, expected in zip(answers, ("PMC-031", "PMC-021", "PMC-033")):
+        _check_contract(answer, 3)
+        assert expected in [r["id"] for r in answer["results"]]
+
+
+def test_cli_bad_batch_line_is_one_plain_error(home, tmp_path):
+    batch = tmp_path / "bad.jsonl"
+    batch.write_text('{"text": "漏水"}\n{"type": "邻里"}\n', encoding="utf-8")
+    done = _leian(home, "search", "--batch", str(batch), "--json")
+    assert done.returncode != 0
+    assert "line 2" in done.stderr and "text" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def small_home(tmp_path) -> Home:
+    home = Home.resolve(tmp_path / "small")
+    source = write_jsonl(tmp_path / "small.jsonl", sample_records()[20:45])
+    with home.open_store() as store:
+        assert ingest(store, [source], rejects_dir=home.rejects_dir).ok
+        sync(home, store)
+    return home
+
+
+def test_delete_update_persist_reload_round_trip(small_home, tmp_path):
+    query = PARAPHRASES[2][1]  # PMC-031 is in the slice
+    with SearchEngine.open(small_home) as engine:
+        vector = engine.encoder.encode([prepare_query(query)])
+        before = engine.vectors.search(vector, 5)[0]
+        int_ids = dict(engine.vectors.int_of)
+    assert before[0][0] == "PMC-031"
+
+    with small_home.open_store() as store:
+        store.delete(["PMC-031"])
+        sync(small_home, store)
+    with SearchEngine.open(small_home) as engine:
+        assert "PMC-031" not in [r["id"] for r in engine.search(query, top_k=5)["results"]]
+        after_delete = engine.vectors.search(vector, 4)[0]
+        assert "PMC-031" not in engine.vectors
+        assert engine.vectors.int_of == {k: v for k, v in int_ids.items() if k != "PMC-031"}
+    assert [i for i, _ in after_delete] == [i for i, _ in before[1:5]]
+    assert [s for _, s in after_delete] == pytest.approx([s for _, s in before[1:5]], abs=1e-5)
+
+    record = next(r for r in sample_records() if r["id"] == "PMC-025")
+    record["text"] = "楼上住户家卫生间漏水，渗到楼下天花板，墙皮脱落，楼下要求赔偿装修损失。"
+    with small_home.open_store() as store:
+        assert ingest(store, [write_jsonl(tmp_path / "update.jsonl", [record])], rejects_dir=small_home.rejects_dir).ok
+        sync(small_home, store)
+    with SearchEngine.open(small_home) as engine:
+        assert engine.vectors.int_of["PMC-025"] == int_ids["PMC-025"]
+        assert engine.search("楼上卫生间漏水把楼下天花板泡坏了", top_k=1)["results"][0]["id"] == "PMC-025"
+
+    restored = next(r for r in sample_records() if r["id"] == "PMC-031")
+    with small_home.open_store() as store:
+        assert ingest(store, [write_jsonl(tmp_path / "restore.jsonl", [restored])], rejects_dir=small_home.rejects_dir).ok
+        sync(small_home, store)
+    with SearchEngine.open(small_home) as engine:
+        assert engine.search(query, top_k=1)["results"][0]["id"] == "PMC-031"
+        manifest = json.loads((small_home.index_dir / MANIFEST).read_text(encoding="utf-8"))
+        assert manifest["count"] == 25 and manifest["seq"] == engine.store.last_change()
+    # Only the current generation's files remain.
+    assert sorted(p.name for p in small_home.index_dir.iterdir()) == sorted([MANIFEST, *manifest["vector_files"]])
+
+
+def test_embedding_cache_avoids_re_encoding(small_home, tmp_path):
+    with small_home.open_store() as store:
+        with SearchEngine(small_home, store=store) as engine:
+            encoder = engine.encoder
+        start = encoder.texts_encoded
+        report = reindex(small_home, store)
+        assert report["cases"] == 25 and report["encoded"] == 0
+        assert encoder.texts_encoded == start
+        # Re-ingesting the same file changes nothing and encodes nothing.
+        records = sample_records()[20:45]
+        assert ingest(store, [write_jsonl(tmp_path / "same.jsonl", records)], rejects_dir=small_home.rejects_dir).ok
+        sync_all(small_home, store)
+        assert encoder.texts_encoded == start
+        # One changed text: exactly one new encoding.
+        records[0]["text"] += "双方最终达成分期赔付协议。"
+        records[1]["handling"] = "现场勘查后背靠背调解"  # handling is not embedded
+        assert ingest(store, [write_jsonl(tmp_path / "changed.jsonl", records)], rejects_dir=small_home.rejects_dir).ok
+        sync_all(small_home, store)
+        assert encoder.texts_encoded == start + 1
