@@ -1,4 +1,4 @@
-"""Hotspots on a real SQLite store: planted spikes are found, quiet cells stay quiet, risk rules hold."""
+"""Hotspots on a real SQLite store: the generator's planted spikes are found, quiet cells stay quiet, risk rules hold."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,10 @@ from click.testing import CliRunner
 from leian.analytics.counts import count_cells, period_of
 from leian.analytics.hotspots import RISKS, detect_hotspots, repeat_hotspots
 from leian.cli import cli
+from leian.data.generate import generate_to_file
+from leian.data.ingest import ingest
 from leian.data.record import validate
+from leian.data.store import Store
 from leian.home import Home
 
 MONTHS = [f"{y}-{m:02d}" for y in (2024, 2025) for m in range(1, 13)]
@@ -45,7 +48,7 @@ class Records:
         return case_id
 
 
-def build_records() -> tuple[list[dict], dict]:
+def build_records() -> list[dict]:
     rng = np.random.default_rng(6)
     records = Records()
     for _, town in TOWNS:
@@ -54,11 +57,9 @@ def build_records() -> tuple[list[dict], dict]:
             for month in MONTHS:
                 for _ in range(rng.poisson(rate)):
                     records.add(town, category, f"{month}-{rng.integers(1, 29):02d}")
-    planted = {}
     for town, category, month, n, party in SPIKES:
-        planted[(town, category, month)] = [
-            records.add(town, category, f"{month}-{day + 1:02d}", party=party if day < 3 else None) for day in range(n)
-        ]
+        for day in range(n):
+            records.add(town, category, f"{month}-{day + 1:02d}", party=party if day < 3 else None)
     # 赵大勇 is a party of three planted cases: a repeat chain inside the spike.
     # A lone quiet cell: two cases in the tested month, none before.
     records.add("金南镇", "治安", "2025-12-03")
@@ -74,20 +75,18 @@ def build_records() -> tuple[list[dict], dict]:
         records.add("香南镇", "医疗", f"{month}-10", party={"name": "钱秀英", "phone": "13700000002"})
     for day in (5, 12, 19):
         records.add("金西镇", "消费", f"2025-11-{day:02d}", outcome="处理中")
-    return records.items, planted
+    return records.items
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    records, planted = build_records()
+    records = build_records()
     path = tmp_path_factory.mktemp("hotspots") / "cases.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
     root = path.parent / "home"
     result = CliRunner().invoke(cli, ["--home", str(root), "ingest", "--no-index", str(path)])
     assert result.exit_code == 0, result.output
-    home = Home.resolve(root)
-    home.planted = planted
-    return home
+    return Home.resolve(root)
 
 
 @pytest.fixture(scope="module")
@@ -105,20 +104,34 @@ def test_counts_cover_every_dated_case(store):
     assert weekly.periods[0] == period_of("2024-01-01", "week")
 
 
-def test_planted_spikes_found_with_few_false_alarms(home, store):
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """10,000 generated cases with the generator's planted spikes (its ground truth)."""
+    folder = tmp_path_factory.mktemp("generated")
+    generate_to_file(folder / "cases.jsonl", 10_000, 7, folder / "truth.json")
+    store = Store(folder / "cases.sqlite")
+    report = ingest(store, [folder / "cases.jsonl"], rejects_dir=folder / "rejects", progress=False)
+    assert report.rejected == 0
+    yield store, json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    store.close()
+
+
+def test_planted_spikes_found_with_few_false_alarms(generated):
+    store, truth = generated
+    assert truth["spikes"]
     found, missed, false_alarms, unplanted = 0, [], 0, 0
-    for month in sorted({m for _, _, m in home.planted}):
-        report = detect_hotspots(store, level="town", at=month)
-        flagged = {(c.place, c.category) for c in report.spikes}
-        planted_here = {(t, c) for t, c, m in home.planted if m == month}
-        found += len(flagged & planted_here)
-        missed += sorted(planted_here - flagged)
-        false_alarms += len(flagged - planted_here)
-        unplanted += report.cells_tested - len(planted_here)
-    recall = found / len(home.planted)
+    for month in sorted({spike["period"] for spike in truth["spikes"]}):
+        report = detect_hotspots(store, level="grid", type_level="subtype", at=month)
+        flagged = {(cell.place, cell.subtype) for cell in report.spikes}
+        planted = {(s["place"], s["subtype"]) for s in truth["spikes"] if s["period"] == month}
+        found += len(flagged & planted)
+        missed += sorted(planted - flagged)
+        false_alarms += len(flagged - planted)
+        unplanted += report.cells_tested - len(planted)
+    recall = found / len(truth["spikes"])
     false_alarm_rate = false_alarms / unplanted
-    print(f"\nspike recall {recall:.3f} ({found}/{len(home.planted)}), "
-          f"false alarms {false_alarm_rate:.4f} ({false_alarms}/{unplanted} unplanted cells)")
+    print(f"\ngenerated n=10000 seed=7: spike recall {recall:.3f} ({found}/{len(truth['spikes'])}), "
+          f"false alarms {false_alarm_rate:.5f} ({false_alarms}/{unplanted} unplanted cells)")
     assert recall >= 0.95, f"missed {missed}"
     assert false_alarm_rate <= 0.05
 
