@@ -1,0 +1,162 @@
+"""End-to-end tests of the web app in real headless Chromium (selenium), served by waitress.
+
+Each test saves a screenshot of its page under ``test-artifacts/web/``.
+"""
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+from waitress.server import create_server
+from web_support import HOSTILE, PASSWORD, ROLES_USERS, web_home
+
+from leian.web.app import create_app
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "web"
+
+
+@pytest.fixture(scope="module")
+def server():
+    app = create_app(web_home())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    httpd = create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=httpd.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    httpd.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    downloads = tempfile.mkdtemp(prefix="leian-downloads-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1366,900",
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='leian-chromium-')}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.downloads = Path(downloads)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, timeout: float = 60):
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _shot(driver, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1366, min(max(height, 900), 3000))
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    driver.set_window_size(1366, 900)
+
+
+def _console_errors(driver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _login(driver, server: str, role: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(server + "/login")
+    driver.find_element(By.ID, "username").send_keys(ROLES_USERS[role])
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login-button").click()
+    _wait(driver, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".topbar")))
+
+
+def test_login_page_then_search_paraphrase_finds_the_dog_case_first(server, browser):
+    browser.get(server + "/login")
+    _shot(browser, "01-login")
+    _login(browser, server, "mediator")
+    box = browser.find_element(By.ID, "q")
+    box.send_keys("隔壁邻居养的狗一到半夜就叫个不停，吵得我们全家睡不着觉")
+    browser.find_element(By.ID, "search-button").click()
+    first = _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#results .result .result-title")))
+    assert first.get_attribute("href").endswith("/cases/DOG1")
+    assert browser.find_elements(By.CSS_SELECTOR, ".facet li")
+    _shot(browser, "02-search")
+    assert _console_errors(browser) == []
+
+
+def test_repeat_party_raises_the_repeat_alert(server, browser):
+    _login(browser, server, "mediator")
+    browser.get(server + "/?q=邻居装修噪音太大&parties=王建国")
+    alert = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "repeat-alert")))
+    assert "王建国" in alert.text
+
+
+def test_case_page_escapes_hostile_text_and_masks_for_analyst(server, browser):
+    _login(browser, server, "analyst")
+    browser.get(server + "/cases/XSS1")
+    text = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "case-text"))).text
+    assert "<script>" in text  # shown as text, not run
+    assert browser.title != "pwned" and not browser.find_elements(By.CSS_SELECTOR, "#case-text img, #case-text script")
+    browser.get(server + "/cases/R000")
+    record = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "case-record"))).text
+    assert "王某某" in record and "王建国" not in record and "138****1111" in record
+    _shot(browser, "03-case")
+
+
+def test_dashboard_draws_the_trend_chart_and_lists_hotspots(server, browser):
+    _login(browser, server, "analyst")
+    browser.get(server + "/dashboard")
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "trend-chart")))
+    drawn = _wait(browser, lambda d: d.execute_script(
+        "var c = document.getElementById('trend-chart');"
+        "var p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "for (var i = 3; i < p.length; i += 4) { if (p[i] > 0) return true; } return false;"))
+    assert drawn
+    rows = browser.find_elements(By.CSS_SELECTOR, ".hotspot-table tbody tr")
+    assert any("三灶镇" in row.text and "邻里" in row.text for row in rows)
+    _shot(browser, "04-dashboard")
+    assert _console_errors(browser) == []
+
+
+def test_trainer_builds_a_library_and_downloads_its_export(server, browser):
+    _login(browser, server, "trainer")
+    browser.get(server + "/libraries")
+    form = browser.find_element(By.ID, "new-library")
+    form.find_element(By.NAME, "name").send_keys("邻里纠纷典型案例")
+    form.find_element(By.NAME, "description").send_keys("新任调解员培训用")
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    add = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "add-cases")))
+    add.find_element(By.NAME, "case_ids").send_keys("DOG1 R000")
+    add.find_element(By.CSS_SELECTOR, "button").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "entry-table")))
+    _shot(browser, "05-library")
+    browser.find_element(By.LINK_TEXT, "犬只吠叫扰民纠纷").click()
+    form = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "entry-form")))
+    lesson = form.find_element(By.NAME, "经验启示")
+    lesson.send_keys("夜间噪音纠纷先固定证据，再约定具体时段。")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
+    _shot(browser, "06-entry")
+    browser.find_element(By.LINK_TEXT, "邻里纠纷典型案例").click()
+    browser.find_element(By.ID, "export-md").click()
+    _wait(browser, lambda d: any(p.suffix == ".md" for p in d.downloads.iterdir()), timeout=30)
+    exported = next(p for p in browser.downloads.iterdir() if p.suffix == ".md").read_text(encoding="utf-8")
+    assert "夜间噪音纠纷先固定证据" in exported and "刘某某" in exported and "刘芳" not in exported
+
+
+def test_admin_pages_render(server, browser):
+    _login(browser, server, "admin")
+    for path, name in (("/admin/users", "07-users"), ("/ingest", "08-ingest"), ("/admin/audit", "09-audit")):
+        browser.get(server + path)
+        _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "main .card")))
+        _shot(browser, name)
+    assert HOSTILE not in browser.page_source

@@ -1,0 +1,189 @@
+"""Web accounts, roles and the audit log, in tables the web package owns in the case store.
+
+Roles: ``mediator`` 调解员, ``analyst`` 分析员, ``trainer`` 培训师, ``admin``
+管理员. Passwords are stored only as werkzeug scrypt hashes. Every search,
+case view, export, ingest and account change is appended to the audit log.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from leian.data.store import Store
+>>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "cases.sqlite")
+>>> accounts = Accounts(store)
+>>> accounts.add("liming", "mediator", "correct horse", display_name="李明").role
+'mediator'
+>>> accounts.check_password("liming", "correct horse").display_name, accounts.check_password("liming", "wrong") is None
+('李明', True)
+>>> accounts.add("liming", "admin", "another password")
+Traceback (most recent call last):
+...
+leian.web.accounts.AccountError: 用户名 liming 已存在
+>>> accounts.audit("liming", "search", detail="邻居漏水")
+>>> [(e["username"], e["action"], e["detail"]) for e in accounts.audit_log()]
+[('liming', 'search', '邻居漏水')]
+>>> store.close()
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from leian.data.store import Store
+
+__all__ = ["ROLES", "ROLE_NAMES", "MIN_PASSWORD_CHARS", "User", "Accounts", "AccountError", "MIGRATIONS"]
+
+#: Role -> its name on screen.
+ROLE_NAMES = {"mediator": "调解员", "analyst": "分析员", "trainer": "培训师", "admin": "管理员"}
+ROLES = tuple(ROLE_NAMES)
+MIN_PASSWORD_CHARS = 8
+_USERNAME = re.compile(r"[A-Za-z0-9_.\-\u4e00-\u9fff]{2,40}")
+
+#: Migrations of the ``web`` component (see :meth:`Store.migrate_component`).
+MIGRATIONS = [
+    """
+    CREATE TABLE web_users (
+        username TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        last_login TEXT
+    );
+    CREATE TABLE web_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        username TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        detail TEXT
+    );
+    CREATE INDEX web_audit_at ON web_audit(at);
+    CREATE INDEX web_audit_username ON web_audit(username);
+    """,
+]
+
+
+class AccountError(ValueError):
+    """Bad account input (duplicate or unknown user, bad role, short password); the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    created_at: str
+    last_login: str | None
+
+    @property
+    def role_name(self) -> str:
+        return ROLE_NAMES[self.role]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "role_name": self.role_name}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Accounts:
+    """Users and the audit log of one store (migrates the ``web`` tables on first use)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        store.migrate_component("web", MIGRATIONS)
+
+    def add(self, username: str, role: str, password: str, *, display_name: str | None = None) -> User:
+        username = username.strip()
+        if not _USERNAME.fullmatch(username):
+            raise AccountError("用户名须为 2–40 个字母、数字、汉字或 _ . -")
+        self._check_role(role)
+        self._check_password(password)
+        with self.store.transaction() as conn:
+            if conn.execute("SELECT 1 FROM web_users WHERE username = ?", (username,)).fetchone():
+                raise AccountError(f"用户名 {username} 已存在")
+            conn.execute(
+                "INSERT INTO web_users (username, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                (username, (display_name or "").strip() or username, role, generate_password_hash(password), _now()),
+            )
+        return self.require(username)
+
+    def update(self, username: str, *, role: str | None = None, active: bool | None = None,
+               password: str | None = None) -> User:
+        """Change a user's role, whether they may log in, or their password."""
+        self.require(username)
+        if role is not None:
+            self._check_role(role)
+        if password is not None:
+            self._check_password(password)
+        with self.store.transaction() as conn:
+            if role is not None:
+                conn.execute("UPDATE web_users SET role = ? WHERE username = ?", (role, username))
+            if active is not None:
+                conn.execute("UPDATE web_users SET active = ? WHERE username = ?", (int(active), username))
+            if password is not None:
+                conn.execute(
+                    "UPDATE web_users SET password_hash = ? WHERE username = ?", (generate_password_hash(password), username)
+                )
+        return self.require(username)
+
+    def get(self, username: str) -> User | None:
+        row = self.store.conn.execute("SELECT * FROM web_users WHERE username = ?", (username,)).fetchone()
+        return _user(row) if row else None
+
+    def require(self, username: str) -> User:
+        user = self.get(username)
+        if user is None:
+            raise AccountError(f"没有用户 {username}")
+        return user
+
+    def list(self) -> list[User]:
+        return [_user(row) for row in self.store.conn.execute("SELECT * FROM web_users ORDER BY username")]
+
+    def check_password(self, username: str, password: str) -> User | None:
+        """The active user with this password (and their last login updated), else None."""
+        row = self.store.conn.execute("SELECT * FROM web_users WHERE username = ?", (username,)).fetchone()
+        if row is None or not row["active"] or not check_password_hash(row["password_hash"], password):
+            return None
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE web_users SET last_login = ? WHERE username = ?", (_now(), username))
+        return self.get(username)
+
+    def audit(self, username: str | None, action: str, *, target: str | None = None, detail: str | None = None) -> None:
+        """Append one entry to the audit log."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO web_audit (at, username, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                (_now(), username, action, target, detail),
+            )
+
+    def audit_log(self, *, limit: int = 200, username: str | None = None) -> list[dict[str, Any]]:
+        """The latest audit entries, newest first."""
+        sql = "SELECT at, username, action, target, detail FROM web_audit"
+        params: tuple[Any, ...] = ()
+        if username:
+            sql += " WHERE username = ?"
+            params = (username,)
+        rows = self.store.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [dict(row) for row in rows]
+
+    @staticmethod
+    def _check_role(role: str) -> None:
+        if role not in ROLE_NAMES:
+            raise AccountError(f"未知角色 {role}（可选：{'、'.join(ROLES)}）")
+
+    @staticmethod
+    def _check_password(password: str) -> None:
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise AccountError(f"密码至少 {MIN_PASSWORD_CHARS} 个字符")
+
+
+def _user(row: Any) -> User:
+    return User(row["username"], row["display_name"], row["role"], bool(row["active"]), row["created_at"], row["last_login"])

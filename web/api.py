@@ -1,0 +1,239 @@
+"""The JSON API under ``/api``: what the CLI answers, over HTTP, masked by role.
+
+Log in with ``POST /api/login`` (``{"username", "password"}``); the answer
+carries the ``csrf_token`` that every later POST/PATCH must send in the
+``X-CSRF-Token`` header. Errors are ``{"error": {"code", "message", "detail"}}``.
+The document at ``/api/openapi.json`` describes every route.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request, session
+
+from leian.library.store import LibraryError
+from leian.web import queries
+from leian.web.accounts import ROLES
+from leian.web.app import current_user, services
+from leian.web.openapi import openapi_document
+from leian.web.security import csrf_token
+
+__all__ = ["blueprint", "int_arg", "choice_arg", "download", "DOWNLOAD_TYPES"]
+
+blueprint = Blueprint("api", __name__)
+
+#: Export format -> MIME type of the download.
+DOWNLOAD_TYPES = {
+    "md": "text/markdown; charset=utf-8",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "jsonl": "application/x-ndjson; charset=utf-8",
+}
+LEVELS = ("city", "district", "town", "community", "grid")
+PERIODS = ("month", "week")
+TYPE_LEVELS = ("category", "subtype")
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; 400 otherwise."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, description=f"{name} 须为整数 / {name} must be an integer")
+    if not low <= value <= high:
+        abort(400, description=f"{name} 须在 {low}–{high} 之间 / {name} must be between {low} and {high}")
+    return value
+
+
+def choice_arg(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = request.args.get(name) or default
+    if value not in choices:
+        abort(400, description=f"{name} 可选：{', '.join(choices)} / {name} must be one of {', '.join(choices)}")
+    return value
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="请求体须为 JSON 对象 / The body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        abort(400, description=f"缺少字段 {key} / {key} is required (a string)")
+    return value
+
+
+def _me() -> dict[str, Any]:
+    return {"user": current_user().to_dict(), "csrf_token": csrf_token()}
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@blueprint.post("/login")
+def login() -> Any:
+    body = _json_body()
+    username, password = _string(body, "username"), _string(body, "password")
+    user = services().accounts.check_password(username, password)
+    if user is None:
+        services().accounts.audit(username[:80], "login_failed")
+        abort(401, description="用户名或密码错误 / Wrong username or password")
+    session.clear()
+    session["user"] = user.username
+    services().accounts.audit(user.username, "login")
+    return jsonify(user=user.to_dict(), csrf_token=csrf_token())
+
+
+@blueprint.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return jsonify(ok=True)
+
+
+@blueprint.get("/me")
+def me() -> Any:
+    return jsonify(_me())
+
+
+@blueprint.get("/search")
+def search() -> Any:
+    answer = queries.search(
+        services(), current_user(), request.args.get("q", ""),
+        top_k=int_arg("top_k", 10, 1, queries.MAX_TOP_K),
+        filters={key: request.args.get(key, "") for key in queries.SEARCH_FILTERS},
+        parties=request.args.getlist("party"),
+    )
+    return jsonify(answer)
+
+
+@blueprint.get("/cases/<case_id>")
+def case(case_id: str) -> Any:
+    _, view = queries.case_page(services(), current_user(), case_id)
+    return jsonify(case=view)
+
+
+def _analytics_args() -> dict[str, str]:
+    return {
+        "level": choice_arg("level", LEVELS, "town"),
+        "period": choice_arg("period", PERIODS, "month"),
+        "type_level": choice_arg("type_level", TYPE_LEVELS, "category"),
+    }
+
+
+@blueprint.get("/hotspots")
+def hotspots() -> Any:
+    return jsonify(queries.hotspots(
+        services(), current_user(), **_analytics_args(), at=request.args.get("at") or None,
+        min_count=int_arg("min_count", 5, 1, 100_000),
+    ))
+
+
+@blueprint.get("/heat")
+def heat() -> Any:
+    return jsonify(queries.heat(services(), **_analytics_args()))
+
+
+@blueprint.get("/clusters")
+def clusters() -> Any:
+    return jsonify(queries.clusters(services(), current_user()))
+
+
+@blueprint.get("/libraries")
+def libraries() -> Any:
+    return jsonify(libraries=[lib.to_dict() for lib in queries.libraries(services()).list()])
+
+
+@blueprint.post("/libraries")
+def library_create() -> Any:
+    body = _json_body()
+    library = queries.libraries(services()).create(_string(body, "name"), description=_string(body, "description", required=False))
+    return jsonify(library=library.to_dict()), 201
+
+
+@blueprint.get("/libraries/<name>")
+def library(name: str) -> Any:
+    return jsonify(queries.library_detail(services(), current_user(), name))
+
+
+@blueprint.post("/libraries/<name>/cases")
+def library_add(name: str) -> Any:
+    case_ids = _json_body().get("case_ids")
+    if not isinstance(case_ids, list) or not case_ids or not all(isinstance(c, str) for c in case_ids):
+        abort(400, description="case_ids 须为非空的字符串列表 / case_ids must be a non-empty list of strings")
+    added = queries.libraries(services()).add_cases(name, case_ids, editor=current_user().username)
+    return jsonify(added=added)
+
+
+@blueprint.patch("/libraries/<name>/entries/<case_id>")
+def entry_edit(name: str, case_id: str) -> Any:
+    """Edit sections and tags of an entry, then optionally ``"action": "review" | "publish"``."""
+    body = _json_body()
+    libs, editor = queries.libraries(services()), current_user().username
+    try:
+        libs.entry(name, case_id)  # unknown library or entry: nothing is changed
+    except LibraryError as exc:
+        raise queries.NotFound(str(exc)) from None
+    sections = body.get("sections", {})
+    if not isinstance(sections, dict) or not all(isinstance(v, str) for v in sections.values()):
+        abort(400, description="sections 须为 {栏目: 文本} / sections must map section names to strings")
+    for section, text in sections.items():
+        libs.edit(name, case_id, section, text, editor=editor)
+    if "tags" in body:
+        tags = body["tags"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            abort(400, description="tags 须为字符串列表 / tags must be a list of strings")
+        libs.set_tags(name, case_id, tags, editor=editor)
+    action = body.get("action")
+    if action == "review":
+        libs.review(name, case_id, reviewer=editor)
+    elif action == "publish":
+        libs.publish(name, case_id, reviewer=editor)
+    elif action is not None:
+        abort(400, description="action 可选：review, publish / action must be review or publish")
+    return jsonify(entry=libs.entry(name, case_id).to_dict())
+
+
+@blueprint.get("/libraries/<name>/export")
+def library_export(name: str) -> Response:
+    fmt = choice_arg("format", tuple(DOWNLOAD_TYPES), "docx")
+    content, filename = queries.export_library(services(), current_user(), name, fmt)
+    return download(content, filename, DOWNLOAD_TYPES[fmt])
+
+
+def download(content: bytes, filename: str, mimetype: str) -> Response:
+    """A file download whose (Chinese) name survives every browser (RFC 6266 filename*)."""
+    from urllib.parse import quote
+
+    response = Response(content, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f"attachment; filename=\"export.{filename.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(filename)}"
+    return response
+
+
+@blueprint.get("/users")
+def users() -> Any:
+    return jsonify(users=[u.to_dict() for u in services().accounts.list()])
+
+
+@blueprint.post("/users")
+def user_create() -> Any:
+    body = _json_body()
+    role = _string(body, "role")
+    if role not in ROLES:
+        abort(400, description=f"role 可选：{', '.join(ROLES)}")
+    user = services().accounts.add(_string(body, "username"), role, _string(body, "password"),
+                                   display_name=_string(body, "display_name", required=False))
+    services().accounts.audit(current_user().username, "user_add", target=user.username, detail=role)
+    return jsonify(user=user.to_dict()), 201
+
+
+@blueprint.get("/audit")
+def audit() -> Any:
+    return jsonify(entries=services().accounts.audit_log(limit=int_arg("limit", 200, 1, 10_000),
+                                                         username=request.args.get("username") or None))

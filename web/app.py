@@ -1,0 +1,192 @@
+"""The Flask application: one per process, sharing one store and the engines loaded once.
+
+``create_app(home)`` opens the store, creates the web tables, and registers
+the pages (:mod:`leian.web.pages`) and the JSON API (:mod:`leian.web.api`).
+Before any view runs, the requester's login and role are checked against
+:data:`leian.web.security.ROUTE_ROLES` and every state-changing request must
+carry the session's CSRF token. Errors are JSON under ``/api/`` and a page
+elsewhere, always with a message in Chinese and English.
+
+Examples
+--------
+>>> import tempfile
+>>> from leian.home import Home
+>>> app = create_app(Home.resolve(tempfile.mkdtemp()), testing=True)
+>>> response = app.test_client().get("/api/cases/A1")
+>>> response.status_code, response.get_json()["error"]["message"]
+(401, '请先登录 / Login required')
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from leian.data.store import Store
+from leian.home import Home
+from leian.library.store import LibraryError
+from leian.web.accounts import ROLE_NAMES, AccountError, Accounts, User
+from leian.web.queries import NotFound, QueryError
+from leian.web.security import SECURITY_HEADERS, allowed, csrf_token, csrf_valid, is_public
+
+__all__ = ["create_app", "Services", "services", "current_user", "MESSAGES"]
+
+#: Status code -> the message users see (Chinese / English).
+MESSAGES = {
+    400: "请求有误 / Bad request",
+    401: "请先登录 / Login required",
+    403: "无权访问 / Forbidden",
+    404: "未找到 / Not found",
+    405: "不支持该请求方法 / Method not allowed",
+    413: "文件过大 / Payload too large",
+    500: "服务器内部错误 / Internal server error",
+}
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+class Services:
+    """What every request shares: the home, the store, accounts, and engines loaded on first use."""
+
+    def __init__(self, home: Home):
+        self.home = home
+        self.store: Store = home.open_store()
+        self.accounts = Accounts(self.store)
+        self._lock = threading.Lock()
+        self._engines: dict[str, Any] = {}
+
+    def engine(self, name: str, load: Any) -> Any:
+        """The engine called ``name``, built by ``load()`` once per process."""
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = load()
+            return self._engines[name]
+
+    def reset_engines(self) -> None:
+        """Forget loaded engines after the data changed; each is loaded again on next use."""
+        with self._lock:
+            self._engines = {name: engine for name, engine in self._engines.items() if name == "libraries"}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def services() -> Services:
+    return current_app.extensions["leian"]
+
+
+def current_user() -> User:
+    return g.user
+
+
+def _secret_key(home: Home) -> bytes:
+    """The session-signing key, kept in the home so every server process and restart share it."""
+    path = Path(home.root) / "web-secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        try:
+            with open(path, "xb") as handle:  # another process may win the race; then read theirs
+                path.chmod(0o600)
+                handle.write(key)
+        except FileExistsError:
+            pass
+    return path.read_bytes()
+
+
+def create_app(home: Home, *, testing: bool = False) -> Flask:
+    """The LeiAn web app for ``home`` (the store is created if it does not exist yet)."""
+    app = Flask(__name__.rsplit(".", 1)[0], template_folder="templates", static_folder="static")
+    app.config.update(
+        TESTING=testing,
+        SECRET_KEY=secrets.token_bytes(32) if testing else _secret_key(home),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="leian_session",
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    app.extensions["leian"] = Services(home)
+
+    from leian.web import api, pages
+
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint, url_prefix="/api")
+    app.before_request(_check_access)
+    app.after_request(_add_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _server_error)
+    for error, code in ((QueryError, 400), (AccountError, 400), (LibraryError, 400), (NotFound, 404)):
+        app.register_error_handler(error, lambda exc, code=code: _error(code, str(exc)))
+    app.jinja_env.globals.update(csrf_token=csrf_token, ROLE_NAMES=ROLE_NAMES, allowed=allowed)
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _check_access() -> Any:
+    """Login, role and CSRF checks for every request that matched a route."""
+    endpoint = request.endpoint
+    if endpoint is None:  # no route matched: Flask answers 404/405 itself
+        return None
+    g.user = None
+    username = session.get("user")
+    if username:
+        user = services().accounts.get(username)
+        if user is not None and user.active:
+            g.user = user
+        else:
+            session.clear()
+    if not is_public(endpoint):
+        if g.user is None:
+            if _wants_json():
+                return _error(401)
+            return redirect(url_for("pages.login", next=request.full_path if request.query_string else request.path))
+        if not allowed(endpoint, g.user.role):
+            return _error(403)
+    if request.method not in _SAFE_METHODS and endpoint != "api.login":
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
+        if not csrf_valid(sent):
+            return _error(400, "CSRF 令牌缺失或无效，请刷新页面后重试 / Missing or invalid CSRF token")
+    return None
+
+
+def _add_headers(response: Any) -> Any:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "static":
+        # Pages and answers carry personal data: never keep them in a shared cache.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _error(code: int, detail: str | None = None) -> Response:
+    message = MESSAGES.get(code, f"错误 {code} / Error {code}")
+    if _wants_json():
+        body: dict[str, Any] = {"code": code, "message": message}
+        if detail:
+            body["detail"] = detail
+        return make_response(jsonify(error=body), code)
+    return make_response(render_template("error.html", code=code, message=message, detail=detail), code)
+
+
+def _http_error(exc: HTTPException) -> Any:
+    code = exc.code or 500
+    # Werkzeug's own descriptions are generic English; ours are given with abort(code, description=...).
+    detail = exc.description if exc.description and exc.description != type(exc).description else None
+    response = _error(code, detail)
+    if code == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _server_error(exc: Exception) -> Any:
+    current_app.logger.exception("unhandled error", exc_info=exc)
+    return _http_error(InternalServerError())

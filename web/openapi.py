@@ -1,0 +1,127 @@
+"""The OpenAPI 3.0 document of the JSON API, served at ``/api/openapi.json``.
+
+Examples
+--------
+>>> document = openapi_document()
+>>> document["openapi"], "/api/search" in document["paths"], "/api/cases/{case_id}" in document["paths"]
+('3.0.3', True, True)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document", "OPERATIONS"]
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "detail": {"type": "string"}},
+        }
+    },
+}
+_OBJECT = {"type": "object"}
+_STRING = {"type": "string"}
+_ANALYTICS = [
+    ("level", {"type": "string", "enum": ["city", "district", "town", "community", "grid"]}, "地点层级"),
+    ("period", {"type": "string", "enum": ["month", "week"]}, "统计周期"),
+    ("type_level", {"type": "string", "enum": ["category", "subtype"]}, "类型粒度：大类或小类"),
+]
+_STRING_LIST = {"type": "array", "items": _STRING}
+
+#: (method, path, summary, roles, query parameters, JSON body schema, success status).
+OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]], dict[str, Any] | None, int]] = [
+    ("post", "/api/login", "登录，返回 CSRF 令牌", "public", [], {
+        "type": "object", "required": ["username", "password"],
+        "properties": {"username": _STRING, "password": _STRING}}, 200),
+    ("post", "/api/logout", "退出登录", "any", [], None, 200),
+    ("get", "/api/me", "当前用户与 CSRF 令牌", "any", [], None, 200),
+    ("get", "/api/search", "类案检索（结果按角色脱敏）", "any", [
+        ("q", {"type": "string", "minLength": 1}, "纠纷描述（必填）"),
+        ("top_k", {"type": "integer", "minimum": 1, "maximum": 100}, "返回条数"),
+        ("type", _STRING, "类型（大类或小类）"), ("where", _STRING, "地点（任一层级）"),
+        ("since", {"type": "string", "format": "date"}, "起始日期"), ("until", {"type": "string", "format": "date"}, "截止日期"),
+        ("outcome", _STRING, "调解结果"), ("channel", _STRING, "来源渠道"), ("mediator", _STRING, "调解员或调解组织"),
+        ("party", _STRING_LIST, "新纠纷的当事人（可多次）"),
+    ], None, 200),
+    ("get", "/api/cases/{case_id}", "案件详情（按角色脱敏）", "any", [], None, 200),
+    ("get", "/api/hotspots", "热点（红/橙/黄/蓝）与重复纠纷", "analyst, admin", [
+        *_ANALYTICS, ("at", _STRING, "检验的周期，如 2025-03"),
+        ("min_count", {"type": "integer", "minimum": 1, "maximum": 100000}, "激增的最少件数"),
+    ], None, 200),
+    ("get", "/api/heat", "地点 × 类型热力表与趋势", "analyst, admin", _ANALYTICS, None, 200),
+    ("get", "/api/clusters", "主题聚类及关键词", "analyst, admin", [], None, 200),
+    ("get", "/api/libraries", "案例库列表", "trainer, admin", [], None, 200),
+    ("post", "/api/libraries", "新建案例库", "trainer, admin", [], {
+        "type": "object", "required": ["name"], "properties": {"name": _STRING, "description": _STRING}}, 201),
+    ("get", "/api/libraries/{name}", "案例库及其条目（按角色脱敏）", "trainer, admin", [], None, 200),
+    ("post", "/api/libraries/{name}/cases", "向案例库加入案件", "trainer, admin", [], {
+        "type": "object", "required": ["case_ids"], "properties": {"case_ids": {**_STRING_LIST, "minItems": 1}}}, 200),
+    ("patch", "/api/libraries/{name}/entries/{case_id}", "编辑典型案例栏目、标签，审核或发布", "trainer, admin", [], {
+        "type": "object", "properties": {
+            "sections": {"type": "object", "additionalProperties": _STRING},
+            "tags": _STRING_LIST, "action": {"type": "string", "enum": ["review", "publish"]}}}, 200),
+    ("get", "/api/libraries/{name}/export", "导出案例库（脱敏）", "trainer, admin", [
+        ("format", {"type": "string", "enum": ["md", "docx", "jsonl"]}, "导出格式"),
+    ], None, 200),
+    ("get", "/api/users", "用户列表", "admin", [], None, 200),
+    ("post", "/api/users", "新建用户", "admin", [], {
+        "type": "object", "required": ["username", "role", "password"],
+        "properties": {"username": _STRING, "role": {"type": "string", "enum": ["mediator", "analyst", "trainer", "admin"]},
+                       "password": {"type": "string", "minLength": 8}, "display_name": _STRING}}, 201),
+    ("get", "/api/audit", "审计日志（最新在前）", "admin", [
+        ("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "条数"), ("username", _STRING, "只看此用户"),
+    ], None, 200),
+]
+
+
+def _operation(method: str, path: str, summary: str, roles: str, params: list[tuple[str, dict[str, Any], str]],
+               body: dict[str, Any] | None, status: int) -> dict[str, Any]:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for name in (part[1:-1] for part in path.split("/") if part.startswith("{"))
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": name == "q", "schema": schema, "description": description,
+         **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
+        for name, schema, description in params
+    ]
+    error = {"description": "错误", "content": {"application/json": {"schema": _ERROR}}}
+    responses: dict[str, Any] = {str(status): {"description": "成功", "content": {"application/json": {"schema": _OBJECT}}}}
+    for code in ("400", "401", "403", "404"):
+        responses[code] = error
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": f"角色 / roles: {roles}",
+        "operationId": f"{method}_{path.removeprefix('/api/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if method != "get" and path != "/api/login":
+        operation["parameters"].append({"name": "X-CSRF-Token", "in": "header", "required": True, "schema": _STRING})
+    if path.endswith("/export"):
+        responses["200"] = {"description": "文件下载", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    return operation
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document of every API route."""
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, *rest in OPERATIONS:
+        paths.setdefault(path, {})[method] = _operation(method, path, *rest)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "LeiAn 类案 API",
+            "version": "1",
+            "description": "类案检索、案件、热点与案例库。登录后以会话 Cookie 访问；POST/PATCH 须带 X-CSRF-Token。",
+        },
+        "paths": paths,
+        "components": {"securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "leian_session"}}},
+        "security": [{"session": []}],
+    }

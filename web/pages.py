@@ -1,0 +1,291 @@
+"""The HTML pages (简体中文), server-rendered; data comes masked from :mod:`leian.web.queries`."""
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+
+from leian.data.places import place_label
+from leian.library.store import SECTIONS, STATUSES, LibraryError
+from leian.web import queries
+from leian.web.accounts import ROLES, AccountError
+from leian.web.api import DOWNLOAD_TYPES, choice_arg, download
+from leian.web.app import current_user, services
+from leian.web.security import allowed
+
+__all__ = ["blueprint", "UPLOAD_TYPES", "STATUS_NAMES"]
+
+blueprint = Blueprint("pages", __name__)
+
+UPLOAD_TYPES = (".jsonl", ".csv", ".xlsx")
+STATUS_NAMES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
+_SIMILAR = 8
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("pages.home")
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        user = services().accounts.check_password(username, request.form.get("password", ""))
+        if user is None:
+            services().accounts.audit(username[:80] or None, "login_failed")
+            flash("用户名或密码错误", "error")
+            return render_template("login.html", username=username), 401
+        session.clear()
+        session["user"] = user.username
+        services().accounts.audit(user.username, "login")
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", username="")
+
+
+@blueprint.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("pages.login"))
+
+
+@blueprint.get("/")
+def home() -> Any:
+    """The search page: one box for the dispute, facets, results with why-similar."""
+    text = request.args.get("q", "").strip()
+    filters = {key: request.args.get(key, "").strip() for key in queries.SEARCH_FILTERS}
+    party_text = request.args.get("parties", "").strip()
+    answer = None
+    if text:
+        try:
+            answer = queries.search(services(), current_user(), text, top_k=10, filters=filters,
+                                    parties=_split_list(party_text))
+        except queries.QueryError as exc:
+            flash(str(exc), "error")
+    return render_template("search.html", q=text, filters=filters, party_text=party_text, answer=answer,
+                           facets=_facet_links(answer, text, filters) if answer else [],
+                           repeaters=_repeaters(answer) if answer else [])
+
+
+def _split_list(text: str) -> list[str]:
+    """Items typed into one box, separated by spaces, commas or 、."""
+    return [item for item in re.split(r"[\s,，、;；]+", text) if item]
+
+
+#: Facet of a search answer -> (heading, the filter a click sets).
+_FACETS = {"type": ("大类", "type"), "subtype": ("小类", "type"), "outcome": ("调解结果", "outcome"),
+           "channel": ("来源渠道", "channel"), "district": ("区县", "where"), "town": ("镇街", "where")}
+
+
+def _facet_links(answer: dict[str, Any], text: str, filters: dict[str, str]) -> list[dict[str, Any]]:
+    """Each facet's values with counts and the link that sets (or, if set, clears) that filter."""
+    shown = []
+    for key, counts in answer.get("facets", {}).items():
+        if key not in _FACETS or not counts:
+            continue
+        title, param = _FACETS[key]
+        items = []
+        for value, count in counts.items():
+            chosen = filters.get(param) == value
+            args = {**{k: v for k, v in filters.items() if v}, param: "" if chosen else value}
+            items.append({"value": value, "count": count, "chosen": chosen,
+                          "url": url_for("pages.home", q=text, **{k: v for k, v in args.items() if v})})
+        shown.append({"title": title, "items": items})
+    return shown
+
+
+def _repeaters(answer: dict[str, Any]) -> list[str]:
+    """Parties of the new dispute who already appear in the results (a repeat dispute)."""
+    return list(dict.fromkeys(p for r in answer["results"] for p in r["why"].get("shared_parties", [])))
+
+
+@blueprint.app_template_filter("highlight")
+def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
+    """Split ``text`` into (part, is_match) pieces around ``terms``; the template marks matches (escaped)."""
+    terms = sorted({t for t in terms or [] if t}, key=len, reverse=True)
+    if not text or not terms:
+        return [(text or "", False)]
+    pattern = re.compile("|".join(re.escape(t) for t in terms))
+    pieces, last = [], 0
+    for match in pattern.finditer(text):
+        if match.start() > last:
+            pieces.append((text[last:match.start()], False))
+        pieces.append((match.group(0), True))
+        last = match.end()
+    pieces.append((text[last:], False))
+    return pieces
+
+
+@blueprint.get("/cases/<case_id>")
+def case(case_id: str) -> Any:
+    record, view = queries.case_page(services(), current_user(), case_id)
+    similar = queries.similar_cases(services(), current_user(), record, _SIMILAR)
+    return render_template("case.html", case=view, place=place_label(record.location), similar=similar,
+                           libraries=queries.libraries(services()).list() if allowed("pages.library_add", current_user().role) else [])
+
+
+@blueprint.get("/dashboard")
+def dashboard() -> Any:
+    args = {
+        "level": choice_arg("level", ("district", "town", "community", "grid"), "town"),
+        "period": choice_arg("period", ("month", "week"), "month"),
+        "type_level": "category",
+    }
+    report = error = None
+    try:
+        report = queries.hotspots(services(), current_user(), **args)
+    except queries.QueryError as exc:
+        error = str(exc)
+    table = queries.heat(services(), **args)
+    clusters = queries.clusters(services(), current_user())
+    return render_template("dashboard.html", report=report, error=error, heat=table, clusters=clusters, args=args)
+
+
+@blueprint.route("/libraries", methods=["GET", "POST"])
+def libraries() -> Any:
+    libs = queries.libraries(services())
+    if request.method == "POST":
+        try:
+            library = libs.create(request.form.get("name", ""), description=request.form.get("description", ""))
+        except LibraryError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("pages.libraries"))
+        flash(f"已新建案例库「{library.name}」", "ok")
+        return redirect(url_for("pages.library", name=library.name))
+    return render_template("libraries.html", libraries=libs.list())
+
+
+@blueprint.get("/libraries/<name>")
+def library(name: str) -> Any:
+    detail = queries.library_detail(services(), current_user(), name)
+    return render_template("library.html", detail=detail, STATUS_NAMES=STATUS_NAMES, formats=DOWNLOAD_TYPES)
+
+
+@blueprint.post("/libraries/<name>/cases")
+def library_add(name: str) -> Any:
+    case_ids = _split_list(request.form.get("case_ids", ""))
+    try:
+        added = queries.libraries(services()).add_cases(name, case_ids, editor=current_user().username)
+    except LibraryError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"已加入 {len(added)} 件案件" if added else "这些案件已在库中", "ok")
+    return redirect(url_for("pages.library", name=name))
+
+
+@blueprint.route("/libraries/<name>/entries/<case_id>", methods=["GET", "POST"])
+def entry(name: str, case_id: str) -> Any:
+    """Edit the 典型案例 sections and tags of one entry."""
+    libs = queries.libraries(services())
+    try:
+        current = libs.entry(name, case_id)
+    except LibraryError as exc:
+        abort(404, description=str(exc))
+    if request.method == "POST":
+        editor = current_user().username
+        for section in SECTIONS:
+            if section in request.form:
+                libs.edit(name, case_id, section, request.form[section], editor=editor)
+        tags = _split_list(request.form.get("tags", ""))
+        if tags != current.tags:
+            libs.set_tags(name, case_id, tags, editor=editor)
+        flash("已保存", "ok")
+        return redirect(url_for("pages.entry", name=name, case_id=case_id))
+    detail = queries.library_detail(services(), current_user(), name)
+    shown = next(e for e in detail["entries"] if e["case_id"] == case_id)
+    history = [h.to_dict() for h in libs.history(name, case_id)]
+    return render_template("entry.html", library=detail["library"], entry=shown, sections=SECTIONS,
+                           history=queries.mask_history(services(), current_user(), case_id, history),
+                           STATUS_NAMES=STATUS_NAMES)
+
+
+@blueprint.post("/libraries/<name>/entries/<case_id>/status")
+def entry_status(name: str, case_id: str) -> Any:
+    action = request.form.get("action")
+    libs = queries.libraries(services())
+    try:
+        if action == "review":
+            libs.review(name, case_id, reviewer=current_user().username)
+        elif action == "publish":
+            libs.publish(name, case_id, reviewer=current_user().username)
+        else:
+            abort(400, description="action 须为 review 或 publish")
+    except LibraryError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("已审核" if action == "review" else "已发布", "ok")
+    return redirect(url_for("pages.entry", name=name, case_id=case_id))
+
+
+@blueprint.get("/libraries/<name>/export")
+def library_export(name: str) -> Any:
+    fmt = choice_arg("format", tuple(DOWNLOAD_TYPES), "docx")
+    content, filename = queries.export_library(services(), current_user(), name, fmt)
+    return download(content, filename, DOWNLOAD_TYPES[fmt])
+
+
+@blueprint.route("/ingest", methods=["GET", "POST"])
+def ingest() -> Any:
+    """Upload JSONL/CSV/XLSX; shows the ingest report with its rejects."""
+    report = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        suffix = Path(upload.filename or "").suffix.lower() if upload else ""
+        if upload is None or not upload.filename:
+            flash("请选择要导入的文件", "error")
+        elif suffix not in UPLOAD_TYPES:
+            flash(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 JSONL、CSV 或 XLSX", "error")
+        else:
+            with tempfile.TemporaryDirectory(prefix="leian-upload-") as folder:
+                # A fixed safe name: the user's file name is only used for its extension and the report.
+                path = Path(folder) / f"upload{suffix}"
+                upload.save(path)
+                report = queries.ingest_file(services(), current_user(), path, upload.filename)
+    return render_template("ingest.html", report=report, types=UPLOAD_TYPES)
+
+
+@blueprint.route("/admin/users", methods=["GET", "POST"])
+def users() -> Any:
+    accounts = services().accounts
+    if request.method == "POST":
+        form = request.form
+        try:
+            user = accounts.add(form.get("username", ""), form.get("role", ""), form.get("password", ""),
+                                display_name=form.get("display_name", ""))
+        except AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            accounts.audit(current_user().username, "user_add", target=user.username, detail=user.role)
+            flash(f"已新建用户 {user.username}（{user.role_name}）", "ok")
+        return redirect(url_for("pages.users"))
+    return render_template("users.html", users=accounts.list(), roles=ROLES)
+
+
+@blueprint.post("/admin/users/<username>")
+def user_update(username: str) -> Any:
+    accounts = services().accounts
+    form = request.form
+    if username == current_user().username and (form.get("role", "admin") != "admin" or form.get("active") == "0"):
+        flash("不能降低或停用自己的管理员账号", "error")
+        return redirect(url_for("pages.users"))
+    try:
+        user = accounts.update(username, role=form.get("role") or None,
+                               active=None if form.get("active") is None else form.get("active") == "1",
+                               password=form.get("password") or None)
+    except AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        accounts.audit(current_user().username, "user_update", target=username,
+                       detail=f"{user.role} {'启用' if user.active else '停用'}" + ("，重设密码" if form.get("password") else ""))
+        flash(f"已更新用户 {username}", "ok")
+    return redirect(url_for("pages.users"))
+
+
+@blueprint.get("/admin/audit")
+def audit() -> Any:
+    return render_template("audit.html", entries=services().accounts.audit_log(limit=300))

@@ -1,0 +1,246 @@
+"""What the pages and the JSON API both ask of the engines, masked for the requesting user.
+
+Each function takes the :class:`~leian.web.app.Services` of the process and
+the logged-in :class:`~leian.web.accounts.User`, calls the engine's Python
+API, masks personal data by role (:mod:`leian.web.privacy`) and writes the
+audit log. Bad user input raises :class:`QueryError` with a message to show.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from leian.data.normalize import mask_name
+from leian.data.record import Case
+from leian.web.accounts import User
+from leian.web.privacy import case_view, mask_tree, sees_names, text_masker
+
+__all__ = [
+    "QueryError",
+    "NotFound",
+    "SEARCH_FILTERS",
+    "search_engine",
+    "search",
+    "case_page",
+    "similar_cases",
+    "clusters",
+    "mask_history",
+    "ingest_file",
+    "hotspots",
+    "heat",
+    "libraries",
+    "library_detail",
+    "export_library",
+    "mask_known_names",
+]
+
+#: Query parameters of a search that restrict which cases may be returned (as in ``leian search``).
+SEARCH_FILTERS = ("type", "where", "since", "until", "outcome", "channel", "mediator")
+MAX_TOP_K = 100
+
+
+class QueryError(ValueError):
+    """The request asks for something invalid; the message says what (shown to the user)."""
+
+
+class NotFound(LookupError):
+    """The case, library or entry asked for does not exist."""
+
+
+def search_engine(services: Any) -> Any:
+    """The process's search engine, loaded once (model and indexes) and shared by every request."""
+    from leian.search.engine import SearchEngine
+
+    return services.engine("search", lambda: SearchEngine(services.home, store=services.store))
+
+
+def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: dict[str, str] | None = None,
+           parties: list[str] | None = None) -> dict[str, Any]:
+    """Similar cases for ``text`` (the engine's JSON contract), masked for ``user``."""
+    text = (text or "").strip()
+    if not text:
+        raise QueryError("请输入纠纷描述 / Query text is required")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise QueryError(f"top_k 须在 1–{MAX_TOP_K} 之间")
+    filters = {k: v for k, v in (filters or {}).items() if v}
+    try:
+        answer = search_engine(services).search(text, top_k=top_k, filters=filters, parties=parties or None)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    services.accounts.audit(user.username, "search", detail=text[:500],
+                            target=",".join(r["id"] for r in answer["results"])[:1000])
+    if not sees_names(user.role):
+        cases = services.store.get_many([r["id"] for r in answer["results"]])
+        answer["results"] = [mask_tree(r, text_masker(cases[r["id"]], user.role)) for r in answer["results"]]
+    return answer
+
+
+def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, Any]]:
+    """The case and its masked view; the view is audited."""
+    case = services.store.get(case_id)
+    if case is None:
+        raise NotFound(f"没有编号为 {case_id} 的案件 / No such case")
+    services.accounts.audit(user.username, "view", target=case_id)
+    return case, case_view(case, user.role)
+
+
+def similar_cases(services: Any, user: User, case: Case, k: int) -> list[dict[str, Any]]:
+    """The ``k`` cases nearest to ``case`` in the search index, as short masked summaries."""
+    try:
+        hits = search_engine(services).neighbors(case.id, k)
+    except KeyError:  # not indexed yet (ingested with --no-index)
+        return []
+    found = services.store.get_many([case_id for case_id, _ in hits])
+    similar = []
+    for case_id, score in hits:
+        other = found.get(case_id)
+        if other is None:
+            continue
+        mask = text_masker(other, user.role)
+        similar.append({
+            "id": other.id, "score": round(float(score), 3), "title": mask(other.title or other.text[:40]),
+            "type": " › ".join(p for p in (other.category, other.subtype) if p) or other.type,
+            "date": other.date, "outcome": other.outcome, "snippet": mask(other.text[:120]),
+        })
+    return similar
+
+
+def clusters(services: Any, user: User) -> dict[str, Any]:
+    """Topical clusters with keywords (computed once per process and data version)."""
+    from leian.analytics.clusters import cluster_cases
+    from leian.embeddings.encoder import model_for_home
+
+    found = services.engine("clusters", lambda: cluster_cases(services.store, model=model_for_home(services.home, None)).to_dict())
+    if sees_names(user.role):
+        return found
+    return {**found, "clusters": [{**c, "label": mask_known_names(services, c["label"]),
+                                   "keywords": [mask_known_names(services, w) for w in c["keywords"]]}
+                                  for c in found["clusters"]]}
+
+
+def mask_history(services: Any, user: User, case_id: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An entry's edit history with the case's party names masked for ``user``."""
+    case = services.store.get(case_id)
+    return [mask_tree(item, text_masker(case, user.role)) for item in history] if case else history
+
+
+def ingest_file(services: Any, user: User, path: Path, filename: str) -> dict[str, Any]:
+    """Ingest one uploaded file, bring every index up to date, and report (audited)."""
+    from leian.data.ingest import ingest
+    from leian.indexers import sync_all
+
+    report = ingest(services.store, [path], rejects_dir=services.home.rejects_dir)
+    notices = sync_all(services.home, services.store)
+    services.reset_engines()  # the next request loads the indexes just written
+    services.accounts.audit(user.username, "ingest", target=filename,
+                            detail=f"读取 {report.read}，入库 {report.stored}，拒收 {report.rejected}")
+    return {**report.to_dict(), "files": [filename], "stored": report.stored, "ok": report.ok,
+            "reject_messages": report.reject_messages, "notices": notices}
+
+
+def mask_known_names(services: Any, text: str) -> str:
+    """Mask every person party name of the store that occurs in ``text`` (for texts built by engines)."""
+    rows = services.store.conn.execute(
+        "SELECT DISTINCT name FROM case_parties WHERE kind = 'person' AND length(name) >= 2 AND instr(?, name) > 0",
+        (text,),
+    ).fetchall()
+    for (name,) in sorted(rows, key=lambda row: -len(row[0])):
+        text = text.replace(name, mask_name(name))
+    return text
+
+
+def hotspots(services: Any, user: User, *, level: str = "town", period: str = "month", type_level: str = "category",
+             at: str | None = None, min_count: int = 5) -> dict[str, Any]:
+    """Hotspots with 红/橙/黄/蓝 levels and reasons, plus repeat parties and addresses."""
+    from leian.analytics.hotspots import detect_hotspots, repeat_hotspots
+
+    try:
+        report = detect_hotspots(services.store, level=level, period=period, type_level=type_level, at=at,
+                                 min_count=min_count).to_dict()
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    report["repeats"] = repeat_hotspots(services.store)
+    if not sees_names(user.role):
+        for spot in report["hotspots"]:
+            spot["why"] = mask_known_names(services, spot["why"])
+        for party in report["repeats"]["parties"]:
+            party["name"] = mask_name(party["name"])
+    return report
+
+
+def heat(services: Any, *, level: str = "town", period: str = "month", type_level: str = "category",
+         max_places: int = 15) -> dict[str, Any]:
+    """The place × type table (cases per cell over all periods) and the monthly trend per type."""
+    from leian.analytics.counts import count_cells
+
+    try:
+        table = count_cells(services.store, level, period, type_level)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    by_place: dict[str, dict[str, int]] = {}
+    by_type: dict[str, list[int]] = {}
+    for cell, series in table.series.items():
+        row = by_place.setdefault(cell.place_label, {})
+        row[cell.type] = row.get(cell.type, 0) + int(series.sum())
+        totals = by_type.setdefault(cell.type, [0] * len(table.periods))
+        by_type[cell.type] = [a + int(b) for a, b in zip(totals, series)]
+    types = sorted(by_type, key=lambda t: -sum(by_type[t]))
+    places = sorted(by_place, key=lambda p: -sum(by_place[p].values()))[:max_places]
+    return {
+        "level": level,
+        "period": period,
+        "periods": table.periods,
+        "types": types,
+        "places": [{"place": p, "counts": [by_place[p].get(t, 0) for t in types], "total": sum(by_place[p].values())}
+                   for p in places],
+        "trend": {t: by_type[t] for t in types},
+        "max": max((c for p in places for c in by_place[p].values()), default=0),
+    }
+
+
+def libraries(services: Any) -> Any:
+    """The case libraries of the store (:class:`leian.library.store.Libraries`), shared."""
+    from leian.library.store import Libraries
+
+    return services.engine("libraries", lambda: Libraries(services.store))
+
+
+def library_detail(services: Any, user: User, name: str) -> dict[str, Any]:
+    """A library with its entries, each write-up masked for ``user`` (raises NotFound)."""
+    from leian.library.store import LibraryError
+
+    libs = libraries(services)
+    try:
+        library = libs.get(name)
+    except LibraryError as exc:
+        raise NotFound(str(exc)) from None
+    entries = libs.entries(name)
+    cases = services.store.get_many([e.case_id for e in entries])
+    shown = []
+    for entry in entries:
+        case = cases[entry.case_id]
+        item = mask_tree(entry.to_dict(), text_masker(case, user.role))
+        item["title"] = text_masker(case, user.role)(case.title or case.text[:30])
+        shown.append(item)
+    return {"library": library.to_dict(), "entries": shown}
+
+
+def export_library(services: Any, user: User, name: str, fmt: str) -> tuple[bytes, str]:
+    """Library ``name`` exported as ``fmt`` (md, docx, jsonl), masked, and the file name to download it as; audited."""
+    from leian.library.export import FORMATS, export_library as write_export
+    from leian.library.store import LibraryError
+
+    if fmt not in FORMATS:
+        raise QueryError(f"未知导出格式 {fmt}（可选：{'、'.join(FORMATS)}）")
+    libs = libraries(services)
+    try:
+        libs.get(name)
+    except LibraryError as exc:
+        raise NotFound(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="leian-export-") as folder:
+        path = Path(folder) / f"export.{fmt}"
+        count = write_export(libs, name, fmt, path, masked=True)
+        content = path.read_bytes()
+    services.accounts.audit(user.username, "export", target=name, detail=f"{fmt}, {count} 条")
+    return content, f"{name}.{fmt}"
