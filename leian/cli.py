@@ -201,6 +201,11 @@ cli.add_command(reindex)
 cli.add_command(evaluate)
 cli.add_command(library)
 
+from leian.web.cli import serve, user  # noqa: E402
+
+cli.add_command(user)
+cli.add_command(serve)
+
 
 def main() -> None:
     cli(prog_name="leian")
