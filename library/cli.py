@@ -29,19 +29,27 @@ def _libraries(home: Home) -> Iterator[Libraries]:
             raise click.ClickException(f"{exc} (add --no-check to skip the near-duplicate check)") from None
 
 
-def case_ids_in(data: Any) -> list[str]:
+def case_ids_in(data: Any, item: str | None = None) -> list[str]:
     """Case ids in the JSON of a search (``results[].id``), a cluster or repeat chain (``case_ids``), or a list.
+
+    JSON holding many clusters or chains (``leian clusters --json``, ``leian
+    repeats --json``) needs ``item``: a cluster id, or a position counted from 1.
 
     >>> case_ids_in({"query": "漏水", "results": [{"id": "A1", "score": 0.9}, {"id": "B2"}]})
     ['A1', 'B2']
     >>> case_ids_in([{"case_ids": ["A1", "C3"]}, "D4"])
     ['A1', 'C3', 'D4']
+    >>> case_ids_in({"clusters": [{"id": "c1", "case_ids": ["A1"]}, {"id": "c2", "case_ids": ["B2"]}]}, item="c2")
+    ['B2']
     """
     if isinstance(data, str):
         return [data]
     if isinstance(data, list):
-        return list(dict.fromkeys(i for item in data for i in case_ids_in(item)))
+        return list(dict.fromkeys(i for element in data for i in case_ids_in(element)))
     if isinstance(data, dict):
+        for key, label in (("clusters", "类簇"), ("chains", "重复纠纷链")):
+            if isinstance(data.get(key), list):
+                return case_ids_in(_pick(data[key], item, label))
         for key in ("results", "case_ids"):
             if key in data:
                 return case_ids_in(data[key])
@@ -51,10 +59,22 @@ def case_ids_in(data: Any) -> list[str]:
     raise LibraryError("JSON 中找不到案件编号（需要 results[].id、case_ids 或编号列表）")
 
 
-def _read_ids(path: str) -> list[str]:
+def _pick(groups: list[Any], item: str | None, label: str) -> Any:
+    """The cluster or chain ``item`` names, by its id or its position from 1."""
+    if item is None:
+        raise LibraryError(f"文件中有 {len(groups)} 个{label}，请用 --item 选一个（编号或序号）")
+    for group in groups:
+        if isinstance(group, dict) and str(group.get("id")) == item:
+            return group
+    if item.isdigit() and 1 <= int(item) <= len(groups):
+        return groups[int(item) - 1]
+    raise LibraryError(f"文件中没有{label} {item!r}")
+
+
+def _read_ids(path: str, item: str | None) -> list[str]:
     text = Path(path).read_text(encoding="utf-8")
     try:
-        return case_ids_in(json.loads(text))
+        return case_ids_in(json.loads(text), item)
     except json.JSONDecodeError:
         return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -184,13 +204,15 @@ _editor_option = click.option("--editor", help="Who makes the change (recorded i
 @click.argument("case_ids", nargs=-1)
 @click.option("--ids-from", type=click.Path(exists=True, dir_okay=False),
               help="Also add the ids in this file: JSON of a search, cluster or repeat chain, or one id per line.")
+@click.option("--item", help="With --ids-from holding many clusters or chains: the cluster id, or the position from 1.")
 @_editor_option
 @_check_option
 @pass_home
-def add(home: Home, name: str, case_ids: tuple[str, ...], ids_from: str | None, editor: str | None, check: bool) -> None:
+def add(home: Home, name: str, case_ids: tuple[str, ...], ids_from: str | None, item: str | None,
+        editor: str | None, check: bool) -> None:
     """Add cases to library NAME as draft entries, prefilled from their records."""
     with _libraries(home) as libs:
-        ids = list(case_ids) + (_read_ids(ids_from) if ids_from else [])
+        ids = list(case_ids) + (_read_ids(ids_from, item) if ids_from else [])
         if not ids:
             raise click.ClickException("请给出要加入的案件编号（CASE_ID… 或 --ids-from FILE）")
         _add(home, libs, name, ids, editor, check)
@@ -288,8 +310,13 @@ def coverage(home: Home, name: str, as_json: bool) -> None:
         echo_json(report)
         return
     click.echo(f"{name}：{report['entries']} 件")
+    counts: dict[str, dict[str, int]] = {}
     for cell in report["cells"]:
-        click.echo(f"  {cell['category']} › {cell['subtype']}  {cell['district']}  {cell['entries']}")
+        counts.setdefault(f"{cell['category']} › {cell['subtype']}", {})[cell["district"]] = cell["entries"]
+    districts = report["districts"]
+    click.echo("\t".join(["类型", *districts, "合计"]))
+    for kind, row in counts.items():
+        click.echo("\t".join([kind, *(str(row.get(d, 0)) for d in districts), str(sum(row.values()))]))
     if report["missing_categories"]:
         click.echo("没有条目的大类：" + "、".join(report["missing_categories"]))
     for category, subtypes in report["missing_subtypes"].items():

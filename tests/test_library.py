@@ -273,8 +273,12 @@ def test_cli_errors_are_one_plain_line(home, libs, error_library, args, named):
 def test_cli_lifecycle(home, libs, tmp_path):
     assert run(home, "create", "流程").exit_code == 0
     ids_file = tmp_path / "cluster.json"
-    ids_file.write_text(json.dumps({"id": 3, "case_ids": ["PMC-030", "PMC-031"]}), encoding="utf-8")
-    assert run(home, "add", "流程", "--ids-from", str(ids_file), "--no-check").exit_code == 0
+    clusters = {"clusters": [{"id": "c1", "case_ids": ["PMC-040"]}, {"id": "c2", "case_ids": ["PMC-030", "PMC-031"]}]}
+    ids_file.write_text(json.dumps(clusters), encoding="utf-8")
+    unpicked = run(home, "add", "流程", "--ids-from", str(ids_file), "--no-check")
+    assert unpicked.exit_code != 0 and "--item" in unpicked.output and libs.case_ids("流程") == []
+    assert run(home, "add", "流程", "--ids-from", str(ids_file), "--item", "c2", "--no-check").exit_code == 0
+    assert libs.case_ids("流程") == ["PMC-030", "PMC-031"]
     assert run(home, "edit", "流程", "PMC-030", "--field", "经验启示", "--value", "耐心倾听", "--tag", "债务",
                "--editor", "李梅").exit_code == 0
     assert run(home, "review", "流程", "PMC-030", "--reviewer", "张审").exit_code == 0
