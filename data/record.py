@@ -433,12 +433,18 @@ def _parties(value: Any) -> list[Party]:
     return [_party(i, item) for i, item in enumerate(value)]
 
 
-def _party(index: int, item: Any) -> Party:
-    where = f"parties[{index}]"
+def _list_item(where: str, item: Any) -> dict[str, Any]:
+    """A party or mediator given as an object, or just as a name."""
     if isinstance(item, str):
-        item = {"name": item}
+        return {"name": item}
     if not isinstance(item, dict):
         raise FieldError(where, f"expected an object, got {_type_name(item)}")
+    return item
+
+
+def _party(index: int, item: Any) -> Party:
+    where = f"parties[{index}]"
+    item = _list_item(where, item)
     name = _required_text(f"{where}.name", item.get("name"), MAX_SHORT_CHARS)
     role_raw = _optional_text(f"{where}.role", item.get("role"), MAX_SHORT_CHARS)
     role = "当事人"
@@ -508,10 +514,7 @@ def _mediators(value: Any) -> list[Mediator]:
     mediators = []
     for i, item in enumerate(value):
         where = f"mediators[{i}]"
-        if isinstance(item, str):
-            item = {"name": item}
-        if not isinstance(item, dict):
-            raise FieldError(where, f"expected an object, got {_type_name(item)}")
+        item = _list_item(where, item)
         name = _required_text(f"{where}.name", item.get("name"), MAX_SHORT_CHARS)
         org = _optional_text(f"{where}.org", item.get("org"), MAX_SHORT_CHARS)
         extra = {k: v for k, v in item.items() if k not in ("name", "org")}
