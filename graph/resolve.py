@@ -1,0 +1,501 @@
+"""Party entity resolution: which party mentions across cases are the same person or body.
+
+Each party mention (a case id and a position in its ``parties`` list) is
+resolved on ingest, incrementally, to an entity id (``P0000001`` ...). Blocking
+uses the normalised name key, the phone and the ID number; a candidate entity
+is accepted only with evidence beyond the name, and every accepted mention
+keeps the reasons it was merged and its own spelling.
+
+Rules, strongest first (persons):
+
+- the same resident ID number;
+- the same name and the same phone (any format);
+- the same name and the same street address (with or without the
+  city/district/town prefix, 号/号楼/室 variants);
+- the same name and a masked phone (``138****1111``) that fits the entity's
+  phone, in the same town;
+- the same name, twice, against the same other party (a repeated pair) in the
+  same district or town.
+
+A common name alone never merges, nor does an anonymised one (魏某, 未提及); two different unmasked phones or ID numbers
+never merge. Organisations compare their trade name with the city prefix and
+legal/industry suffixes stripped (``珠海市恒达建筑劳务有限公司`` =
+``恒达劳务``) and need the same evidence as persons, or the same town;
+named cities that differ never merge. Group placeholders
+(``陈志强等20人``) compare their lead name, and merge like organisations.
+
+Examples
+--------
+>>> org_name_key("珠海市恒达建筑劳务有限公司"), org_name_key("恒达劳务")
+(('恒达', ('劳务', '建筑'), '珠海'), ('恒达', ('劳务',), None))
+>>> address_key("珠海市金湾区三灶镇海澄村东街12号楼"), address_key("三灶镇海澄村东街12号")
+('东街12', '东街12')
+>>> group_lead("陈志强等20人")
+'陈志强'
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sqlite3
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from leian.data.normalize import mask_phone, normalize_name, phone_is_masked
+from leian.data.places import parse_address
+from leian.data.record import Case, Party
+from leian.data.store import Store
+
+__all__ = [
+    "MIGRATIONS",
+    "Mention",
+    "Entity",
+    "Resolver",
+    "mention_of",
+    "org_name_key",
+    "address_key",
+    "group_lead",
+    "ensure_schema",
+]
+
+#: Tables the graph package owns in the case store (``component_schema`` "graph").
+MIGRATIONS = [
+    """
+    CREATE TABLE graph_mentions (
+        case_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        entity_id TEXT NOT NULL,
+        case_date TEXT,
+        name TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        role TEXT,
+        phone TEXT,
+        masked_phone TEXT,
+        id_number TEXT,
+        address_key TEXT,
+        town TEXT, district TEXT, city TEXT,
+        details TEXT NOT NULL,
+        PRIMARY KEY (case_id, position)
+    );
+    CREATE INDEX graph_mentions_entity ON graph_mentions(entity_id);
+    CREATE INDEX graph_mentions_name ON graph_mentions(name_key);
+    CREATE INDEX graph_mentions_phone ON graph_mentions(phone);
+    CREATE INDEX graph_mentions_id_number ON graph_mentions(id_number);
+    CREATE TABLE graph_links (
+        key TEXT NOT NULL,
+        case_id TEXT NOT NULL,
+        PRIMARY KEY (key, case_id)
+    );
+    CREATE INDEX graph_links_case ON graph_links(case_id);
+    CREATE TABLE graph_flags (
+        case_id TEXT PRIMARY KEY,
+        related TEXT NOT NULL,
+        notice TEXT NOT NULL,
+        flagged_at_seq INTEGER NOT NULL
+    );
+    CREATE TABLE graph_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
+]
+
+_CITY_SHORT = (
+    "北京 上海 天津 重庆 广州 深圳 珠海 佛山 东莞 中山 江门 惠州 汕头 湛江 肇庆 清远 韶关 梅州 茂名 阳江 "
+    "河源 汕尾 潮州 揭阳 云浮 南京 苏州 无锡 杭州 宁波 温州 绍兴 诸暨 成都 武汉 长沙 西安 郑州 济南 青岛 "
+    "福州 厦门 泉州 南昌 合肥 昆明 贵阳 南宁 海口 沈阳 大连 长春 哈尔滨 石家庄 太原 呼和浩特 兰州 银川 "
+    "西宁 乌鲁木齐 拉萨 永川 江北 渝北 九龙坡 沙坪坝 南岸 巴南 北碚 万州 涪陵 广东 江苏 浙江 四川 湖北 湖南"
+).split()
+_ADMIN_PREFIX = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}(?:省|自治区))?(?P<city>" + "|".join(_CITY_SHORT) + r")(?:市|区|县)?")
+_LEGAL_SUFFIX = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|集团公司|分公司|公司|集团|商行|工作室|配送站|厂|店)$")
+_INDUSTRY = sorted(
+    (
+        "建筑 劳务 派遣 物业 服务 管理 科技 贸易 商贸 装饰 装修 工程 建设 实业 发展 投资 置业 开发 房地产 地产 "
+        "餐饮 运输 物流 快递 配送 同城 家政 保安 制衣 服装 电子 五金 制品 汽车 配件 维修 机械 加工 塑料 塑胶 "
+        "食品 酒店 网络 信息 技术 咨询 文化 传媒 农业 养殖 种植 环保 清洁 医药 教育 培训 电器 家电 家具 建材 "
+        "钢材 印刷 包装 材料 化工 砖瓦 石材 水泥 采石 健身 美容"
+    ).split(),
+    key=len,
+    reverse=True,
+)
+_ADMIN_SUFFIX = re.compile(r"(?:省|市|自治区|区|县)$")
+_INDUSTRY_SUFFIX = re.compile("(?:" + "|".join(_INDUSTRY) + ")$")
+_GROUP_LEAD = re.compile(r"^(?P<lead>.+?)等\s*[\d一二三四五六七八九十百]+\s*(?:人|户|名)")
+_ANONYMOUS = re.compile(r"某|未提及|不详|未知|匿名|无名")
+_HOUSE = re.compile(r"(?<=\d)(?:号楼|号房|号院|号|室|栋|幢|座|单元|楼|#)")
+
+
+def org_name_key(name: str, places: Iterable[str] = ()) -> tuple[str, tuple[str, ...], str | None]:
+    """(trade name, industry words, named city) of an organisation name.
+
+    ``places`` are the case's province/city/district names, also stripped
+    from the front with or without their 省/市/区/县.
+    """
+    text = normalize_name(name)
+    city = None
+    match = _ADMIN_PREFIX.match(text)
+    if match and len(text) - match.end() >= 2:
+        city = match.group("city")
+        text = text[match.end():]
+    for place in places:
+        short = _ADMIN_SUFFIX.sub("", place)
+        for prefix in (place, short):
+            if len(short) >= 2 and text.startswith(prefix) and len(text) - len(prefix) >= 2:
+                city = city or short
+                text = text[len(prefix):]
+                break
+    industries: list[str] = []
+    while True:
+        stripped = _LEGAL_SUFFIX.sub("", text)
+        match = _INDUSTRY_SUFFIX.search(stripped)
+        if match and match.start() >= 2:
+            industries.append(match.group(0))
+            stripped = stripped[: match.start()]
+        if stripped == text:
+            break
+        text = stripped
+    return text, tuple(sorted(set(industries))), city
+
+
+def group_lead(name: str) -> str | None:
+    """The named lead of a group placeholder (``陈志强等20人`` -> ``陈志强``)."""
+    match = _GROUP_LEAD.match(normalize_name(name))
+    return match.group("lead") if match else None
+
+
+def address_key(address: str | None) -> str | None:
+    """The street part of an address, without the administrative prefix, house words as ``-``."""
+    if not address:
+        return None
+    text = normalize_name(address)
+    levels = parse_address(text)
+    for level in ("province", "city", "district", "town", "community", "grid"):
+        name = levels.get(level)
+        if name and text.startswith(name):
+            text = text[len(name):]
+    text = _HOUSE.sub("-", text).strip("-")
+    text = re.sub(r"-+", "-", text)
+    return text if re.search(r"\d", text) else None
+
+
+@dataclass
+class Mention:
+    """One party of one case, with the features resolution compares."""
+
+    case_id: str
+    position: int
+    name: str
+    kind: str
+    name_key: str
+    role: str | None = None
+    case_date: str | None = None
+    phone: str | None = None
+    masked_phone: str | None = None
+    id_number: str | None = None
+    address_key: str | None = None
+    town: str | None = None
+    district: str | None = None
+    city: str | None = None
+    industries: tuple[str, ...] = ()
+    named_city: str | None = None
+    entity_id: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def mention_of(case: Case, position: int, party: Party | None = None) -> Mention:
+    """The comparable features of ``case.parties[position]`` (or of a given party)."""
+    party = party or case.parties[position]
+    industries: tuple[str, ...] = ()
+    named_city = None
+    if party.kind == "organization":
+        places = [case.location[level] for level in ("province", "city", "district") if case.location.get(level)]
+        name_key, industries, named_city = org_name_key(party.name, places)
+    elif party.kind == "group":
+        name_key = group_lead(party.name) or party.name_norm
+    else:
+        name_key = party.name_norm or normalize_name(party.name)
+    address = party.address or case.location.get("address")
+    places = parse_address(party.address) if party.address else {}
+    phone = party.phone_norm
+    return Mention(
+        case_id=case.id,
+        position=position,
+        name=party.name,
+        kind=party.kind,
+        name_key=f"{party.kind}:{name_key}",
+        role=party.role,
+        case_date=case.date,
+        phone=None if phone_is_masked(phone) else phone,
+        masked_phone=phone if phone_is_masked(phone) else None,
+        id_number=None if party.id_number_norm and "*" in party.id_number_norm else party.id_number_norm,
+        address_key=address_key(address),
+        town=case.location.get("town") or places.get("town"),
+        district=case.location.get("district") or places.get("district"),
+        city=case.location.get("city") or places.get("city"),
+        industries=industries,
+        named_city=named_city,
+    )
+
+
+@dataclass
+class Entity:
+    """A resolved party: its mentions and what they say together."""
+
+    entity_id: str
+    mentions: list[Mention]
+
+    @property
+    def kind(self) -> str:
+        return self.mentions[0].kind
+
+    @property
+    def name(self) -> str:
+        """The most used spelling, normalised (ties: the longest, the fullest organisation name)."""
+        counts = Counter(normalize_name(m.name) for m in self.mentions)
+        return max(counts, key=lambda name: (counts[name], len(name), name))
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(m.name for m in self.mentions))
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(dict.fromkeys(r for m in self.mentions for r in m.reasons))
+
+    @property
+    def case_ids(self) -> list[str]:
+        ordered = sorted(self.mentions, key=lambda m: (m.case_date or "", m.case_id))
+        return list(dict.fromkeys(m.case_id for m in ordered))
+
+    def values(self, attribute: str) -> set[str]:
+        return {getattr(m, attribute) for m in self.mentions if getattr(m, attribute)}
+
+
+def _phone_fits(masked: str, phone: str) -> bool:
+    return len(masked) == len(phone) and all(a == "*" or a == b for a, b in zip(masked, phone))
+
+
+def _conflict(m: Mention, entity: Entity) -> bool:
+    """Hard evidence that ``m`` is someone else: a different ID number or phone, another named city."""
+    ids = entity.values("id_number")
+    if m.id_number and ids and m.id_number not in ids:
+        return True
+    phones = entity.values("phone")
+    if m.phone and phones and m.phone not in phones:
+        return True
+    if m.masked_phone and phones and not any(_phone_fits(m.masked_phone, p) for p in phones):
+        return True
+    if m.phone and not phones and any(not _phone_fits(x, m.phone) for x in entity.values("masked_phone")):
+        return True
+    cities = entity.values("named_city")
+    if m.named_city and cities and m.named_city not in cities:
+        return True
+    if m.industries:
+        for other in entity.mentions:
+            a, b = set(m.industries), set(other.industries)
+            if b and not (a <= b or b <= a):
+                return True
+    return False
+
+
+def _solo_evidence(m: Mention, entity: Entity) -> list[str] | None:
+    """Reasons ``m`` is ``entity`` without looking at the other parties, or None."""
+    if m.id_number and m.id_number in entity.values("id_number"):
+        return ["身份证号相同"]
+    if _anonymous(m) or _conflict(m, entity) or m.name_key not in entity.values("name_key"):
+        return None
+    same_name = "单位名称相同（去除地名与公司后缀）" if m.kind == "organization" else "同名"
+    if m.phone and m.phone in entity.values("phone"):
+        return [same_name, f"电话相同（{mask_phone(m.phone)}）"]
+    towns = entity.values("town")
+    if m.kind in ("organization", "group") and m.town and m.town in towns:
+        return [same_name, f"同一镇街（{m.town}）"]
+    same_place = not (m.town and towns and m.town not in towns)
+    if m.address_key and m.address_key in entity.values("address_key") and same_place:
+        return [same_name, f"地址相同（{m.address_key}）"]
+    if m.masked_phone and m.town and m.town in towns:
+        return ["同名", f"隐藏号码相符（{m.masked_phone}）", f"同一镇街（{m.town}）"]
+    return None
+
+
+def _name_candidate(m: Mention, entity: Entity) -> bool:
+    """Same name, nothing against it, and seen in the same district or town: enough for the pair rule."""
+    if _anonymous(m) or m.name_key not in entity.values("name_key") or _conflict(m, entity):
+        return False
+    return bool((m.district and m.district in entity.values("district")) or (m.town and m.town in entity.values("town")))
+
+
+def _anonymous(m: Mention) -> bool:
+    """Published cases hide names (魏某, 未提及): such a name says nothing about who it is."""
+    return bool(_ANONYMOUS.search(m.name_key))
+
+
+class Resolver:
+    """Incremental entity resolution over the store's change log.
+
+    State lives in tables the graph package owns inside the case store, so a
+    resolution step commits together with its watermark.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.conn: sqlite3.Connection = store.conn
+        ensure_schema(store)
+
+    # -- state ---------------------------------------------------------------
+
+    def state(self, key: str, default: str = "0") -> str:
+        row = self.conn.execute("SELECT value FROM graph_state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_state(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO graph_state VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
+        )
+
+    def store_id(self) -> str:
+        """A random id given to this case store once: which store a graph was built from."""
+        value = self.state("store_id", "")
+        if not value:
+            value = uuid.uuid4().hex
+            with self.store.transaction():
+                self.set_state("store_id", value)
+        return value
+
+    def _new_entity_id(self) -> str:
+        number = int(self.state("next_entity", "1"))
+        self.set_state("next_entity", str(number + 1))
+        return f"P{number:07d}"
+
+    # -- reading -------------------------------------------------------------
+
+    def entities(self, entity_ids: Iterable[str]) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        ids = list(dict.fromkeys(entity_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT * FROM graph_mentions WHERE entity_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            for row in rows:
+                mention = _mention_from_row(row)
+                found.setdefault(mention.entity_id, Entity(mention.entity_id, [])).mentions.append(mention)
+        return found
+
+    def case_mentions(self, case_id: str) -> list[Mention]:
+        rows = self.conn.execute("SELECT * FROM graph_mentions WHERE case_id = ? ORDER BY position", (case_id,))
+        return [_mention_from_row(r) for r in rows]
+
+    def candidates(self, m: Mention) -> dict[str, Entity]:
+        """Entities sharing a blocking key (name key, phone or ID number) with ``m``."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT entity_id FROM graph_mentions WHERE name_key = ? OR phone = ? OR id_number = ?",
+            (m.name_key, m.phone or "\x00", m.id_number or "\x00"),
+        )
+        return self.entities(r[0] for r in rows)
+
+    def co_occurred(self, a: str, b: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM graph_mentions x JOIN graph_mentions y ON x.case_id = y.case_id "
+            "WHERE x.entity_id = ? AND y.entity_id = ? LIMIT 1",
+            (a, b),
+        ).fetchone()
+        return row is not None
+
+    def find(self, mentions: Sequence[Mention]) -> list[tuple[str | None, list[str]]]:
+        """Resolve mentions of one case without storing anything: (entity id or None, reasons) each."""
+        assigned: list[tuple[str | None, list[str]]] = [(None, []) for _ in mentions]
+        candidates = [self.candidates(m) for m in mentions]
+        taken: set[str] = set()
+        for i, m in enumerate(mentions):
+            scored = [(e, _solo_evidence(m, e)) for e in candidates[i].values() if e.entity_id not in taken]
+            scored = [(e, r) for e, r in scored if r is not None]
+            if scored:
+                # The strongest evidence first (ID, phone, address ...), then the busiest entity.
+                entity, reasons = min(scored, key=lambda er: (_strength(er[1]), -len(er[0].mentions)))
+                assigned[i] = (entity.entity_id, reasons)
+                taken.add(entity.entity_id)
+        for i, j in itertools.permutations(range(len(mentions)), 2):
+            if assigned[i][0] is not None:
+                continue
+            options = [e for e in candidates[i].values() if e.entity_id not in taken and _name_candidate(mentions[i], e)]
+            if assigned[j][0] is not None:
+                partners = [assigned[j][0]]
+            else:
+                partners = [e.entity_id for e in candidates[j].values() if e.entity_id not in taken and _name_candidate(mentions[j], e)]
+            for entity, partner in itertools.product(options, partners):
+                if entity.entity_id != partner and self.co_occurred(entity.entity_id, partner):
+                    assigned[i] = (entity.entity_id, ["同名", f"再次与同一对方（{mentions[j].name}）发生纠纷"])
+                    taken.add(entity.entity_id)
+                    if assigned[j][0] is None:
+                        assigned[j] = (partner, ["同名", f"再次与同一对方（{mentions[i].name}）发生纠纷"])
+                        taken.add(partner)
+                    break
+        return assigned
+
+    # -- writing -------------------------------------------------------------
+
+    def resolve_case(self, case: Case) -> list[Mention]:
+        """Replace a case's mentions with freshly resolved ones (call inside a transaction)."""
+        self.conn.execute("DELETE FROM graph_mentions WHERE case_id = ?", (case.id,))
+        mentions = [mention_of(case, i) for i in range(len(case.parties))]
+        for m, (entity_id, reasons) in zip(mentions, self.find(mentions)):
+            m.entity_id = entity_id or self._new_entity_id()
+            m.reasons = reasons
+        self.conn.executemany(
+            "INSERT INTO graph_mentions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_mention_row(m) for m in mentions],
+        )
+        return mentions
+
+    def remove_case(self, case_id: str) -> None:
+        self.conn.execute("DELETE FROM graph_mentions WHERE case_id = ?", (case_id,))
+
+
+_STRENGTH = ("身份证号相同", "电话相同", "地址相同", "隐藏号码相符", "同一镇街")
+
+
+def _strength(reasons: list[str]) -> int:
+    text = " ".join(reasons)
+    return next((i for i, word in enumerate(_STRENGTH) if word in text), len(_STRENGTH))
+
+
+def ensure_schema(store: Store) -> None:
+    """Create or upgrade the graph package's tables in the store."""
+    store.migrate_component("graph", MIGRATIONS)
+
+
+def _mention_row(m: Mention) -> tuple:
+    extra = {"industries": m.industries, "named_city": m.named_city, "reasons": m.reasons}
+    return (
+        m.case_id, m.position, m.entity_id, m.case_date, m.name, m.name_key, m.kind, m.role, m.phone,
+        m.masked_phone, m.id_number, m.address_key, m.town, m.district, m.city, json.dumps(extra, ensure_ascii=False),
+    )
+
+
+def _mention_from_row(row: sqlite3.Row) -> Mention:
+    extra = json.loads(row["details"])
+    return Mention(
+        case_id=row["case_id"],
+        position=row["position"],
+        name=row["name"],
+        kind=row["kind"],
+        name_key=row["name_key"],
+        role=row["role"],
+        case_date=row["case_date"],
+        phone=row["phone"],
+        masked_phone=row["masked_phone"],
+        id_number=row["id_number"],
+        address_key=row["address_key"],
+        town=row["town"],
+        district=row["district"],
+        city=row["city"],
+        industries=tuple(extra["industries"]),
+        named_city=extra["named_city"],
+        entity_id=row["entity_id"],
+        reasons=extra["reasons"],
+    )

@@ -1,0 +1,167 @@
+"""Keep the graph in step with the case store (the indexer ``leian.graph.sync:sync``).
+
+After every ingest: entity resolution and repeat links catch up with the
+store's change log (:func:`~leian.graph.repeats.resolve_changes`), then the
+graph store applies the same changes since its own watermark — per changed
+case its case-owned edges are rewritten, the parties it touches (before and
+after) refreshed, the repeat chains it is part of re-linked, and its
+SIMILAR_TO edges taken from the search index when there is one.
+
+Examples
+--------
+>>> import tempfile
+>>> from leian.home import Home
+>>> from leian.data.record import validate
+>>> home = Home.resolve(tempfile.mkdtemp())
+>>> store = home.open_store()
+>>> _ = store.upsert_batch([
+...     validate({"id": "A1", "text": "漏水", "occurred_on": "2024-01-05", "location": {"town": "三灶镇"},
+...               "parties": [{"name": "王建国", "phone": "138-0000-1111"}, {"name": "李娜"}]}),
+...     validate({"id": "A2", "text": "又漏水", "occurred_on": "2024-06-01", "location": {"town": "三灶镇"},
+...               "parties": [{"name": "王 建國", "phone": "+8613800001111"}, {"name": "李娜"}]})])
+>>> sync(home, store)
+['重复纠纷: A2 与 A1 (王建国/李娜, 同一对当事人) 相关']
+>>> store.close()
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from leian.data.store import Store
+from leian.graph.base import GraphStore
+from leian.graph.factory import open_graph
+from leian.graph.model import CASE_OWNED_EDGES, Edge, Node, case_node_id, case_subgraph, party_node_id, plain_id
+from leian.graph.repeats import _progress, chain_of, resolve_changes
+from leian.graph.resolve import Entity, Resolver
+from leian.home import Home
+
+__all__ = ["sync", "apply_changes", "party_node", "SimilarFn", "similar_source"]
+
+#: ``neighbors(case_id) -> [(case_id, score), ...]`` above the calibrated threshold.
+SimilarFn = Callable[[str], list[tuple[str, float]]]
+
+_BATCH = 1000
+#: How many similar cases each case links to, and the cosine they must reach.
+SIMILAR_TOP = 3
+SIMILAR_THRESHOLD = 0.85
+
+
+def sync(home: Home, store: Store, *, progress: bool = False, uri: str | None = None) -> list[str]:
+    """Bring resolution, repeat flags and the graph up to date; returns repeat notices to print."""
+    notices = resolve_changes(store, progress=progress)
+    with open_graph(home, uri) as graph:
+        apply_changes(graph, store, progress=progress, similar=similar_source(home, store))
+    return notices
+
+
+def similar_source(home: Home, store: Store) -> SimilarFn | None:
+    """Dense neighbours from the search index, or None while no search index is built.
+
+    Runs after the search indexer (see ``leian.indexers``), so the index already
+    holds the changed cases; a case the index lacks simply gets no SIMILAR_TO edges.
+    """
+    try:
+        from leian.search.engine import MANIFEST, SearchEngine
+    except ImportError:
+        return None
+    if not (home.index_dir / MANIFEST).is_file():
+        return None
+    engine = SearchEngine(home, store=store)
+    threshold = float(home.setting("graph", "similar_threshold", SIMILAR_THRESHOLD))
+    top = int(home.setting("graph", "similar_top", SIMILAR_TOP))
+
+    def neighbors(case_id: str) -> list[tuple[str, float]]:
+        try:
+            found = engine.neighbors(case_id, top)
+        except KeyError:
+            return []
+        return [(other, score) for other, score in found if score >= threshold]
+
+    return neighbors
+
+
+def party_node(entity: Entity) -> Node:
+    """The Party node of a resolved entity: its usual name, every source spelling, why it was merged."""
+    return Node(
+        party_node_id(entity.entity_id),
+        "Party",
+        {
+            "name": entity.name,
+            "kind": entity.kind,
+            "names": entity.names,
+            "reasons": entity.reasons,
+            "case_count": len(entity.case_ids),
+        },
+    )
+
+
+def apply_changes(graph: GraphStore, store: Store, *, progress: bool = False, similar: SimilarFn | None = None) -> int:
+    """Apply store changes after the graph's watermark; returns how many changes were applied."""
+    resolver = Resolver(store)
+    source = resolver.store_id()
+    built_from, seq = graph.watermark()
+    if built_from != source:
+        # A graph built from another case store (or none): rebuild it from this one.
+        graph.clear()
+        seq = 0
+    changes = store.changes_since(seq)
+    bar = _progress(len(changes), progress)
+    for start in range(0, len(changes), _BATCH):
+        batch = changes[start : start + _BATCH]
+        _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)), similar)
+        graph.set_watermark(source, batch[-1].seq)
+        bar.update(len(batch))
+    bar.close()
+    graph.flush()
+    return len(changes)
+
+
+def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: Sequence[str], similar: SimilarFn | None) -> None:
+    cases = store.get_many(case_ids)
+    case_nodes = [case_node_id(c) for c in case_ids]
+    before = graph.edges_touching(case_nodes, ["INVOLVES", "REPEAT_OF"])
+    graph.delete_edges(case_nodes, CASE_OWNED_EDGES)
+    graph.delete_nodes([case_node_id(c) for c in case_ids if c not in cases])
+
+    mentions = {case_id: resolver.case_mentions(case_id) for case_id in cases}
+    entity_ids = {plain_id(e.dst) for e in before if e.type == "INVOLVES"}
+    entity_ids |= {m.entity_id for ms in mentions.values() for m in ms}
+    entities = resolver.entities(entity_ids)
+    graph.delete_nodes([party_node_id(e) for e in entity_ids if e not in entities])
+
+    nodes: dict[str, Node] = {party_node_id(e): party_node(entity) for e, entity in entities.items()}
+    edges: list[Edge] = []
+    for case_id, case in cases.items():
+        part = case_subgraph(case, [party_node_id(m.entity_id) for m in mentions[case_id]])
+        nodes.update((n.id, n) for n in part.nodes)
+        edges.extend(part.edges)
+    graph.upsert_nodes(nodes.values())
+    graph.upsert_edges(edges)
+
+    linked = {plain_id(e.src) for e in before if e.type == "REPEAT_OF"} | {plain_id(e.dst) for e in before if e.type == "REPEAT_OF"}
+    _relink_repeats(graph, store, (set(cases) | linked) - (set(case_ids) - set(cases)))
+    if similar is not None:
+        graph.delete_edges([case_node_id(c) for c in cases], ["SIMILAR_TO"])
+        found = {c: similar(c) for c in cases}
+        present = graph.get_nodes([case_node_id(o) for pairs in found.values() for o, _ in pairs])
+        graph.upsert_edges(
+            Edge(case_node_id(c), "SIMILAR_TO", case_node_id(other), {"score": round(score, 4)})
+            for c, pairs in found.items()
+            for other, score in pairs
+            if case_node_id(other) in present
+        )
+
+
+def _relink_repeats(graph: GraphStore, store: Store, case_ids: set[str]) -> None:
+    """REPEAT_OF from each case of the touched chains to the case before it in time."""
+    done: set[str] = set()
+    edges: list[Edge] = []
+    for case_id in sorted(case_ids):
+        if case_id in done:
+            continue
+        chain = chain_of(store, case_id)
+        members = chain.case_ids if chain else [case_id]
+        done.update(members)
+        edges.extend(Edge(case_node_id(b), "REPEAT_OF", case_node_id(a)) for a, b in zip(members, members[1:]))
+    graph.delete_edges([case_node_id(c) for c in done], ["REPEAT_OF"])
+    graph.upsert_edges(edges)
