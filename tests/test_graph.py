@@ -1,0 +1,238 @@
+"""The knowledge graph, the same tests on both stores: embedded networkx and a real Bolt server (ArcadeDB).
+
+Also: exports load back (GraphML re-read by networkx, the Cypher script
+replayed into the Bolt server, neo4j-admin CSV headers), and the CLI contracts.
+"""
+from __future__ import annotations
+
+import csv
+import json
+
+import networkx
+import pytest
+from click.testing import CliRunner
+
+from leian.cli import cli, sample_path
+from leian.data.record import validate
+from leian.graph.export import export_graph, replay_cypher
+from leian.graph.model import case_node_id
+from leian.graph.neo4j import Neo4jGraphStore
+from leian.graph.networkx import NetworkxGraphStore
+from leian.graph.repeats import resolve_changes
+from leian.graph.sync import apply_changes
+from leian.home import Home
+
+SANZAO = {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": "三灶镇", "community": "中心村", "grid": "中心村第1网格"}
+HONGQI = {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": "红旗镇", "community": "中心村"}
+MEDIATOR = [{"name": "李梅", "org": "三灶镇人民调解委员会"}]
+
+
+def _case(case_id, date, location, parties, **extra):
+    return validate({"id": case_id, "text": f"纠纷经过{case_id}", "occurred_on": date, "location": location,
+                     "parties": parties, "type": "邻里/漏水", "channel": "网格员排查", **extra})
+
+
+def _cases():
+    wang = {"name": "王建国", "role": "申请人", "phone": "13800001111"}
+    hengda = {"name": "珠海市恒达建筑劳务有限公司", "role": "被申请人", "kind": "organization"}
+    return [
+        _case("R01", "2024-01-05", SANZAO, [wang, hengda], mediators=MEDIATOR),
+        _case("R03", "2024-09-01", SANZAO, [{**wang, "name": "王 建國"}, {**hengda, "name": "恒达劳务"}], mediators=MEDIATOR),
+        _case("R02", "2024-05-01", SANZAO, [{**wang, "phone": "138-0000-1111"}, {**hengda, "name": "珠海恒达建筑劳务公司"}]),
+        _case("H01", "2024-02-01", HONGQI, [{"name": "赵刚", "phone": "13900002222"}]),
+        _case("H02", "2024-03-01", HONGQI, [{"name": "钱芳", "phone": "13900003333"}]),
+    ]
+
+
+#: Deterministic stand-in for the search index's neighbours (the real one needs the embedding model).
+SIMILAR = {"R01": [("H01", 0.88)], "H02": [("R03", 0.9)]}
+
+
+def _similar(case_id):
+    return SIMILAR.get(case_id, [])
+
+
+@pytest.fixture(params=["networkx", "bolt"])
+def graph_store(request, tmp_path):
+    if request.param == "networkx":
+        graph = NetworkxGraphStore(tmp_path / "graph")
+    else:
+        graph = Neo4jGraphStore(request.getfixturevalue("bolt_uri"))
+        graph.clear()
+    yield graph
+    graph.close()
+
+
+@pytest.fixture
+def store(tmp_path):
+    home = Home.resolve(tmp_path / "home")
+    with home.open_store() as opened:
+        opened.upsert_batch(_cases())
+        resolve_changes(opened)
+        yield opened
+
+
+def _snapshot(graph):
+    nodes = {n.id: (n.label, n.props) for n in graph.iter_nodes()}
+    edges = {(e.src, e.type, e.dst): e.props for e in graph.iter_edges()}
+    return nodes, edges
+
+
+def test_sync_builds_the_model(graph_store, store):
+    assert apply_changes(graph_store, store, similar=_similar) == 5
+    nodes, edges = _snapshot(graph_store)
+    # Two villages named 中心村 in different towns stay two places.
+    village_a = "loc:广东省›珠海市›金湾区›三灶镇›中心村"
+    village_b = "loc:广东省›珠海市›金湾区›红旗镇›中心村"
+    assert nodes[village_a] == ("Location", {"name": "中心村", "level": "community", "level_name": "村社"})
+    assert (village_a, "PART_OF", "loc:广东省›珠海市›金湾区›三灶镇") in edges
+    assert (village_b, "PART_OF", "loc:广东省›珠海市›金湾区›红旗镇") in edges
+    assert (case_node_id("R01"), "OCCURRED_IN", village_a + "›中心村第1网格") in edges
+    # One resolved party per real party, with its spellings.
+    parties = {k: v[1] for k, v in nodes.items() if v[0] == "Party"}
+    assert sorted(p["name"] for p in parties.values()) == sorted(["珠海市恒达建筑劳务有限公司", "王建国", "赵刚", "钱芳"])
+    company = next(p for p in parties.values() if p["kind"] == "organization")
+    assert set(company["names"]) == {"珠海市恒达建筑劳务有限公司", "恒达劳务", "珠海恒达建筑劳务公司"} and company["case_count"] == 3
+    roles = {e[0]: p["role"] for e, p in edges.items() if e[1] == "INVOLVES" and parties[e[2]]["kind"] == "organization"}
+    assert roles == {"case:R01": "被申请人", "case:R02": "被申请人", "case:R03": "被申请人"}
+    # Mediator, organisation, type hierarchy, channel.
+    assert ("mediator:李梅@三灶镇人民调解委员会", "MEMBER_OF", "org:三灶镇人民调解委员会") in edges
+    assert ("type:邻里›漏水", "SUBTYPE_OF", "type:邻里") in edges
+    assert (case_node_id("H01"), "VIA", "channel:网格员排查") in edges
+    # Repeat chain in time order (R01 < R02 < R03) and similar cases with their score.
+    repeat = sorted((s, d) for s, t, d in edges if t == "REPEAT_OF")
+    assert repeat == [("case:R02", "case:R01"), ("case:R03", "case:R02")]
+    assert edges[("case:R01", "SIMILAR_TO", "case:H01")] == {"score": 0.88}
+    assert graph_store.counts() == (len(nodes), len(edges))
+
+
+def test_incremental_changes_match_a_fresh_build(graph_store, store, tmp_path):
+    apply_changes(graph_store, store, similar=_similar)
+    # R02 now names someone else; H02 is deleted.
+    changed = _case("R02", "2024-05-01", SANZAO, [{"name": "孙丽", "phone": "13700001234"}])
+    store.upsert_batch([changed])
+    store.delete(["H02"])
+    resolve_changes(store)
+    assert apply_changes(graph_store, store, similar=_similar) == 2
+    nodes, edges = _snapshot(graph_store)
+    assert "case:H02" not in nodes and not any(e[0] == "case:H02" for e in edges)
+    assert sorted((s, d) for s, t, d in edges if t == "REPEAT_OF") == [("case:R03", "case:R01")]
+    assert "孙丽" in {v[1]["name"] for v in nodes.values() if v[0] == "Party"}
+    assert "钱芳" not in {v[1]["name"] for v in nodes.values() if v[0] == "Party"}
+    fresh = NetworkxGraphStore(tmp_path / "fresh")
+    apply_changes(fresh, store, similar=_similar)
+    assert (nodes, edges) == _snapshot(fresh)
+    assert apply_changes(graph_store, store) == 0
+
+
+def test_two_hop_neighbourhood_walks_parties_not_hubs(graph_store, store):
+    apply_changes(graph_store, store, similar=_similar)
+    nodes, edges = graph_store.neighborhood(case_node_id("R01"), hops=2)
+    cases = sorted(n for n in nodes if n.startswith("case:"))
+    # R02/R03 through the shared parties, H01 as a similar case; H02 shares only
+    # the type and channel hubs (its similar case R03 is two hops away already).
+    assert cases == ["case:H01", "case:R01", "case:R02", "case:R03"]
+    one_hop = sorted(n for n in graph_store.neighborhood(case_node_id("R01"), hops=1)[0] if n.startswith("case:"))
+    assert one_hop == ["case:H01", "case:R01", "case:R02"]  # R02 REPEAT_OF R01
+    assert "type:邻里›漏水" in nodes and "mediator:李梅@三灶镇人民调解委员会" in nodes
+    assert all(e.src in nodes and e.dst in nodes for e in edges)
+
+
+def test_graphml_export_reads_back(graph_store, store, tmp_path):
+    apply_changes(graph_store, store, similar=_similar)
+    written = export_graph(graph_store, "graphml", tmp_path / "graph.graphml")
+    again = networkx.read_graphml(tmp_path / "graph.graphml", force_multigraph=True)
+    assert written == graph_store.counts() == (again.number_of_nodes(), again.number_of_edges())
+    assert again.nodes["case:R01"]["category"] == "邻里" and again.nodes["case:R01"]["label"] == "Case"
+    company = next(n for n, data in again.nodes(data=True) if data.get("kind") == "organization")
+    assert "恒达劳务" in json.loads(again.nodes[company]["names"])
+
+
+def test_cypher_export_replays_into_bolt(bolt_uri, store, tmp_path):
+    local = NetworkxGraphStore(tmp_path / "graph")
+    apply_changes(local, store, similar=_similar)
+    export_graph(local, "cypher", tmp_path / "graph.cypher")
+    with Neo4jGraphStore(bolt_uri) as server:
+        server.clear()
+        statements = replay_cypher(tmp_path / "graph.cypher", server.write)
+        assert statements > 10
+        assert server.counts() == local.counts()
+        assert _snapshot(server) == _snapshot(local)
+
+
+def test_neo4j_csv_export_has_import_headers(store, tmp_path):
+    local = NetworkxGraphStore(tmp_path / "graph")
+    apply_changes(local, store, similar=_similar)
+    nodes_written, edges_written = export_graph(local, "neo4j-csv", tmp_path / "csv")
+    ids, node_rows, edge_rows = set(), 0, 0
+    for path in sorted((tmp_path / "csv").glob("nodes_*.csv")):
+        rows = list(csv.reader(path.open(encoding="utf-8")))
+        assert rows[0][:2] == ["id:ID", ":LABEL"] and all(":" in h for h in rows[0])
+        ids.update(r[0] for r in rows[1:])
+        node_rows += len(rows) - 1
+    for path in sorted((tmp_path / "csv").glob("relationships_*.csv")):
+        rows = list(csv.reader(path.open(encoding="utf-8")))
+        assert rows[0][:3] == [":START_ID", ":END_ID", ":TYPE"]
+        assert all(r[0] in ids and r[1] in ids for r in rows[1:])
+        edge_rows += len(rows) - 1
+    party_header = next(csv.reader((tmp_path / "csv" / "nodes_Party.csv").open(encoding="utf-8")))
+    assert "names:string[]" in party_header and "case_count:long" in party_header
+    assert (node_rows, edge_rows) == (nodes_written, edges_written) == local.counts()
+    assert "neo4j-admin database import full" in (tmp_path / "csv" / "import.sh").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def cli_home(tmp_path_factory):
+    """A home with the bundled sample and the repeat cases, ingested without the search index."""
+    home = tmp_path_factory.mktemp("cli-home")
+    path = home / "repeats.jsonl"
+    path.write_text("\n".join(json.dumps(c.raw, ensure_ascii=False) for c in _cases()) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--home", str(home), "ingest", "--no-index", str(sample_path()), str(path)]).exit_code == 0
+    return home
+
+
+def test_repeats_cli_contract(cli_home):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--home", str(cli_home), "repeats", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert list(data) == ["chains"]
+    chain = next(c for c in data["chains"] if "R01" in c["case_ids"])
+    assert chain == {"case_ids": ["R01", "R02", "R03"], "parties": ["王建国", "珠海市恒达建筑劳务有限公司"], "reasons": ["同一对当事人"]}
+    # Chains are maximal: no case in two chains; the anonymised sample (魏某, 张某 ...) forms none.
+    members = [c for chain in data["chains"] for c in chain["case_ids"]]
+    assert len(members) == len(set(members)) and not any(c.startswith("PMC") for c in members)
+    text = runner.invoke(cli, ["--home", str(cli_home), "repeats"])
+    assert "R01 → R02 → R03" in text.output
+
+
+def test_neighbors_and_party_cli(cli_home, bolt_uri):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "R02", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["place"] == ["广东省", "珠海市", "金湾区", "三灶镇", "中心村", "中心村第1网格"]
+    assert {p["name"]: p["other_cases"] for p in data["parties"]} == {"王建国": ["R01", "R03"], "珠海市恒达建筑劳务有限公司": ["R01", "R03"]}
+    assert data["repeat_of"] == ["R01"] and data["repeated_by"] == ["R03"]
+    on_bolt = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "R02", "--json", "--graph", bolt_uri])
+    assert on_bolt.exit_code == 0, on_bolt.output
+    assert {k: v for k, v in json.loads(on_bolt.output).items()} == data
+    party = json.loads(runner.invoke(cli, ["--home", str(cli_home), "party", "恒达劳务", "--json"]).output)
+    assert [c["case_id"] for c in party["parties"][0]["cases"]] == ["R01", "R02", "R03"]
+    missing = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "NOPE"])
+    assert missing.exit_code == 1 and missing.output.strip() == "Error: no case with id 'NOPE'"
+    bad_uri = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "R02", "--graph", "http://x"])
+    assert bad_uri.exit_code == 1 and "expected bolt://" in bad_uri.output and "Traceback" not in bad_uri.output
+
+
+def test_push_loads_the_whole_graph(cli_home, bolt_uri):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--home", str(cli_home), "graph", "push", "--uri", bolt_uri, "--replace"])
+    assert result.exit_code == 0, result.output
+    local = NetworkxGraphStore(Home.resolve(cli_home).graph_dir)
+    with Neo4jGraphStore(bolt_uri) as server:
+        assert server.counts() == local.counts()
+        assert server.watermark() == local.watermark() and local.watermark()[1] > 0
+    records = len(sample_path().read_text(encoding="utf-8").splitlines())
+    assert sum(1 for n in local.iter_nodes() if n.label == "Case") == records + len(_cases())
