@@ -192,6 +192,7 @@ cli.add_command(generate)
 from leian.analytics.cli import clusters, hotspots, report  # noqa: E402
 from leian.search.cli import evaluate, reindex, search  # noqa: E402
 from leian.library.cli import library  # noqa: E402
+from leian.graph.cli import graph, neighbors, party, repeats  # noqa: E402
 
 cli.add_command(hotspots)
 cli.add_command(clusters)
@@ -200,6 +201,10 @@ cli.add_command(search)
 cli.add_command(reindex)
 cli.add_command(evaluate)
 cli.add_command(library)
+cli.add_command(repeats)
+cli.add_command(neighbors)
+cli.add_command(party)
+cli.add_command(graph)
 
 from leian.web.cli import serve, user  # noqa: E402
 
