@@ -33,7 +33,7 @@ import math
 import random
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
@@ -417,43 +417,28 @@ class Generator:
         if identity.kind == "organization" and identity.org:
             city, brand, industry, kind = identity.org
             _, full_suffix, short_suffix = words.ORG_KINDS[kind]
-            short_industry = industry[-2:] if len(industry) == 4 else industry
             return rng.choice((
                 identity.name,
                 f"{city.removesuffix('市')}{brand}{industry}{short_suffix}",
                 f"{brand}{industry}{full_suffix}",
-                f"{brand}{short_industry}",
+                _short_org(brand, industry),
             ))
         if identity.kind != "person":
             return identity.name
-        name, roll = identity.name, rng.random()
-        if roll < 0.45:
-            return name
-        cut = len(identity.surname)
-        if roll < 0.6:
-            return f"{name[:cut]} {name[cut:]}"
-        if roll < 0.72:
-            return f"{name[:cut]}\u3000{name[cut:]}"
-        if roll < 0.82:
-            return f" {name} "
+        name, cut = identity.name, len(identity.surname)
+        spaced = f"{name[:cut]} {name[cut:]}"
         traditional = _to_traditional(name)
-        return traditional if traditional != name and to_simplified(traditional) == name else f"{name[:cut]} {name[cut:]}"
+        if traditional == name or to_simplified(traditional) != name:
+            traditional = spaced  # only a 繁體 form that converts back to the same name
+        forms = (name, spaced, f"{name[:cut]}\u3000{name[cut:]}", f" {name} ", traditional)
+        return rng.choices(forms, cum_weights=_NAME_FORM_CUM)[0]
 
     def _phone_variant(self, phone: str | None) -> str | None:
         if phone is None or not phone.startswith("1"):
             return phone
-        roll = self.rng.random()
-        if roll < 0.35:
-            return phone
-        if roll < 0.5:
-            return f"{phone[:3]}-{phone[3:7]}-{phone[7:]}"
-        if roll < 0.65:
-            return f"{phone[:3]} {phone[3:7]} {phone[7:]}"
-        if roll < 0.77:
-            return f"+86{phone}"
-        if roll < 0.9:
-            return f"{phone[:3]}****{phone[7:]}"
-        return None
+        forms = (phone, f"{phone[:3]}-{phone[3:7]}-{phone[7:]}", f"{phone[:3]} {phone[3:7]} {phone[7:]}",
+                 f"+86{phone}", f"{phone[:3]}****{phone[7:]}", None)
+        return self.rng.choices(forms, cum_weights=_PHONE_FORM_CUM)[0]
 
     def _address_text(self, address: tuple[str, ...], place: _Place, variant: bool) -> str:
         """The street address inside the place, with the place prefix at the town.
@@ -491,7 +476,7 @@ class Generator:
         if identity.kind == "group":
             return f"{identity.surname}某等人"
         if identity.org:
-            return f"{identity.org[1]}{identity.org[2][-2:]}"
+            return _short_org(identity.org[1], identity.org[2])
         return normalize_name(written)
 
     # --- planting ------------------------------------------------------------------
@@ -885,6 +870,12 @@ _REPEAT_NOTES = (
     "[这已是双方第二次|双方不是第一次]因此事[到调委会|找调解员]。",
     "[据了解|经查]，[上次|前次]调解后[问题没有根本解决|{b}未完全履行协议]。",
 )
+#: Industry words whose second half says little: 物业管理 is called 物业, 五金制品 五金.
+_GENERIC_INDUSTRY_ENDINGS = ("管理", "服务", "制品", "材料", "配件", "加工", "工程", "培训", "维修")
+#: How often a planted mention writes a name as is, spaced, with a full-width space, padded, in 繁體.
+_NAME_FORM_CUM = _cumulative([45, 15, 12, 10, 18])
+#: ... and a mobile number plain, 3-4-4 with dashes, with spaces, +86, masked, or not at all.
+_PHONE_FORM_CUM = _cumulative([35, 15, 15, 12, 13, 10])
 _SURNAMES = tuple(words.SURNAMES)
 _SURNAME_CUM = _cumulative(list(words.SURNAMES.values()))
 _BIRTH_START = dt.date(1945, 1, 1)
@@ -895,6 +886,13 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 def _id_check(body: str) -> str:
     """The ISO 7064 check character of a 17-digit ID number body."""
     return "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS)) % 11]
+
+
+def _short_org(brand: str, industry: str) -> str:
+    """What people call a company: 恒达劳务, 恒达物业, 恒达五金."""
+    if len(industry) == 4:
+        industry = industry[:2] if industry.endswith(_GENERIC_INDUSTRY_ENDINGS) else industry[2:]
+    return brand + industry
 
 
 def _case_id(index: int) -> str:
@@ -919,10 +917,12 @@ def _s2t():
 
 
 def generate_to_file(path: str | Path, n: int, seed: int, truth_path: str | Path | None = None,
-                     profile: Profile | None = None, progress: bool = False) -> GenerateReport:
+                     profile: Profile | None = None, progress: bool = False,
+                     on_chunk: Callable[[int], None] | None = None) -> GenerateReport:
     """Write ``n`` generated records to ``path`` (JSON Lines) and the truth to ``truth_path``.
 
-    Memory stays flat: records are written as they are drawn, in chunks.
+    Memory stays flat: records are written as they are drawn, in chunks;
+    ``on_chunk`` is called with the number written so far after each chunk.
     """
     from tqdm import tqdm
 
@@ -932,15 +932,16 @@ def generate_to_file(path: str | Path, n: int, seed: int, truth_path: str | Path
     with open(path, "w", encoding="utf-8", newline="\n") as out, \
             tqdm(total=n, unit="cases", disable=not progress, desc="generate") as bar:
         chunk: list[str] = []
+        written = 0
         for record in generator.records():
             chunk.append(dumps(record, ensure_ascii=False))
-            if len(chunk) == 2000:
+            if len(chunk) == 2000 or written + len(chunk) == n:
                 out.write("\n".join(chunk) + "\n")
+                written += len(chunk)
                 bar.update(len(chunk))
                 chunk.clear()
-        if chunk:
-            out.write("\n".join(chunk) + "\n")
-            bar.update(len(chunk))
+                if on_chunk:
+                    on_chunk(written)
     truth = generator.truth
     if truth_path is not None:
         Path(truth_path).write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
