@@ -65,7 +65,8 @@ class Masker:
             for spelling in {party.name, party.name_norm}:
                 name = _NOTE.sub("", spelling).strip()
                 masked = mask_name(name)
-                if name and masked != name:
+                # A lone surname would blank that character all through the text.
+                if len(name) >= 2 and masked != name:
                     replacements[name] = masked
         return cls(case, replacements)
 
