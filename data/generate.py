@@ -35,7 +35,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from leian.data import generate_text as words
 from leian.data.normalize import normalize_name, to_simplified
 from leian.data.taxonomy import Taxonomy
 
-__all__ = ["GENERATOR_VERSION", "Profile", "Generator", "GenerateReport", "generate_to_file"]
+__all__ = ["GENERATOR_VERSION", "GenerateReport", "Generator", "Profile", "generate_to_file"]
 
 GENERATOR_VERSION = 1
 
@@ -114,22 +114,22 @@ class Profile:
         return profile
 
     def check(self) -> None:
-        """Raise ValueError for names outside the taxonomy or impossible values."""
+        """Raise TypeError for values of the wrong type, ValueError for unknown names or impossible values."""
         taxonomy = Taxonomy.default()
         for table in ("categories", "subtypes", "channels"):
             for name, weight in getattr(self, table).items():
                 if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                    raise ValueError(f"{table}.{name}: expected a weight >= 0, got {weight!r}")
+                    raise TypeError(f"{table}.{name}: expected a weight >= 0, got {weight!r}")
             if table != "subtypes" and not any(getattr(self, table).values()):
                 raise ValueError(f"{table}: at least one weight must be above 0")
         for name in ("success_rate", "judicial_share", "category_only_types"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name}: expected a number, got {value!r}")
+                raise TypeError(f"{name}: expected a number, got {value!r}")
         for name in ("chain_every", "decoy_every", "spikes"):
             value = getattr(self, name)
             if not (value is None and name == "spikes") and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{name}: expected a whole number, got {value!r}")
+                raise TypeError(f"{name}: expected a whole number, got {value!r}")
         for name in self.categories:
             if name not in taxonomy.categories:
                 raise ValueError(f"categories: {name!r} is not a 大类 of the taxonomy")
@@ -167,7 +167,7 @@ class GenerateReport:
         return dataclasses.asdict(self)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(template: str) -> tuple:
     return words.compile_template(template)
 
@@ -306,7 +306,7 @@ class Generator:
         return [t for t in dict.fromkeys(candidates) if self.taxonomy.classify(t) == (cat, None)]
 
     @staticmethod
-    @lru_cache(maxsize=None)
+    @cache
     def _taxonomy_synonyms() -> dict[str, tuple[str, ...]]:
         spec = json.loads((Path(__file__).with_name("taxonomy.json")).read_text(encoding="utf-8"))
         found: dict[str, tuple[str, ...]] = {}
@@ -901,7 +901,7 @@ def _case_id(index: int) -> str:
 
 def _round_amount(value: float) -> int:
     step = 10 if value < 1000 else 100 if value < 50_000 else 1000
-    return max(step, int(round(value / step)) * step)
+    return max(step, round(value / step) * step)
 
 
 @lru_cache(maxsize=4096)

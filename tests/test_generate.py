@@ -9,8 +9,6 @@ from itertools import combinations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from leian.cli import cli
 from leian.data import generate_text as words
 from leian.data.generate import Generator, Profile, generate_to_file
 from leian.data.ingest import ingest
@@ -18,6 +16,8 @@ from leian.data.normalize import normalize_name, normalize_phone
 from leian.data.record import validate
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
+
+from leian.cli import cli
 
 N = 10_000
 SEED = 7
@@ -161,7 +161,7 @@ def test_truth_matches_the_written_records(generated):
             districts.add(cases[case_id].location["district"])
             phones.add(cases[case_id].parties[position].phone_norm)
         assert len(districts) == len(decoy["entity_ids"]) >= 2
-        assert set().union(*(set(c for c, _ in entities[e]["mentions"]) for e in decoy["entity_ids"])) == set(decoy["case_ids"])
+        assert set().union(*({c for c, _ in entities[e]["mentions"]} for e in decoy["entity_ids"])) == set(decoy["case_ids"])
     # No unlisted party shares a full phone number with a listed entity (phones are unique per person).
     listed = {(c, p) for e in entities.values() for c, p in e["mentions"]}
     entity_phones = {cases[c].parties[p].phone_norm for c, p in listed} - {None}
@@ -281,5 +281,5 @@ def test_cli_generate_writes_records_and_truth(tmp_path):
     bad.write_text('{"channels": {"飞鸽传书": 3}}', encoding="utf-8")
     result = CliRunner().invoke(cli, ["generate", "--n", "10", "--out", str(out), "--profile", str(bad)])
     assert result.exit_code != 0 and "Traceback" not in result.output
-    assert result.output.strip().splitlines() == [f"Error: {bad}: channels: '飞鸽传书' is not a known channel "
-                                                  f"({', '.join(words.OPENINGS)})"]
+    assert result.output.strip().splitlines() == [(f"Error: {bad}: channels: '飞鸽传书' is not a known channel "
+                                                  f"({', '.join(words.OPENINGS)})")]
