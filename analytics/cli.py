@@ -15,7 +15,7 @@ _RISK_HELP = (
     "  红 significant spike with a group dispute (群体当事人) or a repeat chain (a party with 3+ cases)\n"
     "  橙 significant spike (negative-binomial tail vs. own history shrunk to peers, BH-corrected)\n"
     "  黄 rising trend (last 3 periods vs. earlier, exact Poisson comparison, >= 1.5x)\n"
-    "  蓝 latent: a party with 3+ cases in the cell, or 3+ cases still 处理中 in the last 3 periods"
+    "  蓝 latent: a party with 3+ cases in the cell, or 3+ cases still 处理中 more than 60 days on"
 )
 
 

@@ -23,8 +23,9 @@ Risk levels (each hotspot says why it got its colour, in ``why``)
         history, exact Poisson rate comparison, BH-corrected, rate at least 1.5
         times higher and at least 6 recent cases.
     蓝  latent risk: a party with ``REPEAT_MIN`` or more cases in this cell
-        within the history window, or ``UNRESOLVED_MIN`` or more cases still
-        处理中 in the last ``TREND_WINDOW`` periods.
+        within the history window, or ``UNRESOLVED_MIN`` or more cases of the
+        window still 处理中 more than ``STALE_DAYS`` days after they happened
+        (counted at the end of the tested period; fresh cases are open anyway).
 
 Repeat hotspots (:func:`repeat_hotspots`) are parties and addresses with
 ``REPEAT_MIN`` or more cases. A party is its normalised name together with its
@@ -41,6 +42,7 @@ True
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -75,13 +77,14 @@ RISK_RULES = {
     "红": "显著激增，且涉及群体性纠纷（群体当事人）或重复纠纷链（当事人累计≥3件）",
     "橙": "显著激增（负二项检验经BH多重校正显著，件数≥最小件数且明显高于基线）",
     "黄": "上升趋势（近3期发案率显著高于此前，且≥1.5倍）",
-    "蓝": "潜在风险：同一当事人在此反复发案（≥3件），或近3期处理中案件积压（≥3件）",
+    "蓝": "潜在风险：同一当事人在此反复发案（≥3件），或超过60天仍处理中的案件积压（≥3件）",
 }
 HISTORY = 24
 HALF_LIFE = 6.0
 MIN_EXCESS = 3.0
 REPEAT_MIN = 3
 UNRESOLVED_MIN = 3
+STALE_DAYS = 60
 UNRESOLVED = "处理中"
 
 
@@ -182,9 +185,9 @@ class HotspotReport:
 class _CaseFacts:
     """What the risk rules need about the cases of one cell."""
 
-    spike_cases: list[str] = field(default_factory=list)
+    period_cases: list[str] = field(default_factory=list)
     group_cases: list[str] = field(default_factory=list)
-    unresolved_recent: int = 0
+    stale_unresolved: int = 0
     parties: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
@@ -244,7 +247,7 @@ def detect_hotspots(
         trend_p[i] = trends[-1].p_value
     trend_q = benjamini_hochberg(trend_p)
 
-    facts = _case_facts(store, table, tested, start, recent_from)
+    facts = _case_facts(store, table, tested, start)
     party_totals = _party_case_totals(store, period_end(tested, period))
     hotspots = []
     for i, cell in enumerate(cells):
@@ -255,7 +258,7 @@ def detect_hotspots(
             continue
         hotspots.append(
             Hotspot(cell, tested, int(counts[i]), float(expected[i]), float(p_values[i]), float(q_values[i]),
-                    risk, why, trends[i].ratio if trends[i].before or trends[i].recent else None, fact.spike_cases)
+                    risk, why, trends[i].ratio if trends[i].before or trends[i].recent else None, fact.period_cases)
         )
     hotspots.sort(key=lambda h: (RISKS.index(h.risk), h.p_value, -h.count, h.cell.place_label, h.cell.type))
     spikes = {cells[i] for i in np.flatnonzero(spike)}
@@ -285,8 +288,8 @@ def _rate(cell: Cell, spike: bool, rising: bool, count: int, expected: float, q:
     latent = []
     if repeaters:
         latent.append("同一当事人反复发案：" + "、".join(f"{name}{n}件" for name, n in repeaters[:3]))
-    if fact.unresolved_recent >= UNRESOLVED_MIN:
-        latent.append(f"近{TREND_WINDOW}期{fact.unresolved_recent}件仍处理中")
+    if fact.stale_unresolved >= UNRESOLVED_MIN:
+        latent.append(f"{fact.stale_unresolved}件超过{STALE_DAYS}天仍处理中")
     if latent:
         return "蓝", "潜在风险：" + "；".join(latent)
     return None, ""
@@ -300,13 +303,13 @@ def _cell_of(table: CountTable, row: tuple) -> Cell:
     return Cell(table.level, path, row[len(path_columns)], subtype)
 
 
-def _case_facts(store: Store, table: CountTable, tested: str, start: int, recent_from: int) -> dict[Cell, _CaseFacts]:
-    """Spike cases, group disputes, unresolved cases and parties per cell, from one pass over the window."""
+def _case_facts(store: Store, table: CountTable, tested: str, start: int) -> dict[Cell, _CaseFacts]:
+    """Cases of the tested period, group disputes, stale unresolved cases and parties per cell, in one pass."""
     path_columns = LEVELS[: LEVELS.index(table.level) + 1]
     window_start = period_start(table.periods[start], table.period)
-    recent_day = period_start(table.periods[recent_from], table.period)
     tested_day = period_start(tested, table.period)
     end = period_end(tested, table.period)
+    stale_before = (dt.date.fromisoformat(end) - dt.timedelta(days=STALE_DAYS)).isoformat()
     rows = store.conn.execute(
         f"SELECT {', '.join(path_columns)}, category, subtype, id, case_date, outcome, "
         "EXISTS (SELECT 1 FROM case_parties p WHERE p.case_id = cases.id AND p.kind = 'group') "
@@ -324,11 +327,11 @@ def _case_facts(store: Store, table: CountTable, tested: str, start: int, recent
         case_id, date, outcome, has_group = row["id"], row["case_date"], row["outcome"], row[-1]
         ids_by_cell[case_id] = cell
         if date >= tested_day:
-            fact.spike_cases.append(case_id)
+            fact.period_cases.append(case_id)
             if has_group:
                 fact.group_cases.append(case_id)
-        if date >= recent_day and outcome == UNRESOLVED:
-            fact.unresolved_recent += 1
+        if date < stale_before and outcome == UNRESOLVED:
+            fact.stale_unresolved += 1
     for case_id, name, key in _identities(store, window_start, end):
         if case_id in ids_by_cell:
             facts[ids_by_cell[case_id]].parties[(name, key)] += 1

@@ -74,7 +74,9 @@ def build_records() -> list[dict]:
     for month in ("2025-03", "2025-06", "2025-08", "2025-10"):
         records.add("香南镇", "医疗", f"{month}-10", party={"name": "钱秀英", "phone": "13700000002"})
     for day in (5, 12, 19):
-        records.add("金西镇", "消费", f"2025-11-{day:02d}", outcome="处理中")
+        records.add("金西镇", "消费", f"2025-08-{day:02d}", outcome="处理中")
+        # Fresh cases are open as a matter of course: no backlog.
+        records.add("金南镇", "合同", f"2025-11-{day:02d}", outcome="处理中")
     return records.items
 
 
@@ -162,7 +164,8 @@ def test_risk_levels_and_reasons(store):
     repeat = by_cell[("香南镇", "医疗", "2025-11")]
     assert repeat.risk == "蓝" and "钱秀英" in repeat.why
     unresolved = by_cell[("金西镇", "消费", "2025-11")]
-    assert unresolved.risk == "蓝" and "处理中" in unresolved.why
+    assert unresolved.risk == "蓝" and "超过60天仍处理中" in unresolved.why
+    assert ("金南镇", "合同", "2025-11") not in by_cell
     assert all(spot.risk in RISKS and spot.why for spot in by_cell.values())
 
 
