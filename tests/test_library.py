@@ -37,7 +37,7 @@ EXTRA = [
             {"name": "王建国", "role": "申请人", "phone": "138-0000-1111", "id_number": ID_NUMBER},
             {"name": "李秀英", "role": "被申请人", "phone": "0756-7654321"},
         ],
-        "handling": "调解员组织王建国与李秀英现场查看漏水点，请物业出具维修意见。",
+        "handling": "调解员组织王建国与李秀英（电话0756-7654321）现场查看漏水点，请物业出具维修意见。",
         "outcome": "调解成功",
         "agreement": "李秀英承担维修费4000元，三日内付给王建国。",
         "amount": 4000,
@@ -109,7 +109,7 @@ def test_library_from_search_exports_masked_docx(home, libs, tmp_path):
     everything = "\n".join(text for _, text in styled)
     for raw in [*hidden, PHONE, ID_NUMBER, "7654321"]:
         assert raw not in everything
-    assert "138****1111" in everything and "李某某承担维修费4000元" in everything
+    assert "138****1111" in everything and "李某某（电话075****4321）" in everything
     rpr = document.styles["Normal"].element.rPr
     assert rpr.rFonts.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}eastAsia") == DOCX_FONT
 
