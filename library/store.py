@@ -3,7 +3,7 @@
 Libraries live in the case store's SQLite file, in tables this package owns.
 Each entry is one case written up the way 典型案例 are published — 基本案情,
 调解过程, 调解结果, 经验启示, 法律依据 — prefilled from the record and then
-edited by the trainer.
+edited by the trainer; an updated record does not change them afterwards.
 
 Status of an entry: ``draft`` → ``reviewed`` → ``published``. Only a reviewed
 entry can be published. Editing the content (any of the five sections) of a

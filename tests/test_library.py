@@ -295,3 +295,19 @@ def test_cli_lifecycle(home, libs, tmp_path):
     covered = json.loads(run(home, "coverage", "债务案例", "--json").output)
     assert covered["entries"] == 1
     assert case_ids_in({"results": [{"id": "PMC-030"}]}) == ["PMC-030"]
+
+
+def test_deleting_a_case_from_the_store_removes_its_entries(tmp_path):
+    from leian.data.record import validate
+    from leian.data.store import Store
+
+    with Store(tmp_path / "cases.sqlite") as store:
+        store.upsert_batch([validate({"id": "K1", "text": "邻居噪音扰民"}), validate({"id": "K2", "text": "拖欠工资"})])
+        libs = Libraries(store)
+        libs.create("样本")
+        libs.add_cases("样本", ["K1", "K2"], editor="李梅")
+        store.delete(["K1"])
+        assert libs.case_ids("样本") == ["K2"] and libs.get("样本").entries == 1
+        assert [h.case_id for h in libs.history("样本")] == ["K1", "K2"]
+        store.upsert_batch([validate({"id": "K2", "text": "拖欠工资三个月"})])
+        assert libs.entry("样本", "K2").sections["基本案情"] == "拖欠工资"
