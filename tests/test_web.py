@@ -1,0 +1,295 @@
+"""The web app through Flask's test client, on a real store, search index and model.
+
+Covers every route for every role (allowed and refused), CSRF, escaping of
+hostile record text, masking by role, JSON errors, the OpenAPI document, the
+audit log, ingest upload and the ``leian user`` commands.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import tempfile
+
+import pytest
+from click.testing import CliRunner
+from web_support import HOSTILE, PASSWORD, ROLES_USERS, web_home
+
+from leian.cli import cli
+from leian.home import Home
+from leian.web.app import create_app, services
+from leian.web.openapi import openapi_document
+from leian.web.queries import libraries
+from leian.web.security import PUBLIC, ROUTE_ROLES, SECURITY_HEADERS
+
+LIBRARY = "培训案例库"
+#: Values for the variable parts of every rule, so each route is called for real.
+PATH_VALUES = {"case_id": "T0001", "name": LIBRARY, "username": "med", "filename": "app.css"}
+ROLES = list(ROLES_USERS)
+
+
+@pytest.fixture(scope="module")
+def app():
+    app = create_app(web_home(), testing=True)
+    with app.app_context():
+        libs = libraries(services())
+        if LIBRARY not in [lib.name for lib in libs.list()]:
+            libs.create(LIBRARY)
+            libs.add_cases(LIBRARY, ["R000", "DOG1"])
+    return app
+
+
+def login(app, role: str):
+    client = app.test_client()
+    answer = client.post("/api/login", json={"username": ROLES_USERS[role], "password": PASSWORD})
+    assert answer.status_code == 200, answer.get_json()
+    client.csrf = answer.get_json()["csrf_token"]
+    return client
+
+
+@pytest.fixture(scope="module")
+def clients(app):
+    return {role: login(app, role) for role in ROLES}
+
+
+def _routes(app):
+    """(endpoint, method, url) for every rule of the app, with real values in the URL."""
+    for rule in app.url_map.iter_rules():
+        url = rule.rule
+        for name in rule.arguments:
+            url = re.sub(rf"<(?:\w+:)?{name}>", PATH_VALUES[name], url)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, url
+
+
+def test_route_table_names_exactly_the_apps_endpoints(app):
+    assert {endpoint for endpoint, _, _ in _routes(app)} == set(ROUTE_ROLES)
+
+
+def test_every_route_allows_exactly_its_roles(app, clients):
+    mismatches = []
+    for endpoint, method, url in _routes(app):
+        roles = ROUTE_ROLES[endpoint]
+        for role in ROLES:
+            # Logging out ends the session: it gets a session of its own.
+            client = login(app, role) if endpoint.endswith("logout") else clients[role]
+            headers = {"X-CSRF-Token": client.csrf}
+            status = client.open(url, method=method, headers=headers, data={"csrf_token": client.csrf}).status_code
+            if roles is PUBLIC:  # a wrong password on the login routes is a 401, never a 403
+                refused = status == 403
+            else:
+                refused = status in (401, 403)
+            if refused == (roles is PUBLIC or role in roles) or (refused and status != 403):
+                mismatches.append((endpoint, method, role, status))
+    assert mismatches == []
+
+
+def test_anonymous_users_are_sent_to_login_or_get_401(app):
+    client = app.test_client()
+    for endpoint, method, url in _routes(app):
+        if ROUTE_ROLES[endpoint] is PUBLIC or method != "GET":
+            continue
+        answer = client.get(url)
+        if url.startswith("/api/"):
+            assert answer.status_code == 401 and answer.get_json()["error"]["message"] == "请先登录 / Login required", url
+        else:
+            assert answer.status_code == 302 and answer.headers["Location"].startswith("/login"), url
+
+
+def test_login_rejects_wrong_passwords_and_never_follows_offsite_next(app):
+    client = app.test_client()
+    assert client.post("/api/login", json={"username": "med", "password": "wrong-password"}).status_code == 401
+    client.get("/login")
+    with client.session_transaction() as session:
+        token = session["csrf"]
+    answer = client.post("/login?next=//evil.example/x", data={"username": "med", "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+
+
+def test_state_changing_requests_need_the_session_csrf_token(app, clients):
+    client = clients["trainer"]
+    for headers in ({}, {"X-CSRF-Token": "forged"}):
+        answer = client.post("/api/libraries", json={"name": "不应创建"}, headers=headers)
+        assert answer.status_code == 400 and "CSRF" in answer.get_json()["error"]["detail"]
+    assert client.post("/libraries", data={"name": "不应创建"}).status_code == 400
+    assert "不应创建" not in json.dumps(client.get("/api/libraries").get_json(), ensure_ascii=False)
+    login_page = app.test_client()
+    assert login_page.post("/login", data={"username": "med", "password": PASSWORD}).status_code == 400
+    created = client.post("/api/libraries", json={"name": "CSRF 通过"}, headers={"X-CSRF-Token": client.csrf})
+    assert created.status_code == 201 and created.get_json()["library"]["name"] == "CSRF 通过"
+
+
+def test_hostile_record_text_is_escaped_everywhere(clients):
+    client = clients["mediator"]
+    pages = [client.get("/cases/XSS1"), client.get("/?q=恶意标题 document title pwned"), client.get("/cases/R003")]
+    for page in pages:
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        assert "<script>document" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;document.title=" in pages[0].get_data(as_text=True)
+    assert "XSS1" in pages[1].get_data(as_text=True)
+
+
+def test_pages_and_answers_carry_the_security_headers(app, clients):
+    for answer in (clients["mediator"].get("/"), clients["mediator"].get("/api/me"), app.test_client().get("/api/nope"),
+                   app.test_client().get("/login")):
+        for name, value in SECURITY_HEADERS.items():
+            assert answer.headers[name] == value
+    assert "'unsafe-inline'" not in SECURITY_HEADERS["Content-Security-Policy"]
+    assert clients["mediator"].get("/cases/T0001").headers["Cache-Control"] == "no-store"
+
+
+def test_party_data_is_masked_by_role(clients):
+    for role, client in clients.items():
+        case = client.get("/api/cases/R000").get_json()["case"]
+        text = json.dumps(case, ensure_ascii=False)
+        assert "11010519491231002X" not in text and "110105***********X" in text
+        if role == "mediator":
+            assert case["parties"][0]["name"] == "王建国" and case["parties"][0]["phone"] == "13800001111"
+        else:
+            assert "王建国" not in text and "赵小红" not in text and "13800001111" not in text
+            assert case["parties"][0]["name"] == "王某某" and case["parties"][0]["phone"] == "138****1111"
+            assert case["text"].startswith("王某某反映")
+        page = client.get("/cases/R000").get_data(as_text=True)
+        assert ("王建国" in page) == (role == "mediator")
+
+
+def test_search_results_and_hotspots_are_masked_for_analysts(clients):
+    found = clients["analyst"].get("/api/search", query_string={"q": "王建国邻居装修噪音", "party": "王建国"}).get_json()
+    assert found["results"] and "王建国" not in json.dumps(found["results"], ensure_ascii=False)
+    hotspots = json.dumps(clients["analyst"].get("/api/hotspots").get_json(), ensure_ascii=False)
+    assert "王某某" in hotspots and "王建国" not in hotspots
+    mediator = clients["mediator"].get("/api/search", query_string={"q": "王建国邻居装修噪音"}).get_json()
+    assert mediator["results"][0]["id"].startswith("R")
+
+
+def test_search_api_answers_the_engine_contract(clients):
+    answer = clients["mediator"].get("/api/search", query_string={"q": "养的狗半夜一直叫，吵得睡不着", "top_k": 3}).get_json()
+    assert answer["results"][0]["id"] == "DOG1" and len(answer["results"]) == 3
+    assert {"summary", "facets", "query"} <= set(answer)
+    filtered = clients["mediator"].get("/api/search", query_string={"q": "漏水", "where": "三灶镇", "top_k": 20}).get_json()
+    assert filtered["results"] and all("三灶镇" in r["place"] for r in filtered["results"])
+
+
+@pytest.mark.parametrize(("method", "url", "status"), [
+    ("GET", "/api/search", 400),
+    ("GET", "/api/search?q=漏水&top_k=abc", 400),
+    ("GET", "/api/search?q=漏水&top_k=0", 400),
+    ("GET", "/api/search?q=漏水&since=2024-13-01", 400),
+    ("GET", "/api/hotspots?level=planet", 400),
+    ("GET", "/api/cases/NOPE", 404),
+    ("GET", "/api/libraries/没有这个库", 404),
+    ("GET", "/api/libraries/" + LIBRARY + "/export?format=pdf", 400),
+    ("GET", "/api/no/such/route", 404),
+    ("DELETE", "/api/search", 405),
+])
+def test_errors_are_json_with_a_bilingual_message(clients, method, url, status):
+    answer = clients["admin"].open(url, method=method, headers={"X-CSRF-Token": clients["admin"].csrf})
+    assert answer.status_code == status
+    error = answer.get_json()["error"]
+    assert error["code"] == status and " / " in error["message"]
+
+
+def test_a_server_error_is_a_json_500_without_a_traceback():
+    home = Home.resolve(tempfile.mkdtemp(prefix="leian-web-500-"))
+    app = create_app(home, testing=True)
+    with app.app_context():
+        services().accounts.add("adm", "admin", PASSWORD)
+        services().store.conn.execute(
+            "INSERT INTO cases (id, record, raw, search_text, content_hash, created_at, updated_at)"
+            " VALUES ('BROKEN', 'not json', '{}', '', '', '', '')"
+        )
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = login(app, "admin")
+    answer = client.get("/api/cases/BROKEN")
+    assert answer.status_code == 500
+    assert answer.get_json() == {"error": {"code": 500, "message": "服务器内部错误 / Internal server error"}}
+    page = client.get("/cases/BROKEN")
+    assert page.status_code == 500 and "Traceback" not in page.get_data(as_text=True)
+
+
+def test_openapi_document_describes_every_api_route(app):
+    document = app.test_client().get("/api/openapi.json").get_json()
+    assert document == openapi_document()
+    described = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+    served = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", url_rule.rule), method)
+              for url_rule in app.url_map.iter_rules() if url_rule.rule.startswith("/api/") and url_rule.endpoint != "api.openapi"
+              for method in url_rule.methods - {"HEAD", "OPTIONS"}}
+    assert described == served
+
+
+def test_library_workflow_through_the_api_and_masked_export(clients):
+    client = clients["trainer"]
+    headers = {"X-CSRF-Token": client.csrf}
+    detail = client.get(f"/api/libraries/{LIBRARY}").get_json()
+    assert [e["case_id"] for e in detail["entries"]] == ["R000", "DOG1"]
+    assert "王建国" not in json.dumps(detail, ensure_ascii=False)
+    edited = client.patch(f"/api/libraries/{LIBRARY}/entries/DOG1", headers=headers,
+                          json={"sections": {"经验启示": "先固定证据"}, "tags": ["噪音"], "action": "review"})
+    assert edited.status_code == 200 and edited.get_json()["entry"]["status"] == "reviewed"
+    published = client.patch(f"/api/libraries/{LIBRARY}/entries/DOG1", headers=headers, json={"action": "publish"})
+    assert published.get_json()["entry"]["status"] == "published"
+    exported = client.get(f"/api/libraries/{LIBRARY}/export?format=jsonl")
+    assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    lines = [json.loads(line) for line in exported.get_data(as_text=True).splitlines()]
+    assert lines[1]["经验启示"] == "先固定证据" and "刘芳" not in exported.get_data(as_text=True)
+    docx = client.get(f"/libraries/{LIBRARY}/export?format=docx")
+    assert docx.status_code == 200 and docx.data[:2] == b"PK"
+
+
+def test_audit_log_records_searches_views_and_exports(clients):
+    clients["mediator"].get("/cases/DOG1")
+    clients["trainer"].get(f"/api/libraries/{LIBRARY}/export?format=md")
+    entries = clients["admin"].get("/api/audit").get_json()["entries"]
+    seen = {(e["username"], e["action"], e["target"]) for e in entries}
+    assert ("med", "view", "DOG1") in seen and ("tra", "export", LIBRARY) in seen
+    assert any(e["action"] == "search" and e["username"] == "med" for e in entries)
+    assert any(e["action"] == "login_failed" for e in entries)
+
+
+def test_admin_manages_users_and_a_disabled_user_loses_access(app, clients):
+    admin = clients["admin"]
+    created = admin.post("/api/users", headers={"X-CSRF-Token": admin.csrf},
+                         json={"username": "newmed", "role": "mediator", "password": "long-enough-1"})
+    assert created.status_code == 201
+    assert admin.post("/api/users", headers={"X-CSRF-Token": admin.csrf},
+                      json={"username": "short", "role": "mediator", "password": "x"}).status_code == 400
+    newcomer = app.test_client()
+    assert newcomer.post("/api/login", json={"username": "newmed", "password": "long-enough-1"}).status_code == 200
+    assert newcomer.get("/api/me").status_code == 200
+    answer = admin.post("/admin/users/newmed", data={"csrf_token": admin.csrf, "role": "mediator", "active": "0"})
+    assert answer.status_code == 302
+    assert newcomer.get("/api/me").status_code == 401
+    assert newcomer.post("/api/login", json={"username": "newmed", "password": "long-enough-1"}).status_code == 401
+
+
+def test_ingest_upload_reports_rejects_and_makes_new_cases_searchable(clients):
+    admin = clients["admin"]
+    records = [
+        {"id": "UP1", "text": "网格员上报：小区电梯长期故障，业主与物业公司因维修费用分摊争执不下", "type": "物业"},
+        {"id": "UP2", "text": "金额写错的记录", "amount": "很多"},
+    ]
+    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode("utf-8")
+    answer = admin.post("/ingest", data={"csrf_token": admin.csrf, "file": (io.BytesIO(body), "上报.jsonl")},
+                        content_type="multipart/form-data")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "上报.jsonl" in html and "amount" in html
+    found = admin.get("/api/search", query_string={"q": "电梯坏了物业不修", "top_k": 3}).get_json()
+    assert found["results"][0]["id"] == "UP1"
+    wrong = admin.post("/ingest", data={"csrf_token": admin.csrf, "file": (io.BytesIO(b"x"), "cases.pdf")},
+                       content_type="multipart/form-data")
+    assert "不支持的文件类型" in wrong.get_data(as_text=True)
+
+
+def test_user_commands_create_and_list_accounts():
+    home = tempfile.mkdtemp(prefix="leian-web-cli-")
+    runner = CliRunner()
+    added = runner.invoke(cli, ["--home", home, "user", "add", "chief", "--role", "admin", "--name", "主任", "--password-stdin"],
+                          input="a-strong-password\n")
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(cli, ["--home", home, "user", "list", "--json"])
+    assert [(u["username"], u["role"], u["display_name"]) for u in json.loads(listed.output)["users"]] == [("chief", "admin", "主任")]
+    again = runner.invoke(cli, ["--home", home, "user", "add", "chief", "--role", "admin", "--password-stdin"], input="another-pass\n")
+    assert again.exit_code == 1 and "已存在" in again.output
+    short = runner.invoke(cli, ["--home", home, "user", "add", "tiny", "--role", "mediator", "--password-stdin"], input="abc\n")
+    assert short.exit_code == 1 and "密码至少" in short.output
