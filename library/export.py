@@ -35,7 +35,7 @@ from leian.library.store import SECTIONS, STATUS_NAMES, Libraries, LibraryError
 
 __all__ = ["FORMATS", "DOCX_FONT", "render", "export_library", "write_markdown", "write_docx", "write_jsonl"]
 
-#: The East-Asian font set on every style of the Word document.
+#: The font (Latin and East-Asian) of the styles the Word document uses.
 DOCX_FONT = "宋体"
 
 
@@ -52,7 +52,7 @@ def render(libs: Libraries, name: str, *, masked: bool = True, status: str | Non
         kind = " › ".join(p for p in (case.category, case.subtype) if p) or case.type or "未分类"
         rendered.append({
             "case_id": case.id,
-            "title": show(case.title) if case.title else f"{kind}纠纷（{case.id}）",
+            "title": show(case.title) if case.title else f"{kind.removesuffix('纠纷')}纠纷（{case.id}）",
             "type": kind,
             "place": place_label(case.location) or None,
             "outcome": case.outcome,
