@@ -772,6 +772,7 @@ class Generator:
             opening,
             fact,
             words.render(_compiled(rng.choice(words.CATEGORY_DETAILS[category])), rng, slots),
+            words.render(_compiled(rng.choice(words.CONTEXT_NOTES)), rng, slots) if rng.random() < 0.6 else "",
             words.render(_compiled(rng.choice(words.CATEGORY_DEMANDS[category])), rng, slots),
         ]
         if repeat and rng.random() < 0.6:

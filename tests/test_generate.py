@@ -257,6 +257,7 @@ def test_every_subtype_has_several_templates_that_all_render():
         for template in facts:
             assert words.render(words.compile_template(template), rng, slots)
     for pool in (*words.OPENINGS.values(), *words.CATEGORY_DETAILS.values(), *words.CATEGORY_DEMANDS.values(),
+                 words.CONTEXT_NOTES,
                  *words.HANDLING_CLOSINGS.values(), *words.AGREEMENTS.values(), words.METHODS, words.FIXES):
         for template in pool:
             words.render(words.compile_template(template), rng, slots)
