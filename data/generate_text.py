@@ -89,7 +89,8 @@ def render(parts: tuple[str | tuple[str, ...], ...], rng: random.Random, slots: 
 
 # --- Places ---------------------------------------------------------------
 # province, city, district -> town -> communities. Grids are numbered below
-# each community by the generator ("海澄村第3网格").
+# each community by the generator ("海澄村第3网格"). Community names are unique
+# here, so a grid name alone says where it is.
 PLACES: dict[tuple[str, str, str], dict[str, tuple[str, ...]]] = {
     ("广东省", "珠海市", "金湾区"): {
         "三灶镇": ("海澄村", "鱼林村", "中心村", "正表村", "青湾社区", "金海岸社区"),
@@ -118,7 +119,7 @@ PLACES: dict[tuple[str, str, str], dict[str, tuple[str, ...]]] = {
         "王桥镇": ("王桥村", "大平村", "返底村"),
     },
     ("山西省", "长治市", "壶关县"): {
-        "龙泉镇": ("城西社区", "东关村", "常平村"),
+        "龙泉镇": ("城西社区", "南庄村", "常平村"),
         "店上镇": ("店上村", "西七里村", "东山村"),
     },
     ("甘肃省", "武威市", "凉州区"): {
@@ -131,7 +132,7 @@ PLACES: dict[tuple[str, str, str], dict[str, tuple[str, ...]]] = {
         "东坝镇": ("东坝村", "和平村", "新东村"),
     },
     ("甘肃省", "武威市", "古浪县"): {
-        "古浪镇": ("城关社区", "光明村", "小桥村"),
+        "古浪镇": ("昌灵社区", "光明村", "小桥村"),
         "土门镇": ("土门村", "台子村", "王府村"),
     },
     ("甘肃省", "武威市", "天祝县"): {
@@ -153,7 +154,7 @@ PLACES: dict[tuple[str, str, str], dict[str, tuple[str, ...]]] = {
     },
     ("重庆市", "重庆市", "綦江区"): {
         "古南街道": ("陵园社区", "沱湾社区", "石佛岗社区"),
-        "三江街道": ("三江社区", "新华村", "石门村"),
+        "三江街道": ("三江社区", "新民村", "石门村"),
     },
     ("重庆市", "重庆市", "南岸区"): {
         "南坪镇": ("东路社区", "响水路社区", "福利社社区", "万寿路社区"),

@@ -72,6 +72,8 @@ def test_dates_outcomes_and_fields_are_consistent(generated):
     kinds = Counter(p.kind for c in generated["cases"].values() for p in c.parties)
     assert kinds["person"] and kinds["organization"] and kinds["group"]
     assert any(p.id_number for c in generated["cases"].values() for p in c.parties)
+    grids = Counter(com for towns in words.PLACES.values() for coms in towns.values() for com in coms)
+    assert max(grids.values()) == 1  # community (and so grid) names say where they are
     provinces = {c.location["province"] for c in generated["cases"].values()}
     assert provinces == {"广东省", "山西省", "甘肃省", "重庆市"}
 
