@@ -521,10 +521,13 @@ class Generator:
 
     def _plan_spike(self) -> dict[str, Any] | None:
         rng = self.rng
-        for _ in range(20):
+        # Spikes need a 小类 that the written `type` can name (其他 cannot).
+        drawn = [s for s, share in self.subtype_share.items() if share > 0 and self.type_spellings[s][0]]
+        candidates = [s for s in _SPIKE_SUBTYPES if s in drawn] or drawn
+        for _ in range(20 if candidates else 0):
             place = self._pick_place()
-            subtype = rng.choice(_SPIKE_SUBTYPES)
-            if (place.grid, subtype) in self.spike_cells or self.subtype_share.get(subtype, 0) == 0:
+            subtype = rng.choice(candidates)
+            if (place.grid, subtype) in self.spike_cells:
                 continue
             month = rng.randrange(1, len(self.month_keys))
             expected = self.n * self.place_weight[place.grid] * self.subtype_share[subtype] / len(self.month_keys)
@@ -549,8 +552,8 @@ class Generator:
 
     def _free_subtype(self, place: _Place, choices: tuple[str, ...]) -> str:
         """A subtype for a planted case that stays out of the spike cells."""
-        options = [s for s in choices if (place.grid, s) not in self.spike_cells and self.subtype_share.get(s, 0) > 0]
-        return self.rng.choice(options or [s for s in self.subtype_share if (place.grid, s) not in self.spike_cells])
+        allowed = [s for s, share in self.subtype_share.items() if share > 0 and (place.grid, s) not in self.spike_cells]
+        return self.rng.choice([s for s in choices if s in allowed] or allowed)
 
     def _plan_chain(self) -> list[dict[str, Any]]:
         rng = self.rng
