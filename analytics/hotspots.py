@@ -28,8 +28,11 @@ Risk levels (each hotspot says why it got its colour, in ``why``)
         (counted at the end of the tested period; fresh cases are open anyway).
 
 Repeat hotspots (:func:`repeat_hotspots`) are parties and addresses with
-``REPEAT_MIN`` or more cases. A party is its normalised name together with its
-phone or ID number; a bare name (``王某``) is never taken to be one person.
+``REPEAT_MIN`` or more cases. A party is an entity resolved by the graph
+package (``leian.graph``: name variants, phones, ID numbers, addresses) when
+the graph has caught up with the store; otherwise its normalised name
+together with its phone or ID number. A bare name (``王某``) is never taken to
+be one person.
 
 Examples
 --------
@@ -60,6 +63,7 @@ from leian.analytics.counts import (
 )
 from leian.data.places import LEVELS
 from leian.data.store import Store
+from leian.graph.repeats import RESOLVE_SEQ
 
 __all__ = [
     "RISKS",
@@ -188,7 +192,8 @@ class _CaseFacts:
     period_cases: list[str] = field(default_factory=list)
     group_cases: list[str] = field(default_factory=list)
     stale_unresolved: int = 0
-    parties: Counter[tuple[str, str]] = field(default_factory=Counter)
+    parties: Counter[str] = field(default_factory=Counter)
+    period_parties: set[str] = field(default_factory=set)
 
 
 def detect_hotspots(
@@ -266,12 +271,12 @@ def detect_hotspots(
 
 
 def _rate(cell: Cell, spike: bool, rising: bool, count: int, expected: float, q: float, ratio: float,
-          fact: _CaseFacts, party_totals: dict[tuple[str, str], tuple[str, int]]) -> tuple[str | None, str]:
+          fact: _CaseFacts, party_totals: dict[str, tuple[str, int]]) -> tuple[str | None, str]:
     """The colour and the reason, in Chinese, by the rules in the module docstring."""
     if spike:
         base = f"本期{count}件，预期{expected:.1f}件（约{count / max(expected, 0.01):.1f}倍，校正后q={q:.2g}）"
         chains = sorted(
-            {party_totals[key] for key in fact.parties if party_totals.get(key, ("", 0))[1] >= REPEAT_MIN},
+            {party_totals[key] for key in fact.period_parties if party_totals[key][1] >= REPEAT_MIN},
             key=lambda item: (-item[1], item[0]),
         )
         reasons = []
@@ -284,7 +289,7 @@ def _rate(cell: Cell, spike: bool, rising: bool, count: int, expected: float, q:
         return "橙", f"显著激增：{base}"
     if rising:
         return "黄", f"上升趋势：近{TREND_WINDOW}期发案率为此前的{ratio:.1f}倍（本期{count}件）"
-    repeaters = [(key[0], n) for key, n in fact.parties.most_common() if n >= REPEAT_MIN]
+    repeaters = [(party_totals[key][0], n) for key, n in fact.parties.most_common() if n >= REPEAT_MIN]
     latent = []
     if repeaters:
         latent.append("同一当事人反复发案：" + "、".join(f"{name}{n}件" for name, n in repeaters[:3]))
@@ -332,43 +337,58 @@ def _case_facts(store: Store, table: CountTable, tested: str, start: int) -> dic
                 fact.group_cases.append(case_id)
         if date < stale_before and outcome == UNRESOLVED:
             fact.stale_unresolved += 1
-    for case_id, name, key in _identities(store, window_start, end):
+    for case_id, key, case_date in _identities(store, window_start, end):
         if case_id in ids_by_cell:
-            facts[ids_by_cell[case_id]].parties[(name, key)] += 1
+            fact = facts[ids_by_cell[case_id]]
+            fact.parties[key] += 1
+            if case_date >= tested_day:
+                fact.period_parties.add(key)
     return facts
 
 
-_IDENTITY = "p.name_norm || '|' || COALESCE(p.id_number_norm, p.phone_norm)"
+def _parties(store: Store) -> str:
+    """SQL for (case_id, name, identity) of every identified party.
+
+    The graph's resolved entities when its resolution has seen every change in
+    the store; otherwise name + ID number or phone (parties with neither left out).
+    """
+    has_graph = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_state'").fetchone()
+    if has_graph:
+        seen = store.conn.execute("SELECT value FROM graph_state WHERE key = ?", (RESOLVE_SEQ,)).fetchone()
+        if seen is not None and int(seen[0]) >= store.last_change():
+            return "SELECT case_id, name, entity_id AS identity FROM graph_mentions"
+    return (
+        "SELECT case_id, name, name_norm || '|' || COALESCE(id_number_norm, phone_norm) AS identity "
+        "FROM case_parties WHERE COALESCE(id_number_norm, phone_norm) IS NOT NULL"
+    )
 
 
-def _identities(store: Store, first: str, last: str):
-    """(case id, name, identity key) for parties known by phone or ID number, cases in [first, last]."""
+def _identities(store: Store, first: str, last: str) -> list[tuple[str, str, str]]:
+    """(case id, identity, case date) of identified parties of cases dated in [first, last]."""
     return store.conn.execute(
-        f"SELECT DISTINCT p.case_id, p.name, {_IDENTITY} FROM case_parties p JOIN cases c ON c.id = p.case_id "
-        "WHERE COALESCE(p.id_number_norm, p.phone_norm) IS NOT NULL AND c.case_date >= ? AND c.case_date <= ?",
+        f"SELECT DISTINCT p.case_id, p.identity, c.case_date FROM ({_parties(store)}) p JOIN cases c ON c.id = p.case_id "
+        "WHERE c.case_date >= ? AND c.case_date <= ?",
         (first, last + "\uffff"),
     ).fetchall()
 
 
-def _party_case_totals(store: Store, last: str) -> dict[tuple[str, str], tuple[str, int]]:
-    """For every identified party: (name, cases up to ``last``), keyed like the cell facts."""
+def _party_case_totals(store: Store, last: str) -> dict[str, tuple[str, int]]:
+    """For every identified party: (a name it goes by, its cases up to ``last``)."""
     rows = store.conn.execute(
-        f"SELECT MIN(p.name), {_IDENTITY} AS identity, COUNT(DISTINCT p.case_id) FROM case_parties p "
-        "JOIN cases c ON c.id = p.case_id WHERE COALESCE(p.id_number_norm, p.phone_norm) IS NOT NULL "
-        "AND (c.case_date IS NULL OR c.case_date <= ?) GROUP BY identity",
+        f"SELECT p.identity, MIN(p.name), COUNT(DISTINCT p.case_id) FROM ({_parties(store)}) p "
+        "JOIN cases c ON c.id = p.case_id WHERE c.case_date IS NULL OR c.case_date <= ? GROUP BY p.identity",
         (last + "\uffff",),
     ).fetchall()
-    return {(name, key): (name, n) for name, key, n in rows}
+    return {identity: (name, n) for identity, name, n in rows}
 
 
 def repeat_hotspots(store: Store, *, min_cases: int = REPEAT_MIN, limit: int = 50) -> dict[str, list[dict[str, object]]]:
     """Parties and addresses with ``min_cases`` or more cases, most cases first."""
     parties = store.conn.execute(
-        f"SELECT MIN(p.name) AS name, {_IDENTITY} AS identity, COUNT(DISTINCT p.case_id) AS n, "
+        "SELECT MIN(p.name) AS name, p.identity, COUNT(DISTINCT p.case_id) AS n, "
         "GROUP_CONCAT(DISTINCT p.case_id) AS ids, MIN(c.case_date), MAX(c.case_date) "
-        "FROM case_parties p JOIN cases c ON c.id = p.case_id "
-        "WHERE COALESCE(p.id_number_norm, p.phone_norm) IS NOT NULL "
-        "GROUP BY identity HAVING n >= ? ORDER BY n DESC, name LIMIT ?",
+        f"FROM ({_parties(store)}) p JOIN cases c ON c.id = p.case_id "
+        "GROUP BY p.identity HAVING n >= ? ORDER BY n DESC, name LIMIT ?",
         (min_cases, limit),
     ).fetchall()
     addresses = store.conn.execute(

@@ -14,6 +14,7 @@ from leian.data.generate import generate_to_file
 from leian.data.ingest import ingest
 from leian.data.record import validate
 from leian.data.store import Store
+from leian.graph.repeats import resolve_changes
 from leian.home import Home
 
 MONTHS = [f"{y}-{m:02d}" for y in (2024, 2025) for m in range(1, 13)]
@@ -136,6 +137,23 @@ def test_planted_spikes_found_with_few_false_alarms(generated):
           f"false alarms {false_alarm_rate:.5f} ({false_alarms}/{unplanted} unplanted cells)")
     assert recall >= 0.95, f"missed {missed}"
     assert false_alarm_rate <= 0.05
+
+
+def test_repeat_parties_prefer_the_graphs_resolution(generated):
+    store, truth = generated
+    planted = [{case for case, _ in e["mentions"]} for e in truth["entities"].values()]
+    planted = [cases for cases in planted if len(cases) >= 3]
+
+    def recall() -> float:
+        found = [set(p["case_ids"]) for p in repeat_hotspots(store, limit=100_000)["parties"]]
+        return sum(any(len(cases & f) >= 3 for f in found) for cases in planted) / len(planted)
+
+    by_name_and_phone = recall()
+    resolve_changes(store)
+    by_graph = recall()
+    print(f"\nrepeat parties with 3+ cases found: name+phone {by_name_and_phone:.2f}, graph entities {by_graph:.2f} "
+          f"(of {len(planted)} planted)")
+    assert by_graph >= 0.95 and by_graph > by_name_and_phone
 
 
 def test_small_cells_do_not_alarm(store):
