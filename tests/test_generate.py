@@ -106,6 +106,12 @@ def test_a_profile_file_changes_the_mix(tmp_path):
     assert sum(c.category == "邻里" for c in cases) / len(cases) > 0.6
     closed = [c for c in cases if c.outcome != "处理中"]
     assert sum(c.outcome in ("调解成功", "司法确认") for c in closed) / len(closed) < 0.65
+    only_medical = Profile().replace(categories={c: 0 for c in Profile().categories} | {"医疗": 1},
+                                     subtypes={"医疗损害": 0})
+    gen = Generator(1000, seed=2, profile=only_medical)
+    cases = [validate(r) for r in gen.records()]
+    assert {c.category for c in cases} == {"医疗"} and "医疗损害" not in {c.subtype for c in cases}
+    assert gen.truth["spikes"] and {s["subtype"] for s in gen.truth["spikes"]} <= {"医疗费用", "医患冲突"}
     with pytest.raises(ValueError, match="not a 大类"):
         Profile().replace(categories={"外星": 1})
 
