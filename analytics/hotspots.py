@@ -379,7 +379,8 @@ def _party_case_totals(store: Store, last: str) -> dict[str, tuple[str, int]]:
         "JOIN cases c ON c.id = p.case_id WHERE c.case_date IS NULL OR c.case_date <= ? GROUP BY p.identity",
         (last + "\uffff",),
     ).fetchall()
-    return {identity: (name, n) for identity, name, n in rows}
+    # Registers write names with stray spaces (王　庆斌); say them without.
+    return {identity: ("".join(name.split()), n) for identity, name, n in rows}
 
 
 def repeat_hotspots(store: Store, *, min_cases: int = REPEAT_MIN, limit: int = 50) -> dict[str, list[dict[str, object]]]:
@@ -399,7 +400,7 @@ def repeat_hotspots(store: Store, *, min_cases: int = REPEAT_MIN, limit: int = 5
     ).fetchall()
     return {
         "parties": [
-            {"name": r[0], "cases": r[2], "case_ids": sorted(r[3].split(",")), "first": r[4], "last": r[5]}
+            {"name": "".join(r[0].split()), "cases": r[2], "case_ids": sorted(r[3].split(",")), "first": r[4], "last": r[5]}
             for r in parties
         ],
         "addresses": [
