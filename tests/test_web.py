@@ -163,6 +163,24 @@ def test_search_results_and_hotspots_are_masked_for_analysts(clients):
     assert mediator["results"][0]["id"].startswith("R")
 
 
+def test_graph_neighbourhood_expands_and_is_masked_by_role(clients):
+    graph = clients["analyst"].get("/api/cases/R001/neighbors").get_json()
+    parties = [n for n in graph["nodes"] if n["label"] == "Party"]
+    assert sorted(p["name"] for p in parties) == ["王某某", "赵某某"]
+    assert "王建国" not in json.dumps(graph, ensure_ascii=False)
+    assert {"R000", "R002"} <= set(graph["summary"]["repeat_of"] + graph["summary"]["repeated_by"])
+    wang = next(p for p in parties if p["name"] == "王某某")
+    expanded = clients["analyst"].get("/api/graph/neighbors", query_string={"node": wang["id"]}).get_json()
+    assert {n.get("case_id") for n in expanded["nodes"]} >= {"R000", "R001", "R002", "R003"}
+    mediator = clients["mediator"].get("/api/cases/R001/neighbors").get_json()
+    assert "王建国" in [n["name"] for n in mediator["nodes"]]
+    assert clients["mediator"].get("/api/graph/neighbors", query_string={"node": "nonsense"}).status_code == 400
+    assert clients["mediator"].get("/api/graph/neighbors", query_string={"node": "case:NOPE"}).status_code == 404
+    chains = clients["analyst"].get("/api/repeats").get_json()["chains"]
+    chain = next(c for c in chains if "R000" in c["case_ids"])
+    assert chain["case_ids"] == ["R000", "R001", "R002", "R003"] and "王建国" not in json.dumps(chains, ensure_ascii=False)
+
+
 def test_search_api_answers_the_engine_contract(clients):
     answer = clients["mediator"].get("/api/search", query_string={"q": "养的狗半夜一直叫，吵得睡不着", "top_k": 3}).get_json()
     assert answer["results"][0]["id"] == "DOG1" and len(answer["results"]) == 3

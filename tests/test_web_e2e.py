@@ -106,10 +106,22 @@ def test_case_page_escapes_hostile_text_and_masks_for_analyst(server, browser):
     text = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "case-text"))).text
     assert "<script>" in text  # shown as text, not run
     assert browser.title != "pwned" and not browser.find_elements(By.CSS_SELECTOR, "#case-text img, #case-text script")
-    browser.get(server + "/cases/R000")
+    browser.get(server + "/cases/R001")
     record = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "case-record"))).text
     assert "王某某" in record and "王建国" not in record and "138****1111" in record
+    timeline = browser.find_element(By.ID, "timeline").text
+    assert "R000" not in timeline and "王某某" in timeline  # titles are shown, ids are links
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline a[href$='/cases/R000']")) == 2  # 王 and 赵 both
+    assert browser.find_element(By.ID, "repeat-alert").text.startswith("重复纠纷")
+    _wait(browser, lambda d: d.find_element(By.ID, "graph").get_attribute("data-drawn") == "true")
+    assert _wait(browser, lambda d: d.execute_script(
+        "var cs = document.querySelectorAll('#graph canvas'); var dark = 0;"
+        "for (var k = 0; k < cs.length; k++) { var c = cs[k]; if (!c.width || !c.height) continue;"
+        "  var p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "  for (var i = 3; i < p.length; i += 4) { if (p[i] > 0) dark++; } }"
+        "return dark > 500;"))
     _shot(browser, "03-case")
+    assert _console_errors(browser) == []
 
 
 def test_dashboard_draws_the_trend_chart_and_lists_hotspots(server, browser):

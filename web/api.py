@@ -119,6 +119,28 @@ def case(case_id: str) -> Any:
     return jsonify(case=view)
 
 
+@blueprint.get("/cases/<case_id>/neighbors")
+def case_neighbors(case_id: str) -> Any:
+    from leian.graph.model import case_node_id
+
+    if services().store.get(case_id) is None:
+        raise queries.NotFound(f"没有编号为 {case_id} 的案件 / No such case")
+    return jsonify(queries.neighborhood(services(), current_user(), case_node_id(case_id), int_arg("hops", 1, 1, 3)))
+
+
+@blueprint.get("/graph/neighbors")
+def graph_neighbors() -> Any:
+    node = request.args.get("node", "")
+    if not node:
+        abort(400, description="缺少参数 node / node is required")
+    return jsonify(queries.neighborhood(services(), current_user(), node, int_arg("hops", 1, 1, 3)))
+
+
+@blueprint.get("/repeats")
+def repeats() -> Any:
+    return jsonify(queries.repeat_chains(services(), current_user()))
+
+
 def _analytics_args() -> dict[str, str]:
     return {
         "level": choice_arg("level", LEVELS, "town"),

@@ -48,6 +48,14 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
         ("party", _STRING_LIST, "新纠纷的当事人（可多次）"),
     ], None, 200),
     ("get", "/api/cases/{case_id}", "案件详情（按角色脱敏）", "any", [], None, 200),
+    ("get", "/api/cases/{case_id}/neighbors", "案件的图谱邻域（当事人、地点、调解员、相似与重复案件）", "any", [
+        ("hops", {"type": "integer", "minimum": 1, "maximum": 3}, "步数"),
+    ], None, 200),
+    ("get", "/api/graph/neighbors", "任一图谱节点的邻域（用于点击展开）", "any", [
+        ("node", {"type": "string", "minLength": 1}, "节点编号，如 case:T0001、party:P0000001"),
+        ("hops", {"type": "integer", "minimum": 1, "maximum": 3}, "步数"),
+    ], None, 200),
+    ("get", "/api/repeats", "重复纠纷链", "any", [], None, 200),
     ("get", "/api/hotspots", "热点（红/橙/黄/蓝）与重复纠纷", "analyst, admin", [
         *_ANALYTICS, ("at", _STRING, "检验的周期，如 2025-03"),
         ("min_count", {"type": "integer", "minimum": 1, "maximum": 100000}, "激增的最少件数"),
@@ -85,7 +93,7 @@ def _operation(method: str, path: str, summary: str, roles: str, params: list[tu
         for name in (part[1:-1] for part in path.split("/") if part.startswith("{"))
     ]
     parameters += [
-        {"name": name, "in": "query", "required": name == "q", "schema": schema, "description": description,
+        {"name": name, "in": "query", "required": name in ("q", "node"), "schema": schema, "description": description,
          **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
         for name, schema, description in params
     ]

@@ -125,7 +125,8 @@ def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
 def case(case_id: str) -> Any:
     record, view = queries.case_page(services(), current_user(), case_id)
     similar = queries.similar_cases(services(), current_user(), record, _SIMILAR)
-    return render_template("case.html", case=view, place=place_label(record.location), similar=similar,
+    timeline = queries.party_timeline(services(), current_user(), case_id)
+    return render_template("case.html", case=view, place=place_label(record.location), similar=similar, timeline=timeline,
                            libraries=queries.libraries(services()).list() if allowed("pages.library_add", current_user().role) else [])
 
 
@@ -188,20 +189,27 @@ def entry(name: str, case_id: str) -> Any:
         abort(404, description=str(exc))
     if request.method == "POST":
         editor = current_user().username
+        # Only sections the user changed are written: the form shows them masked, and an
+        # untouched section must not be overwritten with its masked form.
+        shown = _shown_entry(name, case_id)
         for section in SECTIONS:
-            if section in request.form:
+            if section in request.form and request.form[section].strip() != shown[section].strip():
                 libs.edit(name, case_id, section, request.form[section], editor=editor)
         tags = _split_list(request.form.get("tags", ""))
         if tags != current.tags:
             libs.set_tags(name, case_id, tags, editor=editor)
         flash("已保存", "ok")
         return redirect(url_for("pages.entry", name=name, case_id=case_id))
-    detail = queries.library_detail(services(), current_user(), name)
-    shown = next(e for e in detail["entries"] if e["case_id"] == case_id)
     history = [h.to_dict() for h in libs.history(name, case_id)]
-    return render_template("entry.html", library=detail["library"], entry=shown, sections=SECTIONS,
+    return render_template("entry.html", library=libs.get(name).to_dict(), entry=_shown_entry(name, case_id), sections=SECTIONS,
                            history=queries.mask_history(services(), current_user(), case_id, history),
                            STATUS_NAMES=STATUS_NAMES)
+
+
+def _shown_entry(name: str, case_id: str) -> dict[str, Any]:
+    """The entry as the current user sees it (masked by role)."""
+    detail = queries.library_detail(services(), current_user(), name)
+    return next(e for e in detail["entries"] if e["case_id"] == case_id)
 
 
 @blueprint.post("/libraries/<name>/entries/<case_id>/status")

@@ -33,7 +33,16 @@ __all__ = [
     "library_detail",
     "export_library",
     "mask_known_names",
+    "graph_store",
+    "neighborhood",
+    "party_timeline",
+    "repeat_chains",
+    "GRAPH_LABELS",
 ]
+
+#: Graph node label -> its name on screen.
+GRAPH_LABELS = {"Case": "案件", "Party": "当事人", "Location": "地点", "Mediator": "调解员", "Organization": "调解组织",
+                "DisputeType": "纠纷类型", "Channel": "来源渠道"}
 
 #: Query parameters of a search that restrict which cases may be returned (as in ``leian search``).
 SEARCH_FILTERS = ("type", "where", "since", "until", "outcome", "channel", "mediator")
@@ -137,6 +146,97 @@ def ingest_file(services: Any, user: User, path: Path, filename: str) -> dict[st
                             detail=f"读取 {report.read}，入库 {report.stored}，拒收 {report.rejected}")
     return {**report.to_dict(), "files": [filename], "stored": report.stored, "ok": report.ok,
             "reject_messages": report.reject_messages, "notices": notices}
+
+
+def graph_store(services: Any) -> Any:
+    """The knowledge graph, opened once; reopened when an ingest elsewhere (the CLI) has moved past it."""
+    from leian.graph.factory import open_graph
+
+    graph = services.engine("graph", lambda: open_graph(services.home))
+    if graph.watermark()[1] < services.store.last_change():
+        services.reset_engines()
+        graph = services.engine("graph", lambda: open_graph(services.home))
+    return graph
+
+
+def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict[str, Any]:
+    """Nodes and edges around a graph node, ready to draw, with names masked for ``user``."""
+    from leian.graph.cli import summarize_neighborhood
+    from leian.graph.model import LABELS, label_of, plain_id
+
+    if node_id.split(":", 1)[0] not in LABELS.values() or ":" not in node_id:
+        raise QueryError(f"不是图谱节点编号：{node_id}")
+    graph = graph_store(services)
+    nodes, edges = graph.neighborhood(node_id, hops)
+    if node_id not in nodes:
+        raise NotFound(f"图谱中没有节点 {node_id} / No such graph node")
+    cases = services.store.get_many([plain_id(n) for n in nodes if label_of(n) == "Case"])
+    drawn = []
+    for node in nodes.values():
+        item = {"id": node.id, "label": node.label, "label_name": GRAPH_LABELS.get(node.label, node.label)}
+        if node.label == "Case":
+            case = cases.get(node.props.get("case_id", ""))
+            title = node.props.get("title") or node.props.get("case_id", "")
+            item.update(name=text_masker(case, user.role)(title) if case else mask_known_names(services, title),
+                        case_id=node.props.get("case_id"), date=node.props.get("date"), outcome=node.props.get("outcome"))
+        elif node.label == "Party":
+            name = node.props.get("name", "")
+            item.update(name=name if sees_names(user.role) or node.props.get("kind") != "person" else mask_name(name),
+                        cases=node.props.get("case_count"))
+        else:
+            item["name"] = node.props.get("name") or plain_id(node.id)
+        drawn.append(item)
+    names = {item["id"]: item["name"] for item in drawn}
+    links = [{"source": e.src, "target": e.dst, "type": e.type, **({"score": round(e.props["score"], 3)} if "score" in e.props else {})}
+             for e in edges]
+    answer: dict[str, Any] = {"center": node_id, "nodes": drawn, "edges": links}
+    if label_of(node_id) == "Case":
+        summary = summarize_neighborhood(plain_id(node_id), nodes, edges)
+        for party in summary["parties"]:
+            party["name"] = names.get(f"party:{party['party_id']}", party["name"])
+            party.pop("names", None)
+            party.pop("reasons", None)
+        summary["case"] = {"case_id": plain_id(node_id), "title": names[node_id], "date": summary["case"].get("date")}
+        answer["summary"] = summary
+    return answer
+
+
+def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
+    """For each party of a case, their other cases in time order; and the repeat-dispute links."""
+    from leian.graph.model import case_node_id
+
+    try:
+        graph = neighborhood(services, user, case_node_id(case_id), hops=2)
+    except NotFound:  # not in the graph yet
+        return {"parties": [], "repeat_of": [], "repeated_by": []}
+    summary = graph["summary"]
+    wanted = sorted({c for p in summary["parties"] for c in p["other_cases"]})
+    found = services.store.get_many(wanted)
+    parties = []
+    for party in summary["parties"]:
+        others = [found[c] for c in party["other_cases"] if c in found]
+        if not others:
+            continue
+        others.sort(key=lambda c: (c.date or "", c.id))
+        parties.append({
+            "name": party["name"], "role": party["role"],
+            "cases": [{"id": c.id, "date": c.date, "outcome": c.outcome,
+                       "title": text_masker(c, user.role)(c.title or c.text[:30]),
+                       "type": " › ".join(p for p in (c.category, c.subtype) if p) or c.type} for c in others],
+        })
+    return {"parties": parties, "repeat_of": summary["repeat_of"], "repeated_by": summary["repeated_by"]}
+
+
+def repeat_chains(services: Any, user: User) -> dict[str, Any]:
+    """Every repeat-dispute chain (cases in time order, the parties linking them), names masked for ``user``."""
+    from leian.graph.repeats import all_chains
+
+    chains = [chain.to_dict() for chain in all_chains(services.store)]
+    if not sees_names(user.role):
+        for chain in chains:
+            chain["parties"] = [mask_name(name) for name in chain["parties"]]
+            chain["reasons"] = [mask_known_names(services, reason) for reason in chain["reasons"]]
+    return {"chains": chains}
 
 
 def mask_known_names(services: Any, text: str) -> str:
