@@ -128,7 +128,7 @@ def _trend_chart(store: Store, out: Path, months: int = 24) -> list[str]:
     axes.set_title("各类纠纷月度趋势（前6大类）")
     axes.set_xlabel("月份")
     axes.set_ylabel("案件数")
-    axes.legend(ncol=3, fontsize=9)
+    axes.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
     axes.set_xticks(periods[:: max(1, len(periods) // 12)])
     axes.tick_params(axis="x", rotation=45)
     axes.grid(alpha=0.3)
