@@ -1,6 +1,9 @@
 """The Neo4j graph store, through the official ``neo4j`` driver (Neo4j 5, or any Bolt server speaking its Cypher).
 
-Standard Cypher only (no APOC, no full-text indexes). Every value travels as
+Standard Cypher only (no APOC, no full-text indexes). Lookups by id are
+written ``UNWIND $ids AS x MATCH (n:Label {id: x})`` rather than
+``WHERE n.id IN $ids``: ArcadeDB answers the first from the unique index and
+scans every node of the label for the second. Every value travels as
 a query parameter; labels and relationship types are never user data, they
 come from the fixed model (:data:`~leian.graph.model.LABELS`,
 :data:`~leian.graph.model.EDGE_TYPES`) and are checked against it before they
@@ -161,20 +164,20 @@ class Neo4jGraphStore(GraphStore):
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         for label, ids in _by_label(node_ids).items():
-            self.write(f"MATCH (n:{label}) WHERE n.id IN $ids DETACH DELETE n", ids=ids)
+            self.write(f"UNWIND $ids AS x MATCH (n:{label} {{id: x}}) DETACH DELETE n", ids=ids)
 
     def delete_edges(self, src_ids: Sequence[str], types: Sequence[str]) -> None:
         for label, ids in _by_label(src_ids).items():
             for edge_type in types:
                 self.write(
-                    f"MATCH (a:{label})-[r:{_edge_type(edge_type)}]->() WHERE a.id IN $ids DELETE r", ids=ids
+                    f"UNWIND $ids AS x MATCH (a:{label} {{id: x}})-[r:{_edge_type(edge_type)}]->() DELETE r", ids=ids
                 )
 
     def edges_touching(self, node_ids: Sequence[str], types: Sequence[str] | None = None) -> list[Edge]:
         found: dict[tuple[str, str, str], Edge] = {}
         for label, ids in _by_label(node_ids).items():
             rows = self._read(
-                f"MATCH (a:{label})-[r]-(b) WHERE a.id IN $ids "
+                f"UNWIND $ids AS x MATCH (a:{label} {{id: x}})-[r]-(b) "
                 "RETURN startNode(r).id AS src, type(r) AS type, endNode(r).id AS dst, properties(r) AS props",
                 ids=ids,
             )
@@ -186,7 +189,7 @@ class Neo4jGraphStore(GraphStore):
     def get_nodes(self, node_ids: Sequence[str]) -> dict[str, Node]:
         found: dict[str, Node] = {}
         for label, ids in _by_label(node_ids).items():
-            for row in self._read(f"MATCH (n:{label}) WHERE n.id IN $ids RETURN properties(n) AS props", ids=ids):
+            for row in self._read(f"UNWIND $ids AS x MATCH (n:{label} {{id: x}}) RETURN properties(n) AS props", ids=ids):
                 props = dict(row["props"])
                 node_id = props.pop("id")
                 found[node_id] = Node(node_id, label, props)

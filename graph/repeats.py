@@ -17,6 +17,8 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from tqdm import tqdm
+
 from leian.data.store import Store
 from leian.graph.resolve import Mention, Resolver, address_key
 
@@ -69,7 +71,7 @@ def resolve_changes(store: Store, *, progress: bool = False) -> list[str]:
     notices: list[str] = []
     seq = int(resolver.state(RESOLVE_SEQ))
     changes = store.changes_since(seq)
-    bar = _progress(len(changes), progress)
+    bar = tqdm(total=len(changes), disable=not (progress and changes), desc="graph: resolve parties", unit="case")
     for start in range(0, len(changes), _BATCH):
         batch = changes[start : start + _BATCH]
         latest = {c.case_id: c for c in batch}
@@ -230,19 +232,3 @@ def repeat_flag(store: Store, case_id: str) -> dict | None:
     if row is None:
         return None
     return {"case_id": case_id, "related": json.loads(row[0]), "notice": row[1]}
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, show: bool):
-    if not show or not total:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="graph: resolve parties", unit="case")

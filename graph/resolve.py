@@ -102,6 +102,7 @@ MIGRATIONS = [
         value TEXT NOT NULL
     )
     """,
+    "CREATE INDEX graph_mentions_name_district ON graph_mentions(name_key, district)",
 ]
 
 _CITY_SHORT = (
@@ -391,10 +392,16 @@ class Resolver:
         return [_mention_from_row(r) for r in rows]
 
     def candidates(self, m: Mention) -> dict[str, Entity]:
-        """Entities sharing a blocking key (name key, phone or ID number) with ``m``."""
+        """Entities sharing a blocking key with ``m``: phone, ID number, or the name in the same district.
+
+        Every name rule needs the same town or district (or a phone, found
+        through its own key), so a common name is only looked up where ``m`` is.
+        """
         rows = self.conn.execute(
-            "SELECT DISTINCT entity_id FROM graph_mentions WHERE name_key = ? OR phone = ? OR id_number = ?",
-            (m.name_key, m.phone or "\x00", m.id_number or "\x00"),
+            "SELECT entity_id FROM graph_mentions WHERE name_key = ? AND (district = ? OR district IS NULL OR ? IS NULL) "
+            "UNION SELECT entity_id FROM graph_mentions WHERE phone = ? "
+            "UNION SELECT entity_id FROM graph_mentions WHERE id_number = ?",
+            (m.name_key, m.district, m.district, m.phone or "\x00", m.id_number or "\x00"),
         )
         return self.entities(r[0] for r in rows)
 

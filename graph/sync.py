@@ -27,11 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from tqdm import tqdm
+
 from leian.data.store import Store
 from leian.graph.base import GraphStore
 from leian.graph.factory import open_graph
 from leian.graph.model import CASE_OWNED_EDGES, Edge, Node, case_node_id, case_subgraph, party_node_id, plain_id
-from leian.graph.repeats import _progress, chain_of, resolve_changes
+from leian.graph.repeats import chain_of, resolve_changes
 from leian.graph.resolve import Entity, Resolver
 from leian.home import Home
 
@@ -95,8 +97,10 @@ def party_node(entity: Entity) -> Node:
     )
 
 
-def apply_changes(graph: GraphStore, store: Store, *, progress: bool = False, similar: SimilarFn | None = None) -> int:
-    """Apply store changes after the graph's watermark; returns how many changes were applied."""
+def apply_changes(
+    graph: GraphStore, store: Store, *, progress: bool = False, similar: SimilarFn | None = None, batch_size: int = _BATCH
+) -> int:
+    """Apply store changes after the graph's watermark, ``batch_size`` at a time; returns how many were applied."""
     resolver = Resolver(store)
     source = resolver.store_id()
     built_from, seq = graph.watermark()
@@ -105,18 +109,25 @@ def apply_changes(graph: GraphStore, store: Store, *, progress: bool = False, si
         graph.clear()
         seq = 0
     changes = store.changes_since(seq)
-    bar = _progress(len(changes), progress)
-    for start in range(0, len(changes), _BATCH):
-        batch = changes[start : start + _BATCH]
-        _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)), similar)
-        graph.set_watermark(source, batch[-1].seq)
+    bar = tqdm(total=len(changes), disable=not (progress and changes), desc=f"graph: {graph.name}", unit="case")
+    for start in range(0, len(changes), batch_size):
+        batch = changes[start : start + batch_size]
+        _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)))
+        if similar is None or start + batch_size < len(changes):
+            graph.set_watermark(source, batch[-1].seq)
         bar.update(len(batch))
     bar.close()
+    if similar is not None and changes:
+        # Last, when every changed case is in the graph: neighbours may come later in the log.
+        changed = list(dict.fromkeys(c.case_id for c in changes))
+        for start in range(0, len(changed), batch_size):
+            _link_similar(graph, changed[start : start + batch_size], similar)
+        graph.set_watermark(source, changes[-1].seq)
     graph.flush()
     return len(changes)
 
 
-def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: Sequence[str], similar: SimilarFn | None) -> None:
+def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: Sequence[str]) -> None:
     cases = store.get_many(case_ids)
     case_nodes = [case_node_id(c) for c in case_ids]
     before = graph.edges_touching(case_nodes, ["INVOLVES", "REPEAT_OF"])
@@ -140,16 +151,21 @@ def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: 
 
     linked = {plain_id(e.src) for e in before if e.type == "REPEAT_OF"} | {plain_id(e.dst) for e in before if e.type == "REPEAT_OF"}
     _relink_repeats(graph, store, (set(cases) | linked) - (set(case_ids) - set(cases)))
-    if similar is not None:
-        graph.delete_edges([case_node_id(c) for c in cases], ["SIMILAR_TO"])
-        found = {c: similar(c) for c in cases}
-        present = graph.get_nodes([case_node_id(o) for pairs in found.values() for o, _ in pairs])
-        graph.upsert_edges(
-            Edge(case_node_id(c), "SIMILAR_TO", case_node_id(other), {"score": round(score, 4)})
-            for c, pairs in found.items()
-            for other, score in pairs
-            if case_node_id(other) in present
-        )
+
+
+def _link_similar(graph: GraphStore, case_ids: Sequence[str], similar: SimilarFn) -> None:
+    """Replace the SIMILAR_TO edges of cases still in the graph."""
+    present = graph.get_nodes([case_node_id(c) for c in case_ids])
+    sources = [c for c in case_ids if case_node_id(c) in present]
+    graph.delete_edges([case_node_id(c) for c in sources], ["SIMILAR_TO"])
+    found = {c: similar(c) for c in sources}
+    targets = graph.get_nodes([case_node_id(o) for pairs in found.values() for o, _ in pairs])
+    graph.upsert_edges(
+        Edge(case_node_id(c), "SIMILAR_TO", case_node_id(other), {"score": round(score, 4)})
+        for c, pairs in found.items()
+        for other, score in pairs
+        if case_node_id(other) in targets
+    )
 
 
 def _relink_repeats(graph: GraphStore, store: Store, case_ids: set[str]) -> None:
@@ -162,6 +178,9 @@ def _relink_repeats(graph: GraphStore, store: Store, case_ids: set[str]) -> None
         chain = chain_of(store, case_id)
         members = chain.case_ids if chain else [case_id]
         done.update(members)
+        # Members in a later batch of the change log get linked when their batch comes.
+        present = graph.get_nodes([case_node_id(c) for c in members])
+        members = [c for c in members if case_node_id(c) in present]
         edges.extend(Edge(case_node_id(b), "REPEAT_OF", case_node_id(a)) for a, b in zip(members, members[1:]))
     graph.delete_edges([case_node_id(c) for c in done], ["REPEAT_OF"])
     graph.upsert_edges(edges)
