@@ -120,7 +120,8 @@ def test_incremental_changes_match_a_fresh_build(graph_store, store, tmp_path):
     assert "孙丽" in {v[1]["name"] for v in nodes.values() if v[0] == "Party"}
     assert "钱芳" not in {v[1]["name"] for v in nodes.values() if v[0] == "Party"}
     fresh = NetworkxGraphStore(tmp_path / "fresh")
-    apply_changes(fresh, store, similar=_similar)
+    # Two changes at a time: chains and similar cases reach into later batches.
+    apply_changes(fresh, store, similar=_similar, batch_size=2)
     assert (nodes, edges) == _snapshot(fresh)
     assert apply_changes(graph_store, store) == 0
 
@@ -236,3 +237,40 @@ def test_push_loads_the_whole_graph(cli_home, bolt_uri):
         assert server.watermark() == local.watermark() and local.watermark()[1] > 0
     records = len(sample_path().read_text(encoding="utf-8").splitlines())
     assert sum(1 for n in local.iter_nodes() if n.label == "Case") == records + len(_cases())
+
+
+def test_concurrent_writers_merge_one_node_per_key(bolt_uri):
+    """Two writers MERGE the same keys at once: constraint races are retried, nothing is duplicated."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from leian.graph.model import Node
+
+    nodes = [Node(f"party:C{i:05d}", "Party", {"name": f"甲{i}", "case_count": 1}) for i in range(1500)]
+    with Neo4jGraphStore(bolt_uri) as first, Neo4jGraphStore(bolt_uri) as second:
+        first.clear()
+        with ThreadPoolExecutor(2) as pool:
+            for future in [pool.submit(first.upsert_nodes, nodes), pool.submit(second.upsert_nodes, list(reversed(nodes)))]:
+                future.result()
+        assert first.counts() == (1500, 0)
+        assert first.get_nodes(["party:C00042"])["party:C00042"].props == {"name": "甲42", "case_count": 1}
+
+
+def test_ingest_prints_and_stores_the_repeat_flag(tmp_path):
+    """The real path: `leian ingest` runs every indexer (search, then graph) and prints the flag."""
+    from leian.graph.repeats import repeat_flag
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    cases = _cases()
+    first.write_text(json.dumps(cases[0].raw, ensure_ascii=False) + "\n", encoding="utf-8")
+    second.write_text(json.dumps(cases[2].raw, ensure_ascii=False) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    home = tmp_path / "home"
+    assert runner.invoke(cli, ["--home", str(home), "ingest", str(first)]).exit_code == 0
+    result = runner.invoke(cli, ["--home", str(home), "ingest", str(second)])
+    assert result.exit_code == 0, result.output
+    assert "重复纠纷: R02 与 R01 (王建国/珠海市恒达建筑劳务有限公司, 同一对当事人) 相关" in result.output
+    with Home.resolve(home).open_store() as store:
+        flag = repeat_flag(store, "R02")
+    assert flag["related"] == ["R01"] and flag["notice"].startswith("重复纠纷: R02")
+    graph = NetworkxGraphStore(Home.resolve(home).graph_dir)
+    assert ("case:R02", "REPEAT_OF", "case:R01") in {(e.src, e.type, e.dst) for e in graph.iter_edges()}
