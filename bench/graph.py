@@ -1,0 +1,187 @@
+"""Graph benchmark: entity resolution and graph build time, memory, 2-hop latency on networkx and on a Bolt server.
+
+Cases come from the scenario generator (``leian.data.generate``), stored
+without the search index. Per size it prints, side by side: entity-resolution
+time, networkx build time, the process's resident-memory growth and the
+pickle size, the Bolt load time, and 2-hop neighbourhood latency p50/p99 for
+both stores (the same random cases, the same walk). The Bolt server is a
+throw-away ArcadeDB started by ``tools/arcadedb_server.py`` unless
+``--bolt URI`` is given.
+
+    .venv/bin/python bench/graph.py --sizes 2000,10000          # quick
+    .venv/bin/python bench/graph.py --sizes 100000,1000000 --bolt-max 100000
+    .venv/bin/python bench/graph.py --calibrate-similar 3000   # SIMILAR_TO threshold
+
+``--calibrate-similar N`` builds the real search index over N generated cases
+and prints, per cosine threshold, how many of each case's top-3 dense
+neighbours at or above it share the case's 小类 (precision) and how many
+cases keep at least one SIMILAR_TO edge (coverage).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from leian.data.generate import generate_to_file
+from leian.data.ingest import ingest
+from leian.graph.model import case_node_id
+from leian.graph.neo4j import Neo4jGraphStore
+from leian.graph.networkx import GRAPH_FILE, NetworkxGraphStore
+from leian.graph.repeats import all_chains, resolve_changes
+from leian.graph.sync import apply_changes
+from leian.home import Home
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rss() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+
+def _latency(graph, case_ids: list[str]) -> tuple[float, float, float]:
+    """p50, p99 milliseconds of a 2-hop neighbourhood, and the mean number of nodes returned."""
+    timings, sizes = [], []
+    for case_id in case_ids:
+        started = time.perf_counter()
+        nodes, _ = graph.neighborhood(case_node_id(case_id), hops=2)
+        timings.append((time.perf_counter() - started) * 1000)
+        sizes.append(len(nodes))
+    p50, p99 = _percentiles(timings)
+    return p50, p99, statistics.mean(sizes)
+
+
+def _server_tool():
+    spec = importlib.util.spec_from_file_location("arcadedb_server", ROOT / "tools" / "arcadedb_server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int) -> dict:
+    cases_file = work / f"cases-{n}.jsonl"
+    if not cases_file.exists():
+        generate_to_file(cases_file, n, seed, work / f"truth-{n}.json")
+    home = Home.resolve(work / f"home-{n}")
+    row: dict = {"cases": n}
+    with home.open_store() as store:
+        if store.count() < n:
+            ingest(store, [cases_file], rejects_dir=home.rejects_dir, batch_size=2000)
+        started = time.perf_counter()
+        resolve_changes(store)
+        row["resolve_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        row["chains"] = len(all_chains(store))
+        row["chains_s"] = time.perf_counter() - started
+
+        gc.collect()
+        before = _rss()
+        graph = NetworkxGraphStore(home.graph_dir)
+        started = time.perf_counter()
+        apply_changes(graph, store)
+        row["nx_build_s"] = time.perf_counter() - started
+        row["nx_rss_mb"] = (_rss() - before) / 2**20
+        row["nodes"], row["edges"] = graph.counts()
+        row["pickle_mb"] = (home.graph_dir / GRAPH_FILE).stat().st_size / 2**20
+        sample = random.Random(seed).sample(store.ids(), min(queries, n))
+        row["nx_p50_ms"], row["nx_p99_ms"], row["hood_nodes"] = _latency(graph, sample)
+        if bolt_uri:
+            with Neo4jGraphStore(bolt_uri) as server:
+                server.clear()
+                started = time.perf_counter()
+                server.load(graph.iter_nodes(), graph.iter_edges())
+                row["bolt_load_s"] = time.perf_counter() - started
+                row["bolt_p50_ms"], row["bolt_p99_ms"], _ = _latency(server, sample)
+        del graph
+        gc.collect()
+    return row
+
+
+def calibrate_similar(n: int, work: Path, seed: int, top: int = 3) -> None:
+    from leian.search.engine import SearchEngine
+
+    cases_file = work / f"cases-{n}.jsonl"
+    if not cases_file.exists():
+        generate_to_file(cases_file, n, seed)
+    home = Home.resolve(work / f"similar-{n}")
+    with home.open_store() as store:
+        if store.count() < n:
+            ingest(store, [cases_file], rejects_dir=home.rejects_dir, batch_size=2000)
+        subtype = {r[0]: (r[1], r[2]) for r in store.conn.execute("SELECT id, category, subtype FROM cases")}
+        with SearchEngine(home, store=store) as engine:
+            pairs = [(score, subtype[case_id] == subtype[other], case_id)
+                     for case_id in subtype for other, score in engine.neighbors(case_id, top)]
+    print(f"{n} generated cases, top-{top} dense neighbours each ({len(pairs)} pairs)")
+    print("| threshold | pairs kept | same 小类 | cases with an edge |")
+    print("|---|---|---|---|")
+    for step in range(70, 100, 2):
+        threshold = step / 100
+        kept = [p for p in pairs if p[0] >= threshold]
+        if kept:
+            precision = sum(p[1] for p in kept) / len(kept)
+            coverage = len({p[2] for p in kept}) / n
+            print(f"| {threshold:.2f} | {len(kept)} | {precision:.3f} | {coverage:.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated case counts (default 100000,1000000)")
+    parser.add_argument("--bolt-max", type=int, default=100_000, help="largest size also loaded into the Bolt server (default 100000)")
+    parser.add_argument("--bolt", help="use this Bolt URI instead of starting a throw-away ArcadeDB")
+    parser.add_argument("--queries", type=int, default=200, help="2-hop queries per store (default 200)")
+    parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
+    parser.add_argument("--work", help="working directory (default: a temporary one)")
+    parser.add_argument("--calibrate-similar", type=int, metavar="N", help="only calibrate the SIMILAR_TO threshold on N generated cases")
+    args = parser.parse_args()
+    if args.calibrate_similar:
+        calibrate_similar(args.calibrate_similar, Path(args.work or tempfile.mkdtemp(prefix="leian-bench-graph-")), args.seed)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    work = Path(args.work or tempfile.mkdtemp(prefix="leian-bench-graph-"))
+    work.mkdir(parents=True, exist_ok=True)
+    tool = server_dir = None
+    bolt_uri = args.bolt
+    if bolt_uri is None and any(n <= args.bolt_max for n in sizes):
+        tool, server_dir = _server_tool(), work / "arcadedb"
+        bolt_uri = tool.start(server_dir, heap="4g")
+    try:
+        rows = [run_size(n, work, bolt_uri if n <= args.bolt_max else None, args.queries, args.seed) for n in sizes]
+    finally:
+        if tool:
+            tool.stop(server_dir)
+    print(f"cpus={os.cpu_count()} queries={args.queries} seed={args.seed}")
+    columns = ["cases", "resolve_s", "chains", "nx_build_s", "nx_rss_mb", "pickle_mb", "nodes", "edges", "hood_nodes",
+               "nx_p50_ms", "nx_p99_ms", "bolt_load_s", "bolt_p50_ms", "bolt_p99_ms"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    for row in rows:
+        if "bolt_p50_ms" in row:
+            print(f"{row['cases']} cases: Bolt/networkx 2-hop p50 ratio {row['bolt_p50_ms'] / row['nx_p50_ms']:.1f}x, "
+                  f"p99 ratio {row['bolt_p99_ms'] / row['nx_p99_ms']:.1f}x")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    return str(value)
+
+
+if __name__ == "__main__":
+    main()
