@@ -158,7 +158,7 @@ def party(home: Home, name_or_id: str, as_json: bool) -> None:
 
     with _synced_store(home) as store:
         resolver = Resolver(store)
-        entity_ids = [name_or_id] if resolver.entities([name_or_id]) else entities_named(store, name_or_id)
+        entity_ids = [name_or_id] if resolver.entities([name_or_id]) else entities_named(store, name_or_id, anonymous=True)
         entities = resolver.entities(entity_ids)
         titles = {
             case_id: case.title

@@ -59,6 +59,9 @@ __all__ = [
     "address_key",
     "group_lead",
     "ensure_schema",
+    "is_anonymous",
+    "name_features",
+    "conflicts",
 ]
 
 #: Tables the graph package owns in the case store (``component_schema`` "graph").
@@ -207,18 +210,25 @@ class Mention:
     reasons: list[str] = field(default_factory=list)
 
 
+def name_features(name: str, kind: str, places: Iterable[str] = ()) -> tuple[str, tuple[str, ...], str | None]:
+    """(name key, industry words, named city) of a party name of a kind (person, organization, group).
+
+    >>> name_features("珠海恒达建筑劳务公司", "organization")
+    ('organization:恒达', ('劳务', '建筑'), '珠海')
+    """
+    if kind == "organization":
+        core, industries, named_city = org_name_key(name, places)
+        return f"{kind}:{core}", industries, named_city
+    if kind == "group":
+        return f"{kind}:{group_lead(name) or normalize_name(name)}", (), None
+    return f"{kind}:{normalize_name(name)}", (), None
+
+
 def mention_of(case: Case, position: int, party: Party | None = None) -> Mention:
     """The comparable features of ``case.parties[position]`` (or of a given party)."""
     party = party or case.parties[position]
-    industries: tuple[str, ...] = ()
-    named_city = None
-    if party.kind == "organization":
-        places = [case.location[level] for level in ("province", "city", "district") if case.location.get(level)]
-        name_key, industries, named_city = org_name_key(party.name, places)
-    elif party.kind == "group":
-        name_key = group_lead(party.name) or party.name_norm
-    else:
-        name_key = party.name_norm or normalize_name(party.name)
+    places = [case.location[level] for level in ("province", "city", "district") if case.location.get(level)]
+    name_key, industries, named_city = name_features(party.name, party.kind, places)
     address = party.address or case.location.get("address")
     places = parse_address(party.address) if party.address else {}
     phone = party.phone_norm
@@ -227,7 +237,7 @@ def mention_of(case: Case, position: int, party: Party | None = None) -> Mention
         position=position,
         name=party.name,
         kind=party.kind,
-        name_key=f"{party.kind}:{name_key}",
+        name_key=name_key,
         role=party.role,
         case_date=case.date,
         phone=None if phone_is_masked(phone) else phone,
@@ -280,7 +290,7 @@ def _phone_fits(masked: str, phone: str) -> bool:
     return len(masked) == len(phone) and all(a == "*" or a == b for a, b in zip(masked, phone))
 
 
-def _conflict(m: Mention, entity: Entity) -> bool:
+def conflicts(m: Mention, entity: Entity) -> bool:
     """Hard evidence that ``m`` is someone else: a different ID number or phone, another named city."""
     ids = entity.values("id_number")
     if m.id_number and ids and m.id_number not in ids:
@@ -307,7 +317,7 @@ def _solo_evidence(m: Mention, entity: Entity) -> list[str] | None:
     """Reasons ``m`` is ``entity`` without looking at the other parties, or None."""
     if m.id_number and m.id_number in entity.values("id_number"):
         return ["身份证号相同"]
-    if _anonymous(m) or _conflict(m, entity) or m.name_key not in entity.values("name_key"):
+    if _anonymous(m) or conflicts(m, entity) or m.name_key not in entity.values("name_key"):
         return None
     same_name = "单位名称相同（去除地名与公司后缀）" if m.kind == "organization" else "同名"
     if m.phone and m.phone in entity.values("phone"):
@@ -325,14 +335,18 @@ def _solo_evidence(m: Mention, entity: Entity) -> list[str] | None:
 
 def _name_candidate(m: Mention, entity: Entity) -> bool:
     """Same name, nothing against it, and seen in the same district or town: enough for the pair rule."""
-    if _anonymous(m) or m.name_key not in entity.values("name_key") or _conflict(m, entity):
+    if _anonymous(m) or m.name_key not in entity.values("name_key") or conflicts(m, entity):
         return False
     return bool((m.district and m.district in entity.values("district")) or (m.town and m.town in entity.values("town")))
 
 
 def _anonymous(m: Mention) -> bool:
+    return is_anonymous(m.name_key)
+
+
+def is_anonymous(name: str) -> bool:
     """Published cases hide names (魏某, 未提及): such a name says nothing about who it is."""
-    return bool(_ANONYMOUS.search(m.name_key))
+    return bool(_ANONYMOUS.search(name))
 
 
 class Resolver:
@@ -472,8 +486,10 @@ def _strength(reasons: list[str]) -> int:
 
 
 def ensure_schema(store: Store) -> None:
-    """Create or upgrade the graph package's tables in the store."""
-    store.migrate_component("graph", MIGRATIONS)
+    """Create or upgrade the graph package's tables in the store (a read when they are current)."""
+    row = store.conn.execute("SELECT version FROM component_schema WHERE component = 'graph'").fetchone()
+    if row is None or row[0] != len(MIGRATIONS):
+        store.migrate_component("graph", MIGRATIONS)
 
 
 def _mention_row(m: Mention) -> tuple:

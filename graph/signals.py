@@ -30,32 +30,33 @@ from collections.abc import Iterable
 from leian.data.normalize import normalize_name
 from leian.data.places import LEVELS
 from leian.data.store import Store
-from leian.graph.resolve import Resolver, group_lead, org_name_key
+from leian.graph.resolve import Mention, Resolver, conflicts, is_anonymous, name_features
 
-__all__ = ["name_keys", "entities_named", "cases_sharing_parties", "cases_at_place", "earlier_case_counts", "earlier_case_count"]
-
-
-def name_keys(name: str) -> list[str]:
-    """The resolution name keys a bare name may stand for (person, group lead, organisation)."""
-    normalized = normalize_name(name)
-    return list(dict.fromkeys([
-        f"person:{normalized}",
-        f"group:{group_lead(name) or normalized}",
-        f"organization:{org_name_key(name)[0]}",
-    ]))
+__all__ = ["entities_named", "cases_sharing_parties", "cases_at_place", "earlier_case_counts", "earlier_case_count"]
 
 
-def entities_named(store: Store, name: str, place: dict[str, str] | None = None) -> list[str]:
-    """Resolved entity ids with this name, optionally only those seen at a place (town/district/city)."""
-    Resolver(store)
-    keys = name_keys(name)
-    sql = f"SELECT DISTINCT entity_id FROM graph_mentions WHERE name_key IN ({','.join('?' * len(keys))})"
-    params: list[str] = list(keys)
-    for level in ("town", "district", "city"):
-        if place and place.get(level):
-            sql += f" AND {level} = ?"
-            params.append(place[level])
-    return [row[0] for row in store.conn.execute(sql, params)]
+def entities_named(store: Store, name: str, place: dict[str, str] | None = None, *, anonymous: bool = False) -> list[str]:
+    """Resolved entity ids this name may stand for, optionally only those seen at a place (town/district/city).
+
+    The name is compared as resolution compares it (恒达劳务 finds 珠海市恒达建筑劳务有限公司,
+    not 恒达物业). An anonymised name (魏某) names no one in particular: none, unless ``anonymous``.
+    """
+    if not anonymous and is_anonymous(normalize_name(name)):
+        return []
+    resolver = Resolver(store)
+    found: list[str] = []
+    for kind in ("person", "organization", "group"):
+        name_key, industries, named_city = name_features(name, kind)
+        probe = Mention("", -1, name, kind, name_key, industries=industries, named_city=named_city)
+        sql = "SELECT DISTINCT entity_id FROM graph_mentions WHERE name_key = ?"
+        params: list[str] = [name_key]
+        for level in ("town", "district", "city"):
+            if place and place.get(level):
+                sql += f" AND {level} = ?"
+                params.append(place[level])
+        ids = [row[0] for row in store.conn.execute(sql, params)]
+        found.extend(e for e, entity in resolver.entities(ids).items() if not conflicts(probe, entity))
+    return list(dict.fromkeys(found))
 
 
 def cases_sharing_parties(store: Store, names: Iterable[str], place: dict[str, str] | None = None) -> dict[str, list[str]]:

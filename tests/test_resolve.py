@@ -169,3 +169,16 @@ def test_generator_truth_pairwise_and_decoys(tmp_path):
     recovered = sum(chain["case_ids"] in found_chains for chain in truth["repeat_chains"])
     print(f"repeat chains: {recovered}/{len(truth['repeat_chains'])} planted chains found exactly; {len(found_chains)} chains in all")
     assert recovered == len(truth["repeat_chains"])
+
+
+def test_signals_for_search(variant_home):
+    from leian.graph.signals import cases_sharing_parties, earlier_case_counts
+
+    _, store, _ = variant_home
+    # A short company name finds every company it may stand for; a place narrows it down.
+    assert sorted(cases_sharing_parties(store, ["恒达劳务"])) == ["V01", "V02", "V03", "V12"]
+    assert sorted(cases_sharing_parties(store, ["恒达劳务"], place={"city": "珠海市"})) == ["V01", "V02", "V03"]
+    assert sorted(cases_sharing_parties(store, ["王 建國"])) == ["V01", "V02", "V03", "V04", "V05"]
+    assert cases_sharing_parties(store, ["魏某"]) == {}
+    assert earlier_case_counts(store, "V03") == {0: 2, 1: 2}
+    assert earlier_case_counts(store, "V01") == {0: 0, 1: 0}
