@@ -106,6 +106,20 @@ def test_login_rejects_wrong_passwords_and_never_follows_offsite_next(app):
     assert answer.status_code == 302 and answer.headers["Location"] == "/"
 
 
+def test_logout_and_idle_time_end_the_session_on_the_server(app):
+    client = login(app, "mediator")
+    stolen = client.get_cookie("leian_session").value
+    assert client.post("/api/logout", headers={"X-CSRF-Token": client.csrf}).status_code == 200
+    replay = app.test_client()
+    replay.set_cookie("leian_session", stolen)
+    assert replay.get("/api/me").status_code == 401
+    idle = login(app, "mediator")
+    with app.app_context():
+        services().store.conn.execute(  # the newest session is this client's
+            "UPDATE web_sessions SET last_seen = '2020-01-01T00:00:00+00:00' WHERE rowid = (SELECT MAX(rowid) FROM web_sessions)")
+    assert idle.get("/api/me").status_code == 401
+
+
 def test_state_changing_requests_need_the_session_csrf_token(app, clients):
     client = clients["trainer"]
     for headers in ({}, {"X-CSRF-Token": "forged"}):

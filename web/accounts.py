@@ -26,7 +26,9 @@ leian.web.accounts.AccountError: 用户名 liming 已存在
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,7 +36,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from leian.data.store import Store
 
-__all__ = ["ROLES", "ROLE_NAMES", "MIN_PASSWORD_CHARS", "User", "Accounts", "AccountError", "MIGRATIONS"]
+__all__ = [
+    "ROLES", "ROLE_NAMES", "MIN_PASSWORD_CHARS", "SESSION_IDLE", "SESSION_MAX", "User", "Accounts", "AccountError", "MIGRATIONS",
+]
 
 #: Role -> its name on screen.
 ROLE_NAMES = {"mediator": "调解员", "analyst": "分析员", "trainer": "培训师", "admin": "管理员"}
@@ -65,7 +69,20 @@ MIGRATIONS = [
     CREATE INDEX web_audit_at ON web_audit(at);
     CREATE INDEX web_audit_username ON web_audit(username);
     """,
+    """
+    CREATE TABLE web_sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES web_users(username) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE INDEX web_sessions_username ON web_sessions(username);
+    """,
 ]
+#: A session ends after this long without a request, and in any case after SESSION_MAX.
+SESSION_IDLE = dt.timedelta(hours=4)
+SESSION_MAX = dt.timedelta(hours=12)
+_SEEN_EVERY = dt.timedelta(minutes=5)
 
 
 class AccountError(ValueError):
@@ -91,6 +108,11 @@ class User:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _token_hash(token: str) -> str:
+    """Sessions are stored by hash: a copy of the database gives no live session."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class Accounts:
@@ -132,6 +154,9 @@ class Accounts:
                 conn.execute(
                     "UPDATE web_users SET password_hash = ? WHERE username = ?", (generate_password_hash(password), username)
                 )
+            if active is False or password is not None or role is not None:
+                # Whoever was logged in as this user must log in again under the new terms.
+                conn.execute("DELETE FROM web_sessions WHERE username = ?", (username,))
         return self.require(username)
 
     def get(self, username: str) -> User | None:
@@ -155,6 +180,36 @@ class Accounts:
         with self.store.transaction() as conn:
             conn.execute("UPDATE web_users SET last_login = ? WHERE username = ?", (_now(), username))
         return self.get(username)
+
+    def open_session(self, username: str) -> str:
+        """A new login session for ``username``; returns its secret token (kept only in the user's cookie)."""
+        token = secrets.token_urlsafe(32)
+        now = _now()
+        with self.store.transaction() as conn:
+            conn.execute("INSERT INTO web_sessions VALUES (?, ?, ?, ?)", (_token_hash(token), username, now, now))
+        return token
+
+    def session_user(self, token: str) -> User | None:
+        """The active user of a live session, else None (an expired session is removed)."""
+        row = self.store.conn.execute(
+            "SELECT s.username, s.created_at, s.last_seen FROM web_sessions s WHERE s.token_hash = ?", (_token_hash(token),)
+        ).fetchone()
+        if row is None:
+            return None
+        now = dt.datetime.now(dt.timezone.utc)
+        created, seen = dt.datetime.fromisoformat(row["created_at"]), dt.datetime.fromisoformat(row["last_seen"])
+        if now - seen > SESSION_IDLE or now - created > SESSION_MAX:
+            self.close_session(token)
+            return None
+        if now - seen > _SEEN_EVERY:
+            with self.store.transaction() as conn:
+                conn.execute("UPDATE web_sessions SET last_seen = ? WHERE token_hash = ?", (_now(), _token_hash(token)))
+        user = self.get(row["username"])
+        return user if user is not None and user.active else None
+
+    def close_session(self, token: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM web_sessions WHERE token_hash = ?", (_token_hash(token),))
 
     def audit(self, username: str | None, action: str, *, target: str | None = None, detail: str | None = None) -> None:
         """Append one entry to the audit log."""

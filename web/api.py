@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request, session
+from flask import Blueprint, Response, abort, jsonify, request
 
 from leian.library.store import LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES
-from leian.web.app import current_user, services
+from leian.web.app import current_user, log_in, log_out, services
 from leian.web.openapi import openapi_document
 from leian.web.security import csrf_token
 
@@ -80,20 +80,15 @@ def openapi() -> Response:
 @blueprint.post("/login")
 def login() -> Any:
     body = _json_body()
-    username, password = _string(body, "username"), _string(body, "password")
-    user = services().accounts.check_password(username, password)
+    user = log_in(_string(body, "username"), _string(body, "password"))
     if user is None:
-        services().accounts.audit(username[:80], "login_failed")
         abort(401, description="用户名或密码错误 / Wrong username or password")
-    session.clear()
-    session["user"] = user.username
-    services().accounts.audit(user.username, "login")
     return jsonify(user=user.to_dict(), csrf_token=csrf_token())
 
 
 @blueprint.post("/logout")
 def logout() -> Any:
-    session.clear()
+    log_out()
     return jsonify(ok=True)
 
 

@@ -33,7 +33,7 @@ from leian.web.accounts import ROLE_NAMES, AccountError, Accounts, User
 from leian.web.queries import NotFound, QueryError
 from leian.web.security import SECURITY_HEADERS, allowed, csrf_token, csrf_valid, is_public
 
-__all__ = ["create_app", "Services", "services", "current_user", "MESSAGES"]
+__all__ = ["create_app", "Services", "services", "current_user", "log_in", "log_out", "MESSAGES"]
 
 #: Status code -> the message users see (Chinese / English).
 MESSAGES = {
@@ -81,6 +81,26 @@ def services() -> Services:
 
 def current_user() -> User:
     return g.user
+
+
+def log_in(username: str, password: str) -> User | None:
+    """Check the password and start a new session (a fresh cookie: no session fixation); audited."""
+    accounts = services().accounts
+    user = accounts.check_password(username, password)
+    if user is None:
+        accounts.audit(username[:80] or None, "login_failed")
+        return None
+    session.clear()
+    session["sid"] = accounts.open_session(user.username)
+    accounts.audit(user.username, "login")
+    return user
+
+
+def log_out() -> None:
+    """End the session on the server too: the old cookie is worthless afterwards."""
+    if "sid" in session:
+        services().accounts.close_session(session["sid"])
+    session.clear()
 
 
 def _secret_key(home: Home) -> bytes:
@@ -137,12 +157,9 @@ def _check_access() -> Any:
     if endpoint is None:  # no route matched: Flask answers 404/405 itself
         return None
     g.user = None
-    username = session.get("user")
-    if username:
-        user = services().accounts.get(username)
-        if user is not None and user.active:
-            g.user = user
-        else:
+    if "sid" in session:
+        g.user = services().accounts.session_user(session["sid"])
+        if g.user is None:
             session.clear()
     if not is_public(endpoint):
         if g.user is None:

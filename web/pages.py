@@ -6,14 +6,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from leian.data.places import place_label
 from leian.library.store import SECTIONS, STATUSES, LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES, AccountError
 from leian.web.api import DOWNLOAD_TYPES, choice_arg, download
-from leian.web.app import current_user, services
+from leian.web.app import current_user, log_in, log_out, services
 from leian.web.security import allowed
 
 __all__ = ["blueprint", "UPLOAD_TYPES", "STATUS_NAMES"]
@@ -36,21 +36,16 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     if request.method == "POST":
         username = request.form.get("username", "").strip()
-        user = services().accounts.check_password(username, request.form.get("password", ""))
-        if user is None:
-            services().accounts.audit(username[:80] or None, "login_failed")
+        if log_in(username, request.form.get("password", "")) is None:
             flash("用户名或密码错误", "error")
             return render_template("login.html", username=username), 401
-        session.clear()
-        session["user"] = user.username
-        services().accounts.audit(user.username, "login")
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", username="")
 
 
 @blueprint.post("/logout")
 def logout() -> Any:
-    session.clear()
+    log_out()
     return redirect(url_for("pages.login"))
 
 
