@@ -12,7 +12,6 @@ from leian.analytics.hotspots import RISKS, detect_hotspots, repeat_hotspots
 from leian.cli import cli
 from leian.data.generate import generate_to_file
 from leian.data.ingest import ingest
-from leian.data.record import validate
 from leian.data.store import Store
 from leian.graph.repeats import resolve_changes
 from leian.home import Home
