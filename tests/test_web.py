@@ -13,14 +13,14 @@ import tempfile
 
 import pytest
 from click.testing import CliRunner
-from web_support import HOSTILE, PASSWORD, ROLES_USERS, web_home
-
-from leian.cli import cli
-from leian.home import Home
 from leian.web.app import create_app, services
 from leian.web.openapi import openapi_document
 from leian.web.queries import libraries
 from leian.web.security import PUBLIC, ROUTE_ROLES, SECURITY_HEADERS
+from web_support import PASSWORD, ROLES_USERS, web_home
+
+from leian.cli import cli
+from leian.home import Home
 
 LIBRARY = "培训案例库"
 #: Values for the variable parts of every rule, so each route is called for real.

@@ -7,10 +7,10 @@ from __future__ import annotations
 import socket
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from leian.web.app import create_app
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -18,8 +18,6 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from waitress.server import create_server
 from web_support import HOSTILE, PASSWORD, ROLES_USERS, web_home
-
-from leian.web.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "web"
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from leian.web.app import create_app
 from schemathesis.checks import not_a_server_error
 from web_support import PASSWORD, ROLES_USERS, web_home
-
-from leian.web.app import create_app
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from leian.home import Home
 
-__all__ = ["HOSTILE", "PASSWORD", "ROLES_USERS", "web_home", "cases"]
+__all__ = ["HOSTILE", "PASSWORD", "ROLES_USERS", "cases", "web_home"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -35,7 +35,7 @@ _ROUTINE = [
 def cases() -> list[dict]:
     """The records of the test home (JSON-able, as a register would give them)."""
     records = []
-    months = [f"{2024 + (m // 12)}-{m % 12 + 1:02d}" for m in range(0, 18)]  # 2024-01 .. 2025-06
+    months = [f"{2024 + (m // 12)}-{m % 12 + 1:02d}" for m in range(18)]  # 2024-01 .. 2025-06
     n = 0
     for i, month in enumerate(months):
         for j, (kind, text, handling, outcome) in enumerate(_ROUTINE):
@@ -96,8 +96,9 @@ def _leak(case_id: str, date: str, town: str, community: str, text: str) -> dict
 def web_home() -> Home:
     """The test home: cases ingested, indexes built, one user per role (password :data:`PASSWORD`)."""
     from leian.data.ingest import ingest
-    from leian.indexers import sync_all
     from leian.web.accounts import Accounts
+
+    from leian.indexers import sync_all
 
     home = Home.resolve(tempfile.mkdtemp(prefix="leian-web-test-"))
     source = Path(home.root) / "cases.jsonl"

@@ -32,12 +32,19 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from leian.data.store import Store
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from leian.data.store import Store
-
 __all__ = [
-    "ROLES", "ROLE_NAMES", "MIN_PASSWORD_CHARS", "SESSION_IDLE", "SESSION_MAX", "User", "Accounts", "AccountError", "MIGRATIONS",
+    "MIGRATIONS",
+    "MIN_PASSWORD_CHARS",
+    "ROLES",
+    "ROLE_NAMES",
+    "SESSION_IDLE",
+    "SESSION_MAX",
+    "AccountError",
+    "Accounts",
+    "User",
 ]
 
 #: Role -> its name on screen.
@@ -107,7 +114,7 @@ class User:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _token_hash(token: str) -> str:
@@ -196,7 +203,7 @@ class Accounts:
         ).fetchone()
         if row is None:
             return None
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         created, seen = dt.datetime.fromisoformat(row["created_at"]), dt.datetime.fromisoformat(row["last_seen"])
         if now - seen > SESSION_IDLE or now - created > SESSION_MAX:
             self.close_session(token)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
-
 from leian.library.store import LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES
@@ -18,7 +17,7 @@ from leian.web.app import current_user, log_in, log_out, services
 from leian.web.openapi import openapi_document
 from leian.web.security import csrf_token
 
-__all__ = ["blueprint", "int_arg", "choice_arg", "download", "DOWNLOAD_TYPES"]
+__all__ = ["DOWNLOAD_TYPES", "blueprint", "choice_arg", "download", "int_arg"]
 
 blueprint = Blueprint("api", __name__)
 

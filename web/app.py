@@ -23,17 +23,35 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
-from werkzeug.exceptions import HTTPException, InternalServerError
-
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from leian.data.store import Store
-from leian.home import Home
 from leian.library.store import LibraryError
 from leian.web.accounts import ROLE_NAMES, AccountError, Accounts, User
 from leian.web.queries import NotFound, QueryError
-from leian.web.security import SECURITY_HEADERS, allowed, csrf_token, csrf_valid, is_public
+from leian.web.security import (
+    SECURITY_HEADERS,
+    allowed,
+    csrf_token,
+    csrf_valid,
+    is_public,
+)
+from werkzeug.exceptions import HTTPException, InternalServerError
 
-__all__ = ["create_app", "Services", "services", "current_user", "log_in", "log_out", "MESSAGES"]
+from leian.home import Home
+
+__all__ = ["MESSAGES", "Services", "create_app", "current_user", "log_in", "log_out", "services"]
 
 #: Status code -> the message users see (Chinese / English).
 MESSAGES = {

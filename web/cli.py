@@ -8,7 +8,7 @@ import click
 from leian.clitools import echo_json, pass_home
 from leian.home import Home
 
-__all__ = ["user", "serve"]
+__all__ = ["serve", "user"]
 
 
 @click.group()
@@ -24,7 +24,7 @@ def user() -> None:
 @pass_home
 def user_add(home: Home, username: str, role: str, display_name: str | None, password_stdin: bool) -> None:
     """Create a web user (the first admin is created this way)."""
-    from leian.web.accounts import Accounts, AccountError
+    from leian.web.accounts import AccountError, Accounts
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -63,10 +63,9 @@ def user_list(home: Home, as_json: bool) -> None:
 @pass_home
 def serve(home: Home, host: str, port: int, threads: int) -> None:
     """Run the web app with waitress; the model and indexes are loaded once, before the first request."""
-    from waitress import serve as run_waitress
-
     from leian.web.app import create_app, services
     from leian.web.queries import search_engine
+    from waitress import serve as run_waitress
 
     app = create_app(home)
     with app.app_context():

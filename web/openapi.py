@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["openapi_document", "OPERATIONS"]
+__all__ = ["OPERATIONS", "openapi_document"]
 
 _ERROR = {
     "type": "object",

@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-
 from leian.data.places import place_label
-from leian.library.store import SECTIONS, STATUSES, LibraryError
+from leian.library.store import SECTIONS, LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES, AccountError
 from leian.web.api import DOWNLOAD_TYPES, choice_arg, download
 from leian.web.app import current_user, log_in, log_out, services
 from leian.web.security import allowed
 
-__all__ = ["blueprint", "UPLOAD_TYPES", "STATUS_NAMES"]
+__all__ = ["STATUS_NAMES", "UPLOAD_TYPES", "blueprint"]
 
 blueprint = Blueprint("pages", __name__)
 

@@ -32,7 +32,7 @@ from leian.data.normalize import mask_id_number, mask_name, mask_phone
 from leian.data.record import Case
 from leian.library.masking import Masker, mask_numbers
 
-__all__ = ["FULL_NAME_ROLES", "sees_names", "text_masker", "case_view", "mask_tree", "mask_person"]
+__all__ = ["FULL_NAME_ROLES", "case_view", "mask_person", "mask_tree", "sees_names", "text_masker"]
 
 #: Roles that see parties' full names, phones and addresses.
 FULL_NAME_ROLES = frozenset({"mediator"})

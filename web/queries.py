@@ -17,27 +17,27 @@ from leian.web.accounts import User
 from leian.web.privacy import case_view, mask_tree, sees_names, text_masker
 
 __all__ = [
-    "QueryError",
-    "NotFound",
+    "GRAPH_LABELS",
     "SEARCH_FILTERS",
-    "search_engine",
-    "search",
+    "NotFound",
+    "QueryError",
     "case_page",
-    "similar_cases",
     "clusters",
-    "mask_history",
-    "ingest_file",
-    "hotspots",
+    "export_library",
+    "graph_store",
     "heat",
+    "hotspots",
+    "ingest_file",
     "libraries",
     "library_detail",
-    "export_library",
+    "mask_history",
     "mask_known_names",
-    "graph_store",
     "neighborhood",
     "party_timeline",
     "repeat_chains",
-    "GRAPH_LABELS",
+    "search",
+    "search_engine",
+    "similar_cases",
 ]
 
 #: Graph node label -> its name on screen.
@@ -137,6 +137,7 @@ def mask_history(services: Any, user: User, case_id: str, history: list[dict[str
 def ingest_file(services: Any, user: User, path: Path, filename: str) -> dict[str, Any]:
     """Ingest one uploaded file, bring every index up to date, and report (audited)."""
     from leian.data.ingest import ingest
+
     from leian.indexers import sync_all
 
     report = ingest(services.store, [path], rejects_dir=services.home.rejects_dir)
@@ -328,7 +329,8 @@ def library_detail(services: Any, user: User, name: str) -> dict[str, Any]:
 
 def export_library(services: Any, user: User, name: str, fmt: str) -> tuple[bytes, str]:
     """Library ``name`` exported as ``fmt`` (md, docx, jsonl), masked, and the file name to download it as; audited."""
-    from leian.library.export import FORMATS, export_library as write_export
+    from leian.library.export import FORMATS
+    from leian.library.export import export_library as write_export
     from leian.library.store import LibraryError
 
     if fmt not in FORMATS:

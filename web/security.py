@@ -18,7 +18,7 @@ import secrets
 
 from flask import session
 
-__all__ = ["PUBLIC", "ANYONE", "ROUTE_ROLES", "allowed", "is_public", "csrf_token", "csrf_valid", "SECURITY_HEADERS"]
+__all__ = ["ANYONE", "PUBLIC", "ROUTE_ROLES", "SECURITY_HEADERS", "allowed", "csrf_token", "csrf_valid", "is_public"]
 
 PUBLIC = frozenset({"public"})
 ANYONE = frozenset({"mediator", "analyst", "trainer", "admin"})
