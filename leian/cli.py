@@ -165,23 +165,68 @@ def export_cases(home: Home, out: str) -> None:
     click.echo(f"wrote {len(records)} cases to {out}")
 
 
+DEMO_ROLES = {"admin": "管理员", "mediator": "调解员", "analyst": "分析员", "trainer": "培训师"}
+
+
 @cli.command()
+@click.option("--generated", default=3000, show_default=True, type=click.IntRange(0, 1_000_000),
+              help="Generated cases to load beside the real sample (0 for the sample alone).")
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Start the web app once the data is loaded.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web app listens on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port the web app listens on.")
+@click.pass_context
 @pass_home
-def demo(home: Home) -> None:
-    """Load the bundled sample cases into the home and show what is there."""
+def demo(home: Home, ctx: click.Context, generated: int, serve: bool, host: str, port: int) -> None:
+    """Load the bundled sample plus generated cases, create demo logins, start the web app.
+
+    Running it again is cheap: unchanged cases are skipped and indexes only catch up.
+    """
+    from leian.data.generate import generate_to_file
     from leian.data.ingest import ingest as run_ingest
 
+    show_progress = progress_default()
+    files = [sample_path()]
+    if generated:
+        home.root.mkdir(parents=True, exist_ok=True)
+        files.append(home.root / "generated.jsonl")
+        generate_to_file(files[-1], generated, seed=7, truth_path=home.root / "generated-truth.json")
     with home.open_store() as store:
-        report = run_ingest(store, [sample_path()], rejects_dir=home.rejects_dir, progress=progress_default())
+        report = run_ingest(store, files, rejects_dir=home.rejects_dir, progress=show_progress)
         _print_ingest_report(report)
         if not report.ok:
-            raise click.ClickException("the bundled sample did not load cleanly")
-        for line in sync_all(home, store, progress=progress_default()):
+            raise click.ClickException("the demo data did not load cleanly")
+        click.echo("building the search index and graph (first run only) ...")
+        notices = sync_all(home, store, progress=show_progress)
+        for line in notices[:5]:
             click.echo(line)
+        if len(notices) > 5:
+            click.echo(f"... and {len(notices) - 5} more (see `leian repeats`)")
         total = store.count()
+        password = _demo_logins(home, store)
     click.echo(f"\nLeiAn demo home: {home.root} ({total} cases)")
-    click.echo(f"Try:  leian --home {home.root} stats")
-    click.echo(f"      leian --home {home.root} show PMC-001")
+    click.echo("Demo logins (password " + password + "): " + ", ".join(f"demo-{role}" for role in DEMO_ROLES))
+    click.echo(f'Try:  leian --home {home.root} search "楼上漏水把我家天花板泡坏了"')
+    if serve:
+        from leian.web.cli import serve as serve_command
+
+        ctx.invoke(serve_command, host=host, port=port)
+
+
+def _demo_logins(home: Home, store) -> str:
+    """One demo account per role, sharing a password kept in <home>/demo-login.txt."""
+    import secrets
+
+    from leian.web.accounts import Accounts
+
+    login_file = home.root / "demo-login.txt"
+    if not login_file.is_file():
+        login_file.write_text(secrets.token_urlsafe(9) + "\n", encoding="utf-8")
+    password = login_file.read_text(encoding="utf-8").strip()
+    accounts = Accounts(store)
+    for role in DEMO_ROLES:
+        if accounts.get(f"demo-{role}") is None:
+            accounts.add(f"demo-{role}", role, password, display_name=f"演示{DEMO_ROLES[role]}")
+    return password
 
 
 # Commands owned by other packages live in their own `<package>/cli.py`

@@ -108,3 +108,19 @@ def test_cli_reference_is_up_to_date():
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == cli_docs.render(), (
         "docs/cli.md is out of date: run python tools/cli_docs.py"
     )
+
+
+def test_demo_loads_sample_and_generated_cases_and_creates_logins(tmp_path):
+    home = tmp_path / "demo"
+    result = leian("demo", "--generated", "60", "--no-serve", home=home)
+    assert result.returncode == 0, result.stderr
+    password = (home / "demo-login.txt").read_text(encoding="utf-8").strip()
+    assert f"Demo logins (password {password}): demo-admin, demo-mediator, demo-analyst, demo-trainer" in result.stdout
+    stats = json.loads(leian("stats", "--json", home=home).stdout)
+    assert stats["cases"] == 97 + 60
+    users = json.loads(leian("user", "list", "--json", home=home).stdout)["users"]
+    assert sorted(u["role"] for u in users) == ["admin", "analyst", "mediator", "trainer"]
+    found = json.loads(leian("search", "--json", "--top-k", "3", "拖欠工资不给", home=home).stdout)
+    assert len(found["results"]) == 3
+    again = leian("demo", "--generated", "60", "--no-serve", home=home)
+    assert "stored 0 (new 0, updated 0), unchanged 157" in again.stdout
