@@ -281,7 +281,7 @@ class SearchEngine:
         all_bm25 = self.bm25.scores(tokens)
         bm25 = np.array([all_bm25[self.bm25.position[i]] if i in self.bm25.position and len(all_bm25) else 0.0 for i in candidates])
         structure = self._structure(query, candidates)
-        parts = contributions(dense, bm25, structure, self.weights)
+        parts = contributions(dense, bm25, structure, self.weights, len(tokens))
         fused = sum(parts.values())
         order = np.argsort(-fused, kind="stable")
         pool = [candidates[i] for i in order]

@@ -37,7 +37,7 @@ import numpy as np
 from leian.embeddings.encoder import Encoder
 from leian.embeddings.text import prepare_query, text_hash, tokenize
 from leian.search.bm25 import BM25Index
-from leian.search.fusion import DEFAULT_WEIGHTS, Weights, fuse, rrf
+from leian.search.fusion import DEFAULT_WEIGHTS, Weights, bm25_weight, fuse, rrf
 
 __all__ = [
     "DataError",
@@ -206,14 +206,15 @@ def ranking_scores(task: Task, vectors: _VectorCache, weights: Weights = DEFAULT
     """Candidate scores of one task under each method."""
     query = prepare_query(task.query)
     documents = [prepare_query(d) for d in task.documents]
-    bm25 = BM25Index.build([str(i) for i in range(len(documents))], [tokenize(d) for d in documents]).scores(tokenize(query))
+    query_tokens = tokenize(query)
+    bm25 = BM25Index.build([str(i) for i in range(len(documents))], [tokenize(d) for d in documents]).scores(query_tokens)
     matrix = vectors.encode([query] + documents)
     dense = matrix[1:] @ matrix[0]
     return {
         "bm25": bm25,
         "dense": dense,
         "rrf": rrf([dense, bm25]),
-        "fused": fuse(dense, bm25, {}, weights),
+        "fused": fuse(dense, bm25, {}, weights, len(query_tokens)),
     }
 
 
@@ -246,7 +247,9 @@ def _sts_rows(pairs: list[tuple[str, str, float]], vectors: _VectorCache, weight
         bm25[i] = scores[i] / scores.max() if len(scores) and scores.max() > 0 else 0.0
     a, b = vectors.encode(left), vectors.encode(right)
     dense = np.sum(a * b, axis=1)
-    methods = {"bm25": bm25, "dense": dense, "fused": weights.dense * dense + weights.bm25 * bm25}
+    lengths = [len(tokenize(t)) for t in left]
+    fused = weights.dense * dense + np.array([bm25_weight(weights, n) for n in lengths]) * bm25
+    methods = {"bm25": bm25, "dense": dense, "fused": fused}
     return [{"method": m, "spearman": round(float(spearmanr(s, gold).statistic) * 100, 2)} for m, s in methods.items()]
 
 

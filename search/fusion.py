@@ -3,13 +3,17 @@
 Each signal is put on a comparable scale per query before a weighted sum:
 
 * dense: the cosine similarity as is (already on a fixed scale, 0..1 in practice);
-* BM25: divided by the best BM25 score among the query's candidates (0..1), so
-  a query's length does not change its weight;
+* BM25: divided by the best BM25 score among the query's candidates (0..1),
+  then weighted by the query's length: ``bm25 * max(1, tokens / 16) ** 4``
+  (capped at 100). Short queries (a sentence) are matched by meaning, where BM25
+  only adds noise; long ones (a full case or judgment, beyond the model's
+  512-token window) by their many specific terms, where BM25 leads and the
+  dense score breaks ties;
 * structure: 1 for the same 大类, 1 more for the same 小类, the depth of the
   deepest shared place level divided by 6, and 1 for a shared party.
 
-The weights were chosen on the dev sets (see docs/quality.md): a BM25 weight
-that never makes the fused ranking worse than the better single signal.
+The weights were chosen on the dev sets (see docs/quality.md) so that the
+fused ranking is not worse than the better single signal on each of them.
 
 Examples
 --------
@@ -18,6 +22,8 @@ Examples
 >>> fused = fuse(np.array([0.9, 0.8]), np.array([2.0, 4.0]), {"category": np.array([0.0, 1.0])}, w)
 >>> [round(float(x), 3) for x in fused]
 [1.15, 1.4]
+>>> bm25_weight(w, 4), bm25_weight(w, 32), bm25_weight(w, 400)
+(0.5, 8.0, 100.0)
 >>> [round(float(x), 3) for x in rrf([np.array([0.9, 0.8]), np.array([2.0, 4.0])])]
 [0.033, 0.033]
 """
@@ -27,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["Weights", "DEFAULT_WEIGHTS", "STRUCTURE_SIGNALS", "fuse", "contributions", "bm25_scale", "rrf"]
+__all__ = ["Weights", "DEFAULT_WEIGHTS", "STRUCTURE_SIGNALS", "fuse", "contributions", "bm25_scale", "bm25_weight", "rrf"]
 
 STRUCTURE_SIGNALS = ("category", "subtype", "place", "parties")
 
@@ -37,7 +43,7 @@ class Weights:
     """Weight of each signal in the fused score."""
 
     dense: float = 1.0
-    bm25: float = 0.15
+    bm25: float = 0.05
     category: float = 0.05
     subtype: float = 0.05
     place: float = 0.05
@@ -56,11 +62,25 @@ def bm25_scale(bm25: np.ndarray) -> np.ndarray:
     return bm25 / best if best > 0 else np.zeros_like(bm25, dtype=np.float64)
 
 
+def bm25_weight(weights: Weights, query_tokens: int | None) -> float:
+    """The BM25 weight for a query of ``query_tokens`` jieba tokens (None: the base weight)."""
+    if query_tokens is None:
+        return weights.bm25
+    return min(100.0, weights.bm25 * max(1.0, query_tokens / 16) ** 4)
+
+
 def contributions(
-    dense: np.ndarray, bm25: np.ndarray, structure: dict[str, np.ndarray], weights: Weights = DEFAULT_WEIGHTS
+    dense: np.ndarray,
+    bm25: np.ndarray,
+    structure: dict[str, np.ndarray],
+    weights: Weights = DEFAULT_WEIGHTS,
+    query_tokens: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Each signal's weighted share of the fused score, per candidate."""
-    parts = {"dense": weights.dense * np.asarray(dense, dtype=np.float64), "bm25": weights.bm25 * bm25_scale(np.asarray(bm25, dtype=np.float64))}
+    parts = {
+        "dense": weights.dense * np.asarray(dense, dtype=np.float64),
+        "bm25": bm25_weight(weights, query_tokens) * bm25_scale(np.asarray(bm25, dtype=np.float64)),
+    }
     for name in STRUCTURE_SIGNALS:
         if name in structure:
             parts[name] = getattr(weights, name) * np.asarray(structure[name], dtype=np.float64)
@@ -68,10 +88,14 @@ def contributions(
 
 
 def fuse(
-    dense: np.ndarray, bm25: np.ndarray, structure: dict[str, np.ndarray], weights: Weights = DEFAULT_WEIGHTS
+    dense: np.ndarray,
+    bm25: np.ndarray,
+    structure: dict[str, np.ndarray],
+    weights: Weights = DEFAULT_WEIGHTS,
+    query_tokens: int | None = None,
 ) -> np.ndarray:
     """The fused score of each candidate (higher is more similar)."""
-    return sum(contributions(dense, bm25, structure, weights).values())
+    return sum(contributions(dense, bm25, structure, weights, query_tokens).values())
 
 
 def rrf(score_lists: list[np.ndarray], k: int = 60) -> np.ndarray:
