@@ -163,10 +163,21 @@ def test_trainer_builds_a_library_and_downloads_its_export(server, browser):
     assert "夜间噪音纠纷先固定证据" in exported and "刘某某" in exported and "刘芳" not in exported
 
 
-def test_admin_pages_render(server, browser):
+def test_admin_uploads_cases_and_sees_the_reject_report(server, browser):
     _login(browser, server, "admin")
-    for path, name in (("/admin/users", "07-users"), ("/ingest", "08-ingest"), ("/admin/audit", "09-audit")):
+    browser.get(server + "/ingest")
+    upload = Path(tempfile.mkdtemp(prefix="leian-upload-")) / "网格上报.jsonl"
+    upload.write_text(
+        '{"id": "E2E1", "text": "小区广场舞音响声音过大，附近居民夜间无法休息", "type": "邻里/噪音"}\n'
+        '{"id": "E2E2", "text": "日期写错的记录", "occurred_on": "2025-02-30"}\n', encoding="utf-8")
+    browser.find_element(By.CSS_SELECTOR, "#ingest-form input[type=file]").send_keys(str(upload))
+    browser.find_element(By.ID, "ingest-button").click()
+    report = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "ingest-report"))).text
+    assert "网格上报.jsonl:2" in report and "occurred_on" in report  # rejects name the uploaded file and line
+    _shot(browser, "08-ingest")
+    for path, name in (("/admin/users", "07-users"), ("/admin/audit", "09-audit")):
         browser.get(server + path)
         _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "main .card")))
         _shot(browser, name)
     assert HOSTILE not in browser.page_source
+    assert _console_errors(browser) == []

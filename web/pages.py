@@ -66,6 +66,12 @@ def home() -> Any:
                            repeaters=_repeaters(answer) if answer else [])
 
 
+def _safe_filename(filename: str, suffix: str) -> str:
+    """The uploaded file's own name (so reject messages name it), reduced to letters, digits, 汉字, - and _."""
+    stem = re.sub(r"[^\w\-]+", "_", Path(filename).stem)[:80].strip("_")
+    return f"{stem or 'upload'}{suffix}"
+
+
 def _split_list(text: str) -> list[str]:
     """Items typed into one box, separated by spaces, commas or 、."""
     return [item for item in re.split(r"[\s,，、;；]+", text) if item]
@@ -244,8 +250,7 @@ def ingest() -> Any:
             flash(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 JSONL、CSV 或 XLSX", "error")
         else:
             with tempfile.TemporaryDirectory(prefix="leian-upload-") as folder:
-                # A fixed safe name: the user's file name is only used for its extension and the report.
-                path = Path(folder) / f"upload{suffix}"
+                path = Path(folder) / _safe_filename(upload.filename, suffix)
                 upload.save(path)
                 report = queries.ingest_file(services(), current_user(), path, upload.filename)
     return render_template("ingest.html", report=report, types=UPLOAD_TYPES)
