@@ -156,7 +156,7 @@ class Hotspot:
             "q_value": float(f"{self.q_value:.3g}"),
             "risk": self.risk,
             "why": self.why,
-            "trend_ratio": None if self.trend_ratio is None else round(min(self.trend_ratio, 1e6), 2),
+            "trend_ratio": None if self.trend_ratio is None else round(self.trend_ratio, 2),
             "case_ids": self.case_ids,
         }
 
@@ -263,7 +263,7 @@ def detect_hotspots(
             continue
         hotspots.append(
             Hotspot(cell, tested, int(counts[i]), float(expected[i]), float(p_values[i]), float(q_values[i]),
-                    risk, why, trends[i].ratio if trends[i].before or trends[i].recent else None, fact.period_cases)
+                    risk, why, trends[i].ratio if trends[i].before else None, fact.period_cases)
         )
     hotspots.sort(key=lambda h: (RISKS.index(h.risk), h.p_value, -h.count, h.cell.place_label, h.cell.type))
     spikes = {cells[i] for i in np.flatnonzero(spike)}
