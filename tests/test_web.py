@@ -195,6 +195,16 @@ def test_graph_neighbourhood_expands_and_is_masked_by_role(clients):
     assert chain["case_ids"] == ["R000", "R001", "R002", "R003"] and "王建国" not in json.dumps(chains, ensure_ascii=False)
 
 
+def test_search_page_facets_set_a_filter_and_keep_the_query(clients):
+    from urllib.parse import parse_qs, urlsplit
+
+    html = clients["mediator"].get("/?q=装修噪音&parties=王建国").get_data(as_text=True)
+    links = [parse_qs(urlsplit(href.replace("&amp;", "&")).query) for href in re.findall(r'href="(/\?[^"]+)"', html)]
+    town = next(link for link in links if link.get("where") == ["平沙镇"])
+    assert town["q"] == ["装修噪音"] and town["parties"] == ["王建国"]
+    assert 'id="repeat-alert"' in html
+
+
 def test_search_api_answers_the_engine_contract(clients):
     answer = clients["mediator"].get("/api/search", query_string={"q": "养的狗半夜一直叫，吵得睡不着", "top_k": 3}).get_json()
     assert answer["results"][0]["id"] == "DOG1" and len(answer["results"]) == 3

@@ -62,7 +62,7 @@ def home() -> Any:
         except queries.QueryError as exc:
             flash(str(exc), "error")
     return render_template("search.html", q=text, filters=filters, party_text=party_text, answer=answer,
-                           facets=_facet_links(answer, text, filters) if answer else [],
+                           facets=_facet_links(answer, {"q": text, "parties": party_text}, filters) if answer else [],
                            repeaters=_repeaters(answer) if answer else [])
 
 
@@ -82,7 +82,7 @@ _FACETS = {"type": ("大类", "type"), "subtype": ("小类", "type"), "outcome":
            "channel": ("来源渠道", "channel"), "district": ("区县", "where"), "town": ("镇街", "where")}
 
 
-def _facet_links(answer: dict[str, Any], text: str, filters: dict[str, str]) -> list[dict[str, Any]]:
+def _facet_links(answer: dict[str, Any], query: dict[str, str], filters: dict[str, str]) -> list[dict[str, Any]]:
     """Each facet's values with counts and the link that sets (or, if set, clears) that filter."""
     shown = []
     for key, counts in answer.get("facets", {}).items():
@@ -94,7 +94,7 @@ def _facet_links(answer: dict[str, Any], text: str, filters: dict[str, str]) -> 
             chosen = filters.get(param) == value
             args = {**{k: v for k, v in filters.items() if v}, param: "" if chosen else value}
             items.append({"value": value, "count": count, "chosen": chosen,
-                          "url": url_for("pages.home", q=text, **{k: v for k, v in args.items() if v})})
+                          "url": url_for("pages.home", **{k: v for k, v in {**query, **args}.items() if v})})
         shown.append({"title": title, "items": items})
     return shown
 
