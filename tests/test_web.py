@@ -203,6 +203,9 @@ def test_search_page_facets_set_a_filter_and_keep_the_query(clients):
     town = next(link for link in links if link.get("where") == ["平沙镇"])
     assert town["q"] == ["装修噪音"] and town["parties"] == ["王建国"]
     assert 'id="repeat-alert"' in html
+    at_address = clients["analyst"].get("/api/search", query_string={"q": "装修噪音", "address": "东街12号"}).get_json()
+    assert [c["id"] for c in at_address["address_history"]] == ["R000", "R001", "R002", "R003"]
+    assert "王建国" not in json.dumps(at_address, ensure_ascii=False)
 
 
 def test_search_api_answers_the_engine_contract(clients):

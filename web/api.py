@@ -102,7 +102,7 @@ def search() -> Any:
         services(), current_user(), request.args.get("q", ""),
         top_k=int_arg("top_k", 10, 1, queries.MAX_TOP_K),
         filters={key: request.args.get(key, "") for key in queries.SEARCH_FILTERS},
-        parties=request.args.getlist("party"),
+        parties=request.args.getlist("party"), address=request.args.get("address"),
     )
     return jsonify(answer)
 

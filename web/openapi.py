@@ -46,6 +46,7 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
         ("since", {"type": "string", "format": "date"}, "起始日期"), ("until", {"type": "string", "format": "date"}, "截止日期"),
         ("outcome", _STRING, "调解结果"), ("channel", _STRING, "来源渠道"), ("mediator", _STRING, "调解员或调解组织"),
         ("party", _STRING_LIST, "新纠纷的当事人（可多次）"),
+        ("address", _STRING, "新纠纷的地址：返回该地址的既往案件 address_history"),
     ], None, 200),
     ("get", "/api/cases/{case_id}", "案件详情（按角色脱敏）", "any", [], None, 200),
     ("get", "/api/cases/{case_id}/neighbors", "案件的图谱邻域（当事人、地点、调解员、相似与重复案件）", "any", [

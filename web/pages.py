@@ -54,15 +54,17 @@ def home() -> Any:
     text = request.args.get("q", "").strip()
     filters = {key: request.args.get(key, "").strip() for key in queries.SEARCH_FILTERS}
     party_text = request.args.get("parties", "").strip()
+    address = request.args.get("address", "").strip()
     answer = None
     if text:
         try:
             answer = queries.search(services(), current_user(), text, top_k=10, filters=filters,
-                                    parties=_split_list(party_text))
+                                    parties=_split_list(party_text), address=address)
         except queries.QueryError as exc:
             flash(str(exc), "error")
-    return render_template("search.html", q=text, filters=filters, party_text=party_text, answer=answer,
-                           facets=_facet_links(answer, {"q": text, "parties": party_text}, filters) if answer else [],
+    return render_template("search.html", q=text, filters=filters, party_text=party_text, address=address, answer=answer,
+                           facets=_facet_links(answer, {"q": text, "parties": party_text, "address": address}, filters)
+                           if answer else [],
                            repeaters=_repeaters(answer) if answer else [])
 
 

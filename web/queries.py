@@ -36,6 +36,7 @@ __all__ = [
     "party_timeline",
     "repeat_chains",
     "search",
+    "address_history",
     "search_engine",
     "similar_cases",
 ]
@@ -65,8 +66,12 @@ def search_engine(services: Any) -> Any:
 
 
 def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: dict[str, str] | None = None,
-           parties: list[str] | None = None) -> dict[str, Any]:
-    """Similar cases for ``text`` (the engine's JSON contract), masked for ``user``."""
+           parties: list[str] | None = None, address: str | None = None) -> dict[str, Any]:
+    """Similar cases for ``text`` (the engine's JSON contract), masked for ``user``.
+
+    With ``address`` (where the new dispute happens), ``address_history`` lists
+    the earlier cases at that address: a repeat dispute in the making.
+    """
     text = (text or "").strip()
     if not text:
         raise QueryError("请输入纠纷描述 / Query text is required")
@@ -82,7 +87,29 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
     if not sees_names(user.role):
         cases = services.store.get_many([r["id"] for r in answer["results"]])
         answer["results"] = [mask_tree(r, text_masker(cases[r["id"]], user.role)) for r in answer["results"]]
+    if address and address.strip():
+        answer["address_history"] = address_history(services, user, address)
     return answer
+
+
+MIN_ADDRESS_CHARS = 4
+
+
+def address_history(services: Any, user: User, address: str) -> list[dict[str, Any]]:
+    """Earlier cases whose address contains ``address`` (at least 4 characters), oldest first, masked."""
+    address = address.strip()
+    if len(address) < MIN_ADDRESS_CHARS:
+        return []
+    rows = services.store.conn.execute(
+        "SELECT id FROM cases WHERE instr(json_extract(record, '$.location.address'), ?) > 0 ORDER BY case_date, id LIMIT 50",
+        (address,),
+    ).fetchall()
+    found = services.store.get_many([row[0] for row in rows])
+    return [
+        {"id": case.id, "date": case.date, "outcome": case.outcome,
+         "title": text_masker(case, user.role)(case.title or case.text[:30])}
+        for case in (found[row[0]] for row in rows if row[0] in found)
+    ]
 
 
 def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, Any]]:
