@@ -21,6 +21,7 @@ __all__ = [
     "SEARCH_FILTERS",
     "NotFound",
     "QueryError",
+    "address_history",
     "case_page",
     "clusters",
     "export_library",
@@ -36,7 +37,6 @@ __all__ = [
     "party_timeline",
     "repeat_chains",
     "search",
-    "address_history",
     "search_engine",
     "similar_cases",
 ]
