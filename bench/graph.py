@@ -14,8 +14,8 @@ throw-away ArcadeDB started by ``tools/arcadedb_server.py`` unless
 
 ``--calibrate-similar N`` builds the real search index over N generated cases
 and prints, per cosine threshold, how many of each case's top-3 dense
-neighbours at or above it share the case's 小类 (precision) and how many
-cases keep at least one SIMILAR_TO edge (coverage).
+neighbours at or above it share the case's 小类 and 大类 (precision) and how
+many cases keep at least one SIMILAR_TO edge (coverage).
 """
 from __future__ import annotations
 
@@ -120,20 +120,21 @@ def calibrate_similar(n: int, work: Path, seed: int, top: int = 3) -> None:
     with home.open_store() as store:
         if store.count() < n:
             ingest(store, [cases_file], rejects_dir=home.rejects_dir, batch_size=2000)
-        subtype = {r[0]: (r[1], r[2]) for r in store.conn.execute("SELECT id, category, subtype FROM cases")}
+        types = {r[0]: (r[1], r[2]) for r in store.conn.execute("SELECT id, category, subtype FROM cases")}
         with SearchEngine(home, store=store) as engine:
-            pairs = [(score, subtype[case_id] == subtype[other], case_id)
-                     for case_id in subtype for other, score in engine.neighbors(case_id, top)]
+            pairs = [(score, types[case_id] == types[other], types[case_id][0] == types[other][0], case_id)
+                     for case_id in types for other, score in engine.neighbors(case_id, top)]
     print(f"{n} generated cases, top-{top} dense neighbours each ({len(pairs)} pairs)")
-    print("| threshold | pairs kept | same 小类 | cases with an edge |")
-    print("|---|---|---|---|")
-    for step in range(70, 100, 2):
+    print("| threshold | pairs kept | same 小类 | same 大类 | cases with an edge |")
+    print("|---|---|---|---|---|")
+    for step in range(76, 100, 2):
         threshold = step / 100
         kept = [p for p in pairs if p[0] >= threshold]
         if kept:
-            precision = sum(p[1] for p in kept) / len(kept)
-            coverage = len({p[2] for p in kept}) / n
-            print(f"| {threshold:.2f} | {len(kept)} | {precision:.3f} | {coverage:.3f} |")
+            subtype_share = sum(p[1] for p in kept) / len(kept)
+            category_share = sum(p[2] for p in kept) / len(kept)
+            coverage = len({p[3] for p in kept}) / n
+            print(f"| {threshold:.2f} | {len(kept)} | {subtype_share:.3f} | {category_share:.3f} | {coverage:.3f} |")
 
 
 def main() -> None:
@@ -146,12 +147,12 @@ def main() -> None:
     parser.add_argument("--work", help="working directory (default: a temporary one)")
     parser.add_argument("--calibrate-similar", type=int, metavar="N", help="only calibrate the SIMILAR_TO threshold on N generated cases")
     args = parser.parse_args()
-    if args.calibrate_similar:
-        calibrate_similar(args.calibrate_similar, Path(args.work or tempfile.mkdtemp(prefix="leian-bench-graph-")), args.seed)
-        return
-    sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="leian-bench-graph-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.calibrate_similar:
+        calibrate_similar(args.calibrate_similar, work, args.seed)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
     tool = server_dir = None
     bolt_uri = args.bolt
     if bolt_uri is None and any(n <= args.bolt_max for n in sizes):
