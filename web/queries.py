@@ -298,8 +298,12 @@ def hotspots(services: Any, user: User, *, level: str = "town", period: str = "m
 
 
 def heat(services: Any, *, level: str = "town", period: str = "month", type_level: str = "category",
-         max_places: int = 15) -> dict[str, Any]:
-    """The place × type table (cases per cell over all periods) and the monthly trend per type."""
+         max_places: int = 15, max_types: int = 12) -> dict[str, Any]:
+    """The place × type table (cases per cell over all periods) and the trend per type, busiest first.
+
+    The busiest ``max_places`` places and ``max_types`` types are kept (a readable table
+    and chart); ``other`` counts what the table leaves out for each place.
+    """
     from leian.analytics.counts import count_cells
 
     try:
@@ -313,15 +317,19 @@ def heat(services: Any, *, level: str = "town", period: str = "month", type_leve
         row[cell.type] = row.get(cell.type, 0) + int(series.sum())
         totals = by_type.setdefault(cell.type, [0] * len(table.periods))
         by_type[cell.type] = [a + int(b) for a, b in zip(totals, series)]
-    types = sorted(by_type, key=lambda t: -sum(by_type[t]))
+    types = sorted(by_type, key=lambda t: -sum(by_type[t]))[:max_types]
     places = sorted(by_place, key=lambda p: -sum(by_place[p].values()))[:max_places]
+    rows = []
+    for place in places:
+        counts = [by_place[place].get(t, 0) for t in types]
+        total = sum(by_place[place].values())
+        rows.append({"place": place, "counts": counts, "other": total - sum(counts), "total": total})
     return {
         "level": level,
         "period": period,
         "periods": table.periods,
         "types": types,
-        "places": [{"place": p, "counts": [by_place[p].get(t, 0) for t in types], "total": sum(by_place[p].values())}
-                   for p in places],
+        "places": rows,
         "trend": {t: by_type[t] for t in types},
         "max": max((c for p in places for c in by_place[p].values()), default=0),
     }

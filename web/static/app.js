@@ -32,7 +32,6 @@
                     Organization: "#805ad5", DisputeType: "#b7791f", Channel: "#b7791f" };
     var cy = window.cytoscape({
       container: graphBox,
-      wheelSensitivity: 0.2,
       style: [
         { selector: "node", style: {
           "background-color": function (n) { return colours[n.data("label")] || "#718096"; },
@@ -105,7 +104,7 @@
   var trendCanvas = document.getElementById("trend-chart");
   if (trend && trendCanvas && window.Chart) {
     var palette = ["#0f5468", "#c8553d", "#2f7d4f", "#b7791f", "#3182ce", "#805ad5", "#d53f8c", "#718096", "#38a169", "#dd6b20"];
-    var types = Object.keys(trend.trend);
+    var types = trend.types;  // busiest first (the keys of trend.trend arrive sorted by name)
     new window.Chart(trendCanvas, {
       type: "line",
       data: {
@@ -114,7 +113,7 @@
           return {
             label: name, data: trend.trend[name], borderColor: palette[i % palette.length],
             backgroundColor: palette[i % palette.length], tension: 0.25, pointRadius: 2, borderWidth: 2,
-            hidden: i >= 6
+            hidden: i >= 5
           };
         })
       },
