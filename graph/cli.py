@@ -225,7 +225,10 @@ def export_command(home: Home, out: str, fmt: str, uri: str | None) -> None:
     from leian.graph.export import export_graph
 
     with _synced_store(home) as store, _synced_graph(home, store, uri) as graph:
-        nodes, edges = export_graph(graph, fmt, Path(out))
+        try:
+            nodes, edges = export_graph(graph, fmt, Path(out))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {nodes} nodes and {edges} edges to {out} ({fmt})")
 
 

@@ -225,6 +225,9 @@ def test_neighbors_and_party_cli(cli_home, bolt_uri):
     assert missing.exit_code == 1 and missing.output.strip() == "Error: no case with id 'NOPE'"
     bad_uri = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "R02", "--graph", "http://x"])
     assert bad_uri.exit_code == 1 and "expected bolt://" in bad_uri.output and "Traceback" not in bad_uri.output
+    a_file = cli_home / "repeats.jsonl"
+    blocked = runner.invoke(cli, ["--home", str(cli_home), "graph", "export", "--format", "neo4j-csv", str(a_file)])
+    assert blocked.exit_code == 1 and blocked.output.strip() == f"Error: cannot write {a_file}: File exists"
 
 
 def test_push_loads_the_whole_graph(cli_home, bolt_uri):
