@@ -149,6 +149,7 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
+    app.json.sort_keys = False  # keep the engines' order (facets and outcomes largest first), as the CLI prints it
     app.extensions["leian"] = Services(home)
 
     from leian.web import api, pages

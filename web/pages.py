@@ -22,6 +22,7 @@ blueprint = Blueprint("pages", __name__)
 UPLOAD_TYPES = (".jsonl", ".csv", ".xlsx")
 STATUS_NAMES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
 _SIMILAR = 8
+_FACET_ITEMS = 10  # values shown per facet, most frequent first
 
 
 def _safe_next(target: str | None) -> str:
@@ -92,7 +93,7 @@ def _facet_links(answer: dict[str, Any], query: dict[str, str], filters: dict[st
             continue
         title, param = _FACETS[key]
         items = []
-        for value, count in counts.items():
+        for value, count in list(counts.items())[:_FACET_ITEMS]:
             chosen = filters.get(param) == value
             args = {**{k: v for k, v in filters.items() if v}, param: "" if chosen else value}
             items.append({"value": value, "count": count, "chosen": chosen,
