@@ -1,0 +1,169 @@
+"""Search benchmark: index build time, size, top-10 latency, QPS and ANN recall at several sizes.
+
+Vectors at size N are derived from the real sample: the m3e-small vectors of
+the 97 bundled cases, mixed in random pairs and perturbed with Gaussian noise,
+then normalised (encoding N real texts would take N/50 seconds on 2 cores);
+the output says so. Query encoding is timed on real sample texts.
+
+txtai (PyPI) runs side by side on the same vectors (its ``external`` vector
+method hands it our vectors; its FAISS backend with its default settings), and
+the ratio rows compare it with ours.
+
+    .venv/bin/python bench/search.py --sizes 10000,100000 --queries 200
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from leian.embeddings.encoder import load_encoder  # noqa: E402
+from leian.embeddings.text import prepare_query  # noqa: E402
+from leian.search.faiss import FaissIndex  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "promediconv.jsonl"
+
+
+def derived_vectors(base: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    left, right = rng.integers(0, len(base), n), rng.integers(0, len(base), n)
+    mix = rng.random((n, 1)).astype(np.float32)
+    vectors = mix * base[left] + (1 - mix) * base[right] + rng.normal(0, 0.04, (n, base.shape[1])).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def txtai_version() -> str:
+    from importlib.metadata import version
+
+    return version("txtai")
+
+
+class TxtaiRun:
+    """A txtai Embeddings index over the same vectors (texts are row numbers its transform looks up)."""
+
+    def __init__(self, vectors: np.ndarray, queries: np.ndarray):
+        from txtai import Embeddings
+
+        table = np.vstack([vectors, queries])
+        self.first_query = len(vectors)
+
+        def transform(texts: list[str]) -> np.ndarray:  # txtai wants a plain function
+            return table[[int(t) for t in texts]]
+
+        self.embeddings = Embeddings({"method": "external", "transform": transform, "backend": "faiss", "content": False})
+
+    def build(self) -> None:
+        self.embeddings.index((f"c{i}", str(i), None) for i in range(self.first_query))
+
+    def search(self, row: int) -> list[tuple[str, float]]:
+        return self.embeddings.search(str(self.first_query + row), 10)
+
+    def size_bytes(self) -> int:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.embeddings.save(tmp)
+            return sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+
+
+def timed(fn, items) -> np.ndarray:
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        times.append(time.perf_counter() - start)
+    return np.array(times) * 1000
+
+
+def rate(fn, items, threads: int) -> float:
+    with ThreadPoolExecutor(threads) as pool:  # warm-up: thread start-up is not search time
+        list(pool.map(fn, items[:threads]))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(fn, items))
+    return len(items) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="Comma-separated index sizes.")
+    parser.add_argument("--queries", type=int, default=200, help="Queries per measurement.")
+    args = parser.parse_args()
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(0)
+    texts = [prepare_query(json.loads(line)["text"]) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    encoder = load_encoder()
+    base = encoder.encode(texts)
+    encode_ms = []
+    for text in texts[: min(50, len(texts))]:
+        start = time.perf_counter()
+        encoder.encode([text[:120]])
+        encode_ms.append((time.perf_counter() - start) * 1000)
+    print(f"machine: {os.cpu_count()} CPUs, faiss {faiss.__version__}, 1 FAISS thread per query")
+    print("vectors: derived from the 97 sample cases' m3e-small vectors (pairwise mixes + noise), not encoded texts")
+    print(f"query encoding (m3e-small, ~120 chars): p50 {np.median(encode_ms):.1f} ms, p99 {np.percentile(encode_ms, 99):.1f} ms")
+    print(f"txtai {txtai_version()}: same vectors through its external-vectors method, FAISS backend, default settings")
+    print()
+    print("| cases | kind | build s | bytes/case | p50 ms | p99 ms | p50 ms incl. encoding | QPS 1 thr | QPS 2 thr | recall@10 vs flat |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    ratios: list[str] = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        results: dict[str, tuple[float, float, float]] = {}
+        vectors = derived_vectors(base, size, rng)
+        ids = [f"c{i}" for i in range(size)]
+        queries = list(derived_vectors(base, args.queries, rng))
+        exact = None
+        for kind in ("flat", "ivf"):
+            started = time.perf_counter()
+            index = FaissIndex(base.shape[1], kind=kind)
+            index.upsert(ids, vectors)
+            build = time.perf_counter() - started
+            with tempfile.TemporaryDirectory() as tmp:
+                files = index.save(Path(tmp), "bench")
+                size_bytes = sum((Path(tmp) / f).stat().st_size for f in files)
+            def one(q, index=index):
+                return index.search(q[None, :], 10)
+
+            lat = timed(one, queries)
+            hits = [set(i for i, _ in row) for row in index.search(np.vstack(queries), 10)]
+            if kind == "flat":
+                exact, recall = hits, 1.0
+            else:
+                recall = float(np.mean([len(a & b) / 10 for a, b in zip(hits, exact)]))
+            print(
+                f"| {size:,} | {index.kind} | {build:.2f} | {size_bytes / size:.0f} | {np.median(lat):.2f} | {np.percentile(lat, 99):.2f} "
+                f"| {np.median(lat) + np.median(encode_ms):.1f} | {rate(one, queries, 1):.0f} | {rate(one, queries, 2):.0f} | {recall:.3f} |"
+            )
+            results[kind] = (build, size_bytes / size, np.median(lat))
+            del index
+        other = TxtaiRun(vectors, np.vstack(queries))
+        started = time.perf_counter()
+        other.build()
+        build = time.perf_counter() - started
+        rows = list(range(len(queries)))
+        lat = timed(other.search, rows)
+        hits = [set(i for i, _ in other.search(r)) for r in rows]
+        recall = float(np.mean([len(a & b) / 10 for a, b in zip(hits, exact)]))
+        size_bytes = other.size_bytes()
+        print(
+            f"| {size:,} | txtai | {build:.2f} | {size_bytes / size:.0f} | {np.median(lat):.2f} | {np.percentile(lat, 99):.2f} "
+            f"| {np.median(lat) + np.median(encode_ms):.1f} | {rate(other.search, rows, 1):.0f} | {rate(other.search, rows, 2):.0f} | {recall:.3f} |"
+        )
+        ours = results["ivf" if size >= 50_000 else "flat"]
+        ratios.append(f"{size:,}: txtai/LeiAn({'ivf' if size >= 50_000 else 'flat'}) build {build / ours[0]:.2f}x, bytes/case {size_bytes / size / ours[1]:.2f}x, p50 {np.median(lat) / ours[2]:.2f}x")
+        del other
+    print()
+    print("ratios (above 1: txtai slower or larger):")
+    for line in ratios:
+        print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
