@@ -1,0 +1,108 @@
+"""The FAISS vector index and BM25 on their own: round trips, filters inside the search, both index kinds."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leian.embeddings.encoder import load_encoder
+from leian.embeddings.text import prepare_query, tokenize
+from leian.search.base import create_vector_index, load_vector_index
+from leian.search.bm25 import BM25Index
+from leian.search.faiss import FaissIndex
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "promediconv.jsonl"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()[:40]  # 40 real cases are enough here
+    texts = [prepare_query(json.loads(line)["text"]) for line in lines]
+    return texts, load_encoder().encode(texts)
+
+
+@pytest.fixture(scope="module")
+def vectors(sample):
+    """2,000 vectors near the real sample's (mixes of two cases plus noise): enough to train IVF."""
+    base = sample[1]
+    rng = np.random.default_rng(3)
+    left, right = rng.integers(0, len(base), 2000), rng.integers(0, len(base), 2000)
+    mixed = 0.7 * base[left] + 0.3 * base[right] + rng.normal(0, 0.03, (2000, base.shape[1])).astype(np.float32)
+    return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_delete_persist_reload_add_keeps_ids_and_results(vectors, tmp_path, kind):
+    ids = [f"case-{i}" for i in range(len(vectors))]
+    index = create_vector_index(vectors.shape[1], kind=kind)
+    index.upsert(ids, vectors)
+    assert index.kind == kind and len(index) == 2000
+    queries = vectors[:20]
+    assert FaissIndex(vectors.shape[1], kind=kind).search(queries, 10) == [[]] * 20  # empty: no hits
+    before = index.search(queries, 10)
+    assert [row[0][0] for row in before] == ids[:20]
+
+    removed = ids[:5]
+    assert index.delete(removed + ["no-such-case"]) == 5
+    kept_int_ids = dict(index.int_of)
+    files = index.save(tmp_path, "v1")
+    reloaded = load_vector_index(tmp_path, files)
+    assert reloaded.kind == kind and len(reloaded) == 1995 and reloaded.int_of == kept_int_ids
+    after = reloaded.search(queries[5:], 10)
+    assert [row[0][0] for row in after] == ids[5:20]
+    assert all(hit[0] not in removed for row in reloaded.search(queries, 10) for hit in row)
+
+    reloaded.upsert(removed, vectors[:5])
+    assert [row[0][0] for row in reloaded.search(queries[:5], 1)] == removed
+    assert len(set(reloaded.int_of.values())) == 2000  # no int id handed out twice
+    # An update keeps the case's int id and replaces its vector.
+    number = reloaded.int_of["case-100"]
+    reloaded.upsert(["case-100"], vectors[7:8])
+    assert reloaded.int_of["case-100"] == number and len(reloaded) == 2000
+    assert np.allclose(reloaded.vectors(["case-100"])[0], vectors[7], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+@pytest.mark.parametrize("allowed_size", [7, 300, 1500])
+def test_filtered_search_returns_only_allowed_and_k_of_them(vectors, kind, allowed_size):
+    ids = [f"case-{i}" for i in range(len(vectors))]
+    index = FaissIndex(vectors.shape[1], kind=kind)
+    index.upsert(ids, vectors)
+    allowed = set(np.random.default_rng(allowed_size).choice(ids, allowed_size, replace=False))
+    for row in index.search(vectors[:10], 10, allowed=allowed):
+        assert len(row) == min(10, allowed_size)
+        assert {i for i, _ in row} <= allowed
+        scores = [s for _, s in row]
+        assert scores == sorted(scores, reverse=True)
+    # Exactness of the restricted search: the best allowed hit is the true best among the allowed.
+    allowed_list = sorted(allowed)
+    rows = np.array([int(i.split("-")[1]) for i in allowed_list])
+    best = allowed_list[int(np.argmax(vectors[rows] @ vectors[0]))]
+    if kind == "flat" or allowed_size <= 300:
+        assert index.search(vectors[:1], 1, allowed=allowed)[0][0][0] == best
+
+
+def test_auto_kind_switches_to_ivf_past_the_threshold(vectors):
+    index = FaissIndex(vectors.shape[1], kind="auto", threshold=1800)
+    ids = [f"case-{i}" for i in range(len(vectors))]
+    index.upsert(ids[:1700], vectors[:1700])
+    assert index.kind == "flat"
+    index.upsert(ids[1700:], vectors[1700:])
+    assert index.kind == "ivf" and len(index) == 2000
+    assert index.search(vectors[1999:], 1)[0][0][0] == "case-1999"
+
+
+def test_bm25_ranks_by_shared_terms_and_respects_allowed(sample):
+    texts = sample[0]
+    ids = [f"PMC-{i + 1:03d}" for i in range(len(texts))]
+    index = BM25Index.build(ids, [tokenize(t) for t in texts])
+    hits = index.top(tokenize("下岗待业，借款开小餐馆，出具欠条"), 5)
+    assert hits[0][0] == "PMC-033"
+    allowed = {"PMC-001", "PMC-002", "PMC-033"}
+    restricted = index.top(tokenize("下岗待业，借款开小餐馆，出具欠条"), 5, allowed=allowed)
+    assert {i for i, _ in restricted} <= allowed and restricted[0][0] == "PMC-033"
+    assert index.top(["完全不存在的词"], 5) == []
