@@ -13,6 +13,7 @@ import pytest
 from leian.web.app import create_app
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -120,6 +121,23 @@ def test_case_page_escapes_hostile_text_and_masks_for_analyst(server, browser):
         "return dark > 500;"))
     _shot(browser, "03-case")
     assert _console_errors(browser) == []
+
+
+def test_clicking_a_party_in_the_graph_expands_it(server, browser):
+    _login(browser, server, "mediator")
+    browser.get(server + "/cases/R003")
+    graph = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "graph")))
+    _wait(browser, lambda d: graph.get_attribute("data-drawn") == "true")
+    count = "return document.getElementById('graph').cy.elements().length"  # new edges and nodes
+    before = browser.execute_script(count)
+    x, y = browser.execute_script(
+        "var cy = document.getElementById('graph').cy;"
+        "var p = cy.nodes('[label = \"Party\"]').filter(function (n) { return n.data('name') === '王建国'; })[0].renderedPosition();"
+        "return [p.x, p.y];")
+    box = graph.rect
+    ActionChains(browser).move_to_element_with_offset(graph, int(x - box["width"] / 2), int(y - box["height"] / 2)).click().perform()
+    assert "王建国" in _wait(browser, expected_conditions.presence_of_element_located((By.ID, "graph-selection"))).text
+    _wait(browser, lambda d: d.execute_script(count) > before)
 
 
 def test_dashboard_draws_the_trend_chart_and_lists_hotspots(server, browser):

@@ -46,6 +46,7 @@
           "target-arrow-shape": "triangle", "target-arrow-color": "#dd6b20" } }
       ]
     });
+    graphBox.cy = cy;  // reachable from the browser console and the end-to-end tests
     var selection = document.getElementById("graph-selection");
     var expanded = {};
 
