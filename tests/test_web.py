@@ -10,6 +10,8 @@ import io
 import json
 import re
 import tempfile
+import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -24,7 +26,7 @@ from leian.home import Home
 
 LIBRARY = "培训案例库"
 #: Values for the variable parts of every rule, so each route is called for real.
-PATH_VALUES = {"case_id": "T0001", "name": LIBRARY, "username": "med", "filename": "app.css"}
+PATH_VALUES = {"case_id": "T0001", "name": LIBRARY, "username": "med", "filename": "app.css", "job_id": "no-such-job"}
 ROLES = list(ROLES_USERS)
 
 
@@ -196,8 +198,6 @@ def test_graph_neighbourhood_expands_and_is_masked_by_role(clients):
 
 
 def test_search_page_facets_set_a_filter_and_keep_the_query(clients):
-    from urllib.parse import parse_qs, urlsplit
-
     html = clients["mediator"].get("/?q=装修噪音&parties=王建国").get_data(as_text=True)
     links = [parse_qs(urlsplit(href.replace("&amp;", "&")).query) for href in re.findall(r'href="(/\?[^"]+)"', html)]
     town = next(link for link in links if link.get("where") == ["平沙镇"])
@@ -317,13 +317,30 @@ def test_ingest_upload_reports_rejects_and_makes_new_cases_searchable(clients):
     body = "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode("utf-8")
     answer = admin.post("/ingest", data={"csrf_token": admin.csrf, "file": (io.BytesIO(body), "上报.jsonl")},
                         content_type="multipart/form-data")
-    html = answer.get_data(as_text=True)
-    assert answer.status_code == 200 and "上报.jsonl" in html and "amount" in html
+    assert answer.status_code == 302
+    job_id = parse_qs(urlsplit(answer.headers["Location"]).query)["job"][0]
+    job = _finished(admin, job_id)
+    assert job["status"] == "done" and job["written"] == 1
+    assert job["report"]["inserted"] == 1 and job["report"]["rejected"] == 1
+    assert any(m.startswith("上报.jsonl:2") and "amount" in m for m in job["report"]["reject_messages"])
+    html = admin.get(f"/ingest?job={job_id}").get_data(as_text=True)
+    assert 'id="ingest-report"' in html and "上报.jsonl" in html and "amount" in html
     found = admin.get("/api/search", query_string={"q": "电梯坏了物业不修", "top_k": 3}).get_json()
     assert found["results"][0]["id"] == "UP1"
     wrong = admin.post("/ingest", data={"csrf_token": admin.csrf, "file": (io.BytesIO(b"x"), "cases.pdf")},
-                       content_type="multipart/form-data")
+                       content_type="multipart/form-data", follow_redirects=True)
     assert "不支持的文件类型" in wrong.get_data(as_text=True)
+    assert admin.get("/api/ingest/no-such-job").status_code == 404
+
+
+def _finished(client, job_id: str) -> dict:
+    """Poll an ingest job until it is no longer running (the server does the work in a thread)."""
+    for _ in range(600):
+        job = client.get(f"/api/ingest/{job_id}").get_json()
+        if job["status"] != "running":
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"ingest job still running: {job}")
 
 
 def test_user_commands_create_and_list_accounts():

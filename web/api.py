@@ -232,6 +232,14 @@ def download(content: bytes, filename: str, mimetype: str) -> Response:
     return response
 
 
+@blueprint.get("/ingest/<job_id>")
+def ingest_job(job_id: str) -> Any:
+    job = services().jobs.get(job_id, services())
+    if job is None:
+        raise queries.NotFound(f"没有导入任务 {job_id} / No such ingest job")
+    return jsonify(job.to_dict())
+
+
 @blueprint.get("/users")
 def users() -> Any:
     return jsonify(users=[u.to_dict() for u in services().accounts.list()])

@@ -39,6 +39,7 @@ from flask import (
 from leian.data.store import Store
 from leian.library.store import LibraryError
 from leian.web.accounts import ROLE_NAMES, AccountError, Accounts, User
+from leian.web.jobs import IngestJobs
 from leian.web.queries import NotFound, QueryError
 from leian.web.security import (
     SECURITY_HEADERS,
@@ -74,6 +75,7 @@ class Services:
         self.home = home
         self.store: Store = home.open_store()
         self.accounts = Accounts(self.store)
+        self.jobs = IngestJobs()
         self._lock = threading.Lock()
         self._engines: dict[str, Any] = {}
 

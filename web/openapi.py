@@ -76,6 +76,7 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
     ("get", "/api/libraries/{name}/export", "导出案例库（脱敏）", "trainer, admin", [
         ("format", {"type": "string", "enum": ["md", "docx", "jsonl"]}, "导出格式"),
     ], None, 200),
+    ("get", "/api/ingest/{job_id}", "导入任务的进度与结果（页面“数据导入”上传后）", "admin", [], None, 200),
     ("get", "/api/users", "用户列表", "admin", [], None, 200),
     ("post", "/api/users", "新建用户", "admin", [], {
         "type": "object", "required": ["username", "role", "password"],

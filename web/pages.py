@@ -242,8 +242,7 @@ def library_export(name: str) -> Any:
 
 @blueprint.route("/ingest", methods=["GET", "POST"])
 def ingest() -> Any:
-    """Upload JSONL/CSV/XLSX; shows the ingest report with its rejects."""
-    report = None
+    """Upload JSONL/CSV/XLSX; the ingest runs in the background and the page follows it to the report."""
     if request.method == "POST":
         upload = request.files.get("file")
         suffix = Path(upload.filename or "").suffix.lower() if upload else ""
@@ -252,11 +251,14 @@ def ingest() -> Any:
         elif suffix not in UPLOAD_TYPES:
             flash(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 JSONL、CSV 或 XLSX", "error")
         else:
-            with tempfile.TemporaryDirectory(prefix="leian-upload-") as folder:
-                path = Path(folder) / _safe_filename(upload.filename, suffix)
-                upload.save(path)
-                report = queries.ingest_file(services(), current_user(), path, upload.filename)
-    return render_template("ingest.html", report=report, types=UPLOAD_TYPES)
+            folder = Path(tempfile.mkdtemp(prefix="leian-upload-"))  # the job deletes it when done
+            path = folder / _safe_filename(upload.filename, suffix)
+            upload.save(path)
+            job = services().jobs.start(services(), current_user(), folder, path, upload.filename)
+            return redirect(url_for("pages.ingest", job=job.id))
+        return redirect(url_for("pages.ingest"))
+    job = services().jobs.get(request.args.get("job", ""), services()) if request.args.get("job") else None
+    return render_template("ingest.html", job=job.to_dict() if job else None, types=UPLOAD_TYPES)
 
 
 @blueprint.route("/admin/users", methods=["GET", "POST"])

@@ -8,6 +8,7 @@ audit log. Bad user input raises :class:`QueryError` with a message to show.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +162,19 @@ def mask_history(services: Any, user: User, case_id: str, history: list[dict[str
     return [mask_tree(item, text_masker(case, user.role)) for item in history] if case else history
 
 
-def ingest_file(services: Any, user: User, path: Path, filename: str) -> dict[str, Any]:
-    """Ingest one uploaded file, bring every index up to date, and report (audited)."""
+def ingest_file(services: Any, user: User, path: Path, filename: str, *,
+                on_indexing: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Ingest one uploaded file, bring every index up to date, and report (audited).
+
+    ``on_indexing`` is called when the cases are stored and the indexes are being updated.
+    """
     from leian.data.ingest import ingest
 
     from leian.indexers import sync_all
 
     report = ingest(services.store, [path], rejects_dir=services.home.rejects_dir)
+    if on_indexing is not None:
+        on_indexing()
     notices = sync_all(services.home, services.store)
     services.reset_engines()  # the next request loads the indexes just written
     services.accounts.audit(user.username, "ingest", target=filename,
