@@ -62,7 +62,8 @@ def start(state_dir: str | os.PathLike[str], *, heap: str = "1g") -> str:
         "com.arcadedb.server.ArcadeDBServer",
     ]
     log = (state / "server.log").open("ab")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # cwd: ArcadeDB writes its own log/ folder into the working directory.
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=state)
     (state / "server.pid").write_text(str(process.pid))
     uri = f"bolt://root:{PASSWORD}@127.0.0.1:{bolt_port}/{DATABASE}"
     deadline = time.monotonic() + STARTUP_SECONDS
