@@ -42,7 +42,7 @@ def _package_dir() -> Path:
 
 def start(state_dir: str | os.PathLike[str], *, heap: str = "1g") -> str:
     """Start the server in the background and wait until Bolt accepts connections; returns its URI."""
-    state = Path(state_dir)
+    state = Path(state_dir).absolute()
     (state / "databases").mkdir(parents=True, exist_ok=True)
     package = _package_dir()
     bolt_port, http_port, https_port = free_port(), free_port(), free_port()
