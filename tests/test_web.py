@@ -11,10 +11,12 @@ import json
 import re
 import tempfile
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
+from leian.data.ingest import ingest
 from leian.web.app import create_app, services
 from leian.web.openapi import openapi_document
 from leian.web.queries import libraries
@@ -23,6 +25,7 @@ from web_support import PASSWORD, ROLES_USERS, web_home
 
 from leian.cli import cli
 from leian.home import Home
+from leian.indexers import sync_all
 
 LIBRARY = "培训案例库"
 #: Values for the variable parts of every rule, so each route is called for real.
@@ -341,6 +344,23 @@ def _finished(client, job_id: str) -> dict:
             return job
         time.sleep(0.2)
     raise AssertionError(f"ingest job still running: {job}")
+
+
+def test_cases_ingested_by_another_process_show_up_in_search_and_graph(clients):
+    home = web_home()
+    source = Path(tempfile.mkdtemp(prefix="leian-cli-ingest-")) / "cli.jsonl"
+    source.write_text(json.dumps({"id": "CLI1", "text": "村里的鱼塘承包到期后，承包人拒不交还鱼塘，村委会多次催告无果",
+                                  "type": "土地", "parties": [{"name": "何大勇", "role": "被申请人"}]},
+                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    mediator = clients["mediator"]
+    assert mediator.get("/api/search", query_string={"q": "鱼塘承包到期不还", "top_k": 1}).status_code == 200
+    with home.open_store() as store:  # a second connection, as `leian ingest` would open
+        ingest(store, [source], rejects_dir=home.rejects_dir)
+        sync_all(home, store)
+    found = mediator.get("/api/search", query_string={"q": "鱼塘承包到期不还", "top_k": 1}).get_json()
+    assert found["results"][0]["id"] == "CLI1"
+    graph = mediator.get("/api/cases/CLI1/neighbors").get_json()
+    assert "何大勇" in [n["name"] for n in graph["nodes"]]
 
 
 def test_user_commands_create_and_list_accounts():

@@ -86,10 +86,15 @@ class Services:
                 self._engines[name] = load()
             return self._engines[name]
 
-    def reset_engines(self) -> None:
-        """Forget loaded engines after the data changed; each is loaded again on next use."""
+    def forget(self, *names: str) -> None:
+        """Drop these engines; each is loaded again on next use."""
         with self._lock:
-            self._engines = {name: engine for name, engine in self._engines.items() if name == "libraries"}
+            for name in names:
+                self._engines.pop(name, None)
+
+    def reset_engines(self) -> None:
+        """Forget every engine built from the data after it changed (the libraries only wrap the store)."""
+        self.forget(*(name for name in list(self._engines) if name != "libraries"))
 
     def close(self) -> None:
         self.store.close()

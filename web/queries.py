@@ -60,10 +60,21 @@ class NotFound(LookupError):
 
 
 def search_engine(services: Any) -> Any:
-    """The process's search engine, loaded once (model and indexes) and shared by every request."""
-    from leian.search.engine import SearchEngine
+    """The process's search engine, loaded once (model and indexes) and shared by every request.
 
-    return services.engine("search", lambda: SearchEngine(services.home, store=services.store))
+    When another process (``leian ingest``) has saved a newer index generation,
+    the engine is loaded again so that its cases are searchable here too.
+    """
+    import json
+
+    from leian.search.engine import MANIFEST, SearchEngine
+
+    engine = services.engine("search", lambda: SearchEngine(services.home, store=services.store))
+    manifest = services.home.index_dir / MANIFEST
+    if manifest.is_file() and json.loads(manifest.read_text(encoding="utf-8")).get("seq", 0) > engine.seq:
+        services.forget("search", "clusters")
+        engine = services.engine("search", lambda: SearchEngine(services.home, store=services.store))
+    return engine
 
 
 def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: dict[str, str] | None = None,
@@ -188,9 +199,12 @@ def graph_store(services: Any) -> Any:
     from leian.graph.factory import open_graph
 
     graph = services.engine("graph", lambda: open_graph(services.home))
-    if graph.watermark()[1] < services.store.last_change():
-        services.reset_engines()
+    latest = services.store.last_change()
+    # Reopened at most once per change of the store (a home ingested with --no-index stays behind).
+    if graph.watermark()[1] < latest and services.engine("graph_checked_at", lambda: latest) < latest:
+        services.forget("graph", "graph_checked_at")
         graph = services.engine("graph", lambda: open_graph(services.home))
+        services.engine("graph_checked_at", lambda: latest)
     return graph
 
 
