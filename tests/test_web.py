@@ -125,6 +125,16 @@ def test_logout_and_idle_time_end_the_session_on_the_server(app):
     assert idle.get("/api/me").status_code == 401
 
 
+def test_repeated_wrong_passwords_lock_the_username_for_a_while(app):
+    with app.app_context():
+        services().accounts.add("guessme", "analyst", PASSWORD)
+    client = app.test_client()
+    for _ in range(5):
+        assert client.post("/api/login", json={"username": "guessme", "password": "wrong-guess"}).status_code == 401
+    assert client.post("/api/login", json={"username": "guessme", "password": PASSWORD}).status_code == 401
+    assert client.post("/api/login", json={"username": "ana", "password": PASSWORD}).status_code == 200
+
+
 def test_state_changing_requests_need_the_session_csrf_token(app, clients):
     client = clients["trainer"]
     for headers in ({}, {"X-CSRF-Token": "forged"}):

@@ -86,6 +86,9 @@ MIGRATIONS = [
     CREATE INDEX web_sessions_username ON web_sessions(username);
     """,
 ]
+#: After LOCKOUT_FAILURES failed logins within LOCKOUT_WINDOW a username is refused for the rest of the window.
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = dt.timedelta(minutes=15)
 #: A session ends after this long without a request, and in any case after SESSION_MAX.
 SESSION_IDLE = dt.timedelta(hours=4)
 SESSION_MAX = dt.timedelta(hours=12)
@@ -180,13 +183,27 @@ class Accounts:
         return [_user(row) for row in self.store.conn.execute("SELECT * FROM web_users ORDER BY username")]
 
     def check_password(self, username: str, password: str) -> User | None:
-        """The active user with this password (and their last login updated), else None."""
+        """The active user with this password (and their last login updated), else None.
+
+        A username with too many recent failed logins is refused whatever the password
+        (guessing is slowed to LOCKOUT_FAILURES tries per LOCKOUT_WINDOW).
+        """
+        if self.locked_out(username):
+            return None
         row = self.store.conn.execute("SELECT * FROM web_users WHERE username = ?", (username,)).fetchone()
         if row is None or not row["active"] or not check_password_hash(row["password_hash"], password):
             return None
         with self.store.transaction() as conn:
             conn.execute("UPDATE web_users SET last_login = ? WHERE username = ?", (_now(), username))
         return self.get(username)
+
+    def locked_out(self, username: str) -> bool:
+        """Whether ``username`` had LOCKOUT_FAILURES failed logins within the last LOCKOUT_WINDOW."""
+        since = (dt.datetime.now(dt.UTC) - LOCKOUT_WINDOW).isoformat(timespec="seconds")
+        failures = self.store.conn.execute(
+            "SELECT COUNT(*) FROM web_audit WHERE action = 'login_failed' AND username = ? AND at >= ?", (username, since)
+        ).fetchone()[0]
+        return failures >= LOCKOUT_FAILURES
 
     def open_session(self, username: str) -> str:
         """A new login session for ``username``; returns its secret token (kept only in the user's cookie)."""
