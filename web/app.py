@@ -78,13 +78,25 @@ class Services:
         self.jobs = IngestJobs()
         self._lock = threading.Lock()
         self._engines: dict[str, Any] = {}
+        self._loading: dict[str, threading.Lock] = {}
 
     def engine(self, name: str, load: Any) -> Any:
-        """The engine called ``name``, built by ``load()`` once per process."""
+        """The engine called ``name``, built by ``load()`` once per process.
+
+        Each name has its own loading lock, so a slow load (the model) never holds up another engine.
+        """
         with self._lock:
-            if name not in self._engines:
-                self._engines[name] = load()
-            return self._engines[name]
+            if name in self._engines:
+                return self._engines[name]
+            loading = self._loading.setdefault(name, threading.Lock())
+        with loading:
+            with self._lock:
+                if name in self._engines:
+                    return self._engines[name]
+            built = load()
+            with self._lock:
+                self._engines[name] = built
+            return built
 
     def forget(self, *names: str) -> None:
         """Drop these engines; each is loaded again on next use."""

@@ -72,7 +72,7 @@ def search_engine(services: Any) -> Any:
     engine = services.engine("search", lambda: SearchEngine(services.home, store=services.store))
     manifest = services.home.index_dir / MANIFEST
     if manifest.is_file() and json.loads(manifest.read_text(encoding="utf-8")).get("seq", 0) > engine.seq:
-        services.forget("search", "clusters")
+        services.forget("search", "clusters", "clusters_masked")
         engine = services.engine("search", lambda: SearchEngine(services.home, store=services.store))
     return engine
 
@@ -162,9 +162,11 @@ def clusters(services: Any, user: User) -> dict[str, Any]:
     found = services.engine("clusters", lambda: cluster_cases(services.store, model=model_for_home(services.home, None)).to_dict())
     if sees_names(user.role):
         return found
-    return {**found, "clusters": [{**c, "label": mask_known_names(services, c["label"]),
-                                   "keywords": [mask_known_names(services, w) for w in c["keywords"]]}
-                                  for c in found["clusters"]]}
+    return services.engine("clusters_masked", lambda: {
+        **found,
+        "clusters": [{**c, "label": mask_known_names(services, c["label"]),
+                      "keywords": [mask_known_names(services, w) for w in c["keywords"]]} for c in found["clusters"]],
+    })
 
 
 def mask_history(services: Any, user: User, case_id: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
