@@ -173,6 +173,8 @@ def test_trainer_builds_a_library_and_downloads_its_export(server, browser):
     lesson.send_keys("夜间噪音纠纷先固定证据，再约定具体时段。")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
+    history = browser.find_element(By.CSS_SELECTOR, ".history").text
+    assert "经验启示" in history and "基本案情" not in history  # untouched (masked) sections are not rewritten
     _shot(browser, "06-entry")
     browser.find_element(By.LINK_TEXT, "邻里纠纷典型案例").click()
     browser.find_element(By.ID, "export-md").click()
