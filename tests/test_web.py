@@ -344,6 +344,13 @@ def test_ingest_upload_reports_rejects_and_makes_new_cases_searchable(clients):
                        content_type="multipart/form-data", follow_redirects=True)
     assert "不支持的文件类型" in wrong.get_data(as_text=True)
     assert admin.get("/api/ingest/no-such-job").status_code == 404
+    started = admin.post("/api/ingest", headers={"X-CSRF-Token": admin.csrf}, content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(json.dumps(records[0], ensure_ascii=False).encode("utf-8")), "again.jsonl")})
+    assert started.status_code == 202 and started.headers["Location"] == f"/api/ingest/{started.get_json()['id']}"
+    assert _finished(admin, started.get_json()["id"])["report"]["unchanged"] == 1
+    refused = admin.post("/api/ingest", headers={"X-CSRF-Token": admin.csrf}, content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(b"%PDF"), "cases.pdf")})
+    assert refused.status_code == 400 and "Unsupported file type" in refused.get_json()["error"]["detail"]
 
 
 def _finished(client, job_id: str) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 from leian.library.store import LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES
@@ -230,6 +230,13 @@ def download(content: bytes, filename: str, mimetype: str) -> Response:
     response = Response(content, mimetype=mimetype)
     response.headers["Content-Disposition"] = f"attachment; filename=\"export.{filename.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(filename)}"
     return response
+
+
+@blueprint.post("/ingest")
+def ingest() -> Any:
+    """Upload a JSONL/CSV/XLSX file (multipart field ``file``); 202 with the job to poll."""
+    job = services().jobs.upload(services(), current_user(), request.files.get("file"))
+    return jsonify(job.to_dict()), 202, {"Location": url_for("api.ingest_job", job_id=job.id)}
 
 
 @blueprint.get("/ingest/<job_id>")

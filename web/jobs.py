@@ -15,16 +15,20 @@ Examples
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PHASES", "IngestJob", "IngestJobs"]
+__all__ = ["PHASES", "UPLOAD_TYPES", "IngestJob", "IngestJobs", "safe_filename"]
 
 _log = logging.getLogger(__name__)
+
+UPLOAD_TYPES = (".jsonl", ".csv", ".xlsx")
 
 #: Phase -> its name on screen, in order.
 PHASES = {"queued": "排队中", "store": "校验并写入案件库", "index": "更新检索索引与图谱", "done": "完成", "failed": "失败"}
@@ -57,6 +61,24 @@ class IngestJobs:
         self._jobs: dict[str, IngestJob] = {}
         self._run_lock = threading.Lock()
 
+    def upload(self, services: Any, user: Any, upload: Any) -> IngestJob:
+        """Save an uploaded file (a werkzeug ``FileStorage``) and start ingesting it.
+
+        Raises:
+            QueryError: no file, or not a JSONL, CSV or XLSX file (nothing is saved).
+        """
+        from leian.web.queries import QueryError
+
+        if upload is None or not upload.filename:
+            raise QueryError("请选择要导入的文件 / No file was uploaded")
+        suffix = Path(upload.filename).suffix.lower()
+        if suffix not in UPLOAD_TYPES:
+            raise QueryError(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 JSONL、CSV 或 XLSX / Unsupported file type")
+        folder = Path(tempfile.mkdtemp(prefix="leian-upload-"))  # deleted when the job ends
+        path = folder / safe_filename(upload.filename, suffix)
+        upload.save(path)
+        return self.start(services, user, folder, path, upload.filename)
+
     def start(self, services: Any, user: Any, folder: Path, path: Path, filename: str) -> IngestJob:
         """Ingest ``path`` (inside ``folder``, which is deleted afterwards) in a new thread."""
         from leian.web.queries import ingest_file
@@ -88,3 +110,13 @@ class IngestJobs:
         if job is not None and job.phase == "store":
             job.written = services.store.last_change() - job.start_seq
         return job
+
+
+def safe_filename(filename: str, suffix: str) -> str:
+    """The uploaded file's own name (so reject messages name it), reduced to letters, digits, 汉字, - and _.
+
+    >>> safe_filename("../../网格 上报.jsonl", ".jsonl"), safe_filename("...", ".csv")
+    ('网格_上报.jsonl', 'upload.csv')
+    """
+    stem = re.sub(r"[^\w\-]+", "_", Path(filename).stem)[:80].strip("_")
+    return f"{stem or 'upload'}{suffix}"

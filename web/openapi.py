@@ -76,6 +76,8 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
     ("get", "/api/libraries/{name}/export", "导出案例库（脱敏）", "trainer, admin", [
         ("format", {"type": "string", "enum": ["md", "docx", "jsonl"]}, "导出格式"),
     ], None, 200),
+    ("post", "/api/ingest", "上传 JSONL/CSV/XLSX 导入（后台进行，返回任务）", "admin", [], {
+        "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}, 202),
     ("get", "/api/ingest/{job_id}", "导入任务的进度与结果（页面“数据导入”上传后）", "admin", [], None, 200),
     ("get", "/api/users", "用户列表", "admin", [], None, 200),
     ("post", "/api/users", "新建用户", "admin", [], {
@@ -111,7 +113,8 @@ def _operation(method: str, path: str, summary: str, roles: str, params: list[tu
         "responses": responses,
     }
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        media = "multipart/form-data" if body["properties"].get("file", {}).get("format") == "binary" else "application/json"
+        operation["requestBody"] = {"required": True, "content": {media: {"schema": body}}}
     if method != "get" and path != "/api/login":
         operation["parameters"].append({"name": "X-CSRF-Token", "in": "header", "required": True, "schema": _STRING})
     if path.endswith("/export"):

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -13,13 +11,13 @@ from leian.web import queries
 from leian.web.accounts import ROLES, AccountError
 from leian.web.api import DOWNLOAD_TYPES, choice_arg, download
 from leian.web.app import current_user, log_in, log_out, services
+from leian.web.jobs import UPLOAD_TYPES
 from leian.web.security import allowed
 
 __all__ = ["STATUS_NAMES", "UPLOAD_TYPES", "blueprint"]
 
 blueprint = Blueprint("pages", __name__)
 
-UPLOAD_TYPES = (".jsonl", ".csv", ".xlsx")
 STATUS_NAMES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
 _SIMILAR = 8
 _FACET_ITEMS = 10  # values shown per facet, most frequent first
@@ -67,12 +65,6 @@ def home() -> Any:
                            facets=_facet_links(answer, {"q": text, "parties": party_text, "address": address}, filters)
                            if answer else [],
                            repeaters=_repeaters(answer) if answer else [])
-
-
-def _safe_filename(filename: str, suffix: str) -> str:
-    """The uploaded file's own name (so reject messages name it), reduced to letters, digits, 汉字, - and _."""
-    stem = re.sub(r"[^\w\-]+", "_", Path(filename).stem)[:80].strip("_")
-    return f"{stem or 'upload'}{suffix}"
 
 
 def _split_list(text: str) -> list[str]:
@@ -244,19 +236,12 @@ def library_export(name: str) -> Any:
 def ingest() -> Any:
     """Upload JSONL/CSV/XLSX; the ingest runs in the background and the page follows it to the report."""
     if request.method == "POST":
-        upload = request.files.get("file")
-        suffix = Path(upload.filename or "").suffix.lower() if upload else ""
-        if upload is None or not upload.filename:
-            flash("请选择要导入的文件", "error")
-        elif suffix not in UPLOAD_TYPES:
-            flash(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 JSONL、CSV 或 XLSX", "error")
-        else:
-            folder = Path(tempfile.mkdtemp(prefix="leian-upload-"))  # the job deletes it when done
-            path = folder / _safe_filename(upload.filename, suffix)
-            upload.save(path)
-            job = services().jobs.start(services(), current_user(), folder, path, upload.filename)
-            return redirect(url_for("pages.ingest", job=job.id))
-        return redirect(url_for("pages.ingest"))
+        try:
+            job = services().jobs.upload(services(), current_user(), request.files.get("file"))
+        except queries.QueryError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("pages.ingest"))
+        return redirect(url_for("pages.ingest", job=job.id))
     job = services().jobs.get(request.args.get("job", ""), services()) if request.args.get("job") else None
     return render_template("ingest.html", job=job.to_dict() if job else None, types=UPLOAD_TYPES)
 

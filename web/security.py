@@ -62,6 +62,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "api.library_add": _TRAINERS,
     "api.entry_edit": _TRAINERS,
     "api.library_export": _TRAINERS,
+    "api.ingest": _ADMINS,
     "api.ingest_job": _ADMINS,
     "api.users": _ADMINS,
     "api.user_create": _ADMINS,
