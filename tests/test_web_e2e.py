@@ -65,6 +65,16 @@ def _shot(driver, name: str) -> None:
     driver.set_window_size(1366, 900)
 
 
+def _painted_pixels(driver, selector: str) -> int:
+    """How many pixels of the canvases matching ``selector`` are not transparent (something was drawn)."""
+    return driver.execute_script(
+        "var painted = 0; document.querySelectorAll(arguments[0]).forEach(function (c) {"
+        "  if (!c.width || !c.height) return;"
+        "  var p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "  for (var i = 3; i < p.length; i += 4) { if (p[i] > 0) painted++; } });"
+        "return painted;", selector)
+
+
 def _console_errors(driver) -> list[str]:
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -113,12 +123,7 @@ def test_case_page_escapes_hostile_text_and_masks_for_analyst(server, browser):
     assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline a[href$='/cases/R000']")) == 2  # 王 and 赵 both
     assert browser.find_element(By.ID, "repeat-alert").text.startswith("重复纠纷")
     _wait(browser, lambda d: d.find_element(By.ID, "graph").get_attribute("data-drawn") == "true")
-    assert _wait(browser, lambda d: d.execute_script(
-        "var cs = document.querySelectorAll('#graph canvas'); var dark = 0;"
-        "for (var k = 0; k < cs.length; k++) { var c = cs[k]; if (!c.width || !c.height) continue;"
-        "  var p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-        "  for (var i = 3; i < p.length; i += 4) { if (p[i] > 0) dark++; } }"
-        "return dark > 500;"))
+    _wait(browser, lambda d: _painted_pixels(d, "#graph canvas") > 500)
     _shot(browser, "03-case")
     assert _console_errors(browser) == []
 
@@ -144,11 +149,7 @@ def test_dashboard_draws_the_trend_chart_and_lists_hotspots(server, browser):
     _login(browser, server, "analyst")
     browser.get(server + "/dashboard")
     _wait(browser, expected_conditions.presence_of_element_located((By.ID, "trend-chart")))
-    drawn = _wait(browser, lambda d: d.execute_script(
-        "var c = document.getElementById('trend-chart');"
-        "var p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-        "for (var i = 3; i < p.length; i += 4) { if (p[i] > 0) return true; } return false;"))
-    assert drawn
+    _wait(browser, lambda d: _painted_pixels(d, "#trend-chart") > 500)
     rows = browser.find_elements(By.CSS_SELECTOR, ".hotspot-table tbody tr")
     assert any("三灶镇" in row.text and "邻里" in row.text for row in rows)
     _shot(browser, "04-dashboard")
