@@ -32,10 +32,10 @@ $(ASSETS): package.json package-lock.json tools/vendor_assets.py
 	$(PYTHON) tools/vendor_assets.py
 	touch $(ASSETS)
 
-# The end-to-end tests drive Debian's headless Chromium.
+# The end-to-end tests drive Debian's headless Chromium (with a CJK font for the screenshots).
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei; }
 
 demo: install
 	$(BIN)/leian --home $(DEMO_HOME) demo
