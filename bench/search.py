@@ -25,9 +25,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from leian.embeddings.encoder import load_encoder  # noqa: E402
-from leian.embeddings.text import prepare_query  # noqa: E402
-from leian.search.faiss import FaissIndex  # noqa: E402
+from leian.embeddings.encoder import load_encoder
+from leian.embeddings.text import prepare_query
+from leian.search.faiss import FaissIndex
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "promediconv.jsonl"
 
@@ -132,7 +132,7 @@ def main() -> None:
                 return index.search(q[None, :], 10)
 
             lat = timed(one, queries)
-            hits = [set(i for i, _ in row) for row in index.search(np.vstack(queries), 10)]
+            hits = [{i for i, _ in row} for row in index.search(np.vstack(queries), 10)]
             if kind == "flat":
                 exact, recall = hits, 1.0
             else:
@@ -149,7 +149,7 @@ def main() -> None:
         build = time.perf_counter() - started
         rows = list(range(len(queries)))
         lat = timed(other.search, rows)
-        hits = [set(i for i, _ in other.search(r)) for r in rows]
+        hits = [{i for i, _ in other.search(r)} for r in rows]
         recall = float(np.mean([len(a & b) / 10 for a, b in zip(hits, exact)]))
         size_bytes = other.size_bytes()
         print(
