@@ -13,7 +13,7 @@ from leian.clitools import echo_json, pass_home, progress_default
 from leian.data.store import Store
 from leian.home import Home
 
-__all__ = ["repeats", "neighbors", "party", "graph"]
+__all__ = ["repeats", "neighbors", "party", "graph", "summarize_neighborhood"]
 
 _CONNECTION_ERRORS = (DriverError, Neo4jError, OSError)
 _GRAPH_HELP = "Graph store: a Bolt URI such as bolt://host:7687 (credentials from LEIAN_NEO4J_USER / LEIAN_NEO4J_PASSWORD). Default: [graph] uri in <home>/config.toml, else the embedded networkx graph."

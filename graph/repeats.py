@@ -23,6 +23,7 @@ from leian.data.store import Store
 from leian.graph.resolve import Mention, Resolver, address_key
 
 __all__ = [
+    "RESOLVE_SEQ",
     "Chain",
     "resolve_changes",
     "chain_of",
@@ -31,6 +32,7 @@ __all__ = [
     "link_keys",
 ]
 
+#: The ``graph_state`` key holding the last store change resolution has applied.
 RESOLVE_SEQ = "resolve_seq"
 _BATCH = 500
 
