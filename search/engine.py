@@ -13,6 +13,7 @@ vectors come from the embedding cache).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import time
@@ -138,11 +139,18 @@ class SearchEngine:
         return manifest
 
     def _load_or_build(self, *, progress: bool) -> None:
-        manifest = self._read_manifest()
-        if manifest is None:
-            self.rebuild(progress=progress)
-            return
-        self.vectors = load_vector_index(self.index_dir, manifest["vector_files"], backend=manifest["backend"])
+        for attempt in range(3):
+            manifest = self._read_manifest()
+            if manifest is None:
+                self.rebuild(progress=progress)
+                return
+            try:
+                self.vectors = load_vector_index(self.index_dir, manifest["vector_files"], backend=manifest["backend"])
+                break
+            except FileNotFoundError:
+                # A concurrent save replaced this generation between reading the manifest and its files.
+                if attempt == 2:
+                    raise
         self.seq = manifest["seq"]
         self._rebuild_bm25()
         self.catch_up(progress=progress)
@@ -196,8 +204,15 @@ class SearchEngine:
     def save(self) -> None:
         """Write the index files of a new generation, then point the manifest at them."""
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        old = set(self._read_manifest_any().get("vector_files", []))
-        self.generation += 1
+        with open(self.index_dir / ".lock", "w") as lock:
+            # Another process (the web server, an ingest) may save at the same time.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._save_locked()
+
+    def _save_locked(self) -> None:
+        current = self._read_manifest_any()
+        old = set(current.get("vector_files", []))
+        self.generation = max(self.generation, current.get("generation", 0)) + 1
         files = self.vectors.save(self.index_dir, f"vectors.{self.generation}")
         manifest = {
             "format": FORMAT,

@@ -281,7 +281,8 @@ def test_delete_update_persist_reload_round_trip(small_home, tmp_path):
         manifest = json.loads((small_home.index_dir / MANIFEST).read_text(encoding="utf-8"))
         assert manifest["count"] == 25 and manifest["seq"] == engine.store.last_change()
     # Only the current generation's files remain.
-    assert sorted(p.name for p in small_home.index_dir.iterdir()) == sorted([MANIFEST, *manifest["vector_files"]])
+    files = sorted(p.name for p in small_home.index_dir.iterdir() if not p.name.startswith("."))
+    assert files == sorted([MANIFEST, *manifest["vector_files"]])
 
 
 def test_embedding_cache_avoids_re_encoding(small_home, tmp_path):
