@@ -15,7 +15,7 @@ Rules, strongest first (persons):
 - the same name and a masked phone (``138****1111``) that fits the entity's
   phone, in the same town;
 - the same name, twice, against the same other party (a repeated pair) in the
-  same district or town.
+  same town (or district, where a town is not given).
 
 A common name alone never merges, nor does an anonymised one (魏某, 未提及); two different unmasked phones or ID numbers
 never merge. Organisations compare their trade name with the city prefix and
@@ -106,6 +106,10 @@ MIGRATIONS = [
     )
     """,
     "CREATE INDEX graph_mentions_name_district ON graph_mentions(name_key, district)",
+    """
+    DROP INDEX graph_mentions_name_district;
+    CREATE INDEX graph_mentions_name_town ON graph_mentions(name_key, town)
+    """,
 ]
 
 _CITY_SHORT = (
@@ -406,16 +410,18 @@ class Resolver:
         return [_mention_from_row(r) for r in rows]
 
     def candidates(self, m: Mention) -> dict[str, Entity]:
-        """Entities sharing a blocking key with ``m``: phone, ID number, or the name in the same district.
+        """Entities sharing a blocking key with ``m``: phone, ID number, or the name in the same town.
 
-        Every name rule needs the same town or district (or a phone, found
-        through its own key), so a common name is only looked up where ``m`` is.
+        Every rule that rests on the name needs the same town (or an address,
+        which lies in a town), and phones and ID numbers are found through their
+        own keys, so a common name is only looked up where ``m`` is: the block
+        stays small however many 王伟 the store holds.
         """
         rows = self.conn.execute(
-            "SELECT entity_id FROM graph_mentions WHERE name_key = ? AND (district = ? OR district IS NULL OR ? IS NULL) "
+            "SELECT entity_id FROM graph_mentions WHERE name_key = ? AND (town = ? OR town IS NULL OR ? IS NULL) "
             "UNION SELECT entity_id FROM graph_mentions WHERE phone = ? "
             "UNION SELECT entity_id FROM graph_mentions WHERE id_number = ?",
-            (m.name_key, m.district, m.district, m.phone or "\x00", m.id_number or "\x00"),
+            (m.name_key, m.town, m.town, m.phone or "\x00", m.id_number or "\x00"),
         )
         return self.entities(r[0] for r in rows)
 
