@@ -13,9 +13,15 @@ from typing import Any
 
 import click
 
+from leian.analytics.cli import clusters, hotspots, report
 from leian.clitools import echo_json, pass_home, progress_default, readonly_store
+from leian.data.cli import generate
+from leian.graph.cli import graph, neighbors, party, repeats
 from leian.home import Home
 from leian.indexers import sync_all
+from leian.library.cli import library
+from leian.search.cli import evaluate, reindex, search
+from leian.web.cli import serve, user
 
 __all__ = ["main", "cli"]
 
@@ -171,12 +177,12 @@ DEMO_ROLES = {"admin": "管理员", "mediator": "调解员", "analyst": "分析�
 @cli.command()
 @click.option("--generated", default=3000, show_default=True, type=click.IntRange(0, 1_000_000),
               help="Generated cases to load beside the real sample (0 for the sample alone).")
-@click.option("--serve/--no-serve", default=True, show_default=True, help="Start the web app once the data is loaded.")
+@click.option("--serve/--no-serve", "start_web", default=True, show_default=True, help="Start the web app once the data is loaded.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the web app listens on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port the web app listens on.")
 @click.pass_context
 @pass_home
-def demo(home: Home, ctx: click.Context, generated: int, serve: bool, host: str, port: int) -> None:
+def demo(home: Home, ctx: click.Context, generated: int, start_web: bool, host: str, port: int) -> None:
     """Load the bundled sample plus generated cases, create demo logins, start the web app.
 
     Running it again is cheap: unchanged cases are skipped and indexes only catch up.
@@ -206,10 +212,8 @@ def demo(home: Home, ctx: click.Context, generated: int, serve: bool, host: str,
     click.echo(f"\nLeiAn demo home: {home.root} ({total} cases)")
     click.echo("Demo logins (password " + password + "): " + ", ".join(f"demo-{role}" for role in DEMO_ROLES))
     click.echo(f'Try:  leian --home {home.root} search "楼上漏水把我家天花板泡坏了"')
-    if serve:
-        from leian.web.cli import serve as serve_command
-
-        ctx.invoke(serve_command, host=host, port=port)
+    if start_web:
+        ctx.invoke(serve, host=host, port=port)
 
 
 def _demo_logins(home: Home, store) -> str:
@@ -229,32 +233,10 @@ def _demo_logins(home: Home, store) -> str:
     return password
 
 
-# Commands owned by other packages live in their own `<package>/cli.py`
-# and are registered here.
-from leian.data.cli import generate  # noqa: E402
-
-cli.add_command(generate)
-from leian.analytics.cli import clusters, hotspots, report  # noqa: E402
-from leian.search.cli import evaluate, reindex, search  # noqa: E402
-from leian.library.cli import library  # noqa: E402
-from leian.graph.cli import graph, neighbors, party, repeats  # noqa: E402
-
-cli.add_command(hotspots)
-cli.add_command(clusters)
-cli.add_command(report)
-cli.add_command(search)
-cli.add_command(reindex)
-cli.add_command(evaluate)
-cli.add_command(library)
-cli.add_command(repeats)
-cli.add_command(neighbors)
-cli.add_command(party)
-cli.add_command(graph)
-
-from leian.web.cli import serve, user  # noqa: E402
-
-cli.add_command(user)
-cli.add_command(serve)
+# Commands owned by other packages, each defined in its own `<package>/cli.py`.
+for _command in (generate, search, reindex, evaluate, repeats, neighbors, party, graph,
+                 hotspots, clusters, report, library, user, serve):
+    cli.add_command(_command)
 
 
 def main() -> None:
