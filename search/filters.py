@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -29,10 +29,12 @@ from leian.data.places import LEVELS
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 
-__all__ = ["Filters", "allowed_ids", "facets", "FACETS"]
+__all__ = ["FACETS", "TREE_LEVELS", "Filters", "allowed_ids", "facets"]
 
 #: Facet name -> cases column it counts.
 FACETS = {"type": "category", "subtype": "subtype", "outcome": "outcome", "channel": "channel", "district": "district", "town": "town"}
+#: Levels of the ``place`` facet tree, from the top (the province is left out: one per deployment).
+TREE_LEVELS = LEVELS[1:]
 
 
 @dataclass(frozen=True)
@@ -131,18 +133,52 @@ def allowed_ids(store: Store, filters: Filters | None) -> set[str] | None:
     return {row[0] for row in store.conn.execute(f"SELECT id FROM cases WHERE {where}", params)}
 
 
-def facets(store: Store, ids: Collection[str]) -> dict[str, dict[str, int]]:
-    """Counts by type, subtype, outcome, channel, district and town over ``ids``, largest first."""
+def facets(store: Store, ids: Collection[str]) -> dict[str, Any]:
+    """Counts over ``ids``: flat ones by type, subtype, outcome, channel, district and town (largest first),
+    ``place`` as a tree 市 › 区县 › 镇街 › 村社 › 网格 and ``date`` as a tree year › month (newest first)."""
     counts = {name: Counter() for name in FACETS}
+    places: Counter[tuple[tuple[str, str], ...]] = Counter()
+    months: Counter[tuple[tuple[str, str], ...]] = Counter()
     ids = list(ids)
+    columns = ", ".join([*FACETS.values(), *TREE_LEVELS, "case_date"])
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
-        columns = ", ".join(FACETS.values())
-        rows = store.conn.execute(
-            f"SELECT {columns} FROM cases WHERE id IN ({','.join('?' * len(part))})", part
-        )
+        rows = store.conn.execute(f"SELECT {columns} FROM cases WHERE id IN ({','.join('?' * len(part))})", part)
         for row in rows:
             for name, value in zip(FACETS, row):
                 if value:
                     counts[name][value] += 1
-    return {name: dict(counter.most_common()) for name, counter in counts.items() if counter}
+            path = tuple((level, name) for level, name in zip(TREE_LEVELS, row[len(FACETS) : -1]) if name)
+            if path:
+                places[path] += 1
+            if row[-1]:
+                months[(("year", row[-1][:4]), ("month", row[-1][:7]))] += 1
+    found: dict[str, Any] = {name: dict(counter.most_common()) for name, counter in counts.items() if counter}
+    if places:
+        found["place"] = _tree(places, lambda node: (-node["count"], node["name"]))
+    if months:
+        found["date"] = _tree(months, lambda node: node["name"], reverse=True)
+    return found
+
+
+def _tree(paths: Counter[tuple[tuple[str, str], ...]], order: Callable[[dict[str, Any]], Any], reverse: bool = False) -> list[dict[str, Any]]:
+    """Nested ``{name, level, count, children}`` nodes from counted root-to-leaf ``(level, name)`` paths.
+
+    A node counts every path through it, so its children sum to its count less
+    the cases recorded no deeper than it.
+
+    >>> _tree(Counter({(("city", "珠海市"), ("district", "金湾区")): 2, (("city", "珠海市"),): 1}), lambda n: n["name"])
+    [{'name': '珠海市', 'level': 'city', 'count': 3, 'children': [{'name': '金湾区', 'level': 'district', 'count': 2, 'children': []}]}]
+    """
+    roots: dict[tuple[str, str], dict[str, Any]] = {}
+    for path, count in paths.items():
+        level = roots
+        for level_name, name in path:
+            node = level.setdefault((level_name, name), {"name": name, "level": level_name, "count": 0, "children": {}})
+            node["count"] += count
+            level = node["children"]
+
+    def listed(nodes: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(({**node, "children": listed(node["children"])} for node in nodes.values()), key=order, reverse=reverse)
+
+    return listed(roots)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from leian.embeddings.text import prepare_query
 from leian.home import Home
 from leian.indexers import sync_all
 from leian.search.engine import MANIFEST, SearchEngine, reindex, sync
+from leian.search.filters import FACETS, TREE_LEVELS, facets
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "promediconv.jsonl"
@@ -140,8 +142,46 @@ def test_filters_hold_and_return_k_when_k_match(engine, filters, top_k):
     ids = [r["id"] for r in answer["results"]]
     assert set(ids) <= matching
     assert len(ids) == min(top_k, len(matching))
-    for name, counts in answer["facets"].items():
-        assert sum(counts.values()) <= len(matching)
+    for name in FACETS:
+        assert sum(answer["facets"].get(name, {}).values()) <= len(matching)
+    assert sum(node["count"] for node in answer["facets"]["place"]) <= len(matching)
+
+
+def _tree_counts(nodes: list[dict], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    """Each facet-tree node's count by its path from the root, checking that children sum to their parent."""
+    found = {}
+    for node in nodes:
+        path = (*prefix, node["name"])
+        found[path] = node["count"]
+        assert not node["children"] or sum(child["count"] for child in node["children"]) == node["count"]
+        found.update(_tree_counts(node["children"], path))
+    return found
+
+
+def test_place_and_date_trees_count_the_cases_level_by_level(engine):
+    cases = list(engine.store.iter_cases())[::2]
+    found = facets(engine.store, [c.id for c in cases])
+    places, months = Counter(), Counter()
+    for case in cases:
+        path = tuple(case.location[level] for level in TREE_LEVELS if case.location.get(level))
+        places.update(path[:n] for n in range(1, len(path) + 1))
+        months.update([(case.date[:4],), (case.date[:4], case.date[:7])])
+    assert _tree_counts(found["place"]) == places
+    assert [node["level"] for node in found["place"]] == ["city"]
+    assert _tree_counts(found["date"]) == months
+    assert [node["name"] for node in found["date"]] == sorted({case.date[:4] for case in cases}, reverse=True)
+
+
+def test_search_answer_trees_match_its_flat_facets_and_a_tree_place_filters(engine):
+    text = "邻居之间因为房屋和钱发生纠纷，要求赔偿"
+    answer = engine.search(text, top_k=10)
+    tree = _tree_counts(answer["facets"]["place"])
+    assert {path[-1]: n for path, n in tree.items() if len(path) == 2} == answer["facets"]["district"]
+    assert {path[-1]: n for path, n in tree.items() if len(path) == 3} == answer["facets"]["town"]
+    grid, count = next((path[-1], n) for path, n in tree.items() if len(path) == 5)
+    filtered = engine.search(text, top_k=10, filters={"where": grid})
+    cases = engine.store.get_many([r["id"] for r in filtered["results"]])
+    assert len(cases) >= min(10, count) and all(case.location["grid"] == grid for case in cases.values())
 
 
 def test_query_attributes_raise_matching_cases_without_filtering(engine):

@@ -6,6 +6,7 @@ audit log, ingest upload and the ``leian user`` commands.
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import jsonschema_rs
 import pytest
 from click.testing import CliRunner
 from leian.data.ingest import ingest
@@ -219,6 +221,40 @@ def test_search_page_facets_set_a_filter_and_keep_the_query(clients):
     at_address = clients["analyst"].get("/api/search", query_string={"q": "装修噪音", "address": "东街12号"}).get_json()
     assert [c["id"] for c in at_address["address_history"]] == ["R000", "R001", "R002", "R003"]
     assert "王建国" not in json.dumps(at_address, ensure_ascii=False)
+
+
+def _tree_links(html: str, facet: str) -> dict[str, dict[str, list[str]]]:
+    """The links of one facet tree on the search page: node text -> the query its link sets."""
+    block = html[html.index(f'id="facet-{facet}"'):]
+    block = block[:block.index("</div>")]
+    return {text: parse_qs(urlsplit(href.replace("&amp;", "&")).query)
+            for href, text in re.findall(r'<a href="(/\?[^"]+)"[^>]*>([^<]+)</a>', block)}
+
+
+def test_search_page_place_and_date_trees_link_to_matching_filters(clients):
+    client = clients["mediator"]
+    answer = client.get("/api/search", query_string={"q": "漏水"}).get_json()
+    document = openapi_document()
+    schema = document["paths"]["/api/search"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema_rs.validate({**schema, "components": document["components"]}, answer)
+    city = answer["facets"]["place"][0]
+    assert (city["name"], city["level"]) == ("珠海市", "city")
+    assert sum(town["count"] for town in city["children"][0]["children"]) == city["count"]
+    assert {town["name"]: town["count"] for town in city["children"][0]["children"]} == answer["facets"]["town"]
+    html = client.get("/?q=漏水").get_data(as_text=True)
+    places, dates = _tree_links(html, "place"), _tree_links(html, "date")
+    assert places["三灶镇"] == {"q": ["漏水"], "where": ["三灶镇"]} and "海澄村" in places
+    link = next(query for text, query in dates.items() if text.endswith("月"))
+    last_day = dt.date.fromisoformat(link["until"][0])
+    assert link["since"][0] == f"{last_day:%Y-%m}-01" and (last_day + dt.timedelta(days=1)).day == 1
+    for query in (places["三灶镇"], link):
+        results = client.get("/api/search", query_string={**query, "top_k": 20}).get_json()["results"]
+        assert results
+        assert all("三灶镇" in r["place"] for r in results) if "where" in query else \
+            all(link["since"][0] <= r["date"] <= link["until"][0] for r in results)
+    chosen = client.get("/", query_string={"q": "漏水", "where": "三灶镇"}).get_data(as_text=True)
+    assert re.search(r'<details open><summary><a href="/\?q=[^"]+" title="镇街" class="chosen">三灶镇</a>', chosen)
+    assert _tree_links(chosen, "place")["三灶镇"] == {"q": ["漏水"]}  # clicking the chosen place clears it
 
 
 def test_search_api_answers_the_engine_contract(clients):

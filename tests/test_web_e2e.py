@@ -102,6 +102,24 @@ def test_login_page_then_search_paraphrase_finds_the_dog_case_first(server, brow
     assert _console_errors(browser) == []
 
 
+def test_clicking_a_place_in_the_tree_filters_the_results(server, browser):
+    _login(browser, server, "mediator")
+    browser.get(server + "/?q=楼上卫生间漏水把我家天花板泡坏了")
+    town = _wait(browser, expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#facet-place a[title='镇街']")))
+    name = town.text
+    town.click()
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#facet-place a.chosen"))
+    assert browser.find_element(By.CSS_SELECTOR, "#facet-place a.chosen").text == name
+    places = [meta.text for meta in browser.find_elements(By.CSS_SELECTOR, "#results .result .meta")]
+    assert places and all(name in place for place in places)
+    filtered = browser.current_url
+    browser.find_element(By.CSS_SELECTOR, "#facet-date summary").click()  # opens the newest year's months in place
+    assert browser.find_element(By.CSS_SELECTOR, "#facet-date li.leaf a").is_displayed() and browser.current_url == filtered
+    browser.execute_script("window.scrollTo(0, 0)")
+    _shot(browser, "02-search-place")
+    assert _console_errors(browser) == []
+
+
 def test_repeat_party_raises_the_repeat_alert(server, browser):
     _login(browser, server, "mediator")
     browser.get(server + "/?q=邻居装修噪音太大&parties=王建国")

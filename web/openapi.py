@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OPERATIONS", "openapi_document"]
+__all__ = ["OPERATIONS", "RESPONSES", "SCHEMAS", "openapi_document"]
 
 _ERROR = {
     "type": "object",
@@ -31,6 +31,42 @@ _ANALYTICS = [
     ("type_level", {"type": "string", "enum": ["category", "subtype"]}, "类型粒度：大类或小类"),
 ]
 _STRING_LIST = {"type": "array", "items": _STRING}
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+_TREE = {"type": "array", "items": {"$ref": "#/components/schemas/FacetNode"}}
+#: Reusable schemas: a node of the place (市 › 区县 › 镇街 › 村社 › 网格) and date (年 › 月) facet trees.
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "FacetNode": {
+        "type": "object",
+        "required": ["name", "level", "count", "children"],
+        "properties": {
+            "name": _STRING,
+            "level": {"type": "string", "enum": ["city", "district", "town", "community", "grid", "year", "month"]},
+            "count": {"type": "integer", "minimum": 1},
+            "children": _TREE,
+        },
+    },
+}
+#: Path -> schema of its success answer, where it is described beyond "an object".
+RESPONSES: dict[str, dict[str, Any]] = {
+    "/api/search": {
+        "type": "object",
+        "required": ["query", "filters", "results", "summary", "facets"],
+        "properties": {
+            "query": _STRING,
+            "filters": {"type": "object", "additionalProperties": _STRING},
+            "results": {"type": "array", "items": _OBJECT},
+            "summary": _OBJECT,
+            "facets": {
+                "type": "object",
+                "description": "候选集的分面计数：type/subtype/outcome/channel/district/town 为 值→件数；"
+                               "place 为地点树（市›区县›镇街›村社›网格），date 为日期树（年›月，新在前）",
+                "properties": {"place": _TREE, "date": _TREE},
+                "additionalProperties": _COUNTS,
+            },
+            "address_history": {"type": "array", "items": _OBJECT},
+        },
+    },
+}
 
 #: (method, path, summary, roles, query parameters, JSON body schema, success status).
 OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]], dict[str, Any] | None, int]] = [
@@ -102,7 +138,8 @@ def _operation(method: str, path: str, summary: str, roles: str, params: list[tu
         for name, schema, description in params
     ]
     error = {"description": "错误", "content": {"application/json": {"schema": _ERROR}}}
-    responses: dict[str, Any] = {str(status): {"description": "成功", "content": {"application/json": {"schema": _OBJECT}}}}
+    responses: dict[str, Any] = {
+        str(status): {"description": "成功", "content": {"application/json": {"schema": RESPONSES.get(path, _OBJECT)}}}}
     for code in ("400", "401", "403", "404"):
         responses[code] = error
     operation: dict[str, Any] = {
@@ -135,6 +172,6 @@ def openapi_document() -> dict[str, Any]:
             "description": "类案检索、案件、热点与案例库。登录后以会话 Cookie 访问；POST/PATCH 须带 X-CSRF-Token。",
         },
         "paths": paths,
-        "components": {"securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "leian_session"}}},
+        "components": {"schemas": SCHEMAS, "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "leian_session"}}},
         "security": [{"session": []}],
     }

@@ -1,11 +1,13 @@
 """The HTML pages (简体中文), server-rendered; data comes masked from :mod:`leian.web.queries`."""
 from __future__ import annotations
 
+import calendar
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from leian.data.places import place_label
+from leian.data.places import LEVEL_NAMES, place_label
 from leian.library.store import SECTIONS, LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES, AccountError
@@ -72,25 +74,67 @@ def _split_list(text: str) -> list[str]:
     return [item for item in re.split(r"[\s,，、;；]+", text) if item]
 
 
-#: Facet of a search answer -> (heading, the filter a click sets).
+#: Flat facet of a search answer -> (heading, the filter a click sets); places and dates are shown as trees.
 _FACETS = {"type": ("大类", "type"), "subtype": ("小类", "type"), "outcome": ("调解结果", "outcome"),
-           "channel": ("来源渠道", "channel"), "district": ("区县", "where"), "town": ("镇街", "where")}
+           "channel": ("来源渠道", "channel")}
+_TREE_ITEMS = 12  # nodes shown per tree level, most frequent (places) or newest (dates) first
 
 
 def _facet_links(answer: dict[str, Any], query: dict[str, str], filters: dict[str, str]) -> list[dict[str, Any]]:
-    """Each facet's values with counts and the link that sets (or, if set, clears) that filter."""
-    shown = []
-    for key, counts in answer.get("facets", {}).items():
-        if key not in _FACETS or not counts:
-            continue
+    """The facets in page order, each value with its count and the link that sets (or, if set, clears) its filter."""
+
+    def link(changes: dict[str, str]) -> str:
+        return url_for("pages.home", **{k: v for k, v in {**query, **filters, **changes}.items() if v})
+
+    def flat(key: str) -> dict[str, Any] | None:
         title, param = _FACETS[key]
-        items = []
-        for value, count in list(counts.items())[:_FACET_ITEMS]:
-            chosen = filters.get(param) == value
-            args = {**{k: v for k, v in filters.items() if v}, param: "" if chosen else value}
-            items.append({"value": value, "count": count, "chosen": chosen,
-                          "url": url_for("pages.home", **{k: v for k, v in {**query, **args}.items() if v})})
-        shown.append({"title": title, "items": items})
+        counts = answer["facets"].get(key)
+        if not counts:
+            return None
+        items = [{"value": value, "count": count, "chosen": filters.get(param) == value,
+                  "url": link({param: "" if filters.get(param) == value else value})}
+                 for value, count in list(counts.items())[:_FACET_ITEMS]]
+        return {"kind": "list", "title": title, "items": items}
+
+    def tree(key: str, title: str, target: Callable[[dict[str, Any]], dict[str, str]]) -> dict[str, Any] | None:
+        nodes = answer["facets"].get(key)
+        return {"kind": "tree", "title": title, "id": f"facet-{key}", "nodes": _tree_links(nodes, target, filters, link)} if nodes else None
+
+    shown = [flat("type"), flat("subtype"), tree("place", "地点", lambda node: {"where": node["name"]}),
+             tree("date", "日期", _date_range), flat("outcome"), flat("channel")]
+    return [facet for facet in shown if facet]
+
+
+def _date_range(node: dict[str, Any]) -> dict[str, str]:
+    """The since/until filters of a date-tree node (a year ``2025`` or a month ``2025-03``)."""
+    if node["level"] == "year":
+        return {"since": f"{node['name']}-01-01", "until": f"{node['name']}-12-31"}
+    year, month = map(int, node["name"].split("-"))
+    return {"since": f"{node['name']}-01", "until": f"{node['name']}-{calendar.monthrange(year, month)[1]:02d}"}
+
+
+def _node_label(node: dict[str, Any]) -> str:
+    """How a tree node is shown: places by name, dates as 2025年 and 3月."""
+    if node["level"] == "year":
+        return f"{node['name']}年"
+    if node["level"] == "month":
+        return f"{int(node['name'][5:])}月"
+    return node["name"]
+
+
+def _tree_links(nodes: list[dict[str, Any]], target: Callable[[dict[str, Any]], dict[str, str]], filters: dict[str, str],
+                link: Callable[[dict[str, str]], str], lone_open: bool = True) -> list[dict[str, Any]]:
+    """A facet tree's view: each node links to its ``target`` filters (clears them when set) and is open when it
+    is chosen, leads to the chosen node, or is the only node of a level under open ones."""
+    shown = []
+    for node in nodes[:_TREE_ITEMS]:
+        wanted = target(node)
+        chosen = all(filters.get(k) == v for k, v in wanted.items())
+        lone = lone_open and len(nodes) == 1
+        children = _tree_links(node["children"], target, filters, link, lone)
+        shown.append({"name": _node_label(node), "level": LEVEL_NAMES.get(node["level"], ""), "count": node["count"],
+                      "chosen": chosen, "url": link({k: "" if chosen else v for k, v in wanted.items()}), "children": children,
+                      "open": bool(children) and (lone or chosen or any(c["chosen"] or c["open"] for c in children))})
     return shown
 
 
