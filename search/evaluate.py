@@ -12,6 +12,11 @@ vectors cover the first 512 tokens of a document (title and facts come first);
 BM25 sees the whole text. The fused ranking uses the engine's weights (on
 text-only benchmarks only the dense and BM25 signals exist).
 
+``python -m leian.search.evaluate sweep BENCH --data DIR --cache F --base ..
+--knee .. --power .. --cap ..`` scores the fused ranking under a grid of
+BM25-weight curves (comma-separated values) from signals computed once
+(:func:`sweep`); docs/quality.md records how the engine's curve was chosen.
+
 Examples
 --------
 >>> round(ndcg([0, 2, 3], {0: 3, 2: 2}, 3), 3)
@@ -53,6 +58,8 @@ __all__ = [
     "reciprocal_rank",
     "average_precision",
     "BASELINES",
+    "sweep",
+    "shortfall",
 ]
 
 #: Published numbers (from the datasets' README) shown beside ours.
@@ -202,43 +209,51 @@ class _VectorCache:
         return np.vstack([self.vectors[k] for k in keys])
 
 
-def ranking_scores(task: Task, vectors: _VectorCache, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, np.ndarray]:
-    """Candidate scores of one task under each method."""
+def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.ndarray, int]:
+    """Dense and BM25 scores of one task's candidates, and the query's length in jieba tokens."""
     query = prepare_query(task.query)
     documents = [prepare_query(d) for d in task.documents]
     query_tokens = tokenize(query)
     bm25 = BM25Index.build([str(i) for i in range(len(documents))], [tokenize(d) for d in documents]).scores(query_tokens)
     matrix = vectors.encode([query] + documents)
-    dense = matrix[1:] @ matrix[0]
+    return matrix[1:] @ matrix[0], np.asarray(bm25), len(query_tokens)
+
+
+def ranking_scores(task: Task, vectors: _VectorCache, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, np.ndarray]:
+    """Candidate scores of one task under each method."""
+    dense, bm25, query_tokens = _task_signals(task, vectors)
     return {
         "bm25": bm25,
         "dense": dense,
         "rrf": rrf([dense, bm25]),
-        "fused": fuse(dense, bm25, {}, weights, len(query_tokens)),
+        "fused": fuse(dense, bm25, {}, weights, query_tokens),
     }
+
+
+def _task_metrics(task: Task, scores: np.ndarray) -> dict[str, float]:
+    relevant = {doc for doc, gain in task.gains.items() if gain >= task.relevant_from}
+    ranking = list(np.argsort(-scores, kind="stable"))
+    values = {f"ndcg@{k}": ndcg(ranking, task.gains, k) for k in (10, 20, 30)}
+    values.update({"p@5": precision(ranking, relevant, 5), "mrr": reciprocal_rank(ranking, relevant), "map": average_precision(ranking, relevant)})
+    return values
+
+
+def _mean_row(benchmark: str, method: str, rows: list[dict[str, float]]) -> dict[str, Any]:
+    return {"method": method, **{m: round(float(np.mean([v[m] for v in rows])), 4) for m in METRICS[benchmark]}}
 
 
 def _ranking_rows(benchmark: str, tasks: list[Task], vectors: _VectorCache, weights: Weights) -> list[dict[str, Any]]:
     per_method: dict[str, list[dict[str, float]]] = {}
     for task in tasks:
-        relevant = {doc for doc, gain in task.gains.items() if gain >= task.relevant_from}
         for method, scores in ranking_scores(task, vectors, weights).items():
-            ranking = list(np.argsort(-scores, kind="stable"))
-            values = {f"ndcg@{k}": ndcg(ranking, task.gains, k) for k in (10, 20, 30)}
-            values.update({"p@5": precision(ranking, relevant, 5), "mrr": reciprocal_rank(ranking, relevant), "map": average_precision(ranking, relevant)})
-            per_method.setdefault(method, []).append(values)
-    return [
-        {"method": method, **{m: round(float(np.mean([v[m] for v in rows])), 4) for m in METRICS[benchmark]}}
-        for method, rows in per_method.items()
-    ]
+            per_method.setdefault(method, []).append(_task_metrics(task, scores))
+    return [_mean_row(benchmark, method, rows) for method, rows in per_method.items()]
 
 
-def _sts_rows(pairs: list[tuple[str, str, float]], vectors: _VectorCache, weights: Weights) -> list[dict[str, Any]]:
-    from scipy.stats import spearmanr
-
+def _sts_signals(pairs: list[tuple[str, str, float]], vectors: _VectorCache) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Per pair: dense cosine, BM25 scaled by the query's best match in the collection, query length."""
     left = [prepare_query(a) for a, _, _ in pairs]
     right = [prepare_query(b) for _, b, _ in pairs]
-    gold = [s for _, _, s in pairs]
     index = BM25Index.build([str(i) for i in range(len(right))], [tokenize(t) for t in right])
     bm25 = np.empty(len(pairs))
     for i, text in enumerate(left):
@@ -246,11 +261,59 @@ def _sts_rows(pairs: list[tuple[str, str, float]], vectors: _VectorCache, weight
         # Scaled by the query's best match in the collection, as the engine does per query.
         bm25[i] = scores[i] / scores.max() if len(scores) and scores.max() > 0 else 0.0
     a, b = vectors.encode(left), vectors.encode(right)
-    dense = np.sum(a * b, axis=1)
-    lengths = [len(tokenize(t)) for t in left]
-    fused = weights.dense * dense + np.array([bm25_weight(weights, n) for n in lengths]) * bm25
-    methods = {"bm25": bm25, "dense": dense, "fused": fused}
-    return [{"method": m, "spearman": round(float(spearmanr(s, gold).statistic) * 100, 2)} for m, s in methods.items()]
+    return np.sum(a * b, axis=1), bm25, [len(tokenize(t)) for t in left]
+
+
+def _sts_fused(dense: np.ndarray, bm25: np.ndarray, lengths: list[int], weights: Weights) -> np.ndarray:
+    return weights.dense * dense + np.array([bm25_weight(weights, n) for n in lengths]) * bm25
+
+
+def _spearman(scores: np.ndarray, gold: list[float]) -> float:
+    from scipy.stats import spearmanr
+
+    return round(float(spearmanr(scores, gold).statistic) * 100, 2)
+
+
+def _sts_rows(pairs: list[tuple[str, str, float]], vectors: _VectorCache, weights: Weights) -> list[dict[str, Any]]:
+    dense, bm25, lengths = _sts_signals(pairs, vectors)
+    gold = [s for _, _, s in pairs]
+    methods = {"bm25": bm25, "dense": dense, "fused": _sts_fused(dense, bm25, lengths, weights)}
+    return [{"method": m, "spearman": _spearman(s, gold)} for m, s in methods.items()]
+
+
+def sweep(
+    benchmark: str,
+    data_dir: Path,
+    encoder: Encoder,
+    grid: list[Weights],
+    *,
+    limit: int | None = None,
+    cache: Path | None = None,
+) -> list[dict[str, Any]]:
+    """The fused row under each of ``grid``'s weights, with the signals computed once.
+
+    Returns the bm25 and dense rows first, then one row per weights (method
+    ``fused``, with the weights under ``"weights"``).
+    """
+    vectors = _VectorCache(encoder, cache)
+    if benchmark == "sts":
+        pairs = load_sts(data_dir, limit)
+        dense, bm25, lengths = _sts_signals(pairs, vectors)
+        gold = [s for _, _, s in pairs]
+        rows = [{"method": "bm25", "spearman": _spearman(bm25, gold)}, {"method": "dense", "spearman": _spearman(dense, gold)}]
+        for weights in grid:
+            rows.append({"method": "fused", "weights": weights.to_dict(), "spearman": _spearman(_sts_fused(dense, bm25, lengths, weights), gold)})
+        return rows
+    tasks = (load_c3rd if benchmark == "c3rd" else load_lecard)(data_dir, limit)
+    signals = [_task_signals(task, vectors) for task in tasks]
+    rows = [
+        _mean_row(benchmark, "bm25", [_task_metrics(t, b) for t, (_, b, _) in zip(tasks, signals)]),
+        _mean_row(benchmark, "dense", [_task_metrics(t, d) for t, (d, _, _) in zip(tasks, signals)]),
+    ]
+    for weights in grid:
+        fused = [_task_metrics(t, fuse(d, b, {}, weights, n)) for t, (d, b, n) in zip(tasks, signals)]
+        rows.append({**_mean_row(benchmark, "fused", fused), "weights": weights.to_dict()})
+    return rows
 
 
 def run(
@@ -295,3 +358,50 @@ def format_table(report: dict[str, Any]) -> str:
         cells = [f"{row[m]:.3f}" if isinstance(row.get(m), float) and m != "spearman" else str(row.get(m, "")) for m in metrics]
         lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def shortfall(rows: list[dict[str, Any]], metrics: list[str]) -> float:
+    """How far the last row falls below the better of the bm25 and dense rows, at worst (<= 0 is met).
+
+    Spearman (×100) is divided by 100 so that every metric is on a 0..1 scale.
+
+    >>> rows = [{"method": "bm25", "mrr": 0.65}, {"method": "dense", "mrr": 0.69}, {"method": "fused", "mrr": 0.65}]
+    >>> round(shortfall(rows, ["mrr"]), 3)
+    0.04
+    """
+    best = {m: max(r[m] for r in rows if r["method"] in ("bm25", "dense")) for m in metrics}
+    return max((best[m] - rows[-1][m]) / (100 if m == "spearman" else 1) for m in metrics)
+
+
+def _main(argv: list[str] | None = None) -> None:
+    """``python -m leian.search.evaluate sweep BENCH --data DIR [--cache F] --base .. --knee .. --power .. --cap ..``"""
+    import argparse
+    import itertools
+
+    from leian.embeddings.encoder import load_encoder
+
+    parser = argparse.ArgumentParser(prog="python -m leian.search.evaluate", description="Fused metrics over a grid of BM25-weight curves.")
+    parser.add_argument("command", choices=["sweep"])
+    parser.add_argument("benchmark", choices=sorted(METRICS))
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--limit", type=int)
+    for name, default in (("base", "0.05"), ("knee", "16"), ("power", "4"), ("cap", "100")):
+        parser.add_argument(f"--{name}", default=default, help=f"comma-separated values (default {default})")
+    args = parser.parse_args(argv)
+    values = [[float(v) for v in getattr(args, n).split(",")] for n in ("base", "knee", "power", "cap")]
+    grid = [Weights(bm25=b, bm25_knee=k, bm25_power=p, bm25_cap=c) for b, k, p, c in itertools.product(*values)]
+    rows = sweep(args.benchmark, args.data, load_encoder(), grid, limit=args.limit, cache=args.cache)
+    for row in rows:
+        metrics = {m: row[m] for m in METRICS[args.benchmark]}
+        if row["method"] == "fused":
+            w = row["weights"]
+            curve = f"base={w['bm25']:g} knee={w['bm25_knee']:g} power={w['bm25_power']:g} cap={w['bm25_cap']:g}"
+            gap = shortfall(rows[:2] + [row], METRICS[args.benchmark])
+            print(json.dumps({"curve": curve, **metrics, "shortfall": round(gap, 4)}))
+        else:
+            print(json.dumps({"method": row["method"], **metrics}))
+
+
+if __name__ == "__main__":
+    _main()

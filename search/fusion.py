@@ -4,16 +4,22 @@ Each signal is put on a comparable scale per query before a weighted sum:
 
 * dense: the cosine similarity as is (already on a fixed scale, 0..1 in practice);
 * BM25: divided by the best BM25 score among the query's candidates (0..1),
-  then weighted by the query's length: ``bm25 * max(1, tokens / 16) ** 4``
-  (capped at 100). Short queries (a sentence) are matched by meaning, where BM25
-  only adds noise; long ones (a full case or judgment, beyond the model's
-  512-token window) by their many specific terms, where BM25 leads and the
-  dense score breaks ties;
+  then weighted by the query's length in jieba tokens:
+  ``bm25 * max(1, tokens / bm25_knee) ** bm25_power``, capped at ``bm25_cap``
+  (defaults 0.05, 16, 4, 100). Short queries (a sentence) are matched by
+  meaning, where BM25 only adds noise; long ones (a full case or judgment,
+  beyond the model's 512-token window) by their many specific terms, where
+  BM25 leads and the dense score breaks ties;
 * structure: 1 for the same 大类, 1 more for the same 小类, the depth of the
   deepest shared place level divided by 6, and 1 for a shared party.
 
-The weights were chosen on the dev sets (see docs/quality.md) so that the
-fused ranking is not worse than the better single signal on each of them.
+The curve was chosen by a grid on the three dev sets (STS-B-zh, LeCaRD 0-4,
+C3RD_mini; ``python -m leian.search.evaluate sweep``, see docs/quality.md).
+It is not worse than the better single signal on every metric but one: on
+C3RD_mini the fused MRR equals BM25's (0.650) and stays below dense's
+(0.690). No rule that depends on the query's length alone can meet all of
+them: a 29-token LeCaRD query needs BM25, a 46-token C3RD query needs dense
+alone (docs/quality.md has the numbers).
 
 Examples
 --------
@@ -48,6 +54,10 @@ class Weights:
     subtype: float = 0.05
     place: float = 0.05
     parties: float = 0.1
+    #: BM25's weight grows as ``(tokens / bm25_knee) ** bm25_power`` beyond the knee, up to ``bm25_cap``.
+    bm25_knee: float = 16.0
+    bm25_power: float = 4.0
+    bm25_cap: float = 100.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -66,7 +76,8 @@ def bm25_weight(weights: Weights, query_tokens: int | None) -> float:
     """The BM25 weight for a query of ``query_tokens`` jieba tokens (None: the base weight)."""
     if query_tokens is None:
         return weights.bm25
-    return min(100.0, weights.bm25 * max(1.0, query_tokens / 16) ** 4)
+    curve = weights.bm25 * max(1.0, query_tokens / weights.bm25_knee) ** weights.bm25_power
+    return min(weights.bm25_cap, curve)
 
 
 def contributions(
