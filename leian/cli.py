@@ -76,8 +76,7 @@ def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool |
         echo_json({**report.to_dict(), "notices": notices})
     else:
         _print_ingest_report(report)
-        for line in notices:
-            click.echo(line)
+        _print_notices(notices)
     if not report.ok:
         sys.exit(1)
 
@@ -98,6 +97,14 @@ def _print_ingest_report(report: Any) -> None:
     if report.unmapped_types:
         listed = ", ".join(f"{t} ({n})" for t, n in report.unmapped_types.most_common(10))
         click.echo(f"types not in the taxonomy (kept as written): {listed}")
+
+
+def _print_notices(notices: list[str], limit: int = 20) -> None:
+    """Index notices (repeat disputes joined at ingest); a first bulk load can raise hundreds."""
+    for line in notices[:limit]:
+        click.echo(line)
+    if len(notices) > limit:
+        click.echo(f"... and {len(notices) - limit} more (see `leian repeats`)")
 
 
 @cli.command()
@@ -202,11 +209,7 @@ def demo(home: Home, ctx: click.Context, generated: int, start_web: bool, host: 
         if not report.ok:
             raise click.ClickException("the demo data did not load cleanly")
         click.echo("building the search index and graph (first run only) ...")
-        notices = sync_all(home, store, progress=show_progress)
-        for line in notices[:5]:
-            click.echo(line)
-        if len(notices) > 5:
-            click.echo(f"... and {len(notices) - 5} more (see `leian repeats`)")
+        _print_notices(sync_all(home, store, progress=show_progress), limit=5)
         total = store.count()
         password = _demo_logins(home, store)
     click.echo(f"\nLeiAn demo home: {home.root} ({total} cases)")
