@@ -7,7 +7,6 @@ import pkgutil
 
 import pytest
 
-import leian
 
 PACKAGES = ["leian", "leian.data", "leian.embeddings", "leian.search", "leian.graph", "leian.web", "leian.analytics", "leian.library"]
 
