@@ -48,7 +48,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/generate.py --sizes 10000,100000
 	$(BIN)/python bench/search.py
-	$(BIN)/python bench/graph.py
+	$(BIN)/python bench/graph.py --sizes 10000,100000
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) node_modules web/static/vendor .pytest_cache
