@@ -262,6 +262,7 @@ class Entity:
 
     entity_id: str
     mentions: list[Mention]
+    _values: dict[str, set] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -286,8 +287,20 @@ class Entity:
         ordered = sorted(self.mentions, key=lambda m: (m.case_date or "", m.case_id))
         return list(dict.fromkeys(m.case_id for m in ordered))
 
-    def values(self, attribute: str) -> set[str]:
-        return {getattr(m, attribute) for m in self.mentions if getattr(m, attribute)}
+    def values(self, attribute: str) -> set:
+        """The distinct non-empty values of a mention attribute (computed once, kept up to date by :meth:`add`)."""
+        found = self._values.get(attribute)
+        if found is None:
+            found = self._values[attribute] = {getattr(m, attribute) for m in self.mentions if getattr(m, attribute)}
+        return found
+
+    def add(self, mention: Mention) -> None:
+        """Add a mention, updating the value sets already computed."""
+        self.mentions.append(mention)
+        for attribute, found in self._values.items():
+            value = getattr(mention, attribute)
+            if value:
+                found.add(value)
 
 
 def _phone_fits(masked: str, phone: str) -> bool:
@@ -310,9 +323,10 @@ def conflicts(m: Mention, entity: Entity) -> bool:
     if m.named_city and cities and m.named_city not in cities:
         return True
     if m.industries:
-        for other in entity.mentions:
-            a, b = set(m.industries), set(other.industries)
-            if b and not (a <= b or b <= a):
+        a = set(m.industries)
+        for other in entity.values("industries"):
+            b = set(other)
+            if not (a <= b or b <= a):
                 return True
     return False
 
@@ -357,12 +371,16 @@ class Resolver:
     """Incremental entity resolution over the store's change log.
 
     State lives in tables the graph package owns inside the case store, so a
-    resolution step commits together with its watermark.
+    resolution step commits together with its watermark. Candidate entities are
+    kept in memory (by entity id, with their value sets) and updated as mentions
+    join them, so comparing a mention with a large entity does not re-read all
+    of its mentions; a resolver whose transaction rolls back is discarded.
     """
 
     def __init__(self, store: Store):
         self.store = store
         self.conn: sqlite3.Connection = store.conn
+        self._cache: dict[str, Entity] = {}
         ensure_schema(store)
 
     # -- state ---------------------------------------------------------------
@@ -402,7 +420,7 @@ class Resolver:
             )
             for row in rows:
                 mention = _mention_from_row(row)
-                found.setdefault(mention.entity_id, Entity(mention.entity_id, [])).mentions.append(mention)
+                found.setdefault(mention.entity_id, Entity(mention.entity_id, [])).add(mention)
         return found
 
     def case_mentions(self, case_id: str) -> list[Mention]:
@@ -415,15 +433,27 @@ class Resolver:
         Every rule that rests on the name needs the same town (or an address,
         which lies in a town), and phones and ID numbers are found through their
         own keys, so a common name is only looked up where ``m`` is: the block
-        stays small however many 王伟 the store holds.
+        stays small however many 王伟 the store holds. The town conditions are
+        separate selects so each one is an exact ``(name_key, town)`` index lookup.
         """
+        if m.town is None:
+            by_name, args = "SELECT entity_id FROM graph_mentions WHERE name_key = ?", (m.name_key,)
+        else:
+            by_name = (
+                "SELECT entity_id FROM graph_mentions WHERE name_key = ? AND town = ? "
+                "UNION SELECT entity_id FROM graph_mentions WHERE name_key = ? AND town IS NULL"
+            )
+            args = (m.name_key, m.town, m.name_key)
         rows = self.conn.execute(
-            "SELECT entity_id FROM graph_mentions WHERE name_key = ? AND (town = ? OR town IS NULL OR ? IS NULL) "
-            "UNION SELECT entity_id FROM graph_mentions WHERE phone = ? "
+            by_name + " UNION SELECT entity_id FROM graph_mentions WHERE phone = ? "
             "UNION SELECT entity_id FROM graph_mentions WHERE id_number = ?",
-            (m.name_key, m.town, m.town, m.phone or "\x00", m.id_number or "\x00"),
+            (*args, m.phone or "\x00", m.id_number or "\x00"),
         )
-        return self.entities(r[0] for r in rows)
+        ids = sorted({r[0] for r in rows})
+        if len(self._cache) > _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache.update(self.entities(i for i in ids if i not in self._cache))
+        return {i: self._cache[i] for i in ids}
 
     def co_occurred(self, a: str, b: str) -> bool:
         row = self.conn.execute(
@@ -468,11 +498,15 @@ class Resolver:
 
     def resolve_case(self, case: Case) -> list[Mention]:
         """Replace a case's mentions with freshly resolved ones (call inside a transaction)."""
-        self.conn.execute("DELETE FROM graph_mentions WHERE case_id = ?", (case.id,))
+        self.remove_case(case.id)
         mentions = [mention_of(case, i) for i in range(len(case.parties))]
         for m, (entity_id, reasons) in zip(mentions, self.find(mentions)):
             m.entity_id = entity_id or self._new_entity_id()
             m.reasons = reasons
+            if entity_id is None:
+                self._cache[m.entity_id] = Entity(m.entity_id, [m])
+            elif entity_id in self._cache:
+                self._cache[entity_id].add(m)
         self.conn.executemany(
             "INSERT INTO graph_mentions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [_mention_row(m) for m in mentions],
@@ -480,8 +514,13 @@ class Resolver:
         return mentions
 
     def remove_case(self, case_id: str) -> None:
+        for (entity_id,) in self.conn.execute("SELECT entity_id FROM graph_mentions WHERE case_id = ?", (case_id,)):
+            self._cache.pop(entity_id, None)
         self.conn.execute("DELETE FROM graph_mentions WHERE case_id = ?", (case_id,))
 
+
+#: Entities a resolver keeps in memory before it starts afresh (bounds memory on large stores).
+_CACHE_LIMIT = 50_000
 
 _STRENGTH = ("身份证号相同", "电话相同", "地址相同", "隐藏号码相符", "同一镇街")
 
