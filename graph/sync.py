@@ -25,6 +25,7 @@ Examples
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 from tqdm import tqdm
@@ -71,13 +72,17 @@ def similar_source(home: Home, store: Store) -> SimilarFn | None:
         return None
     if not (home.index_dir / MANIFEST).is_file():
         return None
-    engine = SearchEngine(home, store=store)
     threshold = float(home.setting("graph", "similar_threshold", SIMILAR_THRESHOLD))
     top = int(home.setting("graph", "similar_top", SIMILAR_TOP))
 
+    @functools.cache
+    def engine() -> SearchEngine:
+        """Opened on the first look-up: a sync with no new case needs none."""
+        return SearchEngine(home, store=store)
+
     def neighbors(case_id: str) -> list[tuple[str, float]]:
         try:
-            found = engine.neighbors(case_id, top)
+            found = engine().neighbors(case_id, top)
         except KeyError:
             return []
         return [(other, score) for other, score in found if score >= threshold]

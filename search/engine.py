@@ -98,7 +98,7 @@ class SearchEngine:
         self.encoder: Encoder = load_encoder(self.model_name)
         ensure_tables(self.store)
         self.vectors: VectorIndex
-        self.bm25: BM25Index
+        self._bm25: BM25Index | None = None
         self.seq = 0
         self.generation = self._read_manifest_any().get("generation", 0)
         if rebuild:
@@ -152,7 +152,6 @@ class SearchEngine:
                 if attempt == 2:
                     raise
         self.seq = manifest["seq"]
-        self._rebuild_bm25()
         self.catch_up(progress=progress)
 
     def _index_options(self) -> dict[str, Any]:
@@ -174,7 +173,7 @@ class SearchEngine:
                 self._add_cases(batch, progress=progress)
                 batch = []
         self._add_cases(batch, progress=progress)
-        self._rebuild_bm25()
+        self._bm25 = None
         self.save()
 
     def _add_cases(self, cases: list[Case], *, progress: bool) -> None:
@@ -182,10 +181,17 @@ class SearchEngine:
             texts = [prepare(case) for case in cases]
             self.vectors.upsert([c.id for c in cases], cached_vectors(self.store, self.encoder, texts, progress=progress))
 
-    def _rebuild_bm25(self) -> None:
-        rows = self.store.conn.execute("SELECT id, search_text FROM cases ORDER BY id").fetchall()
-        ids = [row[0] for row in rows]
-        self.bm25 = BM25Index.build(ids, cached_tokens(self.store, [row[1] for row in rows]))
+    @property
+    def bm25(self) -> BM25Index:
+        """BM25 over the store's cases, built on first use and after changes.
+
+        Only searches need it: syncing after an ingest and the graph's
+        neighbour look-ups never pay for it.
+        """
+        if self._bm25 is None:
+            rows = self.store.conn.execute("SELECT id, search_text FROM cases ORDER BY id").fetchall()
+            self._bm25 = BM25Index.build([row[0] for row in rows], cached_tokens(self.store, [row[1] for row in rows]))
+        return self._bm25
 
     def catch_up(self, *, progress: bool = False) -> int:
         """Apply the store's changes since this index's seq; persist if any. Returns cases changed."""
@@ -196,7 +202,7 @@ class SearchEngine:
         present = self.store.get_many(touched)
         self.vectors.delete([case_id for case_id in touched if case_id not in present])
         self._add_cases(list(present.values()), progress=progress)
-        self._rebuild_bm25()
+        self._bm25 = None
         self.seq = changes[-1].seq
         self.save()
         return len(touched)
