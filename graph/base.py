@@ -1,8 +1,9 @@
 """The graph store interface, shared by the embedded networkx store and the Neo4j store.
 
 A backend implements a handful of primitives (upsert, delete, edges touching
-some nodes, iteration, a watermark); everything built on them, such as
-neighbourhood queries and bulk copies, lives here once.
+some nodes, which nodes nothing points at, iteration, a watermark);
+everything built on them, such as neighbourhood queries and bulk copies,
+lives here once.
 """
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ class GraphStore(ABC):
     @abstractmethod
     def edges_touching(self, node_ids: Sequence[str], types: Sequence[str] | None = None) -> list[Edge]:
         """Edges into or out of the given nodes, optionally of some types only."""
+
+    @abstractmethod
+    def unreferenced(self, node_ids: Sequence[str]) -> list[str]:
+        """The given nodes that exist and have no incoming edge, in the given order.
+
+        Decided without reading a node's incoming edges: a town may have 100k.
+        """
 
     @abstractmethod
     def get_nodes(self, node_ids: Sequence[str]) -> dict[str, Node]:

@@ -186,6 +186,17 @@ class Neo4jGraphStore(GraphStore):
                     found[(row["src"], row["type"], row["dst"])] = Edge(row["src"], row["type"], row["dst"], row["props"])
         return list(found.values())
 
+    def unreferenced(self, node_ids: Sequence[str]) -> list[str]:
+        found: set[str] = set()
+        for label, ids in _by_label(node_ids).items():
+            # EXISTS stops at the first incoming edge (ArcadeDB too), where a count would read them all.
+            rows = self._read(
+                f"UNWIND $ids AS x MATCH (n:{label} {{id: x}}) WHERE NOT EXISTS {{ MATCH (n)<--() }} RETURN n.id AS id",
+                ids=ids,
+            )
+            found.update(row["id"] for row in rows)
+        return [node_id for node_id in node_ids if node_id in found]
+
     def get_nodes(self, node_ids: Sequence[str]) -> dict[str, Node]:
         found: dict[str, Node] = {}
         for label, ids in _by_label(node_ids).items():

@@ -93,6 +93,10 @@ class NetworkxGraphStore(GraphStore):
                     found[(src, key, dst)] = Edge(src, key, dst, dict(data))
         return list(found.values())
 
+    def unreferenced(self, node_ids: Sequence[str]) -> list[str]:
+        # An empty predecessor map, not in_degree: that sums the edges of every predecessor.
+        return [node_id for node_id in node_ids if node_id in self.graph and not self.graph.pred[node_id]]
+
     def get_nodes(self, node_ids: Sequence[str]) -> dict[str, Node]:
         return {node_id: self._node(node_id) for node_id in node_ids if node_id in self.graph}
 

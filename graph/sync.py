@@ -4,8 +4,10 @@ After every ingest: entity resolution and repeat links catch up with the
 store's change log (:func:`~leian.graph.repeats.resolve_changes`), then the
 graph store applies the same changes since its own watermark — per changed
 case its case-owned edges are rewritten, the parties it touches (before and
-after) refreshed, the repeat chains it is part of re-linked, and its
-SIMILAR_TO edges taken from the search index when there is one.
+after) refreshed, the places, mediators, types and channels it stopped
+pointing at deleted once no case uses them, the repeat chains it is part of
+re-linked, and its SIMILAR_TO edges taken from the search index when there
+is one.
 
 Examples
 --------
@@ -33,7 +35,7 @@ from tqdm import tqdm
 from leian.data.store import Store
 from leian.graph.base import GraphStore
 from leian.graph.factory import open_graph
-from leian.graph.model import CASE_OWNED_EDGES, Edge, Node, case_node_id, case_subgraph, party_node_id, plain_id
+from leian.graph.model import CASE_OWNED_EDGES, Edge, Node, case_node_id, case_subgraph, label_of, party_node_id, plain_id
 from leian.graph.repeats import chain_of, resolve_changes
 from leian.graph.resolve import Entity, Resolver
 from leian.home import Home
@@ -50,6 +52,9 @@ _BATCH = 1000
 #: at 0.84 it is 93% for 94% of cases, at 0.88 99% for 38%. See docs/quality.md.
 SIMILAR_TOP = 3
 SIMILAR_THRESHOLD = 0.86
+#: Nodes that exist only because cases point at them (directly or up a PART_OF / MEMBER_OF /
+#: SUBTYPE_OF chain): deleted once nothing does, as a fresh build would never have made them.
+_PRUNED_LABELS = frozenset({"Location", "Mediator", "Organization", "DisputeType", "Channel"})
 
 
 def sync(home: Home, store: Store, *, progress: bool = False, uri: str | None = None) -> list[str]:
@@ -138,7 +143,7 @@ def apply_changes(
 def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: Sequence[str]) -> None:
     cases = store.get_many(case_ids)
     case_nodes = [case_node_id(c) for c in case_ids]
-    before = graph.edges_touching(case_nodes, ["INVOLVES", "REPEAT_OF"])
+    before = graph.edges_touching(case_nodes, [*CASE_OWNED_EDGES, "REPEAT_OF"])
     graph.delete_edges(case_nodes, CASE_OWNED_EDGES)
     graph.delete_nodes([case_node_id(c) for c in case_ids if c not in cases])
 
@@ -156,9 +161,25 @@ def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: 
         edges.extend(part.edges)
     graph.upsert_nodes(nodes.values())
     graph.upsert_edges(edges)
+    pointed_at = {e.dst for e in before if e.type in CASE_OWNED_EDGES} - {e.dst for e in edges}
+    _prune(graph, pointed_at)
 
     linked = {plain_id(e.src) for e in before if e.type == "REPEAT_OF"} | {plain_id(e.dst) for e in before if e.type == "REPEAT_OF"}
     _relink_repeats(graph, store, (set(cases) | linked) - (set(case_ids) - set(cases)))
+
+
+def _prune(graph: GraphStore, node_ids: set[str]) -> None:
+    """Delete the given shared nodes nothing points at any more, then what only they pointed at, up the chains.
+
+    Only nodes a changed case stopped pointing at are looked at, one existence check each,
+    so a case that stays in a town of 100k cases costs nothing here.
+    """
+    doomed = graph.unreferenced(sorted(n for n in node_ids if label_of(n) in _PRUNED_LABELS))
+    while doomed:
+        # Nothing points at the doomed nodes, so their edges are their few outgoing ones.
+        parents = {e.dst for e in graph.edges_touching(doomed)} - set(doomed)
+        graph.delete_nodes(doomed)
+        doomed = graph.unreferenced(sorted(n for n in parents if label_of(n) in _PRUNED_LABELS))
 
 
 def _link_similar(graph: GraphStore, case_ids: Sequence[str], similar: SimilarFn) -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from leian.cli import cli, sample_path
 from leian.data.record import validate
 from leian.graph.export import export_graph, replay_cypher
-from leian.graph.model import case_node_id
+from leian.graph.model import Edge, Node, case_node_id
 from leian.graph.neo4j import Neo4jGraphStore
 from leian.graph.networkx import NetworkxGraphStore
 from leian.graph.repeats import resolve_changes
@@ -124,6 +124,43 @@ def test_incremental_changes_match_a_fresh_build(graph_store, store, tmp_path):
     apply_changes(fresh, store, similar=_similar, batch_size=2)
     assert (nodes, edges) == _snapshot(fresh)
     assert apply_changes(graph_store, store) == 0
+
+
+def test_deletes_and_moves_prune_what_no_case_uses(graph_store, store, tmp_path):
+    haicheng = {**SANZAO, "community": "海澄村", "grid": "海澄村第2网格"}
+    pingsha = {**HONGQI, "town": "平沙镇", "community": "平塘社区"}
+    alone = {"mediators": [{"name": "陈静", "org": "海澄村调解小组"}], "type": "物业/停车", "channel": "12345热线"}
+    store.upsert_batch([
+        _case("G01", "2024-04-01", haicheng, [{"name": "周敏", "phone": "13600001111"}], **alone),
+        _case("G02", "2024-04-02", pingsha, [{"name": "吴强", "phone": "13600002222"}]),
+    ])
+    resolve_changes(store)
+    apply_changes(graph_store, store, similar=_similar)
+    # G01 was the only case of its grid, village, mediator (the only one of its org), type and channel;
+    # G02 moves from 平沙镇, where it was alone, to 红旗镇.
+    store.delete(["G01"])
+    store.upsert_batch([_case("G02", "2024-04-02", HONGQI, [{"name": "吴强", "phone": "13600002222"}])])
+    resolve_changes(store)
+    assert apply_changes(graph_store, store, similar=_similar) == 2
+    nodes, edges = _snapshot(graph_store)
+    fresh = NetworkxGraphStore(tmp_path / "fresh")
+    apply_changes(fresh, store, similar=_similar)
+    assert (nodes, edges) == _snapshot(fresh)
+    district = "loc:广东省›珠海市›金湾区"
+    gone = [f"{district}›三灶镇›海澄村›海澄村第2网格", f"{district}›三灶镇›海澄村", f"{district}›平沙镇›平塘社区",
+            f"{district}›平沙镇", "mediator:陈静@海澄村调解小组", "org:海澄村调解小组", "type:物业›停车", "type:物业",
+            "channel:12345热线"]
+    assert [n for n in gone if n in nodes] == []
+    kept = [f"{district}›三灶镇", district, f"{district}›红旗镇›中心村", "org:三灶镇人民调解委员会", "type:邻里", "channel:网格员排查"]
+    assert [n for n in kept if n not in nodes] == []
+
+
+def test_unreferenced_lists_existing_nodes_nothing_points_at(graph_store):
+    graph_store.upsert_nodes([Node("case:A", "Case"), Node("loc:镇", "Location"), Node("loc:镇›村", "Location"),
+                              Node("org:会", "Organization")])
+    graph_store.upsert_edges([Edge("case:A", "OCCURRED_IN", "loc:镇›村"), Edge("loc:镇›村", "PART_OF", "loc:镇")])
+    ids = ["org:会", "loc:镇", "loc:镇›村", "case:A", "loc:无"]
+    assert graph_store.unreferenced(ids) == ["org:会", "case:A"]
 
 
 def test_two_hop_neighbourhood_walks_parties_not_hubs(graph_store, store):
@@ -245,8 +282,6 @@ def test_push_loads_the_whole_graph(cli_home, bolt_uri):
 def test_concurrent_writers_merge_one_node_per_key(bolt_uri):
     """Two writers MERGE the same keys at once: constraint races are retried, nothing is duplicated."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from leian.graph.model import Node
 
     nodes = [Node(f"party:C{i:05d}", "Party", {"name": f"甲{i}", "case_count": 1}) for i in range(1500)]
     with Neo4jGraphStore(bolt_uri) as first, Neo4jGraphStore(bolt_uri) as second:
