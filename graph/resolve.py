@@ -21,8 +21,12 @@ A common name alone never merges, nor does an anonymised one (魏某, 未提及)
 never merge. Organisations compare their trade name with the city prefix and
 legal/industry suffixes stripped (``珠海市恒达建筑劳务有限公司`` =
 ``恒达劳务``) and need the same evidence as persons, or the same town;
-named cities that differ never merge. Group placeholders
-(``陈志强等20人``) compare their lead name, and merge like organisations.
+named cities that differ never merge. A short name that fits two
+organisations whose own names clash (``华辉物业`` for ``华辉物业服务`` and
+``华辉物业管理`` in one town) joins neither, unless stronger evidence (ID,
+phone, address, the same counterpart) points at one of them only. Group
+placeholders (``陈志强等20人``) compare their lead name, and merge like
+organisations.
 
 Examples
 --------
@@ -319,16 +323,27 @@ def conflicts(m: Mention, entity: Entity) -> bool:
         return True
     if m.phone and not phones and any(not _phone_fits(x, m.phone) for x in entity.values("masked_phone")):
         return True
-    cities = entity.values("named_city")
-    if m.named_city and cities and m.named_city not in cities:
+    return _names_clash([m.industries], {m.named_city} - {None}, entity)
+
+
+def _names_clash(industries: Iterable[tuple[str, ...]], cities: set[str], entity: Entity) -> bool:
+    """Whether organisation names with these industry words and named cities cannot be ``entity``'s.
+
+    Industry words must nest (恒达劳务 fits 恒达建筑劳务; 华辉物业服务 and 华辉物业管理 clash)
+    and named cities agree where both name one.
+    """
+    theirs = entity.values("named_city")
+    if cities and theirs and not cities & theirs:
         return True
-    if m.industries:
-        a = set(m.industries)
-        for other in entity.values("industries"):
-            b = set(other)
-            if not (a <= b or b <= a):
-                return True
-    return False
+    return any(not (set(a) <= set(b) or set(b) <= set(a)) for a in industries for b in entity.values("industries"))
+
+
+def _ambiguous(entities: Iterable[Entity]) -> bool:
+    """Whether two of these entities are organisations whose own names clash: a name fitting both picks neither."""
+    distinct = {e.entity_id: e for e in entities}.values()
+    return any(
+        _names_clash(a.values("industries"), a.values("named_city"), b) for a, b in itertools.combinations(distinct, 2)
+    )
 
 
 def _solo_evidence(m: Mention, entity: Entity) -> list[str] | None:
@@ -471,27 +486,43 @@ class Resolver:
         for i, m in enumerate(mentions):
             scored = [(e, _solo_evidence(m, e)) for e in candidates[i].values() if e.entity_id not in taken]
             scored = [(e, r) for e, r in scored if r is not None]
-            if scored:
-                # The strongest evidence first (ID, phone, address ...), then the busiest entity.
-                entity, reasons = min(scored, key=lambda er: (_strength(er[1]), -len(er[0].mentions)))
-                assigned[i] = (entity.entity_id, reasons)
-                taken.add(entity.entity_id)
+            if not scored:
+                continue
+            # The strongest evidence (ID, phone, address ...) decides; among equals, the busiest entity,
+            # unless the equals are different companies (华辉物业 for 华辉物业服务 and 华辉物业管理).
+            best = min(_strength(r) for _, r in scored)
+            scored = [(e, r) for e, r in scored if _strength(r) == best]
+            if _ambiguous(e for e, _ in scored):
+                continue
+            entity, reasons = max(scored, key=lambda er: len(er[0].mentions))
+            assigned[i] = (entity.entity_id, reasons)
+            taken.add(entity.entity_id)
         for i, j in itertools.permutations(range(len(mentions)), 2):
             if assigned[i][0] is not None:
                 continue
             options = [e for e in candidates[i].values() if e.entity_id not in taken and _name_candidate(mentions[i], e)]
             if assigned[j][0] is not None:
-                partners = [assigned[j][0]]
+                partners = [candidates[j][assigned[j][0]]]
             else:
-                partners = [e.entity_id for e in candidates[j].values() if e.entity_id not in taken and _name_candidate(mentions[j], e)]
-            for entity, partner in itertools.product(options, partners):
-                if entity.entity_id != partner and self.co_occurred(entity.entity_id, partner):
-                    assigned[i] = (entity.entity_id, ["同名", f"再次与同一对方（{mentions[j].name}）发生纠纷"])
-                    taken.add(entity.entity_id)
-                    if assigned[j][0] is None:
-                        assigned[j] = (partner, ["同名", f"再次与同一对方（{mentions[i].name}）发生纠纷"])
-                        taken.add(partner)
-                    break
+                partners = [e for e in candidates[j].values() if e.entity_id not in taken and _name_candidate(mentions[j], e)]
+            pairs = (
+                (entity, partner)
+                for entity, partner in itertools.product(options, partners)
+                if entity.entity_id != partner.entity_id and self.co_occurred(entity.entity_id, partner.entity_id)
+            )
+            found = next(pairs, None)
+            if found is None:
+                continue
+            entity, partner = found
+            # Where a name fits different companies, the counterpart must point at one of them only.
+            rivals = list(pairs) if _ambiguous(options) or _ambiguous(partners) else []
+            if any(_ambiguous([entity, e]) or _ambiguous([partner, p]) for e, p in rivals):
+                continue
+            assigned[i] = (entity.entity_id, ["同名", f"再次与同一对方（{mentions[j].name}）发生纠纷"])
+            taken.add(entity.entity_id)
+            if assigned[j][0] is None:
+                assigned[j] = (partner.entity_id, ["同名", f"再次与同一对方（{mentions[i].name}）发生纠纷"])
+                taken.add(partner.entity_id)
         return assigned
 
     # -- writing -------------------------------------------------------------

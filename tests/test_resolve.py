@@ -182,3 +182,52 @@ def test_signals_for_search(variant_home):
     assert cases_sharing_parties(store, ["魏某"]) == {}
     assert earlier_case_counts(store, "V03") == {0: 2, 1: 2}
     assert earlier_case_counts(store, "V01") == {0: 0, 1: 0}
+
+
+#: Two property companies of one town that share the trade name 华辉, and the short name that fits both.
+SERVICE = {"name": "珠海市华辉物业服务有限公司", "kind": "organization"}
+MANAGEMENT = {"name": "珠海华辉物业管理有限公司", "kind": "organization"}
+SHORT = {"name": "华辉物业", "kind": "organization"}
+
+
+def _arrivals(tmp_path, cases: list[tuple[str, list[dict]]]) -> dict[str, list[tuple[str, list[str]]]]:
+    """Resolve cases one at a time in the order given: per case, (entity id, reasons) of each party."""
+    with Home.resolve(tmp_path).open_store() as store:
+        for case_id, parties in cases:
+            store.upsert_batch([validate({"id": case_id, "text": f"物业纠纷{case_id}", "occurred_on": "2024-05-01",
+                                          "location": SANZAO, "parties": parties})])
+            resolve_changes(store)
+        rows = store.conn.execute("SELECT case_id, entity_id, details FROM graph_mentions ORDER BY case_id, position")
+        resolved = defaultdict(list)
+        for case_id, entity_id, details in rows:
+            resolved[case_id].append((entity_id, json.loads(details)["reasons"]))
+        return resolved
+
+
+def _companies(resolved) -> set[frozenset[str]]:
+    """The cases grouped by the entity of their first party (the company)."""
+    groups = defaultdict(set)
+    for case_id, parties in resolved.items():
+        groups[parties[0][0]].add(case_id)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_short_org_name_fitting_two_companies_joins_neither(tmp_path):
+    cases = {"C1": [SERVICE], "C2": [MANAGEMENT], "C3": [SHORT], "C4": [{**SERVICE, "name": "华辉物业服务公司"}]}
+    # Whichever company came first, the short name stays apart; the fuller 华辉物业服务公司 fits one only.
+    for order in (["C1", "C2", "C3", "C4"], ["C2", "C1", "C3", "C4"]):
+        resolved = _arrivals(tmp_path / "-".join(order), [(c, cases[c]) for c in order])
+        assert _companies(resolved) == {frozenset({"C1", "C4"}), frozenset({"C2"}), frozenset({"C3"})}, order
+        assert resolved["C4"][0][1] == ["单位名称相同（去除地名与公司后缀）", "同一镇街（三灶镇）"]
+
+
+@pytest.mark.parametrize("evidence, short, service", [
+    ("电话相同", [{**SHORT, "phone": "0756-7771234"}], [{**SERVICE, "phone": "07567771234"}]),
+    ("再次与同一对方（业主甲）", [SHORT, {"name": "业主甲"}], [SERVICE, {"name": "业主甲"}]),
+])
+def test_stronger_evidence_picks_one_of_two_companies(tmp_path, evidence, short, service):
+    cases = {"C1": service, "C2": [MANAGEMENT, {"name": "业主乙"}], "C3": short}
+    for order in (["C1", "C2", "C3"], ["C2", "C1", "C3"]):
+        resolved = _arrivals(tmp_path / "-".join(order), [(c, cases[c]) for c in order])
+        assert _companies(resolved) == {frozenset({"C1", "C3"}), frozenset({"C2"})}, order
+        assert any(evidence in reason for reason in resolved["C3"][0][1]), resolved["C3"]
