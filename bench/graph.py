@@ -71,6 +71,10 @@ def _server_tool():
     return module
 
 
+def _progress(n: int, message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {n} cases: {message}", flush=True)
+
+
 def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int) -> dict:
     cases_file = work / f"cases-{n}.jsonl"
     if not cases_file.exists():
@@ -83,6 +87,7 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int) 
         started = time.perf_counter()
         resolve_changes(store)
         row["resolve_s"] = time.perf_counter() - started
+        _progress(n, f"entities resolved in {row['resolve_s']:.0f} s")
         started = time.perf_counter()
         row["chains"] = len(all_chains(store))
         row["chains_s"] = time.perf_counter() - started
@@ -95,6 +100,7 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int) 
         row["nx_build_s"] = time.perf_counter() - started
         row["nx_rss_mb"] = (_rss() - before) / 2**20
         row["nodes"], row["edges"] = graph.counts()
+        _progress(n, f"networkx graph built in {row['nx_build_s']:.0f} s")
         row["pickle_mb"] = (home.graph_dir / GRAPH_FILE).stat().st_size / 2**20
         sample = random.Random(seed).sample(store.ids(), min(queries, n))
         row["nx_p50_ms"], row["nx_p99_ms"], row["hood_nodes"] = _latency(graph, sample)
@@ -104,6 +110,7 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int) 
                 started = time.perf_counter()
                 server.load(graph.iter_nodes(), graph.iter_edges())
                 row["bolt_load_s"] = time.perf_counter() - started
+                _progress(n, f"Bolt server loaded in {row['bolt_load_s']:.0f} s")
                 row["bolt_p50_ms"], row["bolt_p99_ms"], _ = _latency(server, sample)
         del graph
         gc.collect()
@@ -142,6 +149,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated case counts (default 100000,1000000)")
     parser.add_argument("--bolt-max", type=int, default=100_000, help="largest size also loaded into the Bolt server (default 100000)")
     parser.add_argument("--bolt", help="use this Bolt URI instead of starting a throw-away ArcadeDB")
+    parser.add_argument("--heap", default="4g", help="Java heap of the throw-away ArcadeDB (default 4g; 1M cases want 8g)")
     parser.add_argument("--queries", type=int, default=200, help="2-hop queries per store (default 200)")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     parser.add_argument("--work", help="working directory (default: a temporary one)")
@@ -157,7 +165,7 @@ def main() -> None:
     bolt_uri = args.bolt
     if bolt_uri is None and any(n <= args.bolt_max for n in sizes):
         tool, server_dir = _server_tool(), work / "arcadedb"
-        bolt_uri = tool.start(server_dir, heap="4g")
+        bolt_uri = tool.start(server_dir, heap=args.heap)
     try:
         rows = [run_size(n, work, bolt_uri if n <= args.bolt_max else None, args.queries, args.seed) for n in sizes]
     finally:
