@@ -29,7 +29,10 @@ BACKENDS = {"faiss": "leian.search.faiss:FaissIndex"}
 
 
 class VectorIndex(ABC):
-    """Unit vectors by string id; cosine top-k with optional allowed-id restriction."""
+    """Unit vectors by string id; cosine top-k with optional allowed-id restriction.
+
+    An id may own several vectors (chunks of a long text); it scores the best of them.
+    """
 
     backend: str = ""
 
@@ -45,8 +48,12 @@ class VectorIndex(ABC):
     def __contains__(self, case_id: object) -> bool: ...
 
     @abstractmethod
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Add vectors, replacing those of ids already present (their internal ids are kept)."""
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, counts: Sequence[int] | None = None) -> None:
+        """Add vectors, replacing those of ids already present (their internal ids are kept).
+
+        ``counts[i]`` consecutive rows of ``vectors`` belong to ``ids[i]`` (default one
+        each): the first is its head vector, the others its further chunks.
+        """
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> int:
@@ -63,7 +70,11 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """The stored vectors of ``ids`` (all must be present)."""
+        """The stored head vectors of ``ids`` (all must be present)."""
+
+    @abstractmethod
+    def scores(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
+        """Each of ``ids``' best cosine with the ``query`` vector over all its vectors (all must be present)."""
 
     @abstractmethod
     def save(self, directory: Path, stem: str) -> list[str]:

@@ -1,5 +1,11 @@
 """FAISS vector index: exact flat below ~50k cases, IVF above, with stable int64 ids.
 
+A case may own several vectors (one per chunk of a long text): the first is
+its head vector, the others live under derived int64 ids (the case's number
+plus the chunk number shifted past ``_CHUNK_SHIFT`` bits), and a case scores
+the best cosine of its vectors (MaxP), so a long record is found by what it
+says after its first 500 characters too.
+
 Traps avoided: HNSW cannot remove vectors, so the approximate kind is IVF
 (which can, and keeps a hashtable direct map so vectors can be read back);
 ``write_index`` overwrites in place, so bytes are serialised and written
@@ -18,6 +24,14 @@ Examples
 ['c', 'd']
 >>> index.delete(["a"]), len(index), "a" in index
 (1, 3, False)
+
+A case with two vectors is found by either and scored by the better one:
+
+>>> index.upsert(["e"], np.array([[0, 1, 0, 0], [0.6, 0, 0.8, 0]], dtype=np.float32), counts=[2])
+>>> [(i, round(score, 2)) for i, score in index.search(np.array([[0, 0, 1, 0]], dtype=np.float32), 2)[0]]
+[('c', 1.0), ('e', 0.8)]
+>>> [round(float(x), 2) for x in index.scores(["b", "e"], np.array([0, 0, 1, 0], dtype=np.float32))]
+[0.0, 0.8]
 """
 from __future__ import annotations
 
@@ -38,6 +52,8 @@ KINDS = ("auto", "flat", "ivf")
 ANN_THRESHOLD = 50_000
 #: A filtered search over at most this many allowed vectors scores them exactly.
 _EXACT_SUBSET = 4096
+#: Chunk ``c`` of the case numbered ``n`` has the FAISS id ``n | c << _CHUNK_SHIFT`` (c >= 1).
+_CHUNK_SHIFT = 40
 
 
 def choose_kind(kind: str, count: int, threshold: int = ANN_THRESHOLD) -> str:
@@ -78,6 +94,8 @@ class FaissIndex(VectorIndex):
         self.threshold = threshold
         self.int_of: dict[str, int] = {}
         self.str_of: dict[int, str] = {}
+        #: Case number -> how many vectors it has beyond its head vector (only cases with some).
+        self.extra: dict[int, int] = {}
         self.next_id = 0
         self.index: faiss.Index = self._new_flat()
 
@@ -99,10 +117,10 @@ class FaissIndex(VectorIndex):
 
     def _restructure(self) -> None:
         """Switch between flat and IVF when the size calls for it (rebuilds from the stored vectors)."""
-        wanted = choose_kind(self.requested_kind, len(self), self.threshold)
+        wanted = choose_kind(self.requested_kind, self.index.ntotal, self.threshold)
         if wanted == self.kind:
             return
-        ids = np.array(sorted(self.str_of), dtype=np.int64)
+        ids = self._faiss_ids(sorted(self.str_of))
         vectors = self._reconstruct(ids)
         self.index = self._new_ivf(vectors) if wanted == "ivf" else self._new_flat()
         if len(ids):
@@ -114,29 +132,51 @@ class FaissIndex(VectorIndex):
     def __contains__(self, case_id: object) -> bool:
         return case_id in self.int_of
 
+    def _faiss_ids(self, numbers: Collection[int]) -> np.ndarray:
+        """The FAISS ids of every vector of the given case numbers."""
+        ids = list(numbers)
+        for number in numbers:
+            ids.extend(number | chunk << _CHUNK_SHIFT for chunk in range(1, self.extra.get(number, 0) + 1))
+        return np.array(ids, dtype=np.int64)
+
+    def _case_of(self, faiss_id: int) -> str:
+        return self.str_of[faiss_id & ((1 << _CHUNK_SHIFT) - 1)]
+
     # -- writing ---------------------------------------------------------------
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, counts: Sequence[int] | None = None) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
-        if len(ids) != len(vectors):
-            raise ValueError(f"{len(ids)} ids but {len(vectors)} vectors")
-        # The last vector wins when an id repeats within the batch.
+        counts = [1] * len(ids) if counts is None else list(counts)
+        if len(counts) != len(ids) or min(counts, default=1) < 1:
+            raise ValueError(f"{len(ids)} ids need as many counts of at least 1, got {counts}")
+        if sum(counts) != len(vectors):
+            raise ValueError(f"{len(ids)} ids with {sum(counts)} vectors in all, but {len(vectors)} vectors")
+        starts = np.cumsum([0, *counts])
+        # The last vectors win when an id repeats within the batch.
         last = {case_id: row for row, case_id in enumerate(ids)}
-        ids, vectors = list(last), vectors[list(last.values())]
-        self.delete([i for i in ids if i in self.int_of], _forget=False)
-        for case_id in ids:
+        self.delete([i for i in last if i in self.int_of], _forget=False)
+        faiss_ids, rows = [], []
+        for case_id, row in last.items():
             if case_id not in self.int_of:
                 self.int_of[case_id] = self.next_id
                 self.str_of[self.next_id] = case_id
                 self.next_id += 1
-        if len(ids):
-            self.index.add_with_ids(vectors, np.array([self.int_of[i] for i in ids], dtype=np.int64))
+            number = self.int_of[case_id]
+            if counts[row] > 1:
+                self.extra[number] = counts[row] - 1
+            faiss_ids.extend(self._faiss_ids([number]))
+            rows.extend(range(starts[row], starts[row + 1]))
+        if faiss_ids:
+            self.index.add_with_ids(vectors[rows], np.array(faiss_ids, dtype=np.int64))
         self._restructure()
 
     def delete(self, ids: Sequence[str], _forget: bool = True) -> int:
-        present = [i for i in ids if i in self.int_of]
+        present = [i for i in dict.fromkeys(ids) if i in self.int_of]
         if present:
-            self.index.remove_ids(np.array([self.int_of[i] for i in present], dtype=np.int64))
+            numbers = [self.int_of[i] for i in present]
+            self.index.remove_ids(self._faiss_ids(numbers))
+            for number in numbers:
+                self.extra.pop(number, None)
             if _forget:
                 for case_id in present:
                     del self.str_of[self.int_of.pop(case_id)]
@@ -152,29 +192,51 @@ class FaissIndex(VectorIndex):
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
         return self._reconstruct(np.array([self.int_of[i] for i in ids], dtype=np.int64))
 
+    def scores(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
+        scores = self.vectors(ids) @ query
+        for position, case_id in enumerate(ids):
+            number = self.int_of[case_id]
+            if number in self.extra:
+                scores[position] = float(np.max(self._reconstruct(self._faiss_ids([number])) @ query))
+        return scores
+
     def search(
         self, queries: np.ndarray, k: int, allowed: Collection[str] | None = None
     ) -> list[list[tuple[str, float]]]:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if allowed is None:
             allowed_ids = None
-            available = len(self)
+            available, vector_count = len(self), self.index.ntotal
         else:
-            allowed_ids = np.array(sorted(self.int_of[i] for i in allowed if i in self.int_of), dtype=np.int64)
-            available = len(allowed_ids)
+            numbers = sorted(self.int_of[i] for i in allowed if i in self.int_of)
+            allowed_ids = self._faiss_ids(numbers)
+            available, vector_count = len(numbers), len(allowed_ids)
         k = min(k, available)
         if k <= 0:
             return [[] for _ in range(len(queries))]
-        if allowed_ids is not None and available <= _EXACT_SUBSET:
+        if allowed_ids is not None and vector_count <= _EXACT_SUBSET:
             return self._exact_subset(queries, k, allowed_ids)
-        scores, labels = self._faiss_search(queries, k, allowed_ids, exhaustive=False)
-        if self.kind == "ivf" and (labels < 0).any():
-            # Too few allowed vectors in the probed lists: probe them all (still exact for the subset).
-            scores, labels = self._faiss_search(queries, k, allowed_ids, exhaustive=True)
-        return [
-            [(self.str_of[int(label)], float(score)) for score, label in zip(row_scores, row_labels) if label >= 0]
-            for row_scores, row_labels in zip(scores, labels)
-        ]
+        # Chunks of one case may fill several places: ask for more until k cases come back.
+        wanted = k
+        while True:
+            scores, labels = self._faiss_search(queries, wanted, allowed_ids, exhaustive=False)
+            if self.kind == "ivf" and (labels < 0).any():
+                # Too few allowed vectors in the probed lists: probe them all (still exact for the subset).
+                scores, labels = self._faiss_search(queries, wanted, allowed_ids, exhaustive=True)
+            rows = [self._best_per_case(row_scores, row_labels, k) for row_scores, row_labels in zip(scores, labels)]
+            if wanted >= vector_count or all(len(row) == k for row in rows):
+                return rows
+            wanted = min(vector_count, wanted * 2)
+
+    def _best_per_case(self, scores: np.ndarray, labels: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The first (best) hit of each case, in score order, at most ``k``."""
+        best: dict[str, float] = {}
+        for score, label in zip(scores, labels):
+            if label >= 0:
+                best.setdefault(self._case_of(int(label)), float(score))
+                if len(best) == k:
+                    break
+        return list(best.items())
 
     def _faiss_search(
         self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None, *, exhaustive: bool
@@ -190,8 +252,8 @@ class FaissIndex(VectorIndex):
 
     def _exact_subset(self, queries: np.ndarray, k: int, allowed_ids: np.ndarray) -> list[list[tuple[str, float]]]:
         scores = queries @ self._reconstruct(allowed_ids).T
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return [[(self.str_of[int(allowed_ids[j])], float(row[j])) for j in order] for row, order in zip(scores, top)]
+        order = np.argsort(-scores, axis=1, kind="stable")
+        return [self._best_per_case(row[ranks], allowed_ids[ranks], k) for row, ranks in zip(scores, order)]
 
     # -- persistence -----------------------------------------------------------
 
@@ -205,6 +267,7 @@ class FaissIndex(VectorIndex):
             "threshold": self.threshold,
             "next_id": self.next_id,
             "ids": list(self.int_of.items()),
+            "extra": list(self.extra.items()),
         }
         write_atomic(Path(directory) / ids_name, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
         return [index_name, ids_name]
@@ -220,7 +283,9 @@ class FaissIndex(VectorIndex):
             faiss.extract_index_ivf(loaded.index).set_direct_map_type(faiss.DirectMap.Hashtable)
         loaded.int_of = {case_id: int(number) for case_id, number in meta["ids"]}
         loaded.str_of = {number: case_id for case_id, number in loaded.int_of.items()}
+        loaded.extra = {int(number): int(count) for number, count in meta.get("extra", [])}
         loaded.next_id = meta["next_id"]
-        if loaded.index.ntotal != len(loaded.int_of):
-            raise ValueError(f"{directory / index_name}: {loaded.index.ntotal} vectors but {len(loaded.int_of)} ids")
+        expected = len(loaded.int_of) + sum(loaded.extra.values())
+        if loaded.index.ntotal != expected:
+            raise ValueError(f"{directory / index_name}: {loaded.index.ntotal} vectors but {expected} ids")
         return loaded

@@ -106,3 +106,33 @@ def test_bm25_ranks_by_shared_terms_and_respects_allowed(sample):
     restricted = index.top(tokenize("下岗待业，借款开小餐馆，出具欠条"), 5, allowed=allowed)
     assert {i for i, _ in restricted} <= allowed and restricted[0][0] == "PMC-033"
     assert index.top(["完全不存在的词"], 5) == []
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_cases_with_several_chunks_score_their_best_and_round_trip(vectors, tmp_path, kind):
+    index = FaissIndex(vectors.shape[1], kind=kind)
+    index.upsert([f"case-{i}" for i in range(1400)], vectors[:1400])
+    # 100 long cases of three chunks each, made of the remaining vectors.
+    long_ids = [f"long-{i}" for i in range(100)]
+    index.upsert(long_ids, vectors[1400:1700], counts=[3] * 100)
+    assert len(index) == 1500 and index.index.ntotal == 1700 and index.kind == kind
+    third_chunk = vectors[1400 + 3 * 7 + 2]
+    row = index.search(third_chunk[None, :], 10)[0]
+    assert row[0][0] == "long-7" and row[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert len(row) == 10 and len({i for i, _ in row}) == 10  # one hit per case, never a case twice
+    assert index.scores(["long-7", "case-3"], third_chunk) == pytest.approx([1.0, float(vectors[3] @ third_chunk)], abs=1e-5)
+    assert np.allclose(index.vectors(["long-7"])[0], vectors[1400 + 3 * 7], atol=1e-6)  # the head vector
+    # Inside a filter the long cases still fill k places with distinct cases.
+    for hits in index.search(vectors[1400:1410], 25, allowed=set(long_ids[:30])):
+        assert len(hits) == 25 and len({i for i, _ in hits}) == 25 and {i for i, _ in hits} <= set(long_ids[:30])
+
+    assert index.delete(["long-7"]) == 1 and index.index.ntotal == 1697
+    index.upsert(["long-8"], vectors[:1])  # now one chunk: its two old chunks must go
+    assert index.index.ntotal == 1695
+    files = index.save(tmp_path, "v1")
+    reloaded = load_vector_index(tmp_path, files)
+    assert reloaded.extra == index.extra and reloaded.int_of == index.int_of
+    assert all(hit[0] != "long-7" for hit in reloaded.search(third_chunk[None, :], 10)[0])
+    old_chunk = vectors[1400 + 3 * 8 + 1]
+    assert reloaded.search(old_chunk[None, :], 1)[0][0][0] != "long-8"
+    assert reloaded.search(vectors[1400 + 3 * 9 + 1][None, :], 1)[0][0][0] == "long-9"
