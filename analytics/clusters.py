@@ -201,12 +201,12 @@ def cluster_cases(
     """Cluster every case in the store (writable: vectors and tokens go to its cache)."""
     from leian.embeddings.cache import cached_tokens, cached_vectors
     from leian.embeddings.encoder import load_encoder
-    from leian.embeddings.text import prepare
+    from leian.embeddings.text import head, prepare
 
     cases = list(store.iter_cases())
     encoder = load_encoder(model)
     texts = [prepare(case) for case in cases]
-    vectors = cached_vectors(store, encoder, texts, progress=progress)
+    vectors = cached_vectors(store, encoder, [head(t) for t in texts], progress=progress)
     # Party names (王某, 李秀英) say who, not what about: they never label a topic.
     names = {p.name_norm for case in cases for p in case.parties}
     tokens = [[t for t in doc if len(t) > 1 and "某" not in t and t not in names] for doc in cached_tokens(store, texts)]

@@ -40,10 +40,14 @@ __all__ = [
     "keywords",
     "text_hash",
     "chunks",
+    "head",
+    "CHUNK_CHARS",
     "stopwords",
     "domain_terms",
 ]
 
+#: Characters per embedded piece: about the 512-token window of m3e-small and BERT-like models.
+CHUNK_CHARS = 500
 _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
 _DIGITS = re.compile(r"^[\d.,%]+$")
 _jieba_lock = threading.Lock()
@@ -121,9 +125,21 @@ def keywords(text: str, top_k: int = 12) -> list[str]:
     return ranked[:top_k]
 
 
-def chunks(text: str, size: int = 500, overlap: int = 0) -> list[str]:
-    """Split a long text into pieces of at most ``size`` characters (for long judgments)."""
+def chunks(text: str, size: int = CHUNK_CHARS, overlap: int = 0) -> list[str]:
+    """Split a long text into pieces of at most ``size`` characters, each embedded on its own.
+
+    One piece for most mediation records; long narratives and judgments get
+    several, so what they say past the model's window is still searched.
+    """
     if len(text) <= size:
         return [text]
     step = max(1, size - overlap)
     return [text[start : start + size] for start in range(0, len(text) - overlap, step) if text[start : start + size]]
+
+
+def head(text: str) -> str:
+    """The first chunk: the one vector that stands for a case where only one can (clusters, near-duplicates).
+
+    It is the search index's head vector too, so both share one cache entry.
+    """
+    return chunks(text)[0]

@@ -62,10 +62,10 @@ SOURCE_RETELLINGS = {frozenset(("PMC-074", "PMC-075"))}
 def calibration_scores(store: Store, encoder: object) -> dict[str, list[float]]:
     """Cosine scores of duplicate, paraphrase and same-type-different pairs in ``store``."""
     from leian.embeddings.cache import cached_vectors
-    from leian.embeddings.text import prepare, prepare_query
+    from leian.embeddings.text import head, prepare, prepare_query
 
     cases = list(store.iter_cases())
-    vectors = cached_vectors(store, encoder, [prepare(c) for c in cases])
+    vectors = cached_vectors(store, encoder, [head(prepare(c)) for c in cases])
     row_of = {c.id: i for i, c in enumerate(cases)}
     scores: dict[str, list[float]] = {"duplicate": [], "paraphrase": [], "same_type_different": []}
     by_category: dict[str | None, list[int]] = defaultdict(list)

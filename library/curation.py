@@ -84,7 +84,7 @@ def near_duplicates(
     already in the library are skipped (adding them changes nothing).
     """
     from leian.embeddings.cache import cached_vectors
-    from leian.embeddings.text import prepare
+    from leian.embeddings.text import head, prepare
 
     existing = libs.case_ids(name)
     present = set(existing)
@@ -93,7 +93,7 @@ def near_duplicates(
     ids = [i for i in existing + new if i in cases]
     if not new or len(ids) < 2:
         return []
-    vectors = cached_vectors(libs.store, encoder, [prepare(cases[i]) for i in ids])
+    vectors = cached_vectors(libs.store, encoder, [head(prepare(cases[i])) for i in ids])
     row_of = {case_id: row for row, case_id in enumerate(ids)}
     found = []
     for case_id in new:

@@ -31,7 +31,7 @@ from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 from leian.embeddings.cache import cached_tokens, cached_vectors, ensure_tables, prune
 from leian.embeddings.encoder import Encoder, load_encoder, model_for_home, model_id_for
-from leian.embeddings.text import keywords, prepare, prepare_query, text_hash, tokenize
+from leian.embeddings.text import chunks, keywords, prepare, prepare_query, text_hash, tokenize
 from leian.home import Home
 from leian.search.base import VectorIndex, create_vector_index, load_vector_index, write_atomic
 from leian.search.bm25 import BM25Index
@@ -41,7 +41,8 @@ from leian.search.fusion import DEFAULT_WEIGHTS, Weights, contributions
 __all__ = ["SearchEngine", "Query", "sync", "reindex", "MANIFEST", "FORMAT"]
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+#: 2: long cases own one vector per chunk (format 1 indexes are rebuilt from the cache on open).
+FORMAT = 2
 _RESOLVED = {"调解成功", "司法确认"}
 _PRACTICE_SPLIT = re.compile(r"[、，,；;。：:\n（）()]+")
 
@@ -178,8 +179,9 @@ class SearchEngine:
 
     def _add_cases(self, cases: list[Case], *, progress: bool) -> None:
         if cases:
-            texts = [prepare(case) for case in cases]
-            self.vectors.upsert([c.id for c in cases], cached_vectors(self.store, self.encoder, texts, progress=progress))
+            pieces = [chunks(prepare(case)) for case in cases]
+            vectors = cached_vectors(self.store, self.encoder, [p for case_pieces in pieces for p in case_pieces], progress=progress)
+            self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in pieces])
 
     @property
     def bm25(self) -> BM25Index:
@@ -298,7 +300,7 @@ class SearchEngine:
         candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
         if not candidates:
             return [], {}, []
-        dense = self.vectors.vectors(candidates) @ vector
+        dense = self.vectors.scores(candidates, vector)
         all_bm25 = self.bm25.scores(tokens)
         bm25 = np.array([all_bm25[self.bm25.position[i]] if i in self.bm25.position and len(all_bm25) else 0.0 for i in candidates])
         structure = self._structure(query, candidates)
@@ -437,7 +439,10 @@ def reindex(home: Home, store: Store, *, model: str | None = None, progress: boo
     encoder = load_encoder(model_for_home(home, model))
     before = encoder.texts_encoded
     engine = SearchEngine(home, store=store, model=model, rebuild=True, progress=progress)
-    keep = {text_hash(row[0]) for row in store.conn.execute("SELECT search_text FROM cases")}
+    keep: set[str] = set()
+    for (text,) in store.conn.execute("SELECT search_text FROM cases"):
+        keep.add(text_hash(text))  # tokens are cached per whole text
+        keep.update(text_hash(piece) for piece in chunks(text))
     pruned = prune(store, keep)
     return {
         "cases": len(engine.vectors),

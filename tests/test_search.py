@@ -87,6 +87,17 @@ def test_paraphrase_finds_its_case_in_top_3(engine, case_id, text):
     assert case_id in ids
 
 
+def test_long_case_is_found_by_what_it_says_past_the_first_chunk(engine):
+    # PMC-008 (797 characters) opens with an old woman's complaint of abuse; only its
+    # second chunk tells of the hidden cameras and the divorce they led to.
+    text = "妻子花钱偷偷在家里装了摄像头监控丈夫，丈夫打扫卫生时发现了，大发雷霆提出离婚，妻子死活不同意"
+    vector = engine.encoder.encode([prepare_query(text)])[0]
+    ids = sorted(engine.vectors.int_of)
+    head_scores = dict(zip(ids, engine.vectors.vectors(ids) @ vector))
+    assert sum(score > head_scores["PMC-008"] for score in head_scores.values()) >= 1  # its head alone is not first
+    assert [r["id"] for r in engine.search(text, top_k=3)["results"]][0] == "PMC-008"
+
+
 def test_traditional_query_finds_simplified_cases(engine):
     import opencc
 
