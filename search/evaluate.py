@@ -7,9 +7,9 @@
   relevant): NDCG@10/20/30, P@5, MAP.
 * ``sts``: STS-B-zh test pairs: Spearman x100 of the pair score against the gold score.
 
-Documents are prepared like stored cases (:func:`prepare_query`). Dense
-vectors cover the first 512 tokens of a document (title and facts come first);
-BM25 sees the whole text. The fused ranking uses the engine's weights (on
+Documents are prepared like stored cases (:func:`prepare_query`) and, like
+them, embedded in chunks of 500 characters: a document's dense score is its
+best chunk's cosine (MaxP). BM25 sees the whole text. The fused ranking uses the engine's weights (on
 text-only benchmarks only the dense and BM25 signals exist).
 
 ``python -m leian.search.evaluate sweep BENCH --data DIR --cache F --base ..
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from leian.embeddings.encoder import Encoder
-from leian.embeddings.text import prepare_query, text_hash, tokenize
+from leian.embeddings.text import chunks, prepare_query, text_hash, tokenize
 from leian.search.bm25 import BM25Index
 from leian.search.fusion import DEFAULT_WEIGHTS, Weights, bm25_weight, fuse, rrf
 
@@ -215,8 +215,12 @@ def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.nda
     documents = [prepare_query(d) for d in task.documents]
     query_tokens = tokenize(query)
     bm25 = BM25Index.build([str(i) for i in range(len(documents))], [tokenize(d) for d in documents]).scores(query_tokens)
-    matrix = vectors.encode([query] + documents)
-    return matrix[1:] @ matrix[0], np.asarray(bm25), len(query_tokens)
+    pieces = [chunks(d) for d in documents]
+    matrix = vectors.encode([query] + [p for doc_pieces in pieces for p in doc_pieces])
+    # A document scores its best chunk, as a case does in the engine's index (MaxP).
+    cosines, ends = matrix[1:] @ matrix[0], np.cumsum([len(p) for p in pieces])
+    dense = np.array([cosines[end - len(p) : end].max() for p, end in zip(pieces, ends)])
+    return dense, np.asarray(bm25), len(query_tokens)
 
 
 def ranking_scores(task: Task, vectors: _VectorCache, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, np.ndarray]:

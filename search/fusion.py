@@ -6,20 +6,20 @@ Each signal is put on a comparable scale per query before a weighted sum:
 * BM25: divided by the best BM25 score among the query's candidates (0..1),
   then weighted by the query's length in jieba tokens:
   ``bm25 * max(1, tokens / bm25_knee) ** bm25_power``, capped at ``bm25_cap``
-  (defaults 0.05, 16, 4, 100). Short queries (a sentence) are matched by
-  meaning, where BM25 only adds noise; long ones (a full case or judgment,
-  beyond the model's 512-token window) by their many specific terms, where
-  BM25 leads and the dense score breaks ties;
+  (defaults 0.01, 48, 8, 100): a soft step. Queries up to ~48 tokens (a
+  mediator's description, a complaint) are ranked by meaning with BM25 as a
+  tie-breaker; from ~64 tokens (weight 0.1) BM25 counts, and whole cases or
+  judgments (80+ tokens, weight 0.6 and up) are led by their many specific
+  terms, the dense score breaking ties;
 * structure: 1 for the same 大类, 1 more for the same 小类, the depth of the
   deepest shared place level divided by 6, and 1 for a shared party.
 
-The curve was chosen by a grid on the three dev sets (STS-B-zh, LeCaRD 0-4,
-C3RD_mini; ``python -m leian.search.evaluate sweep``, see docs/quality.md).
-It is not worse than the better single signal on every metric but one: on
-C3RD_mini the fused MRR equals BM25's (0.650) and stays below dense's
-(0.690). No rule that depends on the query's length alone can meet all of
-them: a 29-token LeCaRD query needs BM25, a 46-token C3RD query needs dense
-alone (docs/quality.md has the numbers).
+The dense score of a long case is its best chunk's (MaxP, see
+:mod:`leian.search.faiss`). The curve was chosen by a grid on the three dev
+sets (STS-B-zh, LeCaRD 0-4, C3RD_mini; ``python -m leian.search.evaluate
+sweep``), where the fused ranking is at least the better single signal on
+every metric of every set; docs/quality.md has the table, the grid and the
+caveat that the curve is fitted on the same data.
 
 Examples
 --------
@@ -28,8 +28,8 @@ Examples
 >>> fused = fuse(np.array([0.9, 0.8]), np.array([2.0, 4.0]), {"category": np.array([0.0, 1.0])}, w)
 >>> [round(float(x), 3) for x in fused]
 [1.15, 1.4]
->>> bm25_weight(w, 4), bm25_weight(w, 32), bm25_weight(w, 400)
-(0.5, 8.0, 100.0)
+>>> bm25_weight(w, 4), round(bm25_weight(w, 72), 2), bm25_weight(w, 400)
+(0.5, 12.81, 100.0)
 >>> [round(float(x), 3) for x in rrf([np.array([0.9, 0.8]), np.array([2.0, 4.0])])]
 [0.033, 0.033]
 """
@@ -49,14 +49,14 @@ class Weights:
     """Weight of each signal in the fused score."""
 
     dense: float = 1.0
-    bm25: float = 0.05
+    bm25: float = 0.01
     category: float = 0.05
     subtype: float = 0.05
     place: float = 0.05
     parties: float = 0.1
     #: BM25's weight grows as ``(tokens / bm25_knee) ** bm25_power`` beyond the knee, up to ``bm25_cap``.
-    bm25_knee: float = 16.0
-    bm25_power: float = 4.0
+    bm25_knee: float = 48.0
+    bm25_power: float = 8.0
     bm25_cap: float = 100.0
 
     def to_dict(self) -> dict[str, float]:
