@@ -42,6 +42,7 @@ import numpy as np
 from leian.embeddings.encoder import Encoder
 from leian.embeddings.text import chunks, prepare_query, text_hash, tokenize
 from leian.search.bm25 import BM25Index
+from leian.search.faiss import FaissIndex
 from leian.search.fusion import DEFAULT_WEIGHTS, Weights, bm25_weight, fuse, rrf
 
 __all__ = [
@@ -217,10 +218,11 @@ def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.nda
     bm25 = BM25Index.build([str(i) for i in range(len(documents))], [tokenize(d) for d in documents]).scores(query_tokens)
     pieces = [chunks(d) for d in documents]
     matrix = vectors.encode([query] + [p for doc_pieces in pieces for p in doc_pieces])
-    # A document scores its best chunk, as a case does in the engine's index (MaxP).
-    cosines, ends = matrix[1:] @ matrix[0], np.cumsum([len(p) for p in pieces])
-    dense = np.array([cosines[end - len(p) : end].max() for p, end in zip(pieces, ends)])
-    return dense, np.asarray(bm25), len(query_tokens)
+    # The engine's own index scores each document by its best chunk (MaxP).
+    ids = [str(i) for i in range(len(documents))]
+    index = FaissIndex(matrix.shape[1], kind="flat")
+    index.upsert(ids, matrix[1:], counts=[len(p) for p in pieces])
+    return index.scores(ids, matrix[0]), np.asarray(bm25), len(query_tokens)
 
 
 def ranking_scores(task: Task, vectors: _VectorCache, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, np.ndarray]:
