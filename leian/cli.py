@@ -243,4 +243,11 @@ for _command in (generate, search, reindex, evaluate, repeats, neighbors, party,
 
 
 def main() -> None:
-    cli(prog_name="leian")
+    from leian.errors import UserError
+
+    try:
+        cli(prog_name="leian")
+    except UserError as exc:
+        # A user's mistake raised below the command layer: one plain line, never a traceback.
+        click.echo(f"错误：{exc}", err=True)
+        sys.exit(1)
