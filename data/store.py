@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -117,8 +118,18 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+class _Connection(sqlite3.Connection):
+    """A connection the store can keep a weak reference to (plain ones allow none)."""
+
+
 class Store:
-    """The SQLite case store.
+    """The SQLite case store: one writer connection and a read connection per thread.
+
+    As in datasette, every thread reads through a connection of its own, which
+    sees committed transactions only; writes go through the one writer
+    connection inside :meth:`transaction`, and a thread inside its transaction
+    reads through the writer, so it sees its own uncommitted writes. ``conn``
+    hands each caller the right one.
 
     Args:
         path: the database file; created with the current schema if missing.
@@ -127,21 +138,51 @@ class Store:
 
     def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
-        if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
-        # check_same_thread=False: the web server shares one store across
-        # threads; the lock serialises writers within this process.
-        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
-        self.conn.row_factory = sqlite3.Row
+        self.readonly = readonly
+        #: Serialises the writer within this process (other processes wait on SQLite's lock).
         self.lock = threading.RLock()
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode survives a killed process; only an OS crash
-            # can lose the last transactions, never corrupt the file.
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            self.migrate()
+        self._writer_thread: int | None = None
+        self._depth = 0
+        self._local = threading.local()
+        self._readers: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._readers_lock = threading.Lock()
+        #: Component -> schema version checked since this store was opened.
+        self._components: dict[str, int] = {}
+        self._writer: sqlite3.Connection | None = None
+        if readonly:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = self._connect(f"file:{self.path}")
+        self._writer.execute("PRAGMA foreign_keys = ON")
+        self._writer.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode survives a killed process; only an OS crash
+        # can lose the last transactions, never corrupt the file.
+        self._writer.execute("PRAGMA synchronous = NORMAL")
+        self.migrate()
+
+    def _connect(self, uri: str) -> sqlite3.Connection:
+        # check_same_thread=False: close() may run on another thread than the one a reader belongs to.
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30, factory=_Connection)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The calling thread's connection: the writer inside its :meth:`transaction`, else its own reader."""
+        if self._writer_thread == threading.get_ident():
+            return self._writer
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            if self.readonly:
+                reader = self._connect(f"file:{self.path}?mode=ro")
+            else:
+                reader = self._connect(f"file:{self.path}")
+                reader.execute("PRAGMA query_only = ON")  # writes belong in transaction()
+            reader.execute("PRAGMA foreign_keys = ON")
+            self._local.reader = reader
+            with self._readers_lock:
+                self._readers.add(reader)
+        return reader
 
     def __enter__(self) -> Store:
         return self
@@ -150,7 +191,14 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.conn.close()
+        """Close the writer and every thread's reader."""
+        with self._readers_lock:
+            readers = list(self._readers)
+            self._readers.clear()
+        for reader in readers:
+            reader.close()
+        if self._writer is not None:
+            self._writer.close()
 
     @property
     def schema_version(self) -> int:
@@ -159,41 +207,47 @@ class Store:
     def migrate(self) -> None:
         """Apply the migrations this file has not seen yet, each in its own transaction."""
         with self.lock:
-            version = self.schema_version
+            version = self._writer.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self.path}: schema version {version} is newer than this LeiAn ({SCHEMA_VERSION}); upgrade LeiAn"
                 )
             for number in range(version, SCHEMA_VERSION):
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
+                with self.transaction() as conn:
                     for statement in _statements(MIGRATIONS[number]):
-                        self.conn.execute(statement)
-                    self.conn.execute(f"PRAGMA user_version = {number + 1}")
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    self.conn.execute("ROLLBACK")
-                    raise
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number + 1}")
 
     def migrate_component(self, component: str, migrations: Sequence[str]) -> None:
         """Bring the tables another package owns (embedding cache, libraries ...) up to date.
 
         Each package keeps its own list of migrations, applied like the core
         ones: entry ``i`` takes ``component`` from version ``i`` to ``i + 1``.
+        Checked once per component while the store is open: later calls cost nothing,
+        and a current component is only read, never locked for writing.
         """
-        with self.transaction() as conn:
-            row = conn.execute("SELECT version FROM component_schema WHERE component = ?", (component,)).fetchone()
-            version = row[0] if row else 0
-            if version > len(migrations):
-                raise RuntimeError(f"{self.path}: {component} schema v{version} is newer than this LeiAn; upgrade LeiAn")
-            for number in range(version, len(migrations)):
-                for statement in _statements(migrations[number]):
-                    conn.execute(statement)
-            if version < len(migrations):
-                conn.execute(
-                    "INSERT INTO component_schema VALUES (?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-                    (component, len(migrations)),
-                )
+        if self._components.get(component) == len(migrations):
+            return
+        version = self._component_version(self.conn, component)
+        if version != len(migrations):
+            with self.transaction() as conn:
+                version = self._component_version(conn, component)
+                if version > len(migrations):
+                    raise RuntimeError(f"{self.path}: {component} schema v{version} is newer than this LeiAn; upgrade LeiAn")
+                for number in range(version, len(migrations)):
+                    for statement in _statements(migrations[number]):
+                        conn.execute(statement)
+                if version < len(migrations):
+                    conn.execute(
+                        "INSERT INTO component_schema VALUES (?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                        (component, len(migrations)),
+                    )
+        self._components[component] = len(migrations)
+
+    @staticmethod
+    def _component_version(conn: sqlite3.Connection, component: str) -> int:
+        row = conn.execute("SELECT version FROM component_schema WHERE component = ?", (component,)).fetchone()
+        return row[0] if row else 0
 
     def transaction(self) -> _Transaction:
         """``with store.transaction():`` runs the block as one write transaction."""
@@ -363,25 +417,37 @@ class Store:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception; re-entrant."""
+    """BEGIN IMMEDIATE ... COMMIT on the writer, or ROLLBACK on any exception; re-entrant."""
 
     def __init__(self, store: Store):
         self.store = store
-        self.outer = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.store.lock.acquire()
-        self.outer = not self.store.conn.in_transaction
-        if self.outer:
-            self.store.conn.execute("BEGIN IMMEDIATE")
-        return self.store.conn
+        store = self.store
+        if store._writer is None:
+            raise RuntimeError(f"{store.path}: opened read-only")
+        store.lock.acquire()
+        try:
+            if store._depth == 0:
+                store._writer.execute("BEGIN IMMEDIATE")
+                store._writer_thread = threading.get_ident()
+            store._depth += 1
+        except BaseException:
+            store.lock.release()
+            raise
+        return store._writer
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
+        store = self.store
         try:
-            if self.outer:
-                self.store.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            store._depth -= 1
+            if store._depth == 0:
+                try:
+                    store._writer.execute("ROLLBACK" if exc_type else "COMMIT")
+                finally:
+                    store._writer_thread = None
         finally:
-            self.store.lock.release()
+            store.lock.release()
 
 
 def _case(row: sqlite3.Row) -> Case:

@@ -394,9 +394,13 @@ class Resolver:
 
     def __init__(self, store: Store):
         self.store = store
-        self.conn: sqlite3.Connection = store.conn
         self._cache: dict[str, Entity] = {}
         ensure_schema(store)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The store's connection for the calling thread (the writer inside a transaction)."""
+        return self.store.conn
 
     # -- state ---------------------------------------------------------------
 
@@ -563,9 +567,7 @@ def _strength(reasons: list[str]) -> int:
 
 def ensure_schema(store: Store) -> None:
     """Create or upgrade the graph package's tables in the store (a read when they are current)."""
-    row = store.conn.execute("SELECT version FROM component_schema WHERE component = 'graph'").fetchone()
-    if row is None or row[0] != len(MIGRATIONS):
-        store.migrate_component("graph", MIGRATIONS)
+    store.migrate_component("graph", MIGRATIONS)
 
 
 def _mention_row(m: Mention) -> tuple:

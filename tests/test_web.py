@@ -122,8 +122,8 @@ def test_logout_and_idle_time_end_the_session_on_the_server(app):
     assert replay.get("/api/me").status_code == 401
     idle = login(app, "mediator")
     with app.app_context():
-        services().store.conn.execute(  # the newest session is this client's
-            "UPDATE web_sessions SET last_seen = '2020-01-01T00:00:00+00:00' WHERE rowid = (SELECT MAX(rowid) FROM web_sessions)")
+        with services().store.transaction() as conn:  # the newest session is this client's
+            conn.execute("UPDATE web_sessions SET last_seen = '2020-01-01T00:00:00+00:00' WHERE rowid = (SELECT MAX(rowid) FROM web_sessions)")
     assert idle.get("/api/me").status_code == 401
 
 
@@ -289,10 +289,11 @@ def test_a_server_error_is_a_json_500_without_a_traceback():
     app = create_app(home, testing=True)
     with app.app_context():
         services().accounts.add("adm", "admin", PASSWORD)
-        services().store.conn.execute(
-            "INSERT INTO cases (id, record, raw, search_text, content_hash, created_at, updated_at)"
-            " VALUES ('BROKEN', 'not json', '{}', '', '', '', '')"
-        )
+        with services().store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO cases (id, record, raw, search_text, content_hash, created_at, updated_at)"
+                " VALUES ('BROKEN', 'not json', '{}', '', '', '', '')"
+            )
     app.config["PROPAGATE_EXCEPTIONS"] = False
     client = login(app, "admin")
     answer = client.get("/api/cases/BROKEN")
