@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import click
 
-from leian.analytics.counts import PERIODS, TYPE_LEVELS
-from leian.clitools import echo_json, pass_home, progress_default, readonly_store
+from leian.analytics.counts import PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
+from leian.clitools import echo_json, pass_home, progress_default, readonly_store, require_store
+from leian.data.places import LEVEL_NAMES
 from leian.home import Home
 
 __all__ = ["hotspots", "clusters", "report"]
 
 _LEVEL_CHOICES = click.Choice(["city", "district", "town", "community", "grid"])
 _RISK_HELP = (
-    "\b\nRisk levels:\n"
-    "  红 significant spike with a group dispute (群体当事人) or a repeat chain (a party with 3+ cases)\n"
-    "  橙 significant spike (negative-binomial tail vs. own history shrunk to peers, BH-corrected)\n"
-    "  黄 rising trend (last 3 periods vs. earlier, exact Poisson comparison, >= 1.5x)\n"
-    "  蓝 latent: a party with 3+ cases in the cell, or 3+ cases still 处理中 more than 60 days on"
+    "\b\n预警等级：\n"
+    "  红 显著激增，且涉及群体性纠纷（群体当事人）或重复纠纷链（当事人累计≥3件）\n"
+    "  橙 显著激增（负二项分布检验：本单元历史向同类单元收缩，BH 多重校正）\n"
+    "  黄 上升趋势（近3期与此前相比，精确泊松检验，≥1.5倍）\n"
+    "  蓝 潜在风险：同一当事人在本单元≥3件，或≥3件超过60天仍处理中"
 )
 
 
@@ -23,28 +24,28 @@ def _level_options(command):
     """--level, --period and --type-level, shared by hotspots and report."""
     command = click.option(
         "--type-level", type=click.Choice(TYPE_LEVELS), default="category", show_default=True,
-        help="Dispute type granularity: category (大类) or subtype (小类).",
+        help="类型粒度：category 大类，subtype 小类。",
     )(command)
     command = click.option(
-        "--period", type=click.Choice(PERIODS), default="month", show_default=True, help="Period length: month or ISO week."
+        "--period", type=click.Choice(PERIODS), default="month", show_default=True, help="统计周期：month 按月，week 按周（ISO 周）。"
     )(command)
     return click.option(
         "--level", type=_LEVEL_CHOICES, default="town", show_default=True,
-        help="Place level: city 市, district 区县, town 镇街, community 村社, grid 网格.",
+        help="地点层级：city 市，district 区县，town 镇街，community 村社，grid 网格。",
     )(command)
 
 
 @click.command(epilog=_RISK_HELP)
 @_level_options
-@click.option("--at", "at", metavar="PERIOD", help="Period to test, e.g. 2025-03 or 2025-W11 (default: latest complete).")
-@click.option("--fdr", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True, help="False discovery rate (Benjamini-Hochberg).")
-@click.option("--min-count", type=click.IntRange(1), default=5, show_default=True, help="Fewest cases in the period for a spike.")
-@click.option("--repeats/--no-repeats", default=False, help="Also list parties and addresses with 3+ cases.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--at", "at", metavar="PERIOD", help="检验的周期，如 2025-03 或 2025-W11（默认：最近一个完整周期）。")
+@click.option("--fdr", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True, help="错误发现率（Benjamini-Hochberg 校正）。")
+@click.option("--min-count", type=click.IntRange(1), default=5, show_default=True, help="本期至少多少件才可能算激增。")
+@click.option("--repeats/--no-repeats", default=False, help="同时列出累计3件及以上的当事人和地址。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def hotspots(home: Home, level: str, period: str, type_level: str, at: str | None, fdr: float, min_count: int,
              repeats: bool, as_json: bool) -> None:
-    """Spikes, rising trends and latent risks per place and dispute type, with 红/橙/黄/蓝 levels."""
+    """按地点和纠纷类型检验激增、上升趋势和潜在风险，给出红/橙/黄/蓝预警。"""
     from leian.analytics.hotspots import detect_hotspots, repeat_hotspots
 
     with readonly_store(home) as store:
@@ -59,39 +60,37 @@ def hotspots(home: Home, level: str, period: str, type_level: str, at: str | Non
             data["repeats"] = repeated
         echo_json(data)
         return
-    click.echo(f"{found.period}：检验 {found.cells_tested} 个单元（{level} × {type_level}），预警 {len(found.hotspots)} 个")
+    click.echo(f"{found.period}：检验 {found.cells_tested} 个单元（{LEVEL_NAMES[level]} × {TYPE_LEVEL_NAMES[type_level]}），预警 {len(found.hotspots)} 个")
     for spot in found.hotspots:
         click.echo(f"[{spot.risk}] {spot.cell.place_label} · {spot.cell.type}  {spot.count}件（预期{spot.expected:.1f}）  {spot.why}")
     if repeated is not None:
         for party in repeated["parties"]:
-            click.echo(f"重复当事人 {party['name']}：{party['cases']}件（{party['first']} .. {party['last']}）")
+            click.echo(f"重复当事人 {party['name']}：{party['cases']}件（{party['first']} 至 {party['last']}）")
         for address in repeated["addresses"]:
             click.echo(f"重复地址 {address['address']}：{address['cases']}件")
 
 
 @click.command()
-@click.option("--model", help="Embedding model (default: [embeddings] model in config.toml, else m3e-small).")
-@click.option("--k", "k", type=click.IntRange(2, 100), default=10, show_default=True, help="Neighbours per case in the kNN graph.")
-@click.option("--resolution", type=click.FloatRange(0.1, 10.0), default=1.5, show_default=True, help="Louvain resolution: higher gives more, smaller clusters.")
-@click.option("--min-size", type=click.IntRange(2), default=3, show_default=True, help="Smallest cluster kept; smaller groups are noise.")
-@click.option("--window-days", type=click.IntRange(7), default=90, show_default=True, help="Recent window for 'emerging' clusters.")
-@click.option("--limit", type=click.IntRange(1), default=30, show_default=True, help="Clusters to print (JSON lists all).")
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar while encoding (default: when stderr is a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--model", help="向量模型（默认：config.toml 中 [embeddings] model，否则 m3e-small）。")
+@click.option("--k", "k", type=click.IntRange(2, 100), default=10, show_default=True, help="近邻图中每件案件的近邻数。")
+@click.option("--resolution", type=click.FloatRange(0.1, 10.0), default=1.5, show_default=True, help="Louvain 分辨率：越大，类越多越小。")
+@click.option("--min-size", type=click.IntRange(2), default=3, show_default=True, help="保留的最小类；更小的算作未归类。")
+@click.option("--window-days", type=click.IntRange(7), default=90, show_default=True, help="判断“新兴”主题的近期天数。")
+@click.option("--limit", type=click.IntRange(1), default=30, show_default=True, help="列出的类数（JSON 列出全部）。")
+@click.option("--progress/--no-progress", default=None, help="编码时显示进度条（默认：在终端中运行时显示）。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def clusters(home: Home, model: str | None, k: int, resolution: float, min_size: int, window_days: int, limit: int,
              progress: bool | None, as_json: bool) -> None:
-    """Topical clusters of all cases (kNN graph of embeddings + Louvain), labelled by keywords.
+    """全部案件的主题聚类（向量近邻图 + Louvain），以关键词命名。
 
-    Cluster ids come from each cluster's medoid case, so the same data gives the
-    same ids. A cluster is 新兴 (emerging) when most of its dated cases fall in
-    the last --window-days days.
+    类的编号来自其代表案件，同样的数据得到同样的编号。类中多数带日期的案件落在
+    最近 --window-days 天内时，标为“新兴”。
     """
     from leian.analytics.clusters import cluster_cases
     from leian.embeddings.encoder import model_for_home
 
-    if not home.exists():
-        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    require_store(home)
     show_progress = progress_default() if progress is None else progress
     with home.open_store() as store:
         try:
@@ -107,25 +106,24 @@ def clusters(home: Home, model: str | None, k: int, resolution: float, min_size:
         mark = " [新兴]" if cluster.emerging else ""
         places = "、".join(p for p, _ in cluster.places) or "-"
         types = "、".join(t for t, _ in cluster.types) or "-"
-        click.echo(f"{cluster.id}{mark} {cluster.size}件  {cluster.label}  | 类型: {types} | 地点: {places}")
+        click.echo(f"{cluster.id}{mark} {cluster.size}件  {cluster.label}  | 类型：{types} | 地点：{places}")
 
 
 @click.command(epilog=_RISK_HELP)
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the charts (PNG, SVG) and report.md.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="存放图表（PNG、SVG）和 report.md 的文件夹。")
 @_level_options
-@click.option("--at", "at", metavar="PERIOD", help="Period to test, e.g. 2025-03 or 2025-W11 (default: latest complete).")
-@click.option("--clusters/--no-clusters", "with_clusters", default=True, show_default=True, help="Include topical clusters (embeds cases not cached yet).")
-@click.option("--model", help="Embedding model for clusters (default: [embeddings] model in config.toml, else m3e-small).")
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as one JSON object.")
+@click.option("--at", "at", metavar="PERIOD", help="检验的周期，如 2025-03 或 2025-W11（默认：最近一个完整周期）。")
+@click.option("--clusters/--no-clusters", "with_clusters", default=True, show_default=True, help="包含主题聚类（会为尚未缓存的案件编码）。")
+@click.option("--model", help="聚类所用的向量模型（默认：config.toml 中 [embeddings] model，否则 m3e-small）。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出写入了什么。")
 @pass_home
 def report(home: Home, out: str, level: str, period: str, type_level: str, at: str | None, with_clusters: bool,
            model: str | None, as_json: bool) -> None:
-    """Write an analyst's report to OUT: charts with Chinese labels and a Markdown summary (report.md)."""
+    """把分析报告写入 OUT：中文图表和 Markdown 摘要（report.md）。"""
     from leian.analytics.report import write_report
     from leian.embeddings.encoder import model_for_home
 
-    if not home.exists():
-        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    require_store(home)
     with home.open_store() as store:
         try:
             written = write_report(store, out, level=level, period=period, type_level=type_level, at=at,

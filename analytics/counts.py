@@ -32,6 +32,8 @@ from leian.data.store import Store
 __all__ = [
     "PERIODS",
     "TYPE_LEVELS",
+    "TYPE_LEVEL_NAMES",
+    "PERIOD_NAMES",
     "Cell",
     "CountTable",
     "Trend",
@@ -46,8 +48,12 @@ __all__ = [
 
 PERIODS = ("month", "week")
 TYPE_LEVELS = ("category", "subtype")
+#: How periods and type levels read in Chinese output.
+PERIOD_NAMES = {"month": "按月", "week": "按周"}
+TYPE_LEVEL_NAMES = {"category": "大类", "subtype": "小类"}
 #: Periods compared by the trend test: the latest ``TREND_WINDOW`` against the ones before.
 TREND_WINDOW = 3
+_NO_CELLS = "案件库中还没有同时带日期、地点和类型的案件"
 
 
 def period_of(date: str, period: str) -> str:
@@ -91,7 +97,7 @@ def period_span(first: str, last: str, period: str) -> list[str]:
 def check_level(level: str) -> None:
     """Raise ValueError for a place level the store does not know."""
     if level not in LEVELS:
-        raise ValueError(f"unknown place level {level!r} (known: {', '.join(LEVELS)})")
+        raise ValueError(f"未知的地点层级 {level!r}（可选：{'、'.join(LEVELS)}）")
 
 
 @dataclass(frozen=True)
@@ -152,15 +158,15 @@ class CountTable:
             return self.periods.index(label)
         except ValueError:
             raise ValueError(
-                f"period {label!r} is outside the data ({self.periods[0]} .. {self.periods[-1]})"
+                f"周期 {label!r} 不在数据范围内（{self.periods[0]} 至 {self.periods[-1]}）"
                 if self.periods
-                else "the store has no dated cases with a place and a type"
+                else _NO_CELLS
             ) from None
 
     def latest_complete(self) -> str:
         """The latest period whose last day the data reaches."""
         if not self.periods:
-            raise ValueError("the store has no dated cases with a place and a type")
+            raise ValueError(_NO_CELLS)
         last = self.periods[-1]
         if self.last_date is not None and self.last_date < period_end(last, self.period) and len(self.periods) > 1:
             return self.periods[-2]
@@ -177,9 +183,9 @@ def count_cells(store: Store, level: str = "town", period: str = "month", type_l
     """Count cases per cell and period; cases lacking a date, the place level or the type are left out."""
     check_level(level)
     if period not in PERIODS:
-        raise ValueError(f"unknown period {period!r} (known: {', '.join(PERIODS)})")
+        raise ValueError(f"未知的统计周期 {period!r}（可选：{'、'.join(PERIODS)}）")
     if type_level not in TYPE_LEVELS:
-        raise ValueError(f"unknown type level {type_level!r} (known: {', '.join(TYPE_LEVELS)})")
+        raise ValueError(f"未知的类型粒度 {type_level!r}（可选：{'、'.join(TYPE_LEVELS)}）")
     path_columns = LEVELS[: LEVELS.index(level) + 1]
     type_columns = ("category", "subtype") if type_level == "subtype" else ("category",)
     columns = ", ".join(path_columns + type_columns)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leian.analytics.counts import count_cells
+from leian.analytics.counts import TYPE_LEVEL_NAMES, count_cells
 from leian.analytics.hotspots import RISK_RULES, HotspotReport, detect_hotspots, repeat_hotspots
 from leian.data.places import LEVEL_NAMES
 from leian.data.store import Store
@@ -36,7 +36,6 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
 )
 RISK_COLOURS = {"红": "#d62728", "橙": "#ff7f0e", "黄": "#e6b800", "蓝": "#1f77b4"}
-_TYPE_NAMES = {"category": "大类", "subtype": "小类"}
 
 
 def cjk_font_path() -> Path:
@@ -50,7 +49,7 @@ def cjk_font_path() -> Path:
     for candidate in FONT_CANDIDATES:
         if Path(candidate).is_file():
             return Path(candidate)
-    raise RuntimeError("no Chinese font: `pip install pylopdf-fonts-zh-cn` or `apt-get install fonts-noto-cjk`")
+    raise RuntimeError("没有可用的中文字体：请 `pip install pylopdf-fonts-zh-cn` 或 `apt-get install fonts-noto-cjk`")
 
 
 @lru_cache(maxsize=4)
@@ -95,7 +94,7 @@ def _save(figure, out: Path, name: str) -> list[str]:
     missing = missing_glyphs(figure_texts(figure), cjk_font_path())
     if missing:
         pyplot.close(figure)
-        raise RuntimeError(f"chart {name}: the font lacks {''.join(sorted(missing))}")
+        raise RuntimeError(f"图表 {name}：字体缺少这些字 {''.join(sorted(missing))}")
     files = []
     for suffix in ("png", "svg"):
         figure.savefig(out / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
@@ -152,7 +151,7 @@ def _hotspot_chart(found: HotspotReport, out: Path, limit: int = 15) -> list[str
     marks = axes.scatter(expected, y, color="black", marker="|", s=200, zorder=3, label="预期件数")
     axes.set_yticks(y, labels)
     axes.set_xlabel("案件数")
-    axes.set_title(f"{found.period} 风险预警（{LEVEL_NAMES[found.level]} × {_TYPE_NAMES[found.type_level]}）")
+    axes.set_title(f"{found.period} 风险预警（{LEVEL_NAMES[found.level]} × {TYPE_LEVEL_NAMES[found.type_level]}）")
     legend = [Patch(color=c, label=f"{risk}色预警") for risk, c in RISK_COLOURS.items()]
     axes.legend(handles=legend + [marks], fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(figure, out, "hotspots")
@@ -263,7 +262,7 @@ def _markdown(store: Store, found: HotspotReport | None, repeats: dict, clusteri
     else:
         by_risk = {risk: sum(h.risk == risk for h in found.hotspots) for risk in RISK_COLOURS}
         lines += [
-            f"检验期：**{found.period}**；统计单元：{LEVEL_NAMES[found.level]} × {_TYPE_NAMES[found.type_level]}，"
+            f"检验期：**{found.period}**；统计单元：{LEVEL_NAMES[found.level]} × {TYPE_LEVEL_NAMES[found.type_level]}，"
             f"共检验 {found.cells_tested} 个单元。预警："
             + "，".join(f"{risk}色 {n} 个" for risk, n in by_risk.items()) + "。",
             "",

@@ -7,45 +7,44 @@ from pathlib import Path
 
 import click
 
-from leian.clitools import echo_json, progress_default
+from leian.clitools import echo_json, os_error_text, progress_default
 
 __all__ = ["generate"]
 
 
 @click.command()
-@click.option("--n", "n", required=True, type=click.IntRange(1, 10_000_000), help="How many records to write.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed: the same seed gives the same bytes.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Records file to write (JSON Lines).")
-@click.option("--truth", type=click.Path(dir_okay=False), help="Also write the planted ground truth to this JSON file.")
+@click.option("--n", "n", required=True, type=click.IntRange(1, 10_000_000), help="生成多少条记录。")
+@click.option("--seed", default=0, show_default=True, type=int, help="随机种子：同一种子生成完全相同的文件。")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="写入记录的文件（JSON Lines）。")
+@click.option("--truth", type=click.Path(dir_okay=False), help="同时把埋设的真实答案写入此 JSON 文件。")
 @click.option("--profile", type=click.Path(dir_okay=False),
-              help="JSON or TOML file overriding the mix of types, channels and outcomes (see docs/generator.md).")
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+              help="覆盖类型、来源渠道和调解结果比例的 JSON 或 TOML 文件（见 docs/generator.md）。")
+@click.option("--progress/--no-progress", default=None, help="显示进度条（默认：在终端中运行时显示）。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出汇总。")
 def generate(n: int, seed: int, out: str, truth: str | None, profile: str | None, progress: bool | None,
              as_json: bool) -> None:
-    """Write N realistic generated mediation records, with planted repeat chains,
-    decoys and hotspot spikes, to OUT (and what was planted to --truth)."""
+    """生成 N 条逼真的调解记录写入 OUT，其中埋设重复纠纷链、干扰项和热点激增（埋设内容写入 --truth）。"""
     from leian.data.generate import Profile, generate_to_file
 
     for target in filter(None, (out, truth)):
         if not Path(target).absolute().parent.is_dir():
-            raise click.ClickException(f"{target}: the folder does not exist")
+            raise click.ClickException(f"{target}：所在文件夹不存在")
     chosen = None
     if profile:
         try:
             chosen = Profile.from_file(profile)
         except OSError as exc:
-            raise click.ClickException(f"{profile}: {exc.strerror or exc}") from None
+            raise click.ClickException(f"{profile}：无法读取：{os_error_text(exc)}") from None
         except (ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
             # JSONDecodeError is a ValueError; TypeError comes from a value of the wrong shape.
-            message = str(exc).splitlines()[0] if not isinstance(exc, json.JSONDecodeError) else f"not valid JSON: {exc}"
-            raise click.ClickException(f"{profile}: {message}") from None
+            message = str(exc).splitlines()[0] if not isinstance(exc, json.JSONDecodeError) else f"不是有效的 JSON：{exc}"
+            raise click.ClickException(f"{profile}：{message}") from None
     show_progress = progress_default() if progress is None else progress
     report = generate_to_file(out, n, seed, truth_path=truth, profile=chosen, progress=show_progress)
     if as_json:
         echo_json(report.to_dict())
         return
-    click.echo(f"wrote {report.records} records to {report.path} in {report.seconds:.1f}s")
+    click.echo(f"已写入 {report.records} 条记录到 {report.path}，用时 {report.seconds:.1f} 秒")
     if report.truth_path:
-        click.echo(f"truth: {report.chains} repeat chains, {report.decoys} decoy groups, "
-                   f"{report.spikes} spikes in {report.truth_path}")
+        click.echo(f"真实答案：{report.chains} 条重复纠纷链，{report.decoys} 组干扰项，"
+                   f"{report.spikes} 处激增，已写入 {report.truth_path}")

@@ -105,7 +105,7 @@ class Profile:
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise ValueError(f"unknown profile key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise ValueError(f"未知的配置项：{'、'.join(unknown)}（可用：{'、'.join(sorted(known))}）")
         for name in ("categories", "subtypes", "channels"):
             if name in overrides:
                 overrides[name] = {**getattr(self, name), **overrides[name]}
@@ -119,36 +119,36 @@ class Profile:
         for table in ("categories", "subtypes", "channels"):
             for name, weight in getattr(self, table).items():
                 if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                    raise TypeError(f"{table}.{name}: expected a weight >= 0, got {weight!r}")
+                    raise TypeError(f"{table}.{name}：权重须为不小于 0 的数，实为 {weight!r}")
             if table != "subtypes" and not any(getattr(self, table).values()):
-                raise ValueError(f"{table}: at least one weight must be above 0")
+                raise ValueError(f"{table}：至少要有一个权重大于 0")
         for name in ("success_rate", "judicial_share", "category_only_types"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name}: expected a number, got {value!r}")
+                raise TypeError(f"{name}：须为数字，实为 {value!r}")
         for name in ("chain_every", "decoy_every", "spikes"):
             value = getattr(self, name)
             if not (value is None and name == "spikes") and (isinstance(value, bool) or not isinstance(value, int)):
-                raise TypeError(f"{name}: expected a whole number, got {value!r}")
+                raise TypeError(f"{name}：须为整数，实为 {value!r}")
         for name in self.categories:
             if name not in taxonomy.categories:
-                raise ValueError(f"categories: {name!r} is not a 大类 of the taxonomy")
+                raise ValueError(f"categories：{name!r} 不是分类体系中的大类")
         for name in self.subtypes:
             if taxonomy.parent_of(name) is None:
-                raise ValueError(f"subtypes: {name!r} is not a 小类 of the taxonomy")
+                raise ValueError(f"subtypes：{name!r} 不是分类体系中的小类")
         for name in self.channels:
             if name not in words.OPENINGS:
-                raise ValueError(f"channels: {name!r} is not a known channel ({', '.join(words.OPENINGS)})")
+                raise ValueError(f"channels：{name!r} 不是已知的来源渠道（可用：{'、'.join(words.OPENINGS)}）")
         if not 0 < self.success_rate <= 1 or not 0 <= self.judicial_share <= 1 or not 0 <= self.category_only_types <= 1:
-            raise ValueError("success_rate, judicial_share and category_only_types must lie in 0..1")
+            raise ValueError("success_rate、judicial_share 和 category_only_types 须在 0 到 1 之间")
         try:
             start, end = dt.date.fromisoformat(self.start), dt.date.fromisoformat(self.end)
         except (TypeError, ValueError):
-            raise ValueError(f"start, end: expected dates YYYY-MM-DD, got {self.start!r}, {self.end!r}") from None
+            raise ValueError(f"start、end：须为 YYYY-MM-DD 日期，实为 {self.start!r}、{self.end!r}") from None
         if end < start + dt.timedelta(days=59):
-            raise ValueError("start .. end must cover at least two months")
+            raise ValueError("start 到 end 至少要跨两个月")
         if self.chain_every < 1 or self.decoy_every < 1:
-            raise ValueError("chain_every and decoy_every must be at least 1")
+            raise ValueError("chain_every 和 decoy_every 至少为 1")
 
 
 @dataclass
@@ -222,7 +222,7 @@ class Generator:
 
     def __init__(self, n: int, seed: int, profile: Profile | None = None):
         if n < 1:
-            raise ValueError("n must be at least 1")
+            raise ValueError("n 至少为 1")
         self.n = n
         self.seed = seed
         self.profile = profile or Profile()
@@ -934,7 +934,7 @@ def generate_to_file(path: str | Path, n: int, seed: int, truth_path: str | Path
     generator = Generator(n, seed, profile)
     dumps = json.dumps
     with open(path, "w", encoding="utf-8", newline="\n") as out, \
-            tqdm(total=n, unit="cases", disable=not progress, desc="generate") as bar:
+            tqdm(total=n, unit="条", disable=not progress, desc="生成") as bar:
         chunk: list[str] = []
         written = 0
         for record in generator.records():

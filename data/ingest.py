@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from leian.data.readers import FileFormatError, RawRecord, read_records
-from leian.data.record import Case, RecordError, validate
+from leian.data.record import Case, RecordError, field_label, validate
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 
@@ -38,9 +38,9 @@ class Reject:
     record: dict[str, Any] | None = None
 
     def messages(self) -> list[str]:
-        """One line per problem: ``cases.jsonl:17 id=JW-3 parties[1].phone: not a phone number``."""
+        """One line per problem: ``cases.jsonl:17 id=JW-3 parties[1].phone（第2位当事人的电话）：不是电话号码：'x'``."""
         where = f"{self.source}:{self.line}" + (f" id={self.record_id}" if self.record_id else "")
-        return [f"{where} {path}: {message}" for path, message in self.errors]
+        return [f"{where} {path}（{field_label(path)}）：{message}" for path, message in self.errors]
 
     def to_json(self) -> str:
         return json.dumps(
@@ -143,7 +143,7 @@ def ingest(
     rejects = _RejectWriter(Path(rejects_dir), label)
     started_at = _now()
     started = time.perf_counter()
-    bar = tqdm(desc="ingest", unit=" rec", disable=not progress, leave=False)
+    bar = tqdm(desc="导入", unit="条", disable=not progress, leave=False)
 
     def reject(item: RawRecord, record_id: str | None, errors: list[tuple[str, str]]) -> None:
         entry = Reject(item.source, item.line, record_id, errors, item.data)
@@ -163,7 +163,7 @@ def ingest(
                     report.read += 1
                     bar.update()
                     if item.data is None:
-                        reject(item, None, [(item.field, item.error or "unreadable record")])
+                        reject(item, None, [(item.field, item.error or "无法读取的记录")])
                         continue
                     try:
                         case = validate(item.data, taxonomy)
@@ -171,7 +171,7 @@ def ingest(
                         reject(item, exc.record_id, [(e.path, e.message) for e in exc.errors])
                         continue
                     if case.id in first_line_of:
-                        reject(item, case.id, [("id", f"duplicate id in this file (first at line {first_line_of[case.id]})")])
+                        reject(item, case.id, [("id", f"本文件中编号重复（首次出现在第 {first_line_of[case.id]} 行）")])
                         continue
                     first_line_of[case.id] = item.line
                     if case.type and case.category is None:

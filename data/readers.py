@@ -34,7 +34,19 @@ __all__ = ["RawRecord", "FileFormatError", "read_records", "record_from_cells", 
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".xlsx": "xlsx"}
 REQUIRED_COLUMNS = ("id", "text")
-_TRUNCATED = "truncated record (the file ends mid-record)"
+_TRUNCATED = "记录不完整（文件在记录中间结束）"
+#: What the json module says is wrong -> the same in Chinese.
+_JSON_ERRORS = {
+    "Expecting value": "此处应为一个值",
+    "Expecting property name enclosed in double quotes": "字段名须用双引号括起",
+    "Expecting ',' delimiter": "缺少逗号",
+    "Expecting ':' delimiter": "缺少冒号",
+    "Unterminated string starting at": "字符串没有结束引号",
+    "Extra data": "记录后面还有多余内容",
+    "Invalid control character at": "含有无效的控制字符",
+    "Invalid \\escape": "无效的转义符",
+    "Invalid \\uXXXX escape": "无效的 \\u 转义符",
+}
 _LIST_CELLS = {"parties": ("name", "role", "phone", "id_number", "kind"), "mediators": ("name", "org")}
 
 
@@ -58,9 +70,9 @@ def read_records(path: str | Path) -> Iterator[RawRecord]:
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise FileFormatError(f"{path.name}: unsupported file type {path.suffix!r} (use .jsonl, .csv or .xlsx)")
+        raise FileFormatError(f"{path.name}：不支持的文件类型 {path.suffix!r}（请用 .jsonl、.csv 或 .xlsx）")
     if not path.is_file():
-        raise FileFormatError(f"{path}: no such file")
+        raise FileFormatError(f"{path}：文件不存在")
     return {"jsonl": _read_jsonl, "csv": _read_csv, "xlsx": _read_xlsx}[kind](path)
 
 
@@ -78,15 +90,15 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
             try:
                 data = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError as exc:
-                reason = _TRUNCATED if cut_off and exc.end >= len(line) else f"invalid UTF-8 at byte {exc.start} of the line"
+                reason = _TRUNCATED if cut_off and exc.end >= len(line) else f"该行第 {exc.start} 个字节不是有效的 UTF-8 编码"
                 yield RawRecord(name, number, None, reason)
                 continue
             except json.JSONDecodeError as exc:
-                reason = _TRUNCATED if cut_off else f"invalid JSON: {exc.msg} at column {exc.colno}"
+                reason = _TRUNCATED if cut_off else f"不是有效的 JSON（第 {exc.colno} 列：{_JSON_ERRORS.get(exc.msg, exc.msg)}）"
                 yield RawRecord(name, number, None, reason)
                 continue
             if not isinstance(data, dict):
-                yield RawRecord(name, number, None, "expected a JSON object per line")
+                yield RawRecord(name, number, None, "每行须为一个 JSON 对象")
                 continue
             yield RawRecord(name, number, data)
 
@@ -100,7 +112,7 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
         try:
             header = next(reader)
         except StopIteration:
-            raise FileFormatError(f"{name}: empty file, expected a header row") from None
+            raise FileFormatError(f"{name}：文件为空，缺少表头行") from None
         header = _check_header(name, header)
         start = reader.line_num + 1
         for row in reader:
@@ -108,10 +120,10 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
             if not any(cell.strip() for cell in row):
                 continue
             if any(_has_surrogate(cell) for cell in row):
-                yield RawRecord(name, line, None, "invalid UTF-8 in this row")
+                yield RawRecord(name, line, None, "该行含有无效的 UTF-8 编码")
                 continue
             if len(row) != len(header):
-                yield RawRecord(name, line, None, f"has {len(row)} cells, the header has {len(header)}")
+                yield RawRecord(name, line, None, f"该行有 {len(row)} 个单元格，表头有 {len(header)} 列")
                 continue
             yield _from_cells(name, line, header, row)
 
@@ -123,12 +135,12 @@ def _read_xlsx(path: Path) -> Iterator[RawRecord]:
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
-        raise FileFormatError(f"{name}: not a readable .xlsx workbook ({exc})") from None
+        raise FileFormatError(f"{name}：无法读取的 .xlsx 工作簿（{exc}）") from None
     try:
         rows = workbook.worksheets[0].iter_rows(values_only=True)
         header_row = next(rows, None)
         if header_row is None:
-            raise FileFormatError(f"{name}: empty sheet, expected a header row")
+            raise FileFormatError(f"{name}：工作表为空，缺少表头行")
         header = _check_header(name, ["" if c is None else str(c) for c in header_row])
         for number, row in enumerate(rows, start=2):
             cells = list(row) + [None] * (len(header) - len(row))
@@ -160,10 +172,10 @@ def _check_header(name: str, header: list[str]) -> list[str]:
     header = [h.strip() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise FileFormatError(f"{name}: missing required column(s): {', '.join(missing)}")
+        raise FileFormatError(f"{name}：缺少必需的列：{'、'.join(missing)}")
     duplicated = sorted({h for h in header if h and header.count(h) > 1})
     if duplicated:
-        raise FileFormatError(f"{name}: duplicated column(s): {', '.join(duplicated)}")
+        raise FileFormatError(f"{name}：列名重复：{'、'.join(duplicated)}")
     return header
 
 
@@ -202,7 +214,7 @@ def record_from_cells(header: list[str], cells: list[str]) -> dict[str, Any]:
         for parent in parents:
             target = target.setdefault(parent, {})
             if not isinstance(target, dict):
-                raise _CellError(column, f"column {column!r} conflicts with column {parent!r}")
+                raise _CellError(column, f"列 {column!r} 与列 {parent!r} 冲突")
         target[leaf] = value
     return record
 
@@ -211,7 +223,7 @@ def _json_cell(column: str, value: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise _CellError(column, f"invalid JSON in cell: {exc.msg}") from None
+        raise _CellError(column, f"单元格中的 JSON 无效：{_JSON_ERRORS.get(exc.msg, exc.msg)}") from None
 
 
 def _list_cell(column: str, value: str) -> list[Any]:
@@ -225,7 +237,7 @@ def _list_cell(column: str, value: str) -> list[Any]:
             continue
         parts = [p.strip() for p in chunk.split("|")]
         if len(parts) > len(fields):
-            raise _CellError(column, f"item {chunk!r} has more than {len(fields)} '|' parts ({'|'.join(fields)})")
+            raise _CellError(column, f"条目 {chunk!r} 用 '|' 分出的部分超过 {len(fields)} 个（{'|'.join(fields)}）")
         items.append({f: p for f, p in zip(fields, parts) if p})
     return items
 
@@ -243,7 +255,7 @@ def write_records(records: list[dict[str, Any]], path: str | Path) -> None:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
     if kind is None:
-        raise FileFormatError(f"{path.name}: unsupported file type {path.suffix!r}")
+        raise FileFormatError(f"{path.name}：不支持的文件类型 {path.suffix!r}")
     rows = [_flatten(r) for r in records]
     header: list[str] = []
     for row in rows:

@@ -13,10 +13,10 @@ Examples
 >>> case.search_text, case.category, case.parties[0].phone_norm
 ('楼上漏水', '邻里', '13800001111')
 >>> try:
-...     validate({"id": "A2", "text": "x", "amount": "abc"})
+...     validate({"id": "A2", "text": "x", "amount": "abc", "parties": [{"name": "李", "phone": "call me"}]})
 ... except RecordError as exc:
 ...     print(exc)
-amount: not a number: 'abc'
+parties[0].phone（第1位当事人的电话）：不是电话号码：'call me'；amount（金额）：不是数字：'abc'
 """
 from __future__ import annotations
 
@@ -44,9 +44,12 @@ __all__ = [
     "Mediator",
     "RecordError",
     "FieldError",
+    "FIELD_NAMES",
+    "field_label",
     "validate",
     "ROLES",
     "KINDS",
+    "KIND_NAMES",
     "OUTCOMES",
     "CHANNELS",
     "MAX_TEXT_CHARS",
@@ -70,6 +73,8 @@ KINDS = {
     "organization": ("organization", "organisation", "单位", "组织", "企业", "法人"),
     "group": ("group", "群体", "多人"),
 }
+#: Party kind -> how it reads in Chinese output.
+KIND_NAMES = {"person": "个人", "organization": "单位", "group": "群体"}
 OUTCOMES = {
     "调解成功": ("调解成功", "成功", "达成协议", "已调解", "调处成功", "化解"),
     "调解失败": ("调解失败", "失败", "未达成协议", "调解不成"),
@@ -95,6 +100,7 @@ _KNOWN_FIELDS = {
     "location", "parties", "mediators", "channel", "handling", "outcome",
     "agreement", "amount", "tags",
 }
+_MISSING = "缺少或为空"
 _ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]{1,%d}" % MAX_ID_CHARS)
 _GROUP_NAME = re.compile(r"等\s*\d+\s*(人|户|名)|村民|居民|业主|职工|工人们|家族")
 _ORG_NAME = re.compile(r"(公司|厂|局|医院|学校|中心|银行|合作社|超市|集团|矿|队|店|委员会|物业|幼儿园)$|有限")
@@ -110,11 +116,41 @@ _OUTCOME_OF = _reverse(OUTCOMES)
 _CHANNEL_OF = _reverse(CHANNELS)
 
 
+#: Field of a record -> how a person calls it (the messages name both, so a CSV column is found either way).
+FIELD_NAMES = {
+    "record": "记录", "id": "编号", "text": "纠纷经过", "title": "标题", "type": "类型", "occurred_on": "发生日期",
+    "reported_on": "受理日期", "closed_on": "结案日期", "location": "地点", "parties": "当事人", "mediators": "调解员",
+    "name": "姓名", "role": "身份", "kind": "类别", "phone": "电话", "id_number": "身份证号", "address": "地址",
+    "org": "调解组织", "channel": "来源渠道", "handling": "调解过程", "outcome": "调解结果", "agreement": "协议内容",
+    "amount": "金额", "tags": "标签", "province": "省", "city": "市", "district": "区县", "town": "镇街",
+    "community": "村社", "grid": "网格",
+}
+_ITEM = re.compile(r"(\w+)\[(\d+)\]")
+
+
+def field_label(path: str) -> str:
+    """A field path as a person reads it.
+
+    >>> field_label("parties[1].phone"), field_label("closed_on"), field_label("location.town"), field_label("tags[0]")
+    ('第2位当事人的电话', '结案日期', '地点的镇街', '第1个标签')
+    """
+    parts = []
+    for part in path.split("."):
+        item = _ITEM.fullmatch(part)
+        if item:
+            name, index = item.groups()
+            counter = "位" if name in ("parties", "mediators") else "个"
+            parts.append(f"第{int(index) + 1}{counter}{FIELD_NAMES.get(name, name)}")
+        else:
+            parts.append(FIELD_NAMES.get(part, part))
+    return "的".join(parts)
+
+
 class FieldError(Exception):
-    """One problem with one field; ``path`` is like ``parties[1].phone``."""
+    """One problem with one field; ``path`` is like ``parties[1].phone``, ``message`` says what is wrong (简体中文)."""
 
     def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}")
+        super().__init__(f"{path}（{field_label(path)}）：{message}")
         self.path = path
         self.message = message
 
@@ -123,7 +159,7 @@ class RecordError(ValueError):
     """A record failed validation; ``errors`` lists every field problem found."""
 
     def __init__(self, errors: list[FieldError], record_id: str | None = None):
-        super().__init__("; ".join(str(e) for e in errors))
+        super().__init__("；".join(str(e) for e in errors))
         self.errors = errors
         self.record_id = record_id
 
@@ -229,7 +265,7 @@ def validate(record: Any, taxonomy: Taxonomy | None = None) -> Case:
         RecordError: with every problem found, each naming its field.
     """
     if not isinstance(record, dict):
-        raise RecordError([FieldError("record", f"expected a JSON object, got {_type_name(record)}")])
+        raise RecordError([FieldError("record", f"须为 JSON 对象，实为{_type_name(record)}")])
     taxonomy = taxonomy or Taxonomy.default()
     errors: list[FieldError] = []
 
@@ -257,11 +293,11 @@ def validate(record: Any, taxonomy: Taxonomy | None = None) -> Case:
 
     occurred, reported, closed = dates["occurred_on"], dates["reported_on"], dates["closed_on"]
     if occurred and closed and closed < occurred:
-        errors.append(FieldError("closed_on", f"{closed} is before occurred_on {occurred}"))
+        errors.append(FieldError("closed_on", f"{closed} 早于发生日期（occurred_on）{occurred}"))
     if occurred and reported and reported < occurred:
-        errors.append(FieldError("reported_on", f"{reported} is before occurred_on {occurred}"))
+        errors.append(FieldError("reported_on", f"{reported} 早于发生日期（occurred_on）{occurred}"))
     if reported and closed and closed < reported:
-        errors.append(FieldError("closed_on", f"{closed} is before reported_on {reported}"))
+        errors.append(FieldError("closed_on", f"{closed} 早于受理日期（reported_on）{reported}"))
     if errors:
         raise RecordError(errors, record_id if isinstance(record_id, str) else _id_for_message(record))
 
@@ -296,8 +332,8 @@ def _id_for_message(record: dict[str, Any]) -> str | None:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {dict: "对象", list: "列表", str: "字符串", bool: "是/否值（true/false）",
+            int: "数字", float: "数字", type(None): "空值（null）"}.get(type(value), type(value).__name__)
 
 
 def _canonical(table: dict[str, str], value: str | None) -> str | None:
@@ -309,17 +345,17 @@ def _canonical(table: dict[str, str], value: str | None) -> str | None:
 
 def _id(value: Any) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise FieldError("id", "missing or empty")
+        raise FieldError("id", _MISSING)
     if not isinstance(value, str):
-        raise FieldError("id", f"expected a string, got {_type_name(value)}")
+        raise FieldError("id", f"须为字符串，实为{_type_name(value)}")
     if not _ID_PATTERN.fullmatch(value):
-        raise FieldError("id", f"must be 1-{MAX_ID_CHARS} characters without spaces or control characters")
+        raise FieldError("id", f"须为 1–{MAX_ID_CHARS} 个字符，不含空格或控制字符")
     return value
 
 
 def _required_text(name: str, value: Any, limit: int) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise FieldError(name, "missing or empty")
+        raise FieldError(name, _MISSING)
     return _optional_text(name, value, limit)
 
 
@@ -327,12 +363,12 @@ def _optional_text(name: str, value: Any, limit: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise FieldError(name, f"expected a string, got {_type_name(value)}")
+        raise FieldError(name, f"须为字符串，实为{_type_name(value)}")
     value = value.strip()
     if "\x00" in value:
-        raise FieldError(name, "contains a NUL character")
+        raise FieldError(name, "含有 NUL 字符")
     if len(value) > limit:
-        raise FieldError(name, f"too long: {len(value)} characters (limit {limit})")
+        raise FieldError(name, f"过长：{len(value)} 个字符（上限 {limit}）")
     return value or None
 
 
@@ -352,7 +388,7 @@ def _date(name: str, value: Any) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     if not isinstance(value, str):
-        raise FieldError(name, f"expected a date string YYYY-MM-DD, got {_type_name(value)}")
+        raise FieldError(name, f"须为 YYYY-MM-DD 格式的日期，实为{_type_name(value)}")
     for form in _DATE_FORMS:
         match = form.fullmatch(value.strip())
         if match:
@@ -360,14 +396,14 @@ def _date(name: str, value: Any) -> str | None:
                 return dt.date(*map(int, match.groups())).isoformat()
             except ValueError:
                 break
-    raise FieldError(name, f"not a valid date (YYYY-MM-DD): {value!r}")
+    raise FieldError(name, f"不是有效日期（YYYY-MM-DD）：{value!r}")
 
 
 def _amount(value: Any) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise FieldError("amount", "expected a number, got a boolean")
+        raise FieldError("amount", f"须为数字，实为{_type_name(value)}")
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
@@ -375,13 +411,13 @@ def _amount(value: Any) -> float | None:
         try:
             number = float(cleaned)
         except ValueError:
-            raise FieldError("amount", f"not a number: {value!r}") from None
+            raise FieldError("amount", f"不是数字：{value!r}") from None
     else:
-        raise FieldError("amount", f"expected a number, got {_type_name(value)}")
+        raise FieldError("amount", f"须为数字，实为{_type_name(value)}")
     if math.isnan(number) or math.isinf(number):
-        raise FieldError("amount", f"not a finite number: {value!r}")
+        raise FieldError("amount", f"不是有限的数字：{value!r}")
     if number < 0:
-        raise FieldError("amount", f"negative amount: {value!r}")
+        raise FieldError("amount", f"金额不能为负数：{value!r}")
     return number
 
 
@@ -391,11 +427,11 @@ def _tags(value: Any) -> list[str]:
     if isinstance(value, str):
         value = [t for t in re.split(r"[;；,，]", value)]
     if not isinstance(value, list):
-        raise FieldError("tags", f"expected a list of strings, got {_type_name(value)}")
+        raise FieldError("tags", f"须为字符串列表，实为{_type_name(value)}")
     tags = []
     for i, tag in enumerate(value):
         if not isinstance(tag, str):
-            raise FieldError(f"tags[{i}]", f"expected a string, got {_type_name(tag)}")
+            raise FieldError(f"tags[{i}]", f"须为字符串，实为{_type_name(tag)}")
         if tag.strip():
             tags.append(tag.strip())
     return tags
@@ -409,13 +445,13 @@ def _location(value: Any) -> dict[str, str]:
         parsed["address"] = value.strip()
         return parsed
     if not isinstance(value, dict):
-        raise FieldError("location", f"expected an object or an address string, got {_type_name(value)}")
+        raise FieldError("location", f"须为对象或地址字符串，实为{_type_name(value)}")
     location: dict[str, str] = {}
     for key, part in value.items():
         if part is None or part == "":
             continue
         if not isinstance(part, str):
-            raise FieldError(f"location.{key}", f"expected a string, got {_type_name(part)}")
+            raise FieldError(f"location.{key}", f"须为字符串，实为{_type_name(part)}")
         location[key] = part.strip()
     if location.get("address"):
         # Fill levels the user left out from the address; never overwrite given ones.
@@ -429,7 +465,7 @@ def _parties(value: Any) -> list[Party]:
     if value is None or value == "":
         return []
     if not isinstance(value, list):
-        raise FieldError("parties", f"expected a list, got {_type_name(value)}")
+        raise FieldError("parties", f"须为列表，实为{_type_name(value)}")
     return [_party(i, item) for i, item in enumerate(value)]
 
 
@@ -438,7 +474,7 @@ def _list_item(where: str, item: Any) -> dict[str, Any]:
     if isinstance(item, str):
         return {"name": item}
     if not isinstance(item, dict):
-        raise FieldError(where, f"expected an object, got {_type_name(item)}")
+        raise FieldError(where, f"须为对象，实为{_type_name(item)}")
     return item
 
 
@@ -451,12 +487,12 @@ def _party(index: int, item: Any) -> Party:
     if role_raw:
         role = _ROLE_OF.get(normalize_name(role_raw).lower())
         if role is None:
-            raise FieldError(f"{where}.role", f"unknown role {role_raw!r} (known: {', '.join(ROLES)})")
+            raise FieldError(f"{where}.role", f"未知身份 {role_raw!r}（可选：{'、'.join(ROLES)}）")
     kind_raw = _optional_text(f"{where}.kind", item.get("kind"), MAX_SHORT_CHARS)
     if kind_raw:
         kind = _KIND_OF.get(normalize_name(kind_raw).lower())
         if kind is None:
-            raise FieldError(f"{where}.kind", f"unknown kind {kind_raw!r} (known: {', '.join(KINDS)})")
+            raise FieldError(f"{where}.kind", f"未知类别 {kind_raw!r}（可选：{'、'.join(f'{k}（{n}）' for k, n in KIND_NAMES.items())}）")
     else:
         kind = _guess_kind(name)
     phone = item.get("phone")
@@ -465,19 +501,19 @@ def _party(index: int, item: Any) -> Party:
         if isinstance(phone, int) and not isinstance(phone, bool):
             phone = str(phone)
         if not isinstance(phone, str):
-            raise FieldError(f"{where}.phone", f"expected a string, got {_type_name(phone)}")
+            raise FieldError(f"{where}.phone", f"须为字符串，实为{_type_name(phone)}")
         phone_norm = normalize_phone(phone)
         if phone_norm is None:
-            raise FieldError(f"{where}.phone", f"not a phone number: {phone!r}")
+            raise FieldError(f"{where}.phone", f"不是电话号码：{phone!r}")
     else:
         phone = None
     id_number = item.get("id_number")
     id_norm = None
     if id_number not in (None, ""):
         if not isinstance(id_number, str):
-            raise FieldError(f"{where}.id_number", f"expected a string, got {_type_name(id_number)}")
+            raise FieldError(f"{where}.id_number", f"须为字符串，实为{_type_name(id_number)}")
         if not id_number_is_valid(id_number):
-            raise FieldError(f"{where}.id_number", f"not a valid resident ID number (checksum or length): {id_number!r}")
+            raise FieldError(f"{where}.id_number", f"不是有效的居民身份证号（位数或校验位不符）：{id_number!r}")
         id_norm = normalize_id_number(id_number)
     else:
         id_number = None
@@ -510,7 +546,7 @@ def _mediators(value: Any) -> list[Mediator]:
     if value is None or value == "":
         return []
     if not isinstance(value, list):
-        raise FieldError("mediators", f"expected a list, got {_type_name(value)}")
+        raise FieldError("mediators", f"须为列表，实为{_type_name(value)}")
     mediators = []
     for i, item in enumerate(value):
         where = f"mediators[{i}]"

@@ -233,7 +233,7 @@ class Store:
             with self.transaction() as conn:
                 version = self._component_version(conn, component)
                 if version > len(migrations):
-                    raise RuntimeError(f"{self.path}: {component} schema v{version} is newer than this LeiAn; upgrade LeiAn")
+                    raise RuntimeError(f"{self.path}：{component} 的数据结构 v{version} 比当前 LeiAn 新，请升级 LeiAn")
                 for number in range(version, len(migrations)):
                     for statement in _statements(migrations[number]):
                         conn.execute(statement)

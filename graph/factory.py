@@ -40,7 +40,7 @@ def open_graph(home: Home, uri: str | None = None) -> GraphStore:
 
         return NetworkxGraphStore(home.graph_dir)
     if not uri.startswith(BOLT_SCHEMES):
-        raise ValueError(f"graph uri {uri!r}: expected bolt://host:7687 or neo4j://host:7687")
+        raise ValueError(f"图谱地址 {uri!r} 无效：应为 bolt://host:7687 或 neo4j://host:7687")
     from leian.graph.neo4j import Neo4jGraphStore
 
     return Neo4jGraphStore(uri)

@@ -73,7 +73,7 @@ def resolve_changes(store: Store, *, progress: bool = False) -> list[str]:
     notices: list[str] = []
     seq = int(resolver.state(RESOLVE_SEQ))
     changes = store.changes_since(seq)
-    bar = tqdm(total=len(changes), disable=not (progress and changes), desc="graph: resolve parties", unit="case")
+    bar = tqdm(total=len(changes), disable=not (progress and changes), desc="识别当事人", unit="件")
     for start in range(0, len(changes), _BATCH):
         batch = changes[start : start + _BATCH]
         latest = {c.case_id: c for c in batch}

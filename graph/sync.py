@@ -122,7 +122,7 @@ def apply_changes(
         graph.clear()
         seq = 0
     changes = store.changes_since(seq)
-    bar = tqdm(total=len(changes), disable=not (progress and changes), desc=f"graph: {graph.name}", unit="case")
+    bar = tqdm(total=len(changes), disable=not (progress and changes), desc=f"写入图谱（{graph.name}）", unit="件")
     for start in range(0, len(changes), batch_size):
         batch = changes[start : start + batch_size]
         _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)))

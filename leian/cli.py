@@ -1,7 +1,8 @@
 """The ``leian`` command line.
 
 Every command takes the global ``--home DIR`` (else ``$LEIAN_HOME``, else
-``./leian-data``). User mistakes print one plain ``Error:`` line and exit
+``./leian-data``). Everything it prints for a person is in 简体中文 (option
+names stay English). User mistakes print one plain ``错误：`` line and exit
 non-zero; they never print a traceback.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from leian.analytics.cli import clusters, hotspots, report
+from leian.click_zh import localize
 from leian.clitools import echo_json, pass_home, progress_default, readonly_store
 from leian.data.cli import generate
 from leian.graph.cli import graph, neighbors, party, repeats
@@ -36,12 +38,12 @@ def sample_path() -> Path:
     "--home",
     type=click.Path(file_okay=False),
     envvar="LEIAN_HOME",
-    help="LeiAn home directory (store, indexes, rejects). Env: LEIAN_HOME. Default: ./leian-data",
+    help="LeiAn 数据目录（案件库、索引、拒收记录）。环境变量 LEIAN_HOME，默认 ./leian-data。",
 )
 @click.version_option(package_name="leian")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:
-    """LeiAn (类案): similar-case search and knowledge graph for dispute mediation."""
+    """类案 LeiAn：矛盾纠纷类案检索与知识图谱。"""
     try:
         ctx.obj = Home.resolve(home)
     except ValueError as exc:
@@ -50,24 +52,23 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000), help="Records per transaction.")
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000), help="每个事务写入的记录数。")
+@click.option("--progress/--no-progress", default=None, help="显示进度条（默认：在终端中运行时显示）。")
 @click.option("--index/--no-index", default=True, show_default=True,
-              help="Bring the search index and graph up to date afterwards (--no-index for bulk loads; run `leian reindex` later).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+              help="入库后更新检索索引和图谱（批量导入可用 --no-index，之后运行 `leian reindex`）。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出汇总。")
 @pass_home
 def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool | None, index: bool, as_json: bool) -> None:
-    """Validate and store case records from JSONL, CSV or XLSX FILES.
+    """校验并导入 JSONL、CSV 或 XLSX 文件中的案件记录。
 
-    Valid records are stored (the same id again updates its case); invalid ones
-    are written with their reasons to <home>/rejects/. Exits 1 if anything was
-    rejected.
+    合格的记录入库（同一编号再次导入会更新该案件）；不合格的记录连同原因写入
+    <数据目录>/rejects/。有记录被拒收时退出码为 1。
     """
     from leian.data.ingest import ingest as run_ingest
 
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
-        raise click.ClickException(f"no such file: {missing[0]}")
+        raise click.ClickException(f"文件不存在：{missing[0]}")
     show_progress = progress_default() if progress is None else progress
     with home.open_store() as store:
         report = run_ingest(store, files, rejects_dir=home.rejects_dir, batch_size=batch_size, progress=show_progress)
@@ -83,20 +84,20 @@ def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool |
 
 def _print_ingest_report(report: Any) -> None:
     click.echo(
-        f"read {report.read}, stored {report.stored} (new {report.inserted}, updated {report.updated}), "
-        f"unchanged {report.unchanged}, rejected {report.rejected} in {report.seconds:.1f}s"
+        f"读取 {report.read} 条，入库 {report.stored} 件（新增 {report.inserted}，更新 {report.updated}），"
+        f"未变 {report.unchanged} 件，拒收 {report.rejected} 条，用时 {report.seconds:.1f} 秒"
     )
     for message in report.file_errors:
-        click.echo(f"Error: {message}", err=True)
+        click.echo(f"错误：{message}", err=True)
     for message in report.reject_messages:
-        click.echo(f"  rejected: {message}", err=True)
+        click.echo(f"  拒收：{message}", err=True)
     if report.rejected > len(report.reject_messages):
-        click.echo(f"  ... and {report.rejected - len(report.reject_messages)} more rejects", err=True)
+        click.echo(f"  ……另有 {report.rejected - len(report.reject_messages)} 条拒收未列出", err=True)
     if report.rejects_path:
-        click.echo(f"rejects written to {report.rejects_path}", err=True)
+        click.echo(f"拒收记录及原因已写入 {report.rejects_path}", err=True)
     if report.unmapped_types:
-        listed = ", ".join(f"{t} ({n})" for t, n in report.unmapped_types.most_common(10))
-        click.echo(f"types not in the taxonomy (kept as written): {listed}")
+        listed = "、".join(f"{t}（{n}）" for t, n in report.unmapped_types.most_common(10))
+        click.echo(f"未归入分类体系的类型（按原样保存）：{listed}")
 
 
 def _print_notices(notices: list[str], limit: int = 20) -> None:
@@ -104,14 +105,14 @@ def _print_notices(notices: list[str], limit: int = 20) -> None:
     for line in notices[:limit]:
         click.echo(line)
     if len(notices) > limit:
-        click.echo(f"... and {len(notices) - limit} more (see `leian repeats`)")
+        click.echo(f"……另有 {len(notices) - limit} 条（见 `leian repeats`）")
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def stats(home: Home, as_json: bool) -> None:
-    """Counts of cases by type, outcome, channel and district."""
+    """按类型、调解结果、来源渠道和区县统计案件数。"""
     with readonly_store(home) as store:
         data = store.stats()
     data["home"] = str(home.root)
@@ -119,24 +120,24 @@ def stats(home: Home, as_json: bool) -> None:
         echo_json(data)
         return
     first, last = data["date_range"]
-    click.echo(f"{data['cases']} cases, {data['parties']} parties in {home.root} (schema v{data['schema_version']})")
-    click.echo(f"dates: {first or '-'} .. {last or '-'}")
+    click.echo(f"{data['cases']} 件案件，{data['parties']} 名当事人，数据目录 {home.root}（数据结构 v{data['schema_version']}）")
+    click.echo(f"日期：{first or '-'} 至 {last or '-'}")
     for title, key in (("大类", "by_category"), ("结果", "by_outcome"), ("来源渠道", "by_channel"), ("区县", "by_district")):
-        click.echo(f"{title}: " + ", ".join(f"{k} {v}" for k, v in data[key].items()))
+        click.echo(f"{title}：" + "，".join(f"{k} {v}" for k, v in data[key].items()))
     if data["unmapped_types"]:
-        click.echo("未归类类型: " + ", ".join(f"{k} {v}" for k, v in data["unmapped_types"].items()))
+        click.echo("未归类类型：" + "，".join(f"{k} {v}" for k, v in data["unmapped_types"].items()))
 
 
 @cli.command()
 @click.argument("case_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the normalised record and the original as one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出规范化记录和原始记录。")
 @pass_home
 def show(home: Home, case_id: str, as_json: bool) -> None:
-    """Show one case by its id."""
+    """按编号显示一件案件。"""
     with readonly_store(home) as store:
         case = store.get(case_id)
     if case is None:
-        raise click.ClickException(f"no case with id {case_id!r}")
+        raise click.ClickException(f"没有编号为 {case_id!r} 的案件")
     if as_json:
         echo_json({"case": case.to_dict(), "original": case.raw})
         return
@@ -157,66 +158,115 @@ def show(home: Home, case_id: str, as_json: bool) -> None:
     ]
     for label, value in rows:
         if value:
-            click.echo(f"{label}: {value}")
+            click.echo(f"{label}：{value}")
     for label, value in (("纠纷经过", case.text), ("调解过程", case.handling), ("协议内容", case.agreement)):
         if value:
-            click.echo(f"\n{label}:\n{value}")
+            click.echo(f"\n{label}：\n{value}")
 
 
 @cli.command("export")
 @click.argument("out", type=click.Path(dir_okay=False))
 @pass_home
 def export_cases(home: Home, out: str) -> None:
-    """Write every case, as originally given, to OUT (.jsonl, .csv or .xlsx)."""
+    """把全部案件按原始记录导出到 OUT（.jsonl、.csv 或 .xlsx）。"""
     from leian.data.readers import FORMATS, write_records
 
     if Path(out).suffix.lower() not in FORMATS:
-        raise click.ClickException(f"{out}: unsupported file type (use .jsonl, .csv or .xlsx)")
+        raise click.ClickException(f"{out}：不支持的文件类型（请用 .jsonl、.csv 或 .xlsx）")
     with readonly_store(home) as store:
         records = [case.raw for case in store.iter_cases()]
     write_records(records, out)
-    click.echo(f"wrote {len(records)} cases to {out}")
+    click.echo(f"已导出 {len(records)} 件案件到 {out}")
 
 
-DEMO_ROLES = {"admin": "管理员", "mediator": "调解员", "analyst": "分析员", "trainer": "培训师"}
+DEMO_ROLES = {"mediator": "调解员", "analyst": "分析员", "trainer": "培训师", "admin": "管理员"}
+#: Rough cost of a first build of the search index and graph, per case, on a small server (2 cores).
+_BUILD_SECONDS_PER_CASE = 0.06
 
 
 @cli.command()
 @click.option("--generated", default=3000, show_default=True, type=click.IntRange(0, 1_000_000),
-              help="Generated cases to load beside the real sample (0 for the sample alone).")
-@click.option("--serve/--no-serve", "start_web", default=True, show_default=True, help="Start the web app once the data is loaded.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web app listens on.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port the web app listens on.")
+              help="在真实样例之外载入的生成案件数（0 表示只用样例）。")
+@click.option("--serve/--no-serve", "start_web", default=True, show_default=True, help="数据载入后启动网页版。")
+@click.option("--host", default="127.0.0.1", show_default=True, help="网页版监听的地址。")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="网页版监听的端口。")
 @click.pass_context
 @pass_home
 def demo(home: Home, ctx: click.Context, generated: int, start_web: bool, host: str, port: int) -> None:
-    """Load the bundled sample plus generated cases, create demo logins, start the web app.
+    """载入自带样例和生成案件，创建演示账号，启动网页版。
 
-    Running it again is cheap: unchanged cases are skipped and indexes only catch up.
+    再次运行很快：未变的案件跳过，索引只补上新的变化。
     """
     from leian.data.generate import generate_to_file
     from leian.data.ingest import ingest as run_ingest
 
     show_progress = progress_default()
+    home.root.mkdir(parents=True, exist_ok=True)
+    with home.open_store() as store:
+        password = _demo_logins(home, store)
+    _print_logins(password, f"http://{host}:{port}/" if start_web else None)
     files = [sample_path()]
     if generated:
-        home.root.mkdir(parents=True, exist_ok=True)
         files.append(home.root / "generated.jsonl")
         generate_to_file(files[-1], generated, seed=7, truth_path=home.root / "generated-truth.json")
     with home.open_store() as store:
         report = run_ingest(store, files, rejects_dir=home.rejects_dir, progress=show_progress)
         _print_ingest_report(report)
         if not report.ok:
-            raise click.ClickException("the demo data did not load cleanly")
-        click.echo("building the search index and graph (first run only) ...")
-        _print_notices(sync_all(home, store, progress=show_progress), limit=5)
+            raise click.ClickException("演示数据未能全部载入")
+        _print_notices(_build_indexes(home, store, show_progress), limit=5)
         total = store.count()
-        password = _demo_logins(home, store)
-    click.echo(f"\nLeiAn demo home: {home.root} ({total} cases)")
-    click.echo("Demo logins (password " + password + "): " + ", ".join(f"demo-{role}" for role in DEMO_ROLES))
-    click.echo(f'Try:  leian --home {home.root} search "楼上漏水把我家天花板泡坏了"')
+    click.echo(f"\n演示数据目录：{home.root}（{total} 件案件）")
+    click.echo(f'命令行试试：leian --home {home.root} search "楼上漏水把我家天花板泡坏了"')
+    click.echo("（在仓库目录运行 `make shell` 即可直接输入 leian；或先 `source .venv/bin/activate`。）")
     if start_web:
+        _print_logins(password, f"http://{host}:{port}/")
         ctx.invoke(serve, host=host, port=port)
+
+
+def _print_logins(password: str, url: str | None) -> None:
+    """The demo logins, in a box that stands out from the log lines around it."""
+    rule = "=" * 60
+    lines = [rule]
+    if url:
+        lines.append(f"类案 LeiAn 演示网址：{url}")
+    lines.append(f"演示账号（密码均为 {password}）：")
+    lines += [f"  demo-{role:<9} {name}" for role, name in DEMO_ROLES.items()]
+    if url:
+        lines.append("停止：在本窗口按 Ctrl+C")
+    lines.append(rule)
+    click.echo("\n".join(lines))
+
+
+def _build_indexes(home: Home, store, show_progress: bool) -> list[str]:
+    """Bring the search index and graph up to date, saying how much there is to do and how long it takes."""
+    import threading
+    import time
+
+    from leian.search.engine import MANIFEST
+
+    pending = store.count() if not (home.index_dir / MANIFEST).is_file() else None
+    if pending:
+        estimate = max(1, round(pending * _BUILD_SECONDS_PER_CASE / 60))
+        click.echo(f"正在为 {pending} 件案件建立检索索引和知识图谱（仅首次运行需要，预计约 {estimate} 分钟）……")
+    started = time.monotonic()
+    finished = threading.Event()
+
+    def tick() -> None:
+        # Without a progress bar (not a terminal), a line now and then shows the build is alive.
+        while not finished.wait(30):
+            click.echo(f"  ……已用时 {round(time.monotonic() - started)} 秒", err=True)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    if pending:
+        ticker.start()
+    try:
+        notices = sync_all(home, store, progress=show_progress)
+    finally:
+        finished.set()
+    if pending:
+        click.echo(f"检索索引和知识图谱已建好，用时 {round(time.monotonic() - started)} 秒。")
+    return notices
 
 
 def _demo_logins(home: Home, store) -> str:
@@ -240,6 +290,7 @@ def _demo_logins(home: Home, store) -> str:
 for _command in (generate, search, reindex, evaluate, repeats, neighbors, party, graph,
                  hotspots, clusters, report, library, user, serve):
     cli.add_command(_command)
+localize(cli)
 
 
 def main() -> None:

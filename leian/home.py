@@ -8,6 +8,9 @@ An optional ``config.toml`` there holds settings such as the embedding model::
 
     [graph]
     uri = "bolt://graph.example:7687"
+
+    [display]
+    timezone = "Asia/Shanghai"   # how times are shown (they are stored in UTC)
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from leian.data.store import Store
+from leian.errors import ConfigError
 
 __all__ = ["Home", "DEFAULT_HOME", "HOME_ENV"]
 
@@ -41,7 +45,7 @@ class Home:
             try:
                 config = tomllib.loads(config_path.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"{config_path}: {exc}") from None
+                raise ValueError(f"{config_path}：配置文件格式有误：{exc}") from None
         return cls(root, config)
 
     @property
@@ -63,10 +67,22 @@ class Home:
     def setting(self, section: str, key: str, default: Any = None) -> Any:
         return self.config.get(section, {}).get(key, default)
 
+    @property
+    def timezone(self) -> str:
+        """The zone times are shown in (``[display] timezone``, default Asia/Shanghai); checked on first use."""
+        from leian.clock import DEFAULT_TIMEZONE, timezone
+
+        name = self.setting("display", "timezone", DEFAULT_TIMEZONE)
+        try:
+            timezone(name)
+        except ValueError as exc:
+            raise ConfigError(f"{self.root / 'config.toml'}：[display] timezone：{exc}") from None
+        return name
+
     def exists(self) -> bool:
         return self.db_path.is_file()
 
     def open_store(self, *, readonly: bool = False) -> Store:
         if readonly and not self.exists():
-            raise FileNotFoundError(f"no LeiAn store at {self.root} (run `leian ingest` or `leian demo` first)")
+            raise FileNotFoundError(f"{self.root} 中还没有案件库（请先运行 `leian ingest` 或 `leian demo`）")
         return Store(self.db_path, readonly=readonly)

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from leian.clitools import echo_json, pass_home
+from leian.clitools import echo_json, pass_home, require_store
+from leian.clock import local_time
 from leian.home import Home
 from leian.library.store import SECTIONS, STATUS_NAMES, STATUSES, Libraries, LibraryError
 
@@ -18,15 +19,14 @@ __all__ = ["library", "case_ids_in"]
 @contextmanager
 def _libraries(home: Home) -> Iterator[Libraries]:
     """The home's libraries; a user mistake inside the block becomes one plain error line."""
-    if not home.exists():
-        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    require_store(home)
     with home.open_store() as store:
         try:
             yield Libraries(store)
         except LibraryError as exc:
             raise click.ClickException(str(exc)) from None
         except RuntimeError as exc:  # the embedding model or search index cannot be loaded
-            raise click.ClickException(f"{exc} (add --no-check to skip the near-duplicate check)") from None
+            raise click.ClickException(f"{exc}（可加 --no-check 跳过疑似重复检查）") from None
 
 
 def case_ids_in(data: Any, item: str | None = None) -> list[str]:
@@ -101,25 +101,25 @@ def _add(home: Home, libs: Libraries, name: str, case_ids: Sequence[str], editor
 
 @click.group("library")
 def library() -> None:
-    """Case libraries (典型案例库): curate, review and export teaching cases."""
+    """典型案例库：整理、审核、导出教学案例。"""
 
 
 @library.command()
 @click.argument("name")
-@click.option("--description", default="", help="What the library is for (说明).")
+@click.option("--description", default="", help="案例库的说明（用途、培训对象等）。")
 @pass_home
 def create(home: Home, name: str, description: str) -> None:
-    """Create an empty library called NAME."""
+    """新建名为 NAME 的空案例库。"""
     with _libraries(home) as libs:
         libs.create(name, description=description)
     click.echo(f"已创建案例库 {name}")
 
 
 @library.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def list_libraries(home: Home, as_json: bool) -> None:
-    """List the libraries with their entry counts by status."""
+    """列出案例库及各状态的条目数。"""
     with _libraries(home) as libs:
         found = libs.list()
     if as_json:
@@ -134,11 +134,11 @@ def list_libraries(home: Home, as_json: bool) -> None:
 
 @library.command()
 @click.argument("name")
-@click.option("--history", is_flag=True, help="Also list every change (who, when, which field, old → new).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the entries and history.")
+@click.option("--history", is_flag=True, help="同时列出每次修改（谁、何时、哪一栏、原内容 → 新内容）。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出条目和修改记录。")
 @pass_home
 def show(home: Home, name: str, history: bool, as_json: bool) -> None:
-    """Show library NAME and its entries."""
+    """显示案例库 NAME 及其条目。"""
     with _libraries(home) as libs:
         lib = libs.get(name)
         entries = libs.entries(name)
@@ -153,7 +153,8 @@ def show(home: Home, name: str, history: bool, as_json: bool) -> None:
         click.echo(f"  {entry.case_id}  {STATUS_NAMES[entry.status]}{reviewer}{tags}  {entry.sections['基本案情'][:40]}")
     if history:
         for item in changes:
-            click.echo(f"  {item.at}  {item.editor or '-'}  {item.case_id} {item.field}: {item.old or ''} → {item.new or ''}")
+            click.echo(f"  {local_time(item.at, home.timezone)}  {item.editor or '-'}  {item.case_id} {item.field}："
+                       f"{item.readable(item.old) or ''} → {item.readable(item.new) or ''}")
 
 
 @library.command()
@@ -161,7 +162,7 @@ def show(home: Home, name: str, history: bool, as_json: bool) -> None:
 @click.argument("new")
 @pass_home
 def rename(home: Home, old: str, new: str) -> None:
-    """Rename library OLD to NEW."""
+    """把案例库 OLD 改名为 NEW。"""
     with _libraries(home) as libs:
         libs.rename(old, new)
     click.echo(f"已将案例库 {old} 改名为 {new}")
@@ -172,7 +173,7 @@ def rename(home: Home, old: str, new: str) -> None:
 @click.argument("text")
 @pass_home
 def describe(home: Home, name: str, text: str) -> None:
-    """Set the description of library NAME to TEXT."""
+    """把案例库 NAME 的说明改为 TEXT。"""
     with _libraries(home) as libs:
         libs.describe(name, text)
     click.echo(f"已更新案例库 {name} 的说明")
@@ -180,10 +181,10 @@ def describe(home: Home, name: str, text: str) -> None:
 
 @library.command()
 @click.argument("name")
-@click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")
+@click.option("--yes", is_flag=True, help="不再询问，直接删除。")
 @pass_home
 def delete(home: Home, name: str, yes: bool) -> None:
-    """Delete library NAME with its entries and history (the cases stay in the store)."""
+    """删除案例库 NAME 及其条目和修改记录（案件本身仍保留在案件库中）。"""
     with _libraries(home) as libs:
         lib = libs.get(name)
         if not yes:
@@ -194,23 +195,23 @@ def delete(home: Home, name: str, yes: bool) -> None:
 
 _check_option = click.option(
     "--check/--no-check", default=True, show_default=True,
-    help="Warn when a case is a near-duplicate of one already in the library (loads the embedding model).",
+    help="案件与库中已有案件疑似重复时给出警告（需载入向量模型）。",
 )
-_editor_option = click.option("--editor", help="Who makes the change (recorded in the history).")
+_editor_option = click.option("--editor", help="修改人（记入修改记录）。")
 
 
 @library.command()
 @click.argument("name")
 @click.argument("case_ids", nargs=-1)
 @click.option("--ids-from", type=click.Path(exists=True, dir_okay=False),
-              help="Also add the ids in this file: JSON of a search, cluster or repeat chain, or one id per line.")
-@click.option("--item", help="With --ids-from holding many clusters or chains: the cluster id, or the position from 1.")
+              help="同时加入此文件中的编号：检索、聚类或重复纠纷链的 JSON，或每行一个编号。")
+@click.option("--item", help="--ids-from 文件中有多个类或链时：类的编号，或从 1 数起的序号。")
 @_editor_option
 @_check_option
 @pass_home
 def add(home: Home, name: str, case_ids: tuple[str, ...], ids_from: str | None, item: str | None,
         editor: str | None, check: bool) -> None:
-    """Add cases to library NAME as draft entries, prefilled from their records."""
+    """把案件作为草稿条目加入案例库 NAME，各栏按案件记录预填。"""
     with _libraries(home) as libs:
         ids = list(case_ids) + (_read_ids(ids_from, item) if ids_from else [])
         if not ids:
@@ -221,12 +222,12 @@ def add(home: Home, name: str, case_ids: tuple[str, ...], ids_from: str | None, 
 @library.command("add-search")
 @click.argument("name")
 @click.argument("text")
-@click.option("--top-k", default=10, show_default=True, type=click.IntRange(1, 200), help="How many search results to add.")
+@click.option("--top-k", default=10, show_default=True, type=click.IntRange(1, 200), help="加入前多少条检索结果。")
 @_editor_option
 @_check_option
 @pass_home
 def add_search(home: Home, name: str, text: str, top_k: int, editor: str | None, check: bool) -> None:
-    """Search for TEXT and add the top results to library NAME in one step."""
+    """检索 TEXT，并把排名靠前的结果一步加入案例库 NAME。"""
     from leian.search.engine import SearchEngine
 
     with _libraries(home) as libs:
@@ -244,7 +245,7 @@ def add_search(home: Home, name: str, text: str, top_k: int, editor: str | None,
 @_editor_option
 @pass_home
 def remove(home: Home, name: str, case_ids: tuple[str, ...], editor: str | None) -> None:
-    """Remove cases from library NAME (the cases stay in the store)."""
+    """从案例库 NAME 移除案件（案件本身仍保留在案件库中）。"""
     with _libraries(home) as libs:
         removed = libs.remove_cases(name, case_ids, editor=editor)
     click.echo(f"已从案例库 {name} 移除 {removed} 件")
@@ -253,17 +254,17 @@ def remove(home: Home, name: str, case_ids: tuple[str, ...], editor: str | None)
 @library.command()
 @click.argument("name")
 @click.argument("case_id")
-@click.option("--field", "section", help="Section to set: " + "、".join(SECTIONS) + ".")
-@click.option("--value", help="New text of the section ('-' reads it from standard input).")
-@click.option("--tag", "tags", multiple=True, help="Add a tag (repeatable).")
-@click.option("--untag", "untags", multiple=True, help="Remove a tag (repeatable).")
+@click.option("--field", "section", help="要修改的栏目：" + "、".join(SECTIONS) + "。")
+@click.option("--value", help="栏目的新内容（'-' 表示从标准输入读取）。")
+@click.option("--tag", "tags", multiple=True, help="加一个标签（可重复）。")
+@click.option("--untag", "untags", multiple=True, help="去掉一个标签（可重复）。")
 @_editor_option
 @pass_home
 def edit(home: Home, name: str, case_id: str, section: str | None, value: str | None,
          tags: tuple[str, ...], untags: tuple[str, ...], editor: str | None) -> None:
-    """Edit one entry: set a section, add or remove tags.
+    """修改一个条目：改写一个栏目，加或去掉标签。
 
-    Changing a section of a reviewed or published entry sends it back to draft.
+    改写已审核或已发布条目的栏目会使其回到草稿状态。
     """
     if (section is None) != (value is None):
         raise click.ClickException("--field 与 --value 需同时给出")
@@ -285,11 +286,11 @@ def edit(home: Home, name: str, case_id: str, section: str | None, value: str | 
 @library.command()
 @click.argument("name")
 @click.argument("case_id")
-@click.option("--reviewer", required=True, help="Who reviews (and publishes) the entry.")
-@click.option("--publish", is_flag=True, help="Publish an entry that has already been reviewed.")
+@click.option("--reviewer", required=True, help="审核（及发布）该条目的人。")
+@click.option("--publish", is_flag=True, help="发布一个已审核的条目。")
 @pass_home
 def review(home: Home, name: str, case_id: str, reviewer: str, publish: bool) -> None:
-    """Mark a draft entry reviewed, or (--publish) publish a reviewed one."""
+    """把草稿条目标记为已审核，或（--publish）发布已审核的条目。"""
     with _libraries(home) as libs:
         advance = libs.publish if publish else libs.review
         entry = advance(name, case_id, reviewer=reviewer)
@@ -298,10 +299,10 @@ def review(home: Home, name: str, case_id: str, reviewer: str, publish: bool) ->
 
 @library.command()
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def coverage(home: Home, name: str, as_json: bool) -> None:
-    """Entries of library NAME by 大类/小类 × district, and the types it lacks."""
+    """案例库 NAME 的条目按大类/小类 × 区县的分布，以及还缺哪些类型。"""
     from leian.library.curation import coverage as coverage_report
 
     with _libraries(home) as libs:
@@ -325,11 +326,11 @@ def coverage(home: Home, name: str, as_json: bool) -> None:
 
 @library.command()
 @click.argument("name")
-@click.option("--per-gap", default=3, show_default=True, type=click.IntRange(1, 50), help="Cases suggested per missing type.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--per-gap", default=3, show_default=True, type=click.IntRange(1, 50), help="每个缺少的类型推荐几件。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def suggest(home: Home, name: str, per_gap: int, as_json: bool) -> None:
-    """Suggest well-resolved, well-documented cases of the types library NAME lacks."""
+    """为案例库 NAME 缺少的类型推荐调解成功、记录完整的案件。"""
     from leian.library.curation import suggest as suggest_cases
 
     with _libraries(home) as libs:
@@ -347,13 +348,13 @@ def suggest(home: Home, name: str, per_gap: int, as_json: bool) -> None:
 
 @library.command()
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["md", "docx", "jsonl"]), required=True, help="Output format.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write.")
-@click.option("--status", type=click.Choice(STATUSES), help="Only entries with this status (e.g. published).")
-@click.option("--unmasked", is_flag=True, help="Keep party names, phone and ID numbers as recorded (default: masked).")
+@click.option("--format", "fmt", type=click.Choice(["md", "docx", "jsonl"]), required=True, help="导出格式。")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="写入的文件。")
+@click.option("--status", type=click.Choice(STATUSES), help="只导出这一状态的条目（如 published）。")
+@click.option("--unmasked", is_flag=True, help="保留当事人姓名、电话和身份证号原样（默认脱敏）。")
 @pass_home
 def export(home: Home, name: str, fmt: str, out: str, status: str | None, unmasked: bool) -> None:
-    """Write library NAME to a Markdown, Word or JSON Lines file."""
+    """把案例库 NAME 导出为 Markdown、Word 或 JSON Lines 文件。"""
     from leian.library.export import export_library
 
     with _libraries(home) as libs:

@@ -35,7 +35,7 @@ Examples
 >>> libs.publish("邻里纠纷典型案例", "A1", reviewer="张审")
 Traceback (most recent call last):
 ...
-leian.library.store.LibraryError: 条目 A1 (邻里纠纷典型案例) 尚未审核（状态 draft），不能发布
+leian.library.store.LibraryError: 条目 A1（邻里纠纷典型案例）尚未审核（草稿），不能发布
 >>> libs.review("邻里纠纷典型案例", "A1", reviewer="张审").status
 'reviewed'
 >>> libs.edit("邻里纠纷典型案例", "A1", "经验启示", "先查看现场", editor="李梅").status
@@ -193,7 +193,12 @@ class HistoryItem:
 
     def to_dict(self) -> dict[str, object]:
         return {"case_id": self.case_id, "field": self.field, "old": self.old, "new": self.new,
+                "old_text": self.readable(self.old), "new_text": self.readable(self.new),
                 "editor": self.editor, "at": self.at}
+
+    def readable(self, value: str | None) -> str | None:
+        """A value of this change as people read it (a status in Chinese: 草稿, not draft)."""
+        return STATUS_NAMES.get(value, value) if self.field == _STATUS_LABEL and value else value
 
 
 def _now() -> str:
@@ -446,8 +451,8 @@ class Libraries:
             row = self._require_entry(library, case_id)
             if row["status"] != expected:
                 if target == "published" and row["status"] == "draft":
-                    raise LibraryError(f"条目 {case_id} ({name}) 尚未审核（状态 draft），不能发布")
-                raise LibraryError(f"条目 {case_id} ({name}) 状态为 {row['status']}，不能改为 {target}")
+                    raise LibraryError(f"条目 {case_id}（{name}）尚未审核（草稿），不能发布")
+                raise LibraryError(f"条目 {case_id}（{name}）当前为「{STATUS_NAMES[row['status']]}」，不能{'审核' if target == 'reviewed' else '发布'}")
             stamp = "reviewed_at" if target == "reviewed" else "published_at"
             conn.execute(
                 f"UPDATE library_entries SET status = ?, reviewer = ?, {stamp} = ?, updated_at = ?"

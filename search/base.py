@@ -90,7 +90,7 @@ def _backend(name: str) -> type[VectorIndex]:
     import importlib
 
     if name not in BACKENDS:
-        raise ValueError(f"unknown vector backend {name!r} (known: {', '.join(BACKENDS)})")
+        raise ValueError(f"未知的向量索引后端 {name!r}（可选：{'、'.join(BACKENDS)}）")
     module_name, class_name = BACKENDS[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 

@@ -7,19 +7,18 @@ from typing import Any
 
 import click
 
-from leian.clitools import echo_json, pass_home, progress_default
+from leian.clitools import echo_json, pass_home, progress_default, require_store
 from leian.home import Home
 
 __all__ = ["search", "reindex", "evaluate"]
 
-_MODEL_HELP = "Embedding model: m3e-small (default), a local sentence-transformers folder, or a cached model name. Default: [embeddings] model in <home>/config.toml."
+_MODEL_HELP = "向量模型：m3e-small（默认）、本地 sentence-transformers 模型文件夹，或已缓存的模型名。默认取 <数据目录>/config.toml 中的 [embeddings] model。"
 
 
 def _open_engine(home: Home, model: str | None):
     from leian.search.engine import SearchEngine
 
-    if not home.exists():
-        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    require_store(home)
     try:
         return SearchEngine(home, model=model, progress=progress_default())
     except RuntimeError as exc:
@@ -38,12 +37,12 @@ def _read_batch(path: str) -> list[dict[str, Any]]:
                 try:
                     item = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise click.ClickException(f"{path} line {number}: not valid JSON: {exc.msg}") from None
+                    raise click.ClickException(f"{path} 第 {number} 行：不是有效的 JSON：{exc.msg}") from None
                 if not isinstance(item.get("text"), str) or not item["text"].strip():
-                    raise click.ClickException(f"{path} line {number}: field \"text\" missing or empty")
+                    raise click.ClickException(f"{path} 第 {number} 行：缺少字段 \"text\" 或为空")
                 parties = item.get("parties") or []
                 if isinstance(parties, str) or not all(isinstance(p, str) for p in parties):
-                    raise click.ClickException(f"{path} line {number}: field \"parties\" must be a list of names")
+                    raise click.ClickException(f"{path} 第 {number} 行：字段 \"parties\" 须为姓名列表")
                 queries.append({"text": item["text"], "type": item.get("type"), "where": item.get("where"), "parties": parties})
             else:
                 queries.append({"text": line, "type": None, "where": None, "parties": []})
@@ -52,30 +51,30 @@ def _read_batch(path: str) -> list[dict[str, Any]]:
 
 @click.command()
 @click.argument("text", required=False)
-@click.option("--top-k", default=10, show_default=True, type=click.IntRange(1, 1000), help="How many similar cases to return.")
-@click.option("--type", "type_", help="Only cases of this type (大类 or 小类, e.g. 邻里 or 漏水).")
-@click.option("--where", help="Only cases at this place, any level (e.g. 金湾区, 三灶镇, a grid name).")
-@click.option("--since", help="Only cases dated on or after YYYY-MM-DD.")
-@click.option("--until", help="Only cases dated on or before YYYY-MM-DD.")
-@click.option("--outcome", help="Only cases with this outcome (e.g. 调解成功).")
-@click.option("--channel", help="Only cases that came in through this channel (e.g. 12345热线).")
-@click.option("--mediator", help="Only cases handled by this mediator (name) or organisation (part of its name).")
-@click.option("--party", "parties", multiple=True, help="A party of the new case (repeatable); cases sharing a party rank higher.")
-@click.option("--batch", "batch_file", type=click.Path(dir_okay=False), help="Read many queries from FILE (JSON Lines with text/type/where/parties, or one text per line); prints one JSON object per line, in order.")
+@click.option("--top-k", default=10, show_default=True, type=click.IntRange(1, 1000), help="返回多少件相似案件。")
+@click.option("--type", "type_", help="只要这一类型的案件（大类或小类，如 邻里、漏水）。")
+@click.option("--where", help="只要这一地点的案件，任一层级均可（如 金湾区、三灶镇、某网格）。")
+@click.option("--since", help="只要 YYYY-MM-DD 当天及以后的案件。")
+@click.option("--until", help="只要 YYYY-MM-DD 当天及以前的案件。")
+@click.option("--outcome", help="只要这一调解结果的案件（如 调解成功）。")
+@click.option("--channel", help="只要经这一来源渠道进来的案件（如 12345热线）。")
+@click.option("--mediator", help="只要这位调解员（姓名）或调解组织（名称的一部分）经办的案件。")
+@click.option("--party", "parties", multiple=True, help="新纠纷的一位当事人（可重复）；有同一当事人的案件排名靠前。")
+@click.option("--batch", "batch_file", type=click.Path(dir_okay=False), help="从 FILE 读取多条查询（每行一个 JSON 对象，含 text/type/where/parties，或每行一段文字）；按顺序每行输出一个 JSON 对象。")
 @click.option("--model", help=_MODEL_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object (with --batch: one per input line).")
+@click.option("--json", "as_json", is_flag=True, help="只输出一个 JSON 对象（与 --batch 同用时每条查询一个）。")
 @pass_home
 def search(home: Home, text: str | None, top_k: int, type_: str | None, where: str | None, since: str | None, until: str | None,
            outcome: str | None, channel: str | None, mediator: str | None, parties: tuple[str, ...], batch_file: str | None,
            model: str | None, as_json: bool) -> None:
-    """Find past cases similar to TEXT (a dispute described in your own words)."""
+    """查找与 TEXT（用自己的话描述的纠纷）相似的既往案件。"""
     from leian.search.engine import Query
     from leian.search.filters import Filters
 
     if (text is None) == (batch_file is None):
-        raise click.ClickException("give either TEXT or --batch FILE")
+        raise click.ClickException("请给出 TEXT 或 --batch FILE（二选一）")
     if batch_file and not Path(batch_file).is_file():
-        raise click.ClickException(f"no such file: {batch_file}")
+        raise click.ClickException(f"文件不存在：{batch_file}")
     try:
         filters = Filters(type=type_, where=where, since=since, until=until, outcome=outcome, channel=channel, mediator=mediator).check()
     except ValueError as exc:
@@ -93,7 +92,7 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
                 click.echo()
         return
     if not text.strip():
-        raise click.ClickException("the query text is empty")
+        raise click.ClickException("查询内容为空")
     with _open_engine(home, model) as engine:
         answer = engine.search(text, top_k=top_k, filters=filters, parties=list(parties))
     if as_json:
@@ -103,10 +102,10 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
 
 
 def _print_answer(answer: dict[str, Any]) -> None:
-    click.echo(f"查询: {answer['query'][:60]}")
+    click.echo(f"查询：{answer['query'][:60]}")
     if answer["filters"]:
-        click.echo("筛选: " + "，".join(f"{k}={v}" for k, v in answer["filters"].items()))
-    click.echo(f"小结: {answer['summary']['text']}")
+        click.echo("筛选：" + "，".join(f"{k}={v}" for k, v in answer["filters"].items()))
+    click.echo(f"小结：{answer['summary']['text']}")
     for rank, result in enumerate(answer["results"], 1):
         head = " · ".join(x for x in (result["type"], result["place"], result["date"], result["outcome"]) if x)
         click.echo(f"\n{rank}. [{result['id']}] {result['title'] or result['snippet'][:30]}  相似度 {result['score']:.3f}")
@@ -114,10 +113,10 @@ def _print_answer(answer: dict[str, Any]) -> None:
             click.echo(f"   {head}")
         click.echo(f"   {result['snippet'][:80]}")
         if result["handling"]:
-            click.echo(f"   调解做法: {result['handling'][:80]}")
+            click.echo(f"   调解做法：{result['handling'][:80]}")
         reasons = _reasons(result["why"])
         if reasons:
-            click.echo(f"   相似原因: {reasons}")
+            click.echo(f"   相似原因：{reasons}")
 
 
 def _reasons(why: dict[str, Any]) -> str:
@@ -138,15 +137,14 @@ def _reasons(why: dict[str, Any]) -> str:
 
 @click.command()
 @click.option("--model", help=_MODEL_HELP)
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--progress/--no-progress", default=None, help="显示进度条（默认：在终端中运行时显示）。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出汇总。")
 @pass_home
 def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool) -> None:
-    """Rebuild the search index from the store (cached vectors are reused)."""
+    """从案件库重建检索索引（已缓存的向量直接复用）。"""
     from leian.search.engine import reindex as run_reindex
 
-    if not home.exists():
-        raise click.ClickException(f"no LeiAn store at {home.root} (run `leian ingest` or `leian demo` first)")
+    require_store(home)
     with home.open_store() as store:
         try:
             report = run_reindex(home, store, model=model, progress=progress_default() if progress is None else progress)
@@ -156,21 +154,21 @@ def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool)
         echo_json(report)
     else:
         click.echo(
-            f"已重建索引: {report['cases']} 件案例（新编码 {report['encoded']} 条，索引类型 {report['kind']}，"
-            f"模型 {report['model']}），用时 {report['seconds']}s"
+            f"已重建索引：{report['cases']} 件案件（新编码 {report['encoded']} 条，索引类型 {report['kind']}，"
+            f"模型 {report['model']}），用时 {report['seconds']} 秒"
         )
 
 
 @click.command("eval")
 @click.argument("benchmark", type=click.Choice(["c3rd", "lecard", "sts"]))
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True), help="The benchmark's folder (e.g. ../shared/datasets/c3rd_mini).")
-@click.option("--limit", type=click.IntRange(1), help="Use only the first N queries (or sentence pairs) for a quick run.")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True), help="评测集所在文件夹（如 ../shared/datasets/c3rd_mini）。")
+@click.option("--limit", type=click.IntRange(1), help="只用前 N 条查询（或句对），用于快速试跑。")
 @click.option("--model", help=_MODEL_HELP)
-@click.option("--cache", type=click.Path(dir_okay=False), help="Keep document vectors in this .npz file between runs.")
-@click.option("--json", "as_json", is_flag=True, help="Print the table as one JSON object.")
+@click.option("--cache", type=click.Path(dir_okay=False), help="在此 .npz 文件中保留文档向量，供下次复用。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出结果表。")
 @pass_home
 def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model: str | None, cache: str | None, as_json: bool) -> None:
-    """Score BM25-only, dense-only and fused ranking on a public benchmark."""
+    """在公开评测集上比较仅 BM25、仅向量和融合排序的效果。"""
     from leian.embeddings.encoder import load_encoder, model_for_home
     from leian.search import evaluate as harness
 

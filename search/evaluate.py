@@ -129,14 +129,14 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: {exc}") from None
+        raise DataError(f"{path}：无法读取：{exc}") from None
 
 
 def load_c3rd(data_dir: Path, limit: int | None = None) -> list[Task]:
     """C3RD_mini: ``<n>.json`` files with query, ctxs{0..99}, gt_idx."""
     files = sorted(Path(data_dir).glob("*.json"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
     if not files:
-        raise DataError(f"{data_dir}: no C3RD *.json files")
+        raise DataError(f"{data_dir}：没有 C3RD 的 *.json 文件")
     tasks = []
     for path in files[:limit]:
         data = _read_json(path)
@@ -148,7 +148,7 @@ def load_c3rd(data_dir: Path, limit: int | None = None) -> list[Task]:
             ]
             tasks.append(Task(str(data["query"]), documents, {int(i): 1 for i in data["gt_idx"]}))
         except (KeyError, TypeError) as exc:
-            raise DataError(f"{path}: missing field {exc}") from None
+            raise DataError(f"{path}：缺少字段 {exc}") from None
     return tasks
 
 
@@ -163,7 +163,7 @@ def load_lecard(data_dir: Path, limit: int | None = None) -> list[Task]:
     labels = _read_json(data_dir / "label" / "label_top30_dict.json")
     folders = sorted((p for p in (data_dir / "candidates").glob("*") if p.is_dir()), key=lambda p: int(p.name))
     if not folders:
-        raise DataError(f"{data_dir}: no candidates/<ridx>/ folders")
+        raise DataError(f"{data_dir}：没有 candidates/<ridx>/ 文件夹")
     tasks = []
     for folder in folders[:limit]:
         files = sorted(folder.glob("*.json"))
@@ -355,9 +355,9 @@ def format_table(report: dict[str, Any]) -> str:
     """The report as a Markdown table."""
     metrics = report["metrics"]
     lines = [
-        f"{report['benchmark']} ({report['size']} {'pairs' if report['benchmark'] == 'sts' else 'queries'}, model {report['model']})",
+        f"{report['benchmark']}（{report['size']} {'个句对' if report['benchmark'] == 'sts' else '条查询'}，模型 {report['model']}）",
         "",
-        "| method | " + " | ".join(metrics) + " |",
+        "| 方法 | " + " | ".join(metrics) + " |",
         "|---|" + "---|" * len(metrics),
     ]
     for row in report["rows"] + report["baselines"]:

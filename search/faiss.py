@@ -63,7 +63,7 @@ def choose_kind(kind: str, count: int, threshold: int = ANN_THRESHOLD) -> str:
     ('flat', 'ivf', 'flat')
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown index kind {kind!r} (use one of {', '.join(KINDS)})")
+        raise ValueError(f"未知的索引类型 {kind!r}（可选：{'、'.join(KINDS)}）")
     if kind == "auto":
         kind = "ivf" if count >= threshold else "flat"
     # IVF needs enough vectors to train its centroids.

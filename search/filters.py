@@ -14,7 +14,7 @@ False
 >>> Filters(since="2024-13-01").check()
 Traceback (most recent call last):
 ...
-ValueError: since: not a date (YYYY-MM-DD): '2024-13-01'
+ValueError: since（起始日期）：不是有效日期（YYYY-MM-DD）：'2024-13-01'
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class Filters:
         data = {k: v for k, v in (data or {}).items() if v not in (None, "")}
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown filter: {', '.join(sorted(unknown))}")
+            raise ValueError(f"未知的筛选条件：{'、'.join(sorted(unknown))}")
         return cls(**{k: str(v) for k, v in data.items()}).check()
 
     def check(self) -> Filters:
@@ -74,7 +74,8 @@ class Filters:
                 try:
                     dt.date.fromisoformat(value)
                 except ValueError:
-                    raise ValueError(f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
+                    label = "起始日期" if name == "since" else "截止日期"
+                    raise ValueError(f"{name}（{label}）：不是有效日期（YYYY-MM-DD）：{value!r}") from None
         return self
 
     def is_empty(self) -> bool:

@@ -48,15 +48,15 @@ def test_show_json_keeps_the_original(demo_home):
 
 def test_show_in_chinese(demo_home):
     output = CliRunner().invoke(cli, ["--home", str(demo_home), "show", "PMC-001"]).output
-    assert "类型: 劳动" in output and "纠纷经过:" in output
+    assert "类型：劳动" in output and "纠纷经过：" in output
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["show", "NOPE"], "Error: no case with id 'NOPE'"),
-        (["ingest", "missing.jsonl"], "Error: no such file: missing.jsonl"),
-        (["export", "out.txt"], "Error: out.txt: unsupported file type (use .jsonl, .csv or .xlsx)"),
+        (["show", "NOPE"], "错误：没有编号为 'NOPE' 的案件"),
+        (["ingest", "missing.jsonl"], "错误：文件不存在：missing.jsonl"),
+        (["export", "out.txt"], "错误：out.txt：不支持的文件类型（请用 .jsonl、.csv 或 .xlsx）"),
     ],
 )
 def test_user_mistakes_are_one_plain_line(demo_home, args, message):
@@ -69,7 +69,7 @@ def test_user_mistakes_are_one_plain_line(demo_home, args, message):
 def test_no_store_yet_is_a_plain_error(tmp_path):
     result = leian("stats", home=tmp_path / "empty")
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: no LeiAn store at ")
+    assert result.stderr.startswith("错误：") and "中还没有案件库" in result.stderr
 
 
 def test_ingest_with_rejects_exits_1_and_names_them(tmp_path):
@@ -77,8 +77,8 @@ def test_ingest_with_rejects_exits_1_and_names_them(tmp_path):
     path.write_text('{"id": "A1", "text": "漏水"}\n{"id": "A2", "text": "噪音", "amount": "abc"}\n', encoding="utf-8")
     result = leian("ingest", "--no-index", str(path), home=tmp_path / "home")
     assert result.returncode == 1
-    assert "read 2, stored 1" in result.stdout
-    assert "rejected: cases.jsonl:2 id=A2 amount: not a number: 'abc'" in result.stderr
+    assert "读取 2 条，入库 1 件" in result.stdout
+    assert "拒收：cases.jsonl:2 id=A2 amount（金额）：不是数字：'abc'" in result.stderr
     assert len(list((tmp_path / "home" / "rejects").glob("*.jsonl"))) == 1
 
 
@@ -115,7 +115,9 @@ def test_demo_loads_sample_and_generated_cases_and_creates_logins(tmp_path):
     result = leian("demo", "--generated", "60", "--no-serve", home=home)
     assert result.returncode == 0, result.stderr
     password = (home / "demo-login.txt").read_text(encoding="utf-8").strip()
-    assert f"Demo logins (password {password}): demo-admin, demo-mediator, demo-analyst, demo-trainer" in result.stdout
+    assert f"演示账号（密码均为 {password}）" in result.stdout
+    assert result.stdout.index("demo-mediator") < result.stdout.index("读取")  # the logins come first
+    assert "正在为 157 件案件建立检索索引和知识图谱（仅首次运行需要" in result.stdout
     stats = json.loads(leian("stats", "--json", home=home).stdout)
     assert stats["cases"] == 97 + 60
     users = json.loads(leian("user", "list", "--json", home=home).stdout)["users"]
@@ -123,4 +125,5 @@ def test_demo_loads_sample_and_generated_cases_and_creates_logins(tmp_path):
     found = json.loads(leian("search", "--json", "--top-k", "3", "拖欠工资不给", home=home).stdout)
     assert len(found["results"]) == 3
     again = leian("demo", "--generated", "60", "--no-serve", home=home)
-    assert "stored 0 (new 0, updated 0), unchanged 157" in again.stdout
+    assert "入库 0 件（新增 0，更新 0），未变 157 件" in again.stdout
+    assert "仅首次运行需要" not in again.stdout

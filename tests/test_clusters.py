@@ -96,4 +96,4 @@ def test_cli_json(sample_home, first_run):
     assert [c["id"] for c in data["clusters"]] == [c.id for c in clustering.clusters]
     assert sum(c["size"] for c in data["clusters"]) + data["noise"] == 97
     missing = CliRunner().invoke(cli, ["--home", str(sample_home / "nowhere"), "clusters"])
-    assert missing.exit_code == 1 and "no LeiAn store" in missing.output
+    assert missing.exit_code == 1 and "中还没有案件库" in missing.output

@@ -112,7 +112,7 @@ def test_a_profile_file_changes_the_mix(tmp_path):
     cases = [validate(r) for r in gen.records()]
     assert {c.category for c in cases} == {"医疗"} and "医疗损害" not in {c.subtype for c in cases}
     assert gen.truth["spikes"] and {s["subtype"] for s in gen.truth["spikes"]} <= {"医疗费用", "医患冲突"}
-    with pytest.raises(ValueError, match="not a 大类"):
+    with pytest.raises(ValueError, match="不是分类体系中的大类"):
         Profile().replace(categories={"外星": 1})
 
 
@@ -290,5 +290,5 @@ def test_cli_generate_writes_records_and_truth(tmp_path):
     bad.write_text('{"channels": {"飞鸽传书": 3}}', encoding="utf-8")
     result = CliRunner().invoke(cli, ["generate", "--n", "10", "--out", str(out), "--profile", str(bad)])
     assert result.exit_code != 0 and "Traceback" not in result.output
-    assert result.output.strip().splitlines() == [(f"Error: {bad}: channels: '飞鸽传书' is not a known channel "
-                                                  f"({', '.join(words.OPENINGS)})")]
+    assert result.output.strip().splitlines() == [(f"错误：{bad}：channels：'飞鸽传书' 不是已知的来源渠道"
+                                                  f"（可用：{'、'.join(words.OPENINGS)}）")]

@@ -259,12 +259,12 @@ def test_neighbors_and_party_cli(cli_home, bolt_uri):
     party = json.loads(runner.invoke(cli, ["--home", str(cli_home), "party", "恒达劳务", "--json"]).output)
     assert [c["case_id"] for c in party["parties"][0]["cases"]] == ["R01", "R02", "R03"]
     missing = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "NOPE"])
-    assert missing.exit_code == 1 and missing.output.strip() == "Error: no case with id 'NOPE'"
+    assert missing.exit_code == 1 and missing.output.strip() == "错误：没有编号为 'NOPE' 的案件"
     bad_uri = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "R02", "--graph", "http://x"])
-    assert bad_uri.exit_code == 1 and "expected bolt://" in bad_uri.output and "Traceback" not in bad_uri.output
+    assert bad_uri.exit_code == 1 and "应为 bolt://" in bad_uri.output and "Traceback" not in bad_uri.output
     a_file = cli_home / "repeats.jsonl"
     blocked = runner.invoke(cli, ["--home", str(cli_home), "graph", "export", "--format", "neo4j-csv", str(a_file)])
-    assert blocked.exit_code == 1 and blocked.output.strip() == f"Error: cannot write {a_file}: File exists"
+    assert blocked.exit_code == 1 and blocked.output.strip() == f"错误：无法写入 {a_file}：已存在"
 
 
 def test_push_loads_the_whole_graph(cli_home, bolt_uri):

@@ -204,4 +204,4 @@ def test_cli_json_contract_and_plain_errors(home):
         assert key in spots[0]
     assert spots[0]["risk"] == "红" and spots[0]["level"] == "town"
     bad = runner.invoke(cli, ["--home", str(home.root), "hotspots", "--at", "1999-01"])
-    assert bad.exit_code == 1 and "outside the data" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 1 and "不在数据范围内" in bad.output and "Traceback" not in bad.output

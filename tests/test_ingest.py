@@ -41,26 +41,26 @@ GOOD = [
 
 #: (name, bad record, expected field path, expected words in the message)
 BAD = [
-    ("missing id", {"text": "漏水"}, "id", "missing"),
-    ("empty id", {"id": "  ", "text": "漏水"}, "id", "missing"),
-    ("numeric id", {"id": 17, "text": "漏水"}, "id", "expected a string"),
-    ("missing text", {"id": "B1"}, "text", "missing"),
-    ("empty text", {"id": "B1", "text": ""}, "text", "missing"),
-    ("bad date", {"id": "B1", "text": "漏水", "occurred_on": "2024-02-30"}, "occurred_on", "not a valid date"),
+    ("missing id", {"text": "漏水"}, "id", "缺少或为空"),
+    ("empty id", {"id": "  ", "text": "漏水"}, "id", "缺少或为空"),
+    ("numeric id", {"id": 17, "text": "漏水"}, "id", "须为字符串"),
+    ("missing text", {"id": "B1"}, "text", "缺少或为空"),
+    ("empty text", {"id": "B1", "text": ""}, "text", "缺少或为空"),
+    ("bad date", {"id": "B1", "text": "漏水", "occurred_on": "2024-02-30"}, "occurred_on", "不是有效日期"),
     ("closed before occurred", {"id": "B1", "text": "漏水", "occurred_on": "2024-03-11", "closed_on": "2024-03-01"},
-     "closed_on", "before occurred_on"),
-    ("non-numeric amount", {"id": "B1", "text": "漏水", "amount": "四千"}, "amount", "not a number"),
-    ("parties not a list", {"id": "B1", "text": "漏水", "parties": "王建国"}, "parties", "expected a list"),
-    ("title not text", {"id": "B1", "text": "漏水", "title": 12}, "title", "expected a string"),
-    ("tags wrong type", {"id": "B1", "text": "漏水", "tags": [1]}, "tags[0]", "expected a string"),
-    ("unknown role", {"id": "B1", "text": "漏水", "parties": [{"name": "王", "role": "法官"}]}, "parties[0].role", "unknown role"),
-    ("unknown kind", {"id": "B1", "text": "漏水", "parties": [{"name": "王", "kind": "robot"}]}, "parties[0].kind", "unknown kind"),
+     "closed_on", "早于发生日期"),
+    ("non-numeric amount", {"id": "B1", "text": "漏水", "amount": "四千"}, "amount", "不是数字"),
+    ("parties not a list", {"id": "B1", "text": "漏水", "parties": "王建国"}, "parties", "须为列表"),
+    ("title not text", {"id": "B1", "text": "漏水", "title": 12}, "title", "须为字符串"),
+    ("tags wrong type", {"id": "B1", "text": "漏水", "tags": [1]}, "tags[0]", "须为字符串"),
+    ("unknown role", {"id": "B1", "text": "漏水", "parties": [{"name": "王", "role": "法官"}]}, "parties[0].role", "未知身份"),
+    ("unknown kind", {"id": "B1", "text": "漏水", "parties": [{"name": "王", "kind": "robot"}]}, "parties[0].kind", "未知类别"),
     ("bad phone", {"id": "B1", "text": "漏水", "parties": [{"name": "王"}, {"name": "李", "phone": "12345"}]},
-     "parties[1].phone", "not a phone number"),
+     "parties[1].phone", "不是电话号码"),
     ("bad id number", {"id": "B1", "text": "漏水", "parties": [{"name": "王", "id_number": "110105194912310021"}]},
-     "parties[0].id_number", "checksum"),
-    ("over-long text", {"id": "B1", "text": "漏" * 20_001}, "text", "too long"),
-    ("not an object", ["B1", "漏水"], "record", "expected a JSON object"),
+     "parties[0].id_number", "校验位"),
+    ("over-long text", {"id": "B1", "text": "漏" * 20_001}, "text", "过长"),
+    ("not an object", ["B1", "漏水"], "record", "JSON 对象"),
 ]
 
 
@@ -92,7 +92,7 @@ def test_bad_record_is_rejected_and_good_ones_stored(store, tmp_path, name, bad,
     [reject] = read_rejects(report)
     assert reject["line"] == 2 and reject["source"] == "cases.jsonl"
     assert any(e["field"] == field and words in e["message"] for e in reject["errors"]), reject["errors"]
-    message = next(m for m in reject["messages"] if f" {field}: " in m)
+    message = next(m for m in reject["messages"] if f" {field}（" in m)
     assert message.startswith("cases.jsonl:2 ")
     if isinstance(bad, dict) and isinstance(bad.get("id"), str) and bad["id"].strip():
         assert f"id={bad['id']}" in message
@@ -103,7 +103,7 @@ def test_error_message_names_file_line_id_and_field(store, tmp_path):
     good = [{"id": f"G{i}", "text": f"第{i}个案件"} for i in range(16)]
     bad = {"id": "JW-3", "text": "漏水", "parties": [{"name": "王"}, {"name": "李", "phone": "call me"}]}
     report = run(store, tmp_path, write_jsonl(tmp_path / "cases.jsonl", good + [bad]))
-    assert report.reject_messages == ["cases.jsonl:17 id=JW-3 parties[1].phone: not a phone number: 'call me'"]
+    assert report.reject_messages == ["cases.jsonl:17 id=JW-3 parties[1].phone（第2位当事人的电话）：不是电话号码：'call me'"]
     assert store.count() == 16
 
 
@@ -112,7 +112,7 @@ def test_duplicate_id_inside_one_file(store, tmp_path):
     path = write_jsonl(tmp_path / "cases.jsonl", [GOOD[0], GOOD[1], changed])
     report = run(store, tmp_path, path)
     assert (report.inserted, report.rejected) == (2, 1)
-    assert "duplicate id in this file (first at line 1)" in report.reject_messages[0]
+    assert "本文件中编号重复（首次出现在第 1 行）" in report.reject_messages[0]
     assert store.get("JW-2024-000123").text == GOOD[0]["text"]
 
 
@@ -125,15 +125,15 @@ def test_broken_utf8_bom_and_truncated_last_line(store, tmp_path):
     report = run(store, tmp_path, path)
     assert (report.inserted, report.rejected) == (2, 2)
     messages = "\n".join(report.reject_messages)
-    assert "cases.jsonl:2 record: invalid UTF-8" in messages
-    assert "cases.jsonl:4 record: truncated record" in messages
+    assert "cases.jsonl:2 record（记录）：该行第" in messages
+    assert "cases.jsonl:4 record（记录）：记录不完整" in messages
 
 
 def test_csv_missing_required_column_is_a_file_error(store, tmp_path):
     path = tmp_path / "cases.csv"
     path.write_text("id,title\nA1,漏水\n", encoding="utf-8")
     report = run(store, tmp_path, path)
-    assert report.file_errors == ["cases.csv: missing required column(s): text"]
+    assert report.file_errors == ["cases.csv：缺少必需的列：text"]
     assert store.count() == 0 and not report.ok
 
 
@@ -142,7 +142,7 @@ def test_csv_row_with_wrong_cell_count(store, tmp_path):
     path.write_text("id,text,outcome\nA1,漏水,调解成功\nA2,噪音\nA3,欠薪,调解失败\n", encoding="utf-8")
     report = run(store, tmp_path, path)
     assert sorted(store.ids()) == ["A1", "A3"]
-    assert report.reject_messages == ["cases.csv:3 record: has 2 cells, the header has 3"]
+    assert report.reject_messages == ["cases.csv:3 record（记录）：该行有 2 个单元格，表头有 3 列"]
 
 
 def test_csv_list_cells_and_dotted_columns(store, tmp_path):

@@ -195,7 +195,7 @@ def test_status_transitions_and_history(libs):
     with pytest.raises(LibraryError, match="尚未审核"):
         libs.publish("审核", "PMC-010", reviewer="张审")
     assert libs.review("审核", "PMC-010", reviewer="张审").status == "reviewed"
-    with pytest.raises(LibraryError, match="状态为 reviewed"):
+    with pytest.raises(LibraryError, match="当前为「已审核」"):
         libs.review("审核", "PMC-010", reviewer="张审")
     published = libs.publish("审核", "PMC-010", reviewer="王主任")
     assert (published.status, published.reviewer) == ("published", "王主任") and published.published_at
@@ -266,7 +266,7 @@ def test_cli_errors_are_one_plain_line(home, libs, error_library, args, named):
     history_before = len(libs.history("错误"))
     result = run(home, *args)
     lines = result.output.strip().splitlines()
-    assert result.exit_code != 0 and len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0]
+    assert result.exit_code != 0 and len(lines) == 1 and lines[0].startswith("错误：") and named in lines[0]
     assert "Traceback" not in result.output and len(libs.history("错误")) == history_before
 
 

@@ -102,4 +102,4 @@ def test_cli_report(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "hotspots.png").is_file() and not (tmp_path / "out" / "clusters.png").exists()
     missing = runner.invoke(cli, ["--home", str(tmp_path / "nowhere"), "report", "--out", str(tmp_path / "x")])
-    assert missing.exit_code == 1 and "no LeiAn store" in missing.output
+    assert missing.exit_code == 1 and "中还没有案件库" in missing.output

@@ -32,10 +32,13 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from leian.clock import now_utc
+from leian.clock import now_utc
 from leian.data.store import Store
 from werkzeug.security import check_password_hash, generate_password_hash
 
 __all__ = [
+    "ACTION_NAMES",
     "MIGRATIONS",
     "MIN_PASSWORD_CHARS",
     "ROLES",
@@ -49,6 +52,14 @@ __all__ = [
 
 #: Role -> its name on screen.
 ROLE_NAMES = {"mediator": "调解员", "analyst": "分析员", "trainer": "培训师", "admin": "管理员"}
+#: Audit action -> how the audit log names it.
+ACTION_NAMES = {
+    "login": "登录", "login_failed": "登录失败", "search": "检索", "view": "查看案件", "ingest": "导入数据",
+    "user_add": "新建用户", "user_update": "修改用户", "export": "导出案例库", "library_create": "新建案例库",
+    "library_rename": "案例库改名", "library_delete": "删除案例库", "library_add": "加入案例库",
+    "library_remove": "移出案例库", "library_edit": "编辑条目", "library_review": "审核条目",
+    "library_publish": "发布条目",
+}
 ROLES = tuple(ROLE_NAMES)
 MIN_PASSWORD_CHARS = 8
 _USERNAME = re.compile(r"[A-Za-z0-9_.\-\u4e00-\u9fff]{2,40}")
@@ -117,7 +128,7 @@ class User:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return now_utc()
 
 
 def _token_hash(token: str) -> str:

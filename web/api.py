@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
+from leian.analytics.counts import PERIOD_NAMES, TYPE_LEVEL_NAMES
+from leian.data.places import LEVEL_NAMES
 from leian.library.store import LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES
@@ -40,23 +42,25 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        abort(400, description=f"{name} 须为整数 / {name} must be an integer")
+        abort(400, description=f"{name} 须为整数")
     if not low <= value <= high:
-        abort(400, description=f"{name} 须在 {low}–{high} 之间 / {name} must be between {low} and {high}")
+        abort(400, description=f"{name} 须在 {low}–{high} 之间")
     return value
 
 
-def choice_arg(name: str, choices: tuple[str, ...], default: str) -> str:
+def choice_arg(name: str, choices: tuple[str, ...], default: str, names: dict[str, str] | None = None) -> str:
+    """A query parameter that must be one of ``choices`` (each explained by ``names``); 400 otherwise."""
     value = request.args.get(name) or default
     if value not in choices:
-        abort(400, description=f"{name} 可选：{', '.join(choices)} / {name} must be one of {', '.join(choices)}")
+        listed = "、".join(f"{c}（{names[c]}）" if names and c in names else c for c in choices)
+        abort(400, description=f"{name} 可选：{listed}")
     return value
 
 
 def _json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        abort(400, description="请求体须为 JSON 对象 / The body must be a JSON object")
+        abort(400, description="请求体须为 JSON 对象")
     return body
 
 
@@ -81,7 +85,7 @@ def login() -> Any:
     body = _json_body()
     user = log_in(_string(body, "username"), _string(body, "password"))
     if user is None:
-        abort(401, description="用户名或密码错误 / Wrong username or password")
+        abort(401, description="用户名或密码错误")
     return jsonify(user=user.to_dict(), csrf_token=csrf_token())
 
 
@@ -118,7 +122,7 @@ def case_neighbors(case_id: str) -> Any:
     from leian.graph.model import case_node_id
 
     if services().store.get(case_id) is None:
-        raise queries.NotFound(f"没有编号为 {case_id} 的案件 / No such case")
+        raise queries.NotFound(f"没有编号为 {case_id} 的案件")
     return jsonify(queries.neighborhood(services(), current_user(), case_node_id(case_id), int_arg("hops", 1, 1, 3)))
 
 
@@ -126,7 +130,7 @@ def case_neighbors(case_id: str) -> Any:
 def graph_neighbors() -> Any:
     node = request.args.get("node", "")
     if not node:
-        abort(400, description="缺少参数 node / node is required")
+        abort(400, description="缺少参数 node")
     return jsonify(queries.neighborhood(services(), current_user(), node, int_arg("hops", 1, 1, 3)))
 
 
@@ -137,9 +141,9 @@ def repeats() -> Any:
 
 def _analytics_args() -> dict[str, str]:
     return {
-        "level": choice_arg("level", LEVELS, "town"),
-        "period": choice_arg("period", PERIODS, "month"),
-        "type_level": choice_arg("type_level", TYPE_LEVELS, "category"),
+        "level": choice_arg("level", LEVELS, "town", LEVEL_NAMES),
+        "period": choice_arg("period", PERIODS, "month", PERIOD_NAMES),
+        "type_level": choice_arg("type_level", TYPE_LEVELS, "category", TYPE_LEVEL_NAMES),
     }
 
 
@@ -182,7 +186,7 @@ def library(name: str) -> Any:
 def library_add(name: str) -> Any:
     case_ids = _json_body().get("case_ids")
     if not isinstance(case_ids, list) or not case_ids or not all(isinstance(c, str) for c in case_ids):
-        abort(400, description="case_ids 须为非空的字符串列表 / case_ids must be a non-empty list of strings")
+        abort(400, description="case_ids 须为非空的字符串列表")
     added = queries.libraries(services()).add_cases(name, case_ids, editor=current_user().username)
     return jsonify(added=added)
 
@@ -198,13 +202,13 @@ def entry_edit(name: str, case_id: str) -> Any:
         raise queries.NotFound(str(exc)) from None
     sections = body.get("sections", {})
     if not isinstance(sections, dict) or not all(isinstance(v, str) for v in sections.values()):
-        abort(400, description="sections 须为 {栏目: 文本} / sections must map section names to strings")
+        abort(400, description="sections 须为 {栏目: 文本}")
     for section, text in sections.items():
         libs.edit(name, case_id, section, text, editor=editor)
     if "tags" in body:
         tags = body["tags"]
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            abort(400, description="tags 须为字符串列表 / tags must be a list of strings")
+            abort(400, description="tags 须为字符串列表")
         libs.set_tags(name, case_id, tags, editor=editor)
     action = body.get("action")
     if action == "review":
@@ -212,7 +216,7 @@ def entry_edit(name: str, case_id: str) -> Any:
     elif action == "publish":
         libs.publish(name, case_id, reviewer=editor)
     elif action is not None:
-        abort(400, description="action 可选：review, publish / action must be review or publish")
+        abort(400, description="action 可选：review, publish")
     return jsonify(entry=libs.entry(name, case_id).to_dict())
 
 
@@ -243,7 +247,7 @@ def ingest() -> Any:
 def ingest_job(job_id: str) -> Any:
     job = services().jobs.get(job_id, services())
     if job is None:
-        raise queries.NotFound(f"没有导入任务 {job_id} / No such ingest job")
+        raise queries.NotFound(f"没有导入任务 {job_id}")
     return jsonify(job.to_dict())
 
 
@@ -260,7 +264,7 @@ def user_create() -> Any:
         abort(400, description=f"role 可选：{', '.join(ROLES)}")
     user = services().accounts.add(_string(body, "username"), role, _string(body, "password"),
                                    display_name=_string(body, "display_name", required=False))
-    services().accounts.audit(current_user().username, "user_add", target=user.username, detail=role)
+    services().accounts.audit(current_user().username, "user_add", target=user.username, detail=user.role_name)
     return jsonify(user=user.to_dict()), 201
 
 

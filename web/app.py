@@ -5,7 +5,7 @@ the pages (:mod:`leian.web.pages`) and the JSON API (:mod:`leian.web.api`).
 Before any view runs, the requester's login and role are checked against
 :data:`leian.web.security.ROUTE_ROLES` and every state-changing request must
 carry the session's CSRF token. Errors are JSON under ``/api/`` and a page
-elsewhere, always with a message in Chinese and English.
+elsewhere, always with a message in 简体中文 (the status code is for programs).
 
 Examples
 --------
@@ -14,7 +14,7 @@ Examples
 >>> app = create_app(Home.resolve(tempfile.mkdtemp()), testing=True)
 >>> response = app.test_client().get("/api/cases/A1")
 >>> response.status_code, response.get_json()["error"]["message"]
-(401, '请先登录 / Login required')
+(401, '请先登录')
 """
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ from flask import (
     url_for,
 )
 from leian.data.store import Store
-from leian.library.store import LibraryError
-from leian.web.accounts import ROLE_NAMES, AccountError, Accounts, User
+from leian.clock import local_time
+from leian.library.store import STATUS_NAMES, LibraryError
+from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, AccountError, Accounts, User
 from leian.web.jobs import IngestJobs
 from leian.web.queries import NotFound, QueryError
 from leian.web.security import (
@@ -54,15 +55,15 @@ from leian.home import Home
 
 __all__ = ["MESSAGES", "Services", "create_app", "current_user", "log_in", "log_out", "services"]
 
-#: Status code -> the message users see (Chinese / English).
+#: Status code -> the message users see.
 MESSAGES = {
-    400: "请求有误 / Bad request",
-    401: "请先登录 / Login required",
-    403: "无权访问 / Forbidden",
-    404: "未找到 / Not found",
-    405: "不支持该请求方法 / Method not allowed",
-    413: "文件过大 / Payload too large",
-    500: "服务器内部错误 / Internal server error",
+    400: "请求有误",
+    401: "请先登录",
+    403: "无权访问",
+    404: "未找到",
+    405: "不支持该请求方法",
+    413: "文件过大",
+    500: "服务器内部错误",
 }
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -181,7 +182,10 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
     app.register_error_handler(Exception, _server_error)
     for error, code in ((QueryError, 400), (AccountError, 400), (LibraryError, 400), (NotFound, 404)):
         app.register_error_handler(error, lambda exc, code=code: _error(code, str(exc)))
-    app.jinja_env.globals.update(csrf_token=csrf_token, ROLE_NAMES=ROLE_NAMES, allowed=allowed)
+    zone = home.timezone
+    app.jinja_env.globals.update(csrf_token=csrf_token, ROLE_NAMES=ROLE_NAMES, ACTION_NAMES=ACTION_NAMES,
+                                 STATUS_NAMES=STATUS_NAMES, allowed=allowed)
+    app.jinja_env.filters["localtime"] = lambda stamp, seconds=False: local_time(stamp, zone, seconds=seconds)
     return app
 
 
@@ -192,13 +196,13 @@ def _wants_json() -> bool:
 def _check_access() -> Any:
     """Login, role and CSRF checks for every request that matched a route."""
     endpoint = request.endpoint
-    if endpoint is None:  # no route matched: Flask answers 404/405 itself
-        return None
     g.user = None
     if "sid" in session:
         g.user = services().accounts.session_user(session["sid"])
         if g.user is None:
             session.clear()
+    if endpoint is None:  # no route matched: Flask answers 404/405 itself (with the page's usual top bar)
+        return None
     if not is_public(endpoint):
         if g.user is None:
             if _wants_json():
@@ -209,7 +213,7 @@ def _check_access() -> Any:
     if request.method not in _SAFE_METHODS and endpoint != "api.login":
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
         if not csrf_valid(sent):
-            return _error(400, "CSRF 令牌缺失或无效，请刷新页面后重试 / Missing or invalid CSRF token")
+            return _error(400, "CSRF 令牌缺失或无效，请刷新页面后重试")
     return None
 
 
@@ -223,7 +227,7 @@ def _add_headers(response: Any) -> Any:
 
 
 def _error(code: int, detail: str | None = None) -> Response:
-    message = MESSAGES.get(code, f"错误 {code} / Error {code}")
+    message = MESSAGES.get(code, f"错误 {code}")
     if _wants_json():
         body: dict[str, Any] = {"code": code, "message": message}
         if detail:

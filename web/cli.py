@@ -1,11 +1,13 @@
 """Commands of the web app: ``leian user add|list`` and ``leian serve``."""
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
 
 from leian.clitools import echo_json, pass_home
+from leian.clock import local_time
 from leian.home import Home
 
 __all__ = ["serve", "user"]
@@ -13,37 +15,37 @@ __all__ = ["serve", "user"]
 
 @click.group()
 def user() -> None:
-    """Web accounts: mediator 调解员, analyst 分析员, trainer 培训师, admin 管理员."""
+    """网页版账号：mediator 调解员，analyst 分析员，trainer 培训师，admin 管理员。"""
 
 
 @user.command("add")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(["admin", "mediator", "analyst", "trainer"]), help="What the user may do.")
-@click.option("--name", "display_name", help="The name shown on screen (default: USERNAME).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin (otherwise prompt).")
+@click.option("--role", required=True, type=click.Choice(["admin", "mediator", "analyst", "trainer"]), help="角色：决定此人能做什么。")
+@click.option("--name", "display_name", help="页面上显示的姓名（默认同 USERNAME）。")
+@click.option("--password-stdin", is_flag=True, help="从标准输入的第一行读取密码（否则提示输入）。")
 @pass_home
 def user_add(home: Home, username: str, role: str, display_name: str | None, password_stdin: bool) -> None:
-    """Create a web user (the first admin is created this way)."""
+    """新建网页版用户（第一个管理员就用这条命令创建）。"""
     from leian.web.accounts import AccountError, Accounts
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
     with home.open_store() as store:
         try:
             created = Accounts(store).add(username, role, password, display_name=display_name)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
-        Accounts(store).audit(None, "user_add", target=created.username, detail=f"{role} (cli)")
-    click.echo(f"created {created.role} {created.username}")
+        Accounts(store).audit(None, "user_add", target=created.username, detail=f"{created.role_name}（命令行）")
+    click.echo(f"已新建{created.role_name} {created.username}")
 
 
 @user.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def user_list(home: Home, as_json: bool) -> None:
-    """List web users with their roles."""
+    """列出网页版用户及其角色。"""
     from leian.web.accounts import Accounts
 
     with home.open_store() as store:
@@ -52,27 +54,36 @@ def user_list(home: Home, as_json: bool) -> None:
         echo_json({"users": [u.to_dict() for u in users]})
         return
     for account in users:
-        state = "" if account.active else "  (disabled)"
-        click.echo(f"{account.username}\t{account.role}\t{account.display_name}\tlast login {account.last_login or '-'}{state}")
+        state = "" if account.active else "  （已停用）"
+        last = local_time(account.last_login, home.timezone) or "从未"
+        click.echo(f"{account.username}\t{account.role_name}\t{account.display_name}\t最近登录 {last}{state}")
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for the whole network).")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Worker threads.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="监听的地址（0.0.0.0 表示整个网络可访问）。")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="监听的端口。")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="工作线程数。")
 @pass_home
 def serve(home: Home, host: str, port: int, threads: int) -> None:
-    """Run the web app with waitress; the model and indexes are loaded once, before the first request."""
+    """用 waitress 运行网页版；模型和索引在第一个请求之前载入一次。"""
     from leian.web.app import create_app, services
     from leian.web.queries import search_engine
     from waitress import serve as run_waitress
 
+    _configure_logging()
     app = create_app(home)
     with app.app_context():
         if not services().accounts.list():
-            click.echo(f"no web users yet: create one with `leian --home {home.root} user add NAME --role admin`", err=True)
+            click.echo(f"还没有网页版用户：请用 `leian --home {home.root} user add NAME --role admin` 创建", err=True)
         if services().store.count():
-            click.echo("loading the search model and indexes ...", err=True)
+            click.echo("正在载入检索模型和索引……", err=True)
             search_engine(services())
-    click.echo(f"LeiAn web app on http://{host}:{port}/  (home {home.root})", err=True)
+    click.echo(f"类案 LeiAn 网页版已启动：http://{host}:{port}/（数据目录 {home.root}；按 Ctrl+C 停止）", err=True)
     run_waitress(app, host=host, port=port, threads=threads, ident="LeiAn")
+
+
+def _configure_logging() -> None:
+    """One log format for the server (waitress would otherwise set up a bare one); libraries' debug chatter off."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # bm25s sets its own logger to DEBUG and would log every index build.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)

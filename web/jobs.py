@@ -70,10 +70,10 @@ class IngestJobs:
         from leian.web.queries import QueryError
 
         if upload is None or not upload.filename:
-            raise QueryError("请选择要导入的文件 / No file was uploaded")
+            raise QueryError("请选择要导入的文件")
         suffix = Path(upload.filename).suffix.lower()
         if suffix not in UPLOAD_TYPES:
-            raise QueryError(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 JSONL、CSV 或 XLSX / Unsupported file type")
+            raise QueryError(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 JSONL、CSV 或 XLSX")
         folder = Path(tempfile.mkdtemp(prefix="leian-upload-"))  # deleted when the job ends
         path = folder / safe_filename(upload.filename, suffix)
         upload.save(path)

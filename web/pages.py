@@ -16,11 +16,10 @@ from leian.web.app import current_user, log_in, log_out, services
 from leian.web.jobs import UPLOAD_TYPES
 from leian.web.security import allowed
 
-__all__ = ["STATUS_NAMES", "UPLOAD_TYPES", "blueprint"]
+__all__ = ["UPLOAD_TYPES", "blueprint"]
 
 blueprint = Blueprint("pages", __name__)
 
-STATUS_NAMES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
 _SIMILAR = 8
 _FACET_ITEMS = 10  # values shown per facet, most frequent first
 
@@ -203,7 +202,7 @@ def libraries() -> Any:
 @blueprint.get("/libraries/<name>")
 def library(name: str) -> Any:
     detail = queries.library_detail(services(), current_user(), name)
-    return render_template("library.html", detail=detail, STATUS_NAMES=STATUS_NAMES, formats=DOWNLOAD_TYPES)
+    return render_template("library.html", detail=detail, formats=DOWNLOAD_TYPES)
 
 
 @blueprint.post("/libraries/<name>/cases")
@@ -241,8 +240,7 @@ def entry(name: str, case_id: str) -> Any:
         return redirect(url_for("pages.entry", name=name, case_id=case_id))
     history = [h.to_dict() for h in libs.history(name, case_id)]
     return render_template("entry.html", library=libs.get(name).to_dict(), entry=_shown_entry(name, case_id), sections=SECTIONS,
-                           history=queries.mask_history(services(), current_user(), case_id, history),
-                           STATUS_NAMES=STATUS_NAMES)
+                           history=queries.mask_history(services(), current_user(), case_id, history))
 
 
 def _shown_entry(name: str, case_id: str) -> dict[str, Any]:
@@ -301,7 +299,7 @@ def users() -> Any:
         except AccountError as exc:
             flash(str(exc), "error")
         else:
-            accounts.audit(current_user().username, "user_add", target=user.username, detail=user.role)
+            accounts.audit(current_user().username, "user_add", target=user.username, detail=user.role_name)
             flash(f"已新建用户 {user.username}（{user.role_name}）", "ok")
         return redirect(url_for("pages.users"))
     return render_template("users.html", users=accounts.list(), roles=ROLES)
@@ -322,7 +320,7 @@ def user_update(username: str) -> Any:
         flash(str(exc), "error")
     else:
         accounts.audit(current_user().username, "user_update", target=username,
-                       detail=f"{user.role} {'启用' if user.active else '停用'}" + ("，重设密码" if form.get("password") else ""))
+                       detail=f"{user.role_name}，{'启用' if user.active else '停用'}" + ("，重设密码" if form.get("password") else ""))
         flash(f"已更新用户 {username}", "ok")
     return redirect(url_for("pages.users"))
 

@@ -86,7 +86,7 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
     """
     text = (text or "").strip()
     if not text:
-        raise QueryError("请输入纠纷描述 / Query text is required")
+        raise QueryError("请输入纠纷描述")
     if not 1 <= top_k <= MAX_TOP_K:
         raise QueryError(f"top_k 须在 1–{MAX_TOP_K} 之间")
     filters = {k: v for k, v in (filters or {}).items() if v}
@@ -128,7 +128,7 @@ def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, 
     """The case and its masked view; the view is audited."""
     case = services.store.get(case_id)
     if case is None:
-        raise NotFound(f"没有编号为 {case_id} 的案件 / No such case")
+        raise NotFound(f"没有编号为 {case_id} 的案件")
     services.accounts.audit(user.username, "view", target=case_id)
     return case, case_view(case, user.role)
 
@@ -220,7 +220,7 @@ def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict
     graph = graph_store(services)
     nodes, edges = graph.neighborhood(node_id, hops)
     if node_id not in nodes:
-        raise NotFound(f"图谱中没有节点 {node_id} / No such graph node")
+        raise NotFound(f"图谱中没有节点 {node_id}")
     cases = services.store.get_many([plain_id(n) for n in nodes if label_of(n) == "Case"])
     drawn = []
     for node in nodes.values():
