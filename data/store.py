@@ -210,7 +210,7 @@ class Store:
             version = self._writer.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
-                    f"{self.path}: schema version {version} is newer than this LeiAn ({SCHEMA_VERSION}); upgrade LeiAn"
+                    f"{self.path}：数据结构 v{version} 比当前 LeiAn（v{SCHEMA_VERSION}）新，请升级 LeiAn"
                 )
             for number in range(version, SCHEMA_VERSION):
                 with self.transaction() as conn:

@@ -429,3 +429,13 @@ def test_user_commands_create_and_list_accounts():
     assert again.exit_code == 1 and "已存在" in again.output
     short = runner.invoke(cli, ["--home", home, "user", "add", "tiny", "--role", "mediator", "--password-stdin"], input="abc\n")
     assert short.exit_code == 1 and "密码至少" in short.output
+
+
+def test_times_are_stored_in_utc_and_shown_in_local_time(app, clients):
+    with app.app_context():
+        services().store.conn.execute(
+            "INSERT INTO web_audit (at, username, action, target) VALUES ('2026-03-01T23:30:05+00:00', 'med', 'view', 'T0002')")
+    page = clients["admin"].get("/admin/audit").get_data(as_text=True)
+    assert "2026-03-02 07:30:05" in page and "2026-03-01 23:30" not in page
+    entries = clients["admin"].get("/api/audit").get_json()["entries"]
+    assert "2026-03-01T23:30:05+00:00" in [e["at"] for e in entries]  # the API gives the stored time
