@@ -282,7 +282,7 @@ def test_cli_bad_batch_line_is_one_plain_error(home, tmp_path):
     batch.write_text('{"text": "漏水"}\n{"type": "邻里"}\n', encoding="utf-8")
     done = _leian(home, "search", "--batch", str(batch), "--json")
     assert done.returncode != 0
-    assert "line 2" in done.stderr and "text" in done.stderr and "Traceback" not in done.stderr
+    assert "第 2 行" in done.stderr and "text" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.fixture

@@ -432,8 +432,8 @@ def test_user_commands_create_and_list_accounts():
 
 
 def test_times_are_stored_in_utc_and_shown_in_local_time(app, clients):
-    with app.app_context():
-        services().store.conn.execute(
+    with app.app_context(), services().store.transaction() as conn:
+        conn.execute(
             "INSERT INTO web_audit (at, username, action, target) VALUES ('2026-03-01T23:30:05+00:00', 'med', 'view', 'T0002')")
     page = clients["admin"].get("/admin/audit").get_data(as_text=True)
     assert "2026-03-02 07:30:05" in page and "2026-03-01 23:30" not in page
