@@ -2,8 +2,10 @@
 
 A vector index maps our string case ids to unit vectors and answers
 inner-product (= cosine) top-k queries, optionally restricted to an allowed set
-of ids *inside* the search. Backends live one per module (``faiss.py``);
-:func:`create_vector_index` picks one by name.
+of ids *inside* the search. It is saved as a main segment (:meth:`VectorIndex.save`)
+plus delta segments holding what changed since (:meth:`VectorIndex.save_changes`),
+merged into a new main segment when the delta grows (:meth:`VectorIndex.compact`).
+Backends live one per module (``faiss.py``); :func:`create_vector_index` picks one by name.
 
 Examples
 --------
@@ -17,12 +19,12 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VectorIndex", "create_vector_index", "load_vector_index", "write_atomic", "BACKENDS"]
+__all__ = ["VectorIndex", "create_vector_index", "load_vector_index", "write_atomic", "write_atomic_file", "fsync_dir", "remove_stale_temporaries", "BACKENDS"]
 
 #: Backend name -> "module:class".
 BACKENDS = {"faiss": "leian.search.faiss:FaissIndex"}
@@ -76,14 +78,34 @@ class VectorIndex(ABC):
     def scores(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
         """Each of ``ids``' best cosine with the ``query`` vector over all its vectors (all must be present)."""
 
+    @property
+    @abstractmethod
+    def changed(self) -> bool:
+        """Whether anything changed since the last save or load."""
+
+    @abstractmethod
+    def needs_compaction(self) -> bool:
+        """Whether the next save should write a whole new main segment rather than a delta."""
+
+    @abstractmethod
+    def compact(self) -> None:
+        """Merge the delta into a new main segment (in memory until :meth:`save`)."""
+
     @abstractmethod
     def save(self, directory: Path, stem: str) -> list[str]:
-        """Write the index durably under ``directory`` with file names starting ``stem``; returns them."""
+        """Write the whole index durably under ``directory`` as a main segment, file names starting ``stem``; returns them."""
+
+    @abstractmethod
+    def save_changes(self, directory: Path, name: str, *, merged: bool = False) -> str:
+        """Write what changed since the last save or load as one delta segment file ``name`` (durably).
+
+        ``merged``: the whole delta since the main segment instead, replacing the earlier delta segments.
+        """
 
     @classmethod
     @abstractmethod
-    def load(cls, directory: Path, files: list[str]) -> VectorIndex:
-        """Read an index written by :meth:`save` (given the names it returned)."""
+    def load(cls, directory: Path, files: list[str], segments: Sequence[str] = ()) -> VectorIndex:
+        """Read a main segment written by :meth:`save` (the names it returned) and the delta segments after it, in order."""
 
 
 def _backend(name: str) -> type[VectorIndex]:
@@ -100,9 +122,9 @@ def create_vector_index(dim: int, *, backend: str = "faiss", **options: object) 
     return _backend(backend)(dim, **options)
 
 
-def load_vector_index(directory: Path, files: list[str], *, backend: str = "faiss") -> VectorIndex:
-    """Reload an index saved by ``backend``."""
-    return _backend(backend).load(directory, files)
+def load_vector_index(directory: Path, files: list[str], segments: Sequence[str] = (), *, backend: str = "faiss") -> VectorIndex:
+    """Reload an index saved by ``backend``: its main segment, then its delta segments."""
+    return _backend(backend).load(directory, files, segments)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -112,15 +134,44 @@ def write_atomic(path: Path, data: bytes) -> None:
     renamed over ``path``; the folder is fsynced so the rename itself survives
     a crash.
     """
+    write_atomic_file(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_atomic_file(path: Path, write: Callable[[Path], object]) -> None:
+    """Like :func:`write_atomic`, for a writer that wants a path (``write(tmp_path)``) rather than bytes.
+
+    The temporary file is named ``.<name>.<pid>.tmp``; one left by a killed
+    process is removed by :func:`remove_stale_temporaries`.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make renames and deletions inside ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_stale_temporaries(directory: Path) -> int:
+    """Delete the ``.*.tmp`` files killed writers left in ``directory`` (call it holding the folder's write lock)."""
+    removed = 0
+    for path in Path(directory).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed

@@ -1,21 +1,27 @@
 """The search engine: loads the model and indexes once, answers similar-case queries.
 
-Indexes live in ``<home>/index``: a FAISS vector file and its id map, named by
-generation, and ``manifest.json`` naming the current generation, the model and
-the store change seq they reflect. The manifest is replaced atomically after
-the files it names are durable, so a reader always sees one consistent
-generation. BM25 is rebuilt on load from the token cache in the store.
+Indexes live in ``<home>/index``: the vectors' main segment (a FAISS file and
+its id map) and the delta segments written since (what each sync changed, see
+:mod:`leian.search.faiss`), and ``manifest.json`` naming them, the model and
+the store change seq they reflect. Every file is written aside, fsynced and
+renamed; the manifest is replaced last, so a reader (or a kill at any moment)
+always sees one whole generation, and files no manifest names (a killed save's)
+are removed on the next open or save. BM25 is rebuilt on first search from the
+token cache in the store.
 
 :func:`sync` (registered in :mod:`leian.indexers`) applies the store's change
-log after every ingest, so new cases are searchable at once; :func:`reindex`
-rebuilds everything from the store (unchanged texts are never re-encoded: the
-vectors come from the embedding cache).
+log after every ingest, so new cases are searchable at once; a long-running
+engine (the web server) follows another process's ingests with
+:meth:`SearchEngine.catch_up` in memory, without reloading its indexes;
+:func:`reindex` rebuilds everything from the store (unchanged texts are never
+re-encoded: the vectors come from the embedding cache).
 """
 from __future__ import annotations
 
 import fcntl
 import json
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -27,13 +33,20 @@ import numpy as np
 from leian.data.normalize import normalize_name, normalize_text
 from leian.data.places import LEVELS, parse_address, place_label
 from leian.data.record import Case
-from leian.data.store import Store
+from leian.data.store import Change, Store
 from leian.data.taxonomy import Taxonomy
 from leian.embeddings.cache import cached_tokens, cached_vectors, ensure_tables, prune
 from leian.embeddings.encoder import Encoder, load_encoder, model_for_home, model_id_for
 from leian.embeddings.text import chunks, keywords, prepare, prepare_query, text_hash, tokenize
 from leian.home import Home
-from leian.search.base import VectorIndex, create_vector_index, load_vector_index, write_atomic
+from leian.search.base import (
+    VectorIndex,
+    create_vector_index,
+    fsync_dir,
+    load_vector_index,
+    remove_stale_temporaries,
+    write_atomic,
+)
 from leian.search.bm25 import BM25Index
 from leian.search.filters import Filters, allowed_ids, facets
 from leian.search.fusion import DEFAULT_WEIGHTS, Weights, contributions
@@ -41,8 +54,14 @@ from leian.search.fusion import DEFAULT_WEIGHTS, Weights, contributions
 __all__ = ["SearchEngine", "Query", "sync", "reindex", "MANIFEST", "FORMAT"]
 
 MANIFEST = "manifest.json"
-#: 2: long cases own one vector per chunk (format 1 indexes are rebuilt from the cache on open).
-FORMAT = 2
+#: 3: a main segment and delta segments. 2 (a main segment alone) is read as one; format 1 indexes
+#: (one vector per case) are rebuilt from the cache on open.
+FORMAT = 3
+_READABLE = (2, 3)
+#: Delta segments kept before they are merged into one (each is one more file read when an engine opens).
+MAX_SEGMENTS = 16
+#: Cases read, encoded and added at a time.
+_BATCH = 2000
 _RESOLVED = {"调解成功", "司法确认"}
 _PRACTICE_SPLIT = re.compile(r"[、，,；;。：:\n（）()]+")
 
@@ -100,8 +119,13 @@ class SearchEngine:
         ensure_tables(self.store)
         self.vectors: VectorIndex
         self._bm25: BM25Index | None = None
-        self.seq = 0
+        self.seq = self._saved_seq = 0
         self.generation = self._read_manifest_any().get("generation", 0)
+        self._vector_files: list[str] = []
+        self._segments: list[str] = []
+        #: Held while the in-memory indexes change or are read (searches, neighbours, saves).
+        self._lock = threading.RLock()
+        self._catching_up = threading.Lock()
         if rebuild:
             self.rebuild(progress=progress)
         else:
@@ -133,9 +157,9 @@ class SearchEngine:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def _read_manifest(self) -> dict[str, Any] | None:
-        """The manifest if it describes an index this engine can use (same format and model)."""
+        """The manifest if it describes an index this engine can use (a known format, the same model)."""
         manifest = self._read_manifest_any()
-        if manifest.get("format") != FORMAT or manifest.get("model") != self.encoder.model_id:
+        if manifest.get("format") not in _READABLE or manifest.get("model") != self.encoder.model_id:
             return None
         return manifest
 
@@ -146,14 +170,23 @@ class SearchEngine:
                 self.rebuild(progress=progress)
                 return
             try:
-                self.vectors = load_vector_index(self.index_dir, manifest["vector_files"], backend=manifest["backend"])
+                self._load(manifest)
                 break
             except FileNotFoundError:
                 # A concurrent save replaced this generation between reading the manifest and its files.
                 if attempt == 2:
                     raise
-        self.seq = manifest["seq"]
+        self._remove_leftovers()
         self.catch_up(progress=progress)
+
+    def _load(self, manifest: dict[str, Any]) -> None:
+        """Take the index files a manifest names (the main segment is mapped, each delta read once)."""
+        segments = manifest.get("segments", [])
+        self.vectors = load_vector_index(self.index_dir, manifest["vector_files"], segments, backend=manifest["backend"])
+        self.seq = self._saved_seq = manifest["seq"]
+        self.generation = manifest["generation"]
+        self._vector_files, self._segments = list(manifest["vector_files"]), list(segments)
+        self._bm25 = None
 
     def _index_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"kind": self.home.setting("search", "index_kind", "auto")}
@@ -165,23 +198,26 @@ class SearchEngine:
 
     def rebuild(self, *, progress: bool = False) -> None:
         """Rebuild every index from the store (vectors come from the cache where they can)."""
-        self.seq = self.store.last_change()
-        self.vectors = create_vector_index(self.encoder.dim, **self._index_options())
-        batch: list[Case] = []
-        for case in self.store.iter_cases():
-            batch.append(case)
-            if len(batch) == 2000:
-                self._add_cases(batch, progress=progress)
-                batch = []
-        self._add_cases(batch, progress=progress)
-        self._bm25 = None
-        self.save()
+        with self._lock:
+            self.seq = self.store.last_change()
+            self.vectors = create_vector_index(self.encoder.dim, **self._index_options())
+            batch: list[Case] = []
+            for case in self.store.iter_cases():
+                batch.append(case)
+                if len(batch) == _BATCH:
+                    self._add_cases(batch, progress=progress)
+                    batch = []
+            self._add_cases(batch, progress=progress)
+            self._bm25 = None
+            self.save(full=True)
 
     def _add_cases(self, cases: list[Case], *, progress: bool) -> None:
         if cases:
             pieces = [chunks(prepare(case)) for case in cases]
+            # Encoding (the slow part) runs outside the lock: searches go on meanwhile.
             vectors = cached_vectors(self.store, self.encoder, [p for case_pieces in pieces for p in case_pieces], progress=progress)
-            self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in pieces])
+            with self._lock:
+                self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in pieces])
 
     @property
     def bm25(self) -> BM25Index:
@@ -195,33 +231,72 @@ class SearchEngine:
             self._bm25 = BM25Index.build([row[0] for row in rows], cached_tokens(self.store, [row[1] for row in rows]))
         return self._bm25
 
-    def catch_up(self, *, progress: bool = False) -> int:
-        """Apply the store's changes since this index's seq; persist if any. Returns cases changed."""
-        changes = self.store.changes_since(self.seq)
-        if not changes:
+    def catch_up(self, *, progress: bool = False, persist: bool = True, wait: bool = True) -> int:
+        """Apply the store's changes since this index's seq; returns cases changed.
+
+        With ``persist`` the changes are saved (as a delta segment) unless the
+        files already hold them; without, they are applied in memory only (a
+        web server following another process's ingest). Without ``wait``, a
+        catch-up already running in another thread is not waited for (0 is returned).
+        """
+        if not self._catching_up.acquire(blocking=wait):
             return 0
+        try:
+            changes = self.store.changes_since(self.seq)
+            if changes:
+                self._apply(changes, progress=progress)
+            if persist and self.seq > self._saved_seq:
+                self.save()
+            return len({change.case_id for change in changes})
+        finally:
+            self._catching_up.release()
+
+    def _apply(self, changes: Sequence[Change], *, progress: bool = False) -> None:
+        """Apply changes to the in-memory indexes (searches see each batch as soon as it is in)."""
         touched = list(dict.fromkeys(change.case_id for change in changes))
-        present = self.store.get_many(touched)
-        self.vectors.delete([case_id for case_id in touched if case_id not in present])
-        self._add_cases(list(present.values()), progress=progress)
-        self._bm25 = None
-        self.seq = changes[-1].seq
-        self.save()
-        return len(touched)
+        for start in range(0, len(touched), _BATCH):
+            part = touched[start : start + _BATCH]
+            present = self.store.get_many(part)
+            with self._lock:
+                self.vectors.delete([case_id for case_id in part if case_id not in present])
+            self._add_cases(list(present.values()), progress=progress)
+        with self._lock:
+            self._bm25 = None
+            self.seq = changes[-1].seq
 
-    def save(self) -> None:
-        """Write the index files of a new generation, then point the manifest at them."""
+    def save(self, *, full: bool = False) -> None:
+        """Persist: a delta segment of what changed, or (``full``, or the delta has grown) a new main segment.
+
+        The manifest naming the files is replaced last, so a reader (or a kill at
+        any point) sees one whole generation. Another process (the web server,
+        an ingest) may save at the same time: saving holds the index folder's lock.
+        """
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.index_dir / ".lock", "w") as lock:
-            # Another process (the web server, an ingest) may save at the same time.
+        with self._lock, open(self.index_dir / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            self._save_locked()
+            remove_stale_temporaries(self.index_dir)
+            current = self._read_manifest()
+            if not full and current is not None and current["generation"] != self.generation:
+                if current["seq"] >= self.seq:
+                    return  # another process has already saved at least what this engine holds
+                # Continue from the other process's files, so segment numbering and ids agree with them.
+                self._load(current)
+                changes = self.store.changes_since(self.seq)
+                if changes:
+                    self._apply(changes)
+            self._save_locked(current, full=full or current is None)
 
-    def _save_locked(self) -> None:
-        current = self._read_manifest_any()
-        old = set(current.get("vector_files", []))
-        self.generation = max(self.generation, current.get("generation", 0)) + 1
-        files = self.vectors.save(self.index_dir, f"vectors.{self.generation}")
+    def _save_locked(self, current: dict[str, Any] | None, *, full: bool) -> None:
+        self.generation = max(self.generation, self._read_manifest_any().get("generation", 0)) + 1
+        stem = f"vectors.{self.generation}"
+        if full or self.vectors.needs_compaction():
+            files, segments = self.vectors.save(self.index_dir, stem), []
+        elif len(self._segments) >= MAX_SEGMENTS:
+            files, segments = self._vector_files, [self.vectors.save_changes(self.index_dir, f"{stem}.delta", merged=True)]
+        elif self.vectors.changed:
+            files, segments = self._vector_files, [*self._segments, self.vectors.save_changes(self.index_dir, f"{stem}.delta")]
+        else:
+            files, segments = self._vector_files, self._segments
         manifest = {
             "format": FORMAT,
             "generation": self.generation,
@@ -232,11 +307,30 @@ class SearchEngine:
             "backend": self.vectors.backend,
             "kind": self.vectors.kind,
             "vector_files": files,
+            "segments": segments,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         write_atomic(self.index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
-        for name in old - set(files):
-            (self.index_dir / name).unlink(missing_ok=True)
+        self._vector_files, self._segments, self._saved_seq = files, segments, self.seq
+        self._remove_unnamed(manifest)
+
+    def _remove_unnamed(self, manifest: dict[str, Any]) -> None:
+        """Delete index files the manifest does not name (earlier generations, a killed save's)."""
+        named = {MANIFEST, *manifest.get("vector_files", []), *manifest.get("segments", [])}
+        for path in self.index_dir.glob("vectors.*"):
+            if path.name not in named:
+                path.unlink(missing_ok=True)
+        fsync_dir(self.index_dir)
+
+    def _remove_leftovers(self) -> None:
+        """On open: what a killed save left behind, unless a save is running right now."""
+        with open(self.index_dir / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            remove_stale_temporaries(self.index_dir)
+            self._remove_unnamed(self._read_manifest_any())
 
     # -- searching -------------------------------------------------------------
 
@@ -272,7 +366,8 @@ class SearchEngine:
         if not isinstance(filters, Filters):
             filters = Filters.from_dict(filters)
         allowed = allowed_ids(self.store, filters)
-        ranked, parts, pool = self.rank(query, vector, top_k=top_k, allowed=allowed)
+        with self._lock:  # a catch-up in another thread changes the indexes between its batches
+            ranked, parts, pool = self.rank(query, vector, top_k=top_k, allowed=allowed)
         cases = self.store.get_many([case_id for case_id, _ in ranked])
         query_terms = keywords(query.text, 20)
         results = [
@@ -387,10 +482,11 @@ class SearchEngine:
 
     def neighbors(self, case_id: str, k: int = 10) -> list[tuple[str, float]]:
         """Dense neighbours ``(id, cosine)`` of a stored case, itself excluded, best first."""
-        if case_id not in self.vectors:
-            raise KeyError(f"case {case_id!r} is not in the search index")
-        vector = self.vectors.vectors([case_id])
-        hits = self.vectors.search(vector, k + 1)[0]
+        with self._lock:
+            if case_id not in self.vectors:
+                raise KeyError(f"case {case_id!r} is not in the search index")
+            vector = self.vectors.vectors([case_id])
+            hits = self.vectors.search(vector, k + 1)[0]
         return [(other, score) for other, score in hits if other != case_id][:k]
 
 

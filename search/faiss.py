@@ -1,4 +1,4 @@
-"""FAISS vector index: exact flat below ~50k cases, IVF above, with stable int64 ids.
+"""FAISS vector index: exact flat below ~50k cases, IVF above, with stable int64 ids, saved in segments.
 
 A case may own several vectors (one per chunk of a long text): the first is
 its head vector, the others live under derived int64 ids (the case's number
@@ -6,15 +6,30 @@ plus the chunk number shifted past ``_CHUNK_SHIFT`` bits), and a case scores
 the best cosine of its vectors (MaxP), so a long record is found by what it
 says after its first 500 characters too.
 
+**Segments.** What is on disk is a *main* segment (the whole FAISS index and
+its id map, written by :meth:`FaissIndex.save`) plus small *delta* segments
+(:meth:`FaissIndex.save_changes`): the vectors of the cases added or changed
+since the last save and the ids deleted, one file per sync. Loading maps the
+main segment's file into memory (``IO_FLAG_MMAP_IFC``: nothing is copied, pages
+are read as queries touch them) and reads each delta once into a small exact
+index beside it; the main segment's vectors of changed or deleted cases are
+tombstones that searches skip. Once the delta passes :data:`COMPACT_RATIO` of
+the main segment, :meth:`FaissIndex.compact` merges it into a new main segment
+(of the kind the size calls for), so a sync writes in proportion to what
+changed, and the cost of a full write is spread over many syncs, as in an LSM tree.
+An index that was never saved or loaded is changed in place.
+
 Traps avoided: HNSW cannot remove vectors, so the approximate kind is IVF
-(which can, and keeps a hashtable direct map so vectors can be read back);
-``write_index`` overwrites in place, so bytes are serialised and written
-atomically; ids of an ``IndexIDMap`` are inside the saved index, and our string
--> int64 map is saved beside it, both named in the caller's manifest.
+(which can, and keeps a hashtable direct map so vectors can be read back); a
+memory-mapped index must never be changed (FAISS would write into the mapped
+file's pages, or crash), so it is read-only and compaction reads an owned copy;
+``write_index`` overwrites in place, so files are written aside and renamed;
+ids of an ``IndexIDMap`` are inside the saved index, and our string -> int64 map
+is saved beside it, both named in the caller's manifest.
 
 Examples
 --------
->>> import numpy as np
+>>> import numpy as np, tempfile, pathlib
 >>> index = FaissIndex(4, kind="flat")
 >>> vectors = np.eye(4, dtype=np.float32)
 >>> index.upsert(["a", "b", "c", "d"], vectors)
@@ -32,20 +47,33 @@ A case with two vectors is found by either and scored by the better one:
 [('c', 1.0), ('e', 0.8)]
 >>> [round(float(x), 2) for x in index.scores(["b", "e"], np.array([0, 0, 1, 0], dtype=np.float32))]
 [0.0, 0.8]
+
+After a save, changes go to a delta segment that is saved on its own:
+
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> files = index.save(folder, "v1")
+>>> index.upsert(["a"], vectors[:1])
+>>> index.delete(["b"])
+1
+>>> segment = index.save_changes(folder, "v2.delta")
+>>> again = FaissIndex.load(folder, files, [segment])
+>>> sorted(again.int_of), again.search(vectors[:1], 1)[0][0]
+(['a', 'c', 'd', 'e'], ('a', 1.0))
 """
 from __future__ import annotations
 
 import json
 import math
+import struct
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from leian.search.base import VectorIndex, write_atomic
+from leian.search.base import VectorIndex, write_atomic, write_atomic_file
 
-__all__ = ["FaissIndex", "KINDS", "ANN_THRESHOLD", "choose_kind"]
+__all__ = ["FaissIndex", "KINDS", "ANN_THRESHOLD", "COMPACT_RATIO", "COMPACT_FLOOR", "choose_kind"]
 
 KINDS = ("auto", "flat", "ivf")
 #: Below this many vectors ``auto`` uses the exact flat index.
@@ -54,6 +82,12 @@ ANN_THRESHOLD = 50_000
 _EXACT_SUBSET = 4096
 #: Chunk ``c`` of the case numbered ``n`` has the FAISS id ``n | c << _CHUNK_SHIFT`` (c >= 1).
 _CHUNK_SHIFT = 40
+#: The delta is merged into the main segment once its vectors and the main segment's dead ones pass
+#: this share of the main segment's vectors ...
+COMPACT_RATIO = 0.1
+#: ... counted as at least this many, so a small home does not rewrite its main segment on every sync.
+COMPACT_FLOOR = 20_000
+_SEGMENT_MAGIC = b"LEIAN-VECTOR-DELTA-1\n"
 
 
 def choose_kind(kind: str, count: int, threshold: int = ANN_THRESHOLD) -> str:
@@ -72,6 +106,11 @@ def choose_kind(kind: str, count: int, threshold: int = ANN_THRESHOLD) -> str:
 
 def _nlist(count: int) -> int:
     return max(1, min(65536, int(math.sqrt(max(count, 1)))))
+
+
+def _chunk_ids(number: int, extra: int) -> list[int]:
+    """The FAISS ids of a case's vectors: its head vector, then ``extra`` further chunks."""
+    return [number, *(number | chunk << _CHUNK_SHIFT for chunk in range(1, extra + 1))]
 
 
 class FaissIndex(VectorIndex):
@@ -97,13 +136,30 @@ class FaissIndex(VectorIndex):
         #: Case number -> how many vectors it has beyond its head vector (only cases with some).
         self.extra: dict[int, int] = {}
         self.next_id = 0
-        self.index: faiss.Index = self._new_flat()
+        #: The main segment; read-only once saved or loaded (``main_saved``), changed in place before.
+        self.main: faiss.Index = self._new_flat()
+        self.main_saved = False
+        #: Chunk counts of the vectors in the main segment, dead ones included.
+        self.main_extra: dict[int, int] = {}
+        #: Case numbers whose vectors in the main segment no longer count (deleted or changed since).
+        self.dead: set[int] = set()
+        #: Vectors of cases added or changed since the main segment was saved, and their case numbers.
+        self.delta: faiss.Index = self._new_flat()
+        self.in_delta: set[int] = set()
+        self._mapped_from: Path | None = None
+        #: What changed since the last save or load (written by :meth:`save_changes`).
+        self._upserted: set[str] = set()
+        self._deleted: set[str] = set()
+        #: Ids deleted since the main segment (a merged delta segment lists them all).
+        self._deleted_since_main: set[str] = set()
+        self._dead_selector: faiss.IDSelector | None = None
 
     # -- structure -------------------------------------------------------------
 
     @property
     def kind(self) -> str:
-        return "ivf" if isinstance(faiss.try_extract_index_ivf(self.index), faiss.IndexIVF) else "flat"
+        """The main segment's structure (the delta is always exact)."""
+        return "ivf" if isinstance(faiss.try_extract_index_ivf(self.main), faiss.IndexIVF) else "flat"
 
     def _new_flat(self) -> faiss.Index:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
@@ -116,24 +172,29 @@ class FaissIndex(VectorIndex):
         return index
 
     def _restructure(self) -> None:
-        """Switch between flat and IVF when the size calls for it (rebuilds from the stored vectors)."""
-        wanted = choose_kind(self.requested_kind, self.index.ntotal, self.threshold)
+        """Switch an unsaved main segment between flat and IVF when its size calls for it."""
+        wanted = choose_kind(self.requested_kind, self.main.ntotal, self.threshold)
         if wanted == self.kind:
             return
-        ids = self._faiss_ids(sorted(self.str_of))
-        vectors = self._reconstruct(ids)
-        self.index = self._new_ivf(vectors) if wanted == "ivf" else self._new_flat()
+        ids = self._vector_ids(sorted(self.str_of))
+        vectors = _reconstruct(self.main, ids, self.dim)
+        self.main = self._new_ivf(vectors) if wanted == "ivf" else self._new_flat()
         if len(ids):
-            self.index.add_with_ids(vectors, ids)
+            self.main.add_with_ids(vectors, ids)
 
     def __len__(self) -> int:
         return len(self.int_of)
 
+    @property
+    def vector_count(self) -> int:
+        """Live vectors, chunks included."""
+        return self.main.ntotal - self._dead_vectors() + self.delta.ntotal
+
     def __contains__(self, case_id: object) -> bool:
         return case_id in self.int_of
 
-    def _faiss_ids(self, numbers: Collection[int]) -> np.ndarray:
-        """The FAISS ids of every vector of the given case numbers."""
+    def _vector_ids(self, numbers: Collection[int]) -> np.ndarray:
+        """The FAISS ids of every vector of the given (live) case numbers."""
         ids = list(numbers)
         for number in numbers:
             ids.extend(number | chunk << _CHUNK_SHIFT for chunk in range(1, self.extra.get(number, 0) + 1))
@@ -141,6 +202,20 @@ class FaissIndex(VectorIndex):
 
     def _case_of(self, faiss_id: int) -> str:
         return self.str_of[faiss_id & ((1 << _CHUNK_SHIFT) - 1)]
+
+    def _dead_vectors(self) -> int:
+        return sum(1 + self.main_extra.get(number, 0) for number in self.dead)
+
+    def _dead_ids(self) -> faiss.IDSelector | None:
+        """A selector skipping the main segment's dead vectors (None when there are none), built once per change."""
+        if not self.dead:
+            return None
+        if self._dead_selector is None:
+            dead = np.array([i for n in self.dead for i in _chunk_ids(n, self.main_extra.get(n, 0))], dtype=np.int64)
+            inner = faiss.IDSelectorBatch(dead)
+            self._dead_selector = faiss.IDSelectorNot(inner)
+            self._dead_selector.inner = inner  # keep it alive as long as the selector
+        return self._dead_selector
 
     # -- writing ---------------------------------------------------------------
 
@@ -154,75 +229,140 @@ class FaissIndex(VectorIndex):
         starts = np.cumsum([0, *counts])
         # The last vectors win when an id repeats within the batch.
         last = {case_id: row for row, case_id in enumerate(ids)}
-        self.delete([i for i in last if i in self.int_of], _forget=False)
-        faiss_ids, rows = [], []
-        for case_id, row in last.items():
-            if case_id not in self.int_of:
-                self.int_of[case_id] = self.next_id
-                self.str_of[self.next_id] = case_id
-                self.next_id += 1
-            number = self.int_of[case_id]
-            if counts[row] > 1:
-                self.extra[number] = counts[row] - 1
-            faiss_ids.extend(self._faiss_ids([number]))
-            rows.extend(range(starts[row], starts[row + 1]))
-        if faiss_ids:
-            self.index.add_with_ids(vectors[rows], np.array(faiss_ids, dtype=np.int64))
-        self._restructure()
+        rows = [r for row in last.values() for r in range(starts[row], starts[row + 1])]
+        self._put([(case_id, None, counts[row]) for case_id, row in last.items()], vectors[rows])
 
-    def delete(self, ids: Sequence[str], _forget: bool = True) -> int:
+    def _put(self, items: Sequence[tuple[str, int | None, int]], vectors: np.ndarray) -> None:
+        """Place ``(case id, number or None for the next free one, vector count)`` items; rows of ``vectors`` in item order."""
+        faiss_ids: list[int] = []
+        for case_id, number, count in items:
+            known = self.int_of.get(case_id)
+            if known is not None:
+                self._drop(known)
+                if number is not None and number != known:
+                    # Deleted and added again since: the saved number is the one that counts.
+                    self._forget(case_id)
+                    known = None
+            if known is None:
+                known = self.next_id if number is None else number
+                self.int_of[case_id] = known
+                self.str_of[known] = case_id
+                self.next_id = max(self.next_id, known + 1)
+            if count > 1:
+                self.extra[known] = count - 1
+            else:
+                self.extra.pop(known, None)
+            faiss_ids.extend(_chunk_ids(known, count - 1))
+            if self.main_saved:
+                self.in_delta.add(known)
+            self._upserted.add(case_id)
+            self._deleted.discard(case_id)
+        if faiss_ids:
+            target = self.delta if self.main_saved else self.main
+            target.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.array(faiss_ids, dtype=np.int64))
+        if not self.main_saved:
+            self._restructure()
+
+    def _drop(self, number: int) -> None:
+        """Take a live case's vectors out of the search (its number stays)."""
+        ids = np.array(_chunk_ids(number, self.extra.get(number, 0)), dtype=np.int64)
+        if not self.main_saved:
+            self.main.remove_ids(ids)
+        elif number in self.in_delta:
+            self.delta.remove_ids(ids)
+            self.in_delta.discard(number)
+        else:
+            self.dead.add(number)
+            self._dead_selector = None
+
+    def _forget(self, case_id: str) -> None:
+        number = self.int_of.pop(case_id)
+        del self.str_of[number]
+        self.extra.pop(number, None)
+
+    def delete(self, ids: Sequence[str]) -> int:
         present = [i for i in dict.fromkeys(ids) if i in self.int_of]
-        if present:
-            numbers = [self.int_of[i] for i in present]
-            self.index.remove_ids(self._faiss_ids(numbers))
-            for number in numbers:
-                self.extra.pop(number, None)
-            if _forget:
-                for case_id in present:
-                    del self.str_of[self.int_of.pop(case_id)]
+        for case_id in present:
+            self._drop(self.int_of[case_id])
+            self._forget(case_id)
+            self._upserted.discard(case_id)
+            self._deleted.add(case_id)
+            if self.main_saved:
+                self._deleted_since_main.add(case_id)
         return len(present)
 
     # -- reading ---------------------------------------------------------------
 
-    def _reconstruct(self, int_ids: np.ndarray) -> np.ndarray:
-        if not len(int_ids):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([self.index.reconstruct(int(i)) for i in int_ids]).astype(np.float32)
+    def _locate(self, numbers: Sequence[int]) -> tuple[list[int], list[int]]:
+        """Positions of ``numbers`` whose vectors are in the main segment, and in the delta."""
+        in_main = [p for p, n in enumerate(numbers) if n not in self.in_delta]
+        in_delta = [p for p, n in enumerate(numbers) if n in self.in_delta]
+        return in_main, in_delta
 
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        return self._reconstruct(np.array([self.int_of[i] for i in ids], dtype=np.int64))
+        numbers = [self.int_of[i] for i in ids]
+        out = np.zeros((len(numbers), self.dim), dtype=np.float32)
+        for index, positions in zip((self.main, self.delta), self._locate(numbers)):
+            if positions:
+                out[positions] = _reconstruct(index, np.array([numbers[p] for p in positions], dtype=np.int64), self.dim)
+        return out
 
     def scores(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
-        scores = self.vectors(ids) @ query
-        for position, case_id in enumerate(ids):
-            number = self.int_of[case_id]
-            if number in self.extra:
-                scores[position] = float(np.max(self._reconstruct(self._faiss_ids([number])) @ query))
-        return scores
+        numbers = [self.int_of[i] for i in ids]
+        out = np.full(len(numbers), -np.inf, dtype=np.float32)
+        for index, positions in zip((self.main, self.delta), self._locate(numbers)):
+            if not positions:
+                continue
+            faiss_ids = self._vector_ids([numbers[p] for p in positions])
+            # _vector_ids lists the head vectors first, then the chunks case by case.
+            owners = positions + [p for p in positions for _ in range(self.extra.get(numbers[p], 0))]
+            np.maximum.at(out, owners, _reconstruct(index, faiss_ids, self.dim) @ query)
+        return out
 
     def search(
         self, queries: np.ndarray, k: int, allowed: Collection[str] | None = None
     ) -> list[list[tuple[str, float]]]:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if allowed is None:
-            allowed_ids = None
-            available, vector_count = len(self), self.index.ntotal
+            main_ids = delta_ids = None
+            available = len(self)
+            parts = [(self.main, None, len(self) - len(self.in_delta)), (self.delta, None, len(self.in_delta))]
         else:
             numbers = sorted(self.int_of[i] for i in allowed if i in self.int_of)
-            allowed_ids = self._faiss_ids(numbers)
-            available, vector_count = len(numbers), len(allowed_ids)
+            in_main, in_delta = self._locate(numbers)
+            main_ids = self._vector_ids([numbers[p] for p in in_main])
+            delta_ids = self._vector_ids([numbers[p] for p in in_delta])
+            available = len(numbers)
+            parts = [(self.main, main_ids, len(in_main)), (self.delta, delta_ids, len(in_delta))]
         k = min(k, available)
         if k <= 0:
             return [[] for _ in range(len(queries))]
-        if allowed_ids is not None and vector_count <= _EXACT_SUBSET:
-            return self._exact_subset(queries, k, allowed_ids)
+        if allowed is not None and len(main_ids) + len(delta_ids) <= _EXACT_SUBSET:
+            return self._exact_subset(queries, k, main_ids, delta_ids)
+        found = [self._search_segment(index, queries, k, include, cases) for index, include, cases in parts if cases]
+        if len(found) == 1:
+            return found[0]
+        # A case lives in one segment only: merge the two rankings.
+        return [sorted(a + b, key=lambda hit: -hit[1])[:k] for a, b in zip(*found)]
+
+    def _search_segment(
+        self, index: faiss.Index, queries: np.ndarray, k: int, include: np.ndarray | None, cases: int
+    ) -> list[list[tuple[str, float]]]:
+        """Top ``k`` cases of one segment, only among ``include`` FAISS ids when given (else its live vectors)."""
+        k = min(k, cases)
+        if include is not None:
+            selector, vector_count = faiss.IDSelectorBatch(include), len(include)
+        elif index is self.main:
+            selector, vector_count = self._dead_ids(), index.ntotal - self._dead_vectors()
+        else:
+            selector, vector_count = None, index.ntotal
         # Chunks of one case may fill several places: ask for more until k cases come back.
         wanted = k
         while True:
-            scores, labels = self._faiss_search(queries, wanted, allowed_ids, exhaustive=False)
-            if self.kind == "ivf" and (labels < 0).any():
-                # Too few allowed vectors in the probed lists: probe them all (still exact for the subset).
-                scores, labels = self._faiss_search(queries, wanted, allowed_ids, exhaustive=True)
+            scores, labels = _faiss_search(index, queries, wanted, selector, self.nprobe, exhaustive=False)
+            if faiss.try_extract_index_ivf(index) is not None and (labels < 0).any():
+                # Too few selectable vectors in the probed lists: probe them all (still exact for the subset).
+                scores, labels = _faiss_search(index, queries, wanted, selector, self.nprobe, exhaustive=True)
             rows = [self._best_per_case(row_scores, row_labels, k) for row_scores, row_labels in zip(scores, labels)]
             if wanted >= vector_count or all(len(row) == k for row in rows):
                 return rows
@@ -238,54 +378,179 @@ class FaissIndex(VectorIndex):
                     break
         return list(best.items())
 
-    def _faiss_search(
-        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None, *, exhaustive: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        selector = faiss.IDSelectorBatch(allowed_ids) if allowed_ids is not None else None
-        if self.kind == "ivf":
-            ivf = faiss.extract_index_ivf(self.index)
-            nprobe = ivf.nlist if exhaustive else min(ivf.nlist, self.nprobe or max(16, ivf.nlist // 16))
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe) if selector else faiss.SearchParametersIVF(nprobe=nprobe)
-        else:
-            params = faiss.SearchParameters(sel=selector) if selector else None
-        return self.index.search(queries, k, params=params)
-
-    def _exact_subset(self, queries: np.ndarray, k: int, allowed_ids: np.ndarray) -> list[list[tuple[str, float]]]:
-        scores = queries @ self._reconstruct(allowed_ids).T
+    def _exact_subset(self, queries: np.ndarray, k: int, main_ids: np.ndarray, delta_ids: np.ndarray) -> list[list[tuple[str, float]]]:
+        vectors = np.vstack([_reconstruct(self.main, main_ids, self.dim), _reconstruct(self.delta, delta_ids, self.dim)])
+        labels = np.concatenate([main_ids, delta_ids])
+        scores = queries @ vectors.T
         order = np.argsort(-scores, axis=1, kind="stable")
-        return [self._best_per_case(row[ranks], allowed_ids[ranks], k) for row, ranks in zip(scores, order)]
+        return [self._best_per_case(row[ranks], labels[ranks], k) for row, ranks in zip(scores, order)]
+
+    # -- segments --------------------------------------------------------------
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything changed since the last save or load."""
+        return bool(self._upserted or self._deleted) or not self.main_saved
+
+    def needs_compaction(self) -> bool:
+        """Whether the delta has grown past :data:`COMPACT_RATIO` of the main segment, or the size calls for another kind."""
+        if not self.main_saved:
+            return True
+        outside = self.delta.ntotal + self._dead_vectors()
+        if not outside:
+            return False
+        return outside > COMPACT_RATIO * max(self.main.ntotal, COMPACT_FLOOR) or self._wanted_structure(self.vector_count) != self._structure()
+
+    def _structure(self) -> tuple[str, int]:
+        ivf = faiss.try_extract_index_ivf(self.main)
+        return ("ivf", ivf.nlist) if ivf is not None else ("flat", 0)
+
+    def _wanted_structure(self, count: int) -> tuple[str, int]:
+        """The kind for ``count`` vectors, and the IVF list count unless the current one still fits (within 2×)."""
+        kind = choose_kind(self.requested_kind, count, self.threshold)
+        if kind == "flat":
+            return "flat", 0
+        current_kind, nlist = self._structure()
+        return ("ivf", nlist) if current_kind == "ivf" and nlist <= _nlist(count) < 2 * nlist else ("ivf", _nlist(count))
+
+    def compact(self) -> None:
+        """Merge the delta into a new main segment holding live vectors only (kept in memory until saved)."""
+        if not self.main_saved:
+            return
+        wanted = self._wanted_structure(self.vector_count)
+        delta_ids = faiss.vector_to_array(self.delta.id_map).astype(np.int64)
+        delta_vectors = self.delta.index.reconstruct_n(0, self.delta.ntotal) if self.delta.ntotal else None
+        if wanted == self._structure():
+            # Same structure: an owned copy of the main segment, minus the dead, plus the delta.
+            main = faiss.read_index(str(self._mapped_from)) if self._mapped_from else self.main
+            if self.dead:
+                main.remove_ids(np.array([i for n in self.dead for i in _chunk_ids(n, self.main_extra.get(n, 0))], dtype=np.int64))
+            if delta_vectors is not None:
+                main.add_with_ids(delta_vectors, delta_ids)
+        else:
+            main_numbers = [n for n in self.str_of if n not in self.in_delta]
+            main_ids = self._vector_ids(main_numbers)
+            ids = np.concatenate([main_ids, delta_ids])
+            vectors = np.vstack([_reconstruct(self.main, main_ids, self.dim), *([delta_vectors] if delta_vectors is not None else [])])
+            main = self._new_ivf(vectors) if wanted[0] == "ivf" else self._new_flat()
+            if len(ids):
+                main.add_with_ids(vectors, ids)
+        self.main, self._mapped_from, self.main_saved = main, None, False
+        self.main_extra = dict(self.extra)
+        self.delta, self.in_delta, self.dead, self._dead_selector = self._new_flat(), set(), set(), None
+        self._deleted_since_main = set()
 
     # -- persistence -----------------------------------------------------------
 
     def save(self, directory: Path, stem: str) -> list[str]:
+        """Write the whole index as a main segment (merging the delta first); returns its file names."""
+        self.compact()
+        directory = Path(directory)
         index_name, ids_name = f"{stem}.faiss", f"{stem}.ids.json"
-        write_atomic(Path(directory) / index_name, faiss.serialize_index(self.index).tobytes())
+        write_atomic_file(directory / index_name, lambda path: faiss.write_index(self.main, str(path)))
         meta = {
             "dim": self.dim,
             "kind": self.requested_kind,
             "nprobe": self.nprobe,
             "threshold": self.threshold,
             "next_id": self.next_id,
-            "ids": list(self.int_of.items()),
+            "ids": list(self.int_of),
+            "numbers": list(self.int_of.values()),
             "extra": list(self.extra.items()),
         }
-        write_atomic(Path(directory) / ids_name, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+        write_atomic(directory / ids_name, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+        self.main_saved = True
+        self.main_extra = dict(self.extra)
+        self._upserted, self._deleted = set(), set()
         return [index_name, ids_name]
 
+    def save_changes(self, directory: Path, name: str, *, merged: bool = False) -> str:
+        """Write what changed since the last save or load as one delta segment file called ``name``.
+
+        With ``merged``, the segment holds the whole delta instead (it replaces every
+        delta segment written since the main segment).
+        """
+        if not self.main_saved:
+            raise ValueError("the main segment has changed: save() it instead")
+        if merged:
+            upserted = [self.str_of[n] for n in sorted(self.in_delta)]
+            deleted = sorted(self._deleted_since_main - set(self.int_of))
+        else:
+            upserted, deleted = sorted(self._upserted), sorted(self._deleted)
+        items = [(case_id, self.int_of[case_id], 1 + self.extra.get(self.int_of[case_id], 0)) for case_id in upserted]
+        vectors = _reconstruct(self.delta, self._vector_ids([n for _, n, _ in items]), self.dim)
+        # _vector_ids lists head vectors first, then chunks: reorder rows case by case.
+        order = _case_major_order([count for _, _, count in items])
+        header = json.dumps({"next_id": self.next_id, "upserts": items, "deleted": deleted}, ensure_ascii=False).encode("utf-8")
+        body = vectors[order].astype(np.float32).tobytes()
+        write_atomic(Path(directory) / name, _SEGMENT_MAGIC + struct.pack("<Q", len(header)) + header + body)
+        self._upserted, self._deleted = set(), set()
+        return name
+
+    def _apply_segment(self, path: Path) -> None:
+        data = path.read_bytes()
+        if not data.startswith(_SEGMENT_MAGIC):
+            raise ValueError(f"{path}: not a LeiAn vector delta segment")
+        start = len(_SEGMENT_MAGIC) + 8
+        (length,) = struct.unpack("<Q", data[len(_SEGMENT_MAGIC) : start])
+        header = json.loads(data[start : start + length])
+        vectors = np.frombuffer(data, dtype=np.float32, offset=start + length).reshape(-1, self.dim)
+        self.delete(header["deleted"])
+        self._put([(case_id, int(number), int(count)) for case_id, number, count in header["upserts"]], vectors)
+        self.next_id = max(self.next_id, header["next_id"])
+
     @classmethod
-    def load(cls, directory: Path, files: list[str]) -> FaissIndex:
+    def load(cls, directory: Path, files: list[str], segments: Sequence[str] = ()) -> FaissIndex:
         index_name, ids_name = files
-        meta = json.loads((Path(directory) / ids_name).read_text(encoding="utf-8"))
+        directory = Path(directory)
+        meta = json.loads((directory / ids_name).read_text(encoding="utf-8"))
         loaded = cls(meta["dim"], kind=meta["kind"], nprobe=meta["nprobe"], threshold=meta["threshold"])
-        raw = np.fromfile(Path(directory) / index_name, dtype=np.uint8)
-        loaded.index = faiss.deserialize_index(raw)
+        loaded._mapped_from = directory / index_name
+        loaded.main = faiss.read_index(str(loaded._mapped_from), faiss.IO_FLAG_MMAP_IFC)
         if loaded.kind == "ivf":
-            faiss.extract_index_ivf(loaded.index).set_direct_map_type(faiss.DirectMap.Hashtable)
-        loaded.int_of = {case_id: int(number) for case_id, number in meta["ids"]}
+            faiss.extract_index_ivf(loaded.main).set_direct_map_type(faiss.DirectMap.Hashtable)
+        pairs = zip(meta["ids"], meta["numbers"]) if "numbers" in meta else meta["ids"]  # format 2 kept pairs
+        loaded.int_of = {case_id: int(number) for case_id, number in pairs}
         loaded.str_of = {number: case_id for case_id, number in loaded.int_of.items()}
         loaded.extra = {int(number): int(count) for number, count in meta.get("extra", [])}
+        loaded.main_extra = dict(loaded.extra)
         loaded.next_id = meta["next_id"]
+        loaded.main_saved = True
         expected = len(loaded.int_of) + sum(loaded.extra.values())
-        if loaded.index.ntotal != expected:
-            raise ValueError(f"{directory / index_name}: {loaded.index.ntotal} vectors but {expected} ids")
+        if loaded.main.ntotal != expected:
+            raise ValueError(f"{directory / index_name}: {loaded.main.ntotal} vectors but {expected} ids")
+        for segment in segments:
+            loaded._apply_segment(directory / segment)
+        loaded._upserted, loaded._deleted = set(), set()
         return loaded
+
+
+def _case_major_order(counts: Sequence[int]) -> np.ndarray:
+    """Row order taking ``_vector_ids``' layout (all head vectors, then each case's chunks) to case by case."""
+    heads = len(counts)
+    order: list[int] = []
+    chunk_row = heads
+    for position, count in enumerate(counts):
+        order.append(position)
+        order.extend(range(chunk_row, chunk_row + count - 1))
+        chunk_row += count - 1
+    return np.array(order, dtype=np.int64)
+
+
+def _reconstruct(index: faiss.Index, ids: np.ndarray, dim: int) -> np.ndarray:
+    if not len(ids):
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.asarray(index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64)), dtype=np.float32)
+
+
+def _faiss_search(
+    index: faiss.Index, queries: np.ndarray, k: int, selector: faiss.IDSelector | None, nprobe: int | None, *, exhaustive: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        probes = ivf.nlist if exhaustive else min(ivf.nlist, nprobe or max(16, ivf.nlist // 16))
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=probes) if selector else faiss.SearchParametersIVF(nprobe=probes)
+    else:
+        params = faiss.SearchParameters(sel=selector) if selector else None
+    return index.search(queries, k, params=params)
+

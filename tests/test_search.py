@@ -333,7 +333,8 @@ def test_delete_update_persist_reload_round_trip(small_home, tmp_path):
         assert manifest["count"] == 25 and manifest["seq"] == engine.store.last_change()
     # Only the current generation's files remain.
     files = sorted(p.name for p in small_home.index_dir.iterdir() if not p.name.startswith("."))
-    assert files == sorted([MANIFEST, *manifest["vector_files"]])
+    assert files == sorted([MANIFEST, *manifest["vector_files"], *manifest["segments"]])
+    assert len(manifest["segments"]) == 3  # each sync wrote a delta segment, not the whole index
 
 
 def test_embedding_cache_avoids_re_encoding(small_home, tmp_path):

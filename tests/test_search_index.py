@@ -115,7 +115,7 @@ def test_cases_with_several_chunks_score_their_best_and_round_trip(vectors, tmp_
     # 100 long cases of three chunks each, made of the remaining vectors.
     long_ids = [f"long-{i}" for i in range(100)]
     index.upsert(long_ids, vectors[1400:1700], counts=[3] * 100)
-    assert len(index) == 1500 and index.index.ntotal == 1700 and index.kind == kind
+    assert len(index) == 1500 and index.vector_count == 1700 and index.kind == kind
     third_chunk = vectors[1400 + 3 * 7 + 2]
     row = index.search(third_chunk[None, :], 10)[0]
     assert row[0][0] == "long-7" and row[0][1] == pytest.approx(1.0, abs=1e-5)
@@ -126,9 +126,9 @@ def test_cases_with_several_chunks_score_their_best_and_round_trip(vectors, tmp_
     for hits in index.search(vectors[1400:1410], 25, allowed=set(long_ids[:30])):
         assert len(hits) == 25 and len({i for i, _ in hits}) == 25 and {i for i, _ in hits} <= set(long_ids[:30])
 
-    assert index.delete(["long-7"]) == 1 and index.index.ntotal == 1697
+    assert index.delete(["long-7"]) == 1 and index.vector_count == 1697
     index.upsert(["long-8"], vectors[:1])  # now one chunk: its two old chunks must go
-    assert index.index.ntotal == 1695
+    assert index.vector_count == 1695
     files = index.save(tmp_path, "v1")
     reloaded = load_vector_index(tmp_path, files)
     assert reloaded.extra == index.extra and reloaded.int_of == index.int_of
@@ -136,3 +136,61 @@ def test_cases_with_several_chunks_score_their_best_and_round_trip(vectors, tmp_
     old_chunk = vectors[1400 + 3 * 8 + 1]
     assert reloaded.search(old_chunk[None, :], 1)[0][0][0] != "long-8"
     assert reloaded.search(vectors[1400 + 3 * 9 + 1][None, :], 1)[0][0][0] == "long-9"
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_segments_answer_like_one_index_through_saves_loads_merges_and_compaction(vectors, tmp_path, kind):
+    """A saved index changed by delta segments answers exactly as an index never saved, after each reload."""
+    rng = np.random.default_rng(11)
+    dim = vectors.shape[1]
+    reference = FaissIndex(dim, kind="flat")  # exact, changed in place, never saved
+    index = FaissIndex(dim, kind=kind, nprobe=100_000)  # IVF probing every list is exact too
+    pool = [f"case-{i}" for i in range(1700)]
+    for target in (reference, index):
+        target.upsert(pool[:1500], vectors[:1500])
+    assert index.kind == kind
+    files, segments = index.save(tmp_path, "g0"), []
+    queries = vectors[rng.integers(0, 2000, 8)]
+    for step in range(10):
+        changed = [str(i) for i in rng.choice(pool, 60, replace=False)]
+        counts = [int(c) for c in rng.integers(1, 4, len(changed))]
+        fresh = vectors[rng.integers(0, 2000, sum(counts))] + rng.normal(0, 0.01, (sum(counts), dim)).astype(np.float32)
+        fresh /= np.linalg.norm(fresh, axis=1, keepdims=True)  # no two cases tie
+        deleted = [str(i) for i in rng.choice(pool, 15, replace=False)]
+        for target in (reference, index):
+            target.upsert(changed, fresh, counts=counts)
+            target.delete(deleted)
+        if step == 6:  # the earlier deltas merged into one segment
+            segments = [index.save_changes(tmp_path, f"m{step}", merged=True)]
+        elif step == 8:  # the delta merged into a new main segment
+            index.compact()
+            files, segments = index.save(tmp_path, f"g{step}"), []
+        else:
+            segments.append(index.save_changes(tmp_path, f"d{step}"))
+        index = FaissIndex.load(tmp_path, files, segments)
+        index.nprobe = 100_000
+        assert sorted(index.int_of) == sorted(reference.int_of) and index.vector_count == reference.vector_count
+        for got, want in zip(index.search(queries, 10), reference.search(queries, 10)):
+            assert [i for i, _ in got] == [i for i, _ in want]
+            assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-5)
+        for size in (30, 900):
+            allowed = {str(i) for i in rng.choice(sorted(reference.int_of), size, replace=False)}
+            for got, want in zip(index.search(queries, 10, allowed=allowed), reference.search(queries, 10, allowed=allowed)):
+                assert [i for i, _ in got] == [i for i, _ in want]
+        sample = sorted(reference.int_of)[::37]
+        assert index.scores(sample, queries[0]) == pytest.approx(reference.scores(sample, queries[0]), abs=1e-5)
+        assert np.allclose(index.vectors(sample), reference.vectors(sample), atol=1e-6)
+    assert index.kind == kind
+
+
+def test_a_delta_segment_writes_in_proportion_to_the_change(vectors, tmp_path):
+    index = FaissIndex(vectors.shape[1], kind="flat")
+    index.upsert([f"case-{i}" for i in range(2000)], vectors)
+    files = index.save(tmp_path, "g1")
+    main_bytes = sum((tmp_path / f).stat().st_size for f in files)
+    index.upsert(["new-case"], vectors[:1])
+    index.delete(["case-7"])
+    assert not index.needs_compaction()
+    segment = index.save_changes(tmp_path, "g2.delta")
+    assert (tmp_path / segment).stat().st_size < 4 * vectors.shape[1] + 500 < main_bytes / 1000
+    assert not list(tmp_path.glob(".*.tmp"))

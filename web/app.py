@@ -106,8 +106,11 @@ class Services:
                 self._engines.pop(name, None)
 
     def reset_engines(self) -> None:
-        """Forget every engine built from the data after it changed (the libraries only wrap the store)."""
-        self.forget(*(name for name in list(self._engines) if name != "libraries"))
+        """Forget every engine built from the data after it changed.
+
+        The libraries only wrap the store, and the search engine follows the change log by itself.
+        """
+        self.forget(*(name for name in list(self._engines) if name not in ("libraries", "search")))
 
     def close(self) -> None:
         self.store.close()

@@ -62,18 +62,15 @@ class NotFound(LookupError):
 def search_engine(services: Any) -> Any:
     """The process's search engine, loaded once (model and indexes) and shared by every request.
 
-    When another process (``leian ingest``) has saved a newer index generation,
-    the engine is loaded again so that its cases are searchable here too.
+    Cases another process (``leian ingest``) has stored since are applied from the
+    change log in memory (their vectors come from the embedding cache that ingest
+    filled), never by loading the indexes again.
     """
-    import json
-
-    from leian.search.engine import MANIFEST, SearchEngine
+    from leian.search.engine import SearchEngine
 
     engine = services.engine("search", lambda: SearchEngine(services.home, store=services.store))
-    manifest = services.home.index_dir / MANIFEST
-    if manifest.is_file() and json.loads(manifest.read_text(encoding="utf-8")).get("seq", 0) > engine.seq:
-        services.forget("search", "clusters", "clusters_masked")
-        engine = services.engine("search", lambda: SearchEngine(services.home, store=services.store))
+    if services.store.last_change() > engine.seq and engine.catch_up(persist=False, wait=False):
+        services.forget("clusters", "clusters_masked")
     return engine
 
 
