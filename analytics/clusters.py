@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leian.analytics.counts import period_of, period_span
+from leian.data.normalize import normalize_name, person_names
 from leian.data.places import place_label
 from leian.data.record import Case
 from leian.data.store import Store
@@ -207,8 +208,11 @@ def cluster_cases(
     encoder = load_encoder(model)
     texts = [prepare(case) for case in cases]
     vectors = cached_vectors(store, encoder, [head(t) for t in texts], progress=progress)
-    # Party names (王某, 李秀英) say who, not what about: they never label a topic.
+    # Party names (王某, 李秀英) say who, not what about: they never label a topic, nor do parts of
+    # a person's name (小店 of 王小店, 刘梦英 of 刘梦英等42人).
     names = {p.name_norm for case in cases for p in case.parties}
+    names |= {person[i:j] for case in cases for p in case.parties for person in map(normalize_name, person_names(p.name, p.kind))
+              for i in range(len(person)) for j in range(i + 2, len(person) + 1)}
     tokens = [[t for t in doc if len(t) > 1 and "某" not in t and t not in names] for doc in cached_tokens(store, texts)]
     communities = knn_communities(vectors, k=k, resolution=resolution)
     kept = [c for c in communities if len(c) >= min_size]

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from leian.data.normalize import mask_numbers
+from leian.data.private import open_private
 from leian.data.readers import FileFormatError, RawRecord, read_records
 from leian.data.record import Case, RecordError, field_label, validate
 from leian.data.store import Store
@@ -38,23 +40,38 @@ class Reject:
     record: dict[str, Any] | None = None
 
     def messages(self) -> list[str]:
-        """One line per problem: ``cases.jsonl:17 id=JW-3 parties[1].phone（第2位当事人的电话）：不是电话号码：'x'``."""
+        """One line per problem: ``cases.jsonl:17 id=JW-3 parties[1].phone（第2位当事人的电话）：不是电话号码：'x'``.
+
+        Phone and ID numbers a message quotes are masked: messages are printed, shown and kept.
+        """
         where = f"{self.source}:{self.line}" + (f" id={self.record_id}" if self.record_id else "")
-        return [f"{where} {path}（{field_label(path)}）：{message}" for path, message in self.errors]
+        return [f"{where} {path}（{field_label(path)}）：{mask_numbers(message)}" for path, message in self.errors]
 
     def to_json(self) -> str:
+        """The reject as kept in the rejects file: the record with its phone and ID numbers masked."""
         return json.dumps(
             {
                 "source": self.source,
                 "line": self.line,
                 "id": self.record_id,
-                "errors": [{"field": f, "message": m} for f, m in self.errors],
+                "errors": [{"field": f, "message": mask_numbers(m)} for f, m in self.errors],
                 "messages": self.messages(),
-                "record": self.record,
+                "record": _masked(self.record),
             },
             ensure_ascii=False,
             default=str,
         )
+
+
+def _masked(value: Any, key: str | None = None) -> Any:
+    """``value`` with the numbers in its strings masked (the record id is kept, to find the record)."""
+    if isinstance(value, str):
+        return value if key == "id" else mask_numbers(value)
+    if isinstance(value, dict):
+        return {k: _masked(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
 
 
 @dataclass
@@ -104,8 +121,7 @@ class _RejectWriter:
 
     def write(self, reject: Reject) -> None:
         if self.handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = self.path.open("w", encoding="utf-8")
+            self.handle = open_private(self.path, "w")
         self.handle.write(reject.to_json() + "\n")
 
     def close(self) -> None:

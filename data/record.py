@@ -30,6 +30,7 @@ from typing import Any
 
 from leian.data.normalize import (
     id_number_is_valid,
+    looks_like_person,
     normalize_id_number,
     normalize_name,
     normalize_phone,
@@ -537,7 +538,8 @@ def _guess_kind(name: str) -> str:
     simplified = normalize_name(name)
     if _GROUP_NAME.search(simplified):
         return "group"
-    if _ORG_NAME.search(simplified):
+    # A short name led by a surname is a person's even when it ends like an organisation (王小店, 刘大队).
+    if _ORG_NAME.search(simplified) and not looks_like_person(simplified):
         return "organization"
     return "person"
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from leian.data.places import LEVELS
+from leian.data.private import create_private
 from leian.data.record import Case, content_hash
 
 __all__ = ["Store", "BatchResult", "Change", "MIGRATIONS", "SCHEMA_VERSION"]
@@ -151,7 +152,8 @@ class Store:
         self._writer: sqlite3.Connection | None = None
         if readonly:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite gives its -wal and -shm files the mode of the database file: 0600 for all three.
+        create_private(self.path)
         self._writer = self._connect(f"file:{self.path}")
         self._writer.execute("PRAGMA foreign_keys = ON")
         self._writer.execute("PRAGMA journal_mode = WAL")
@@ -370,6 +372,19 @@ class Store:
             for row in rows:
                 yield _case(row)
             last = rows[-1]["id"]
+
+    def party_names_in(self, text: str) -> list[tuple[str, str]]:
+        """``(name, kind)`` of every distinct party whose name occurs in ``text`` — as written, normalised, or
+        the person heading a group (``刘梦英`` of ``刘梦英等42人``) — or, for a short text (a keyword),
+        whose name holds it: for masking texts that engines build from names (repeat reasons, cluster labels)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT name, kind FROM case_parties WHERE length(name_norm) >= 2 AND ("
+            " instr(?1, name) > 0 OR instr(?1, name_norm) > 0"
+            " OR (kind = 'group' AND instr(name_norm, '等') > 2 AND instr(?1, substr(name_norm, 1, instr(name_norm, '等') - 1)) > 0)"
+            " OR (length(?1) BETWEEN 2 AND 6 AND instr(name_norm, ?1) > 0))",
+            (text,),
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM cases ORDER BY id")]

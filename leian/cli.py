@@ -199,9 +199,10 @@ def demo(home: Home, ctx: click.Context, generated: int, start_web: bool, host: 
     """
     from leian.data.generate import generate_to_file
     from leian.data.ingest import ingest as run_ingest
+    from leian.data.private import private_dir
 
     show_progress = progress_default()
-    home.root.mkdir(parents=True, exist_ok=True)
+    private_dir(home.root)
     with home.open_store() as store:
         password = _demo_logins(home, store)
     _print_logins(password, f"http://{host}:{port}/" if start_web else None)
@@ -273,11 +274,13 @@ def _demo_logins(home: Home, store) -> str:
     """One demo account per role, sharing a password kept in <home>/demo-login.txt."""
     import secrets
 
+    from leian.data.private import open_private
     from leian.web.accounts import Accounts
 
     login_file = home.root / "demo-login.txt"
     if not login_file.is_file():
-        login_file.write_text(secrets.token_urlsafe(9) + "\n", encoding="utf-8")
+        with open_private(login_file) as handle:
+            handle.write(secrets.token_urlsafe(9) + "\n")
     password = login_file.read_text(encoding="utf-8").strip()
     accounts = Accounts(store)
     for role in DEMO_ROLES:
@@ -294,8 +297,10 @@ localize(cli)
 
 
 def main() -> None:
+    from leian.data.private import use_private_umask
     from leian.errors import UserError
 
+    use_private_umask()  # everything a command writes holds personal data: owner only
     try:
         cli(prog_name="leian")
     except UserError as exc:

@@ -44,11 +44,12 @@ def render(libs: Libraries, name: str, *, masked: bool = True, status: str | Non
     library = libs.get(name)
     entries = libs.entries(name, status=status)
     cases = libs.store.get_many([e.case_id for e in entries])
+    # One masker for the whole export: a person keeps one label in it, and two people never share one.
+    masker = Masker.for_cases(cases[e.case_id] for e in entries)
+    show = masker.mask if masked else str
     rendered = []
     for entry in entries:
         case = cases[entry.case_id]
-        masker = Masker.for_case(case)
-        show = masker.mask if masked else str
         kind = " › ".join(p for p in (case.category, case.subtype) if p) or case.type or "未分类"
         rendered.append({
             "case_id": case.id,
@@ -56,7 +57,7 @@ def render(libs: Libraries, name: str, *, masked: bool = True, status: str | Non
             "type": kind,
             "place": place_label(case.location) or None,
             "outcome": case.outcome,
-            "parties": masker.party_names() if masked else [p.name for p in case.parties],
+            "parties": masker.party_names(case) if masked else [p.name for p in case.parties],
             "status": entry.status,
             "reviewer": entry.reviewer,
             "reviewed_at": entry.reviewed_at,

@@ -208,11 +208,22 @@ class Accounts:
             conn.execute("UPDATE web_users SET last_login = ? WHERE username = ?", (_now(), username))
         return self.get(username)
 
+    def audit_name(self, username: str) -> str | None:
+        """How the audit log names who tried to log in: an account by its name, anything else (a mistyped
+        password, a phone number) only by a short hash that tells repeated tries apart."""
+        username = username.strip()
+        if not username:
+            return None
+        if self.get(username) is not None:
+            return username
+        return "未知用户#" + hashlib.sha256(username.encode("utf-8")).hexdigest()[:10]
+
     def locked_out(self, username: str) -> bool:
         """Whether ``username`` had LOCKOUT_FAILURES failed logins within the last LOCKOUT_WINDOW."""
         since = (dt.datetime.now(dt.UTC) - LOCKOUT_WINDOW).isoformat(timespec="seconds")
         failures = self.store.conn.execute(
-            "SELECT COUNT(*) FROM web_audit WHERE action = 'login_failed' AND username = ? AND at >= ?", (username, since)
+            "SELECT COUNT(*) FROM web_audit WHERE action = 'login_failed' AND username = ? AND at >= ?",
+            (self.audit_name(username), since),
         ).fetchone()[0]
         return failures >= LOCKOUT_FAILURES
 

@@ -36,6 +36,7 @@ from flask import (
     session,
     url_for,
 )
+from leian.data.private import open_private, use_private_umask
 from leian.data.store import Store
 from leian.clock import local_time
 from leian.library.store import STATUS_NAMES, LibraryError
@@ -129,7 +130,7 @@ def log_in(username: str, password: str) -> User | None:
     accounts = services().accounts
     user = accounts.check_password(username, password)
     if user is None:
-        accounts.audit(username[:80] or None, "login_failed")
+        accounts.audit(accounts.audit_name(username), "login_failed")
         return None
     session.clear()
     session["sid"] = accounts.open_session(user.username)
@@ -148,11 +149,9 @@ def _secret_key(home: Home) -> bytes:
     """The session-signing key, kept in the home so every server process and restart share it."""
     path = Path(home.root) / "web-secret.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
         key = secrets.token_bytes(32)
         try:
-            with open(path, "xb") as handle:  # another process may win the race; then read theirs
-                path.chmod(0o600)
+            with open_private(path, "xb") as handle:  # another process may win the race; then read theirs
                 handle.write(key)
         except FileExistsError:
             pass
@@ -160,7 +159,11 @@ def _secret_key(home: Home) -> bytes:
 
 
 def create_app(home: Home, *, testing: bool = False) -> Flask:
-    """The LeiAn web app for ``home`` (the store is created if it does not exist yet)."""
+    """The LeiAn web app for ``home`` (the store is created if it does not exist yet).
+
+    The process's umask becomes 077: what the app writes (uploads, indexes, the graph) is the owner's only.
+    """
+    use_private_umask()
     app = Flask(__name__.rsplit(".", 1)[0], template_folder="templates", static_folder="static")
     app.config.update(
         TESTING=testing,

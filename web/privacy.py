@@ -2,14 +2,20 @@
 
 Policy (also in docs/web.md):
 
-- 调解员 (mediator) works with the parties: sees full party names and phone numbers.
-- 分析员, 培训师, 管理员 (analyst, trainer, admin) see party names as 王某某
-  (persons only; organisations keep their names), in the party list and
-  wherever the name appears in the case text, and phones as 138****1111.
-- Resident ID numbers are masked for every role (110105***********X), and
-  phone and ID numbers written inside free text are masked for every role.
-- Party addresses are shown to mediators only; the original record (``raw``)
-  and extra fields never leave the server.
+- 调解员 (mediator) works with the parties: sees full party names, phone numbers and addresses.
+- 分析员, 培训师, 管理员 (analyst, trainer, admin) see persons' names as 王某某 — persons,
+  the persons heading a group (``刘某某等42人``) and organisation-like names that are a
+  person's (``王小店``) — in the party list and wherever the name appears in any text; two
+  people of one surname on one page are told apart (梁某甲, 梁某乙). Phones show as
+  138****1111; addresses lose their house numbers (丽景华庭**-**) wherever they appear.
+- Resident ID numbers are masked for every role (110105***********X), and phone, ID and
+  account numbers written inside free text are masked for every role, however written.
+- The original record (``raw``) and extra fields never leave the server; bidirectional control
+  characters are stripped from everything shown.
+
+One :class:`~leian.library.masking.Masker` serves a whole request (:func:`page_masker`), so
+that a person keeps one label across the page and two people never share one; every text of
+every case the page shows goes through it.
 
 Examples
 --------
@@ -25,14 +31,16 @@ Examples
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from leian.data.normalize import mask_id_number, mask_name, mask_phone
+from flask import g, has_request_context
+from leian.data.normalize import mask_address, mask_id_number, mask_numbers, mask_phone, strip_bidi
 from leian.data.record import Case
-from leian.library.masking import Masker, mask_numbers
+from leian.library.masking import Masker
 
-__all__ = ["FULL_NAME_ROLES", "case_view", "mask_person", "mask_tree", "sees_names", "text_masker"]
+__all__ = ["FULL_NAME_ROLES", "case_view", "mask_address_for", "mask_tree", "page_masker", "sees_names", "shown",
+           "text_masker"]
 
 #: Roles that see parties' full names, phones and addresses.
 FULL_NAME_ROLES = frozenset({"mediator"})
@@ -43,20 +51,41 @@ def sees_names(role: str) -> bool:
     return role in FULL_NAME_ROLES
 
 
-def text_masker(case: Case, role: str) -> Callable[[str], str]:
-    """How free text of ``case`` is masked for ``role``."""
-    return mask_numbers if sees_names(role) else Masker.for_case(case).mask
+def shown(text: str) -> str:
+    """What every role may see of a text: numbers masked, no bidi controls."""
+    return strip_bidi(mask_numbers(text))
 
 
-def mask_person(name: str, role: str) -> str:
-    """A party's name as ``role`` may see it (organisations keep their names)."""
-    return name if sees_names(role) else mask_name(name)
+def page_masker(cases: Iterable[Case] = ()) -> Masker:
+    """The masker of the current request (a fresh one outside a request), knowing ``cases`` too."""
+    if has_request_context():
+        masker = g.get("leian_masker")
+        if masker is None:
+            masker = g.leian_masker = Masker()
+    else:
+        masker = Masker()
+    masker.add(cases)
+    return masker
+
+
+def text_masker(case: Case | Iterable[Case], role: str) -> Callable[[str], str]:
+    """How free text of ``case`` (or of several cases shown together) is masked for ``role``."""
+    if sees_names(role):
+        return shown
+    masker = page_masker([case] if isinstance(case, Case) else case)
+    return lambda text: strip_bidi(masker.mask(text))
+
+
+def mask_address_for(address: str, role: str) -> str:
+    """An address as ``role`` may see it: whole for mediators, without house numbers for the others."""
+    return shown(address) if sees_names(role) else strip_bidi(mask_address(mask_numbers(address)))
 
 
 def case_view(case: Case, role: str) -> dict[str, Any]:
     """The case as ``role`` may see it: plain JSON-able data, masked."""
     mask = text_masker(case, role)
     full = sees_names(role)
+    masker = None if full else page_masker([case])
     data = case.to_dict()
     data.pop("extra", None)
     for key in _TEXT_FIELDS:
@@ -64,30 +93,30 @@ def case_view(case: Case, role: str) -> dict[str, Any]:
             data[key] = mask(data[key])
     data["parties"] = [
         {
-            "name": p.name if full or p.kind != "person" else mask(p.name),
+            "name": strip_bidi(p.name) if masker is None else strip_bidi(masker.party_name(p.name, p.kind)),
             "role": p.role,
             "kind": p.kind,
-            "phone": (p.phone if full else mask_phone(p.phone)) if p.phone else None,
+            "phone": (strip_bidi(p.phone) if full else mask_phone(p.phone)) if p.phone else None,
             "id_number": mask_id_number(p.id_number) if p.id_number else None,
-            "address": mask(p.address) if full and p.address else None,
+            "address": shown(p.address) if full and p.address else None,
         }
         for p in case.parties
     ]
-    data["mediators"] = [{"name": m.name, "org": m.org} for m in case.mediators]
-    data["location"] = {k: v for k, v in case.location.items() if k != "address" or full}
-    return data
+    data["mediators"] = [{"name": strip_bidi(m.name), "org": strip_bidi(m.org) if m.org else m.org} for m in case.mediators]
+    data["location"] = {k: strip_bidi(v) for k, v in case.location.items() if k != "address" or full}
+    return mask_tree(data, strip_bidi)
 
 
-def mask_tree(data: Any, mask: Callable[[str], str]) -> Any:
-    """Apply ``mask`` to every string inside nested dicts and lists (keys kept).
+def mask_tree(data: Any, mask: Callable[[str], str], keep: tuple[str, ...] = ()) -> Any:
+    """Apply ``mask`` to every string inside nested dicts and lists (keys kept, and the values of ``keep`` keys).
 
-    >>> mask_tree({"why": ["王建国说"], "score": 0.9}, lambda s: s.replace("王建国", "王某某"))
-    {'why': ['王某某说'], 'score': 0.9}
+    >>> mask_tree({"why": ["王建国说"], "id": "王建国", "score": 0.9}, lambda s: s.replace("王建国", "王某某"), keep=("id",))
+    {'why': ['王某某说'], 'id': '王建国', 'score': 0.9}
     """
     if isinstance(data, str):
         return mask(data)
     if isinstance(data, dict):
-        return {key: mask_tree(value, mask) for key, value in data.items()}
+        return {key: value if key in keep else mask_tree(value, mask, keep) for key, value in data.items()}
     if isinstance(data, list | tuple):
-        return [mask_tree(value, mask) for value in data]
+        return [mask_tree(value, mask, keep) for value in data]
     return data

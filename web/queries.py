@@ -12,10 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from leian.data.normalize import mask_name
+from leian.data.normalize import mask_numbers, normalize_name, person_names
 from leian.data.record import Case
+from leian.library.masking import Masker
 from leian.web.accounts import User
-from leian.web.privacy import case_view, mask_tree, sees_names, text_masker
+from leian.web.privacy import case_view, mask_address_for, mask_tree, page_masker, sees_names, shown, text_masker
 
 __all__ = [
     "GRAPH_LABELS",
@@ -34,6 +35,7 @@ __all__ = [
     "library_detail",
     "mask_history",
     "mask_known_names",
+    "masked_for_audit",
     "neighborhood",
     "party_timeline",
     "repeat_chains",
@@ -87,15 +89,24 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
     if not 1 <= top_k <= MAX_TOP_K:
         raise QueryError(f"top_k 须在 1–{MAX_TOP_K} 之间")
     filters = {k: v for k, v in (filters or {}).items() if v}
+    if not sees_names(user.role):
+        # Whether a name raises a case would tell who is a party: only roles that see names search by party.
+        parties = None
     try:
         answer = search_engine(services).search(text, top_k=top_k, filters=filters, parties=parties or None)
     except ValueError as exc:
         raise QueryError(str(exc)) from None
-    services.accounts.audit(user.username, "search", detail=text[:500],
+    services.accounts.audit(user.username, "search", detail=masked_for_audit(services, text)[:500],
                             target=",".join(r["id"] for r in answer["results"])[:1000])
+    cases = services.store.get_many([r["id"] for r in answer["results"]])
+    mask = text_masker(cases.values(), user.role)
     if not sees_names(user.role):
-        cases = services.store.get_many([r["id"] for r in answer["results"]])
-        answer["results"] = [mask_tree(r, text_masker(cases[r["id"]], user.role)) for r in answer["results"]]
+        for result in answer["results"]:
+            # A term the masked case does not show (a party's name typed in the query) is not echoed back.
+            visible = mask(cases[result["id"]].search_text)
+            result["why"]["shared_terms"] = [t for t in result["why"]["shared_terms"] if t in visible]
+    answer["results"] = [mask_tree(r, mask, keep=("id",)) for r in answer["results"]]
+    answer["summary"] = mask_tree(answer["summary"], mask)
     if address and address.strip():
         answer["address_history"] = address_history(services, user, address)
     return answer
@@ -114,9 +125,9 @@ def address_history(services: Any, user: User, address: str) -> list[dict[str, A
         (address,),
     ).fetchall()
     found = services.store.get_many([row[0] for row in rows])
+    mask = text_masker(found.values(), user.role)
     return [
-        {"id": case.id, "date": case.date, "outcome": case.outcome,
-         "title": text_masker(case, user.role)(case.title or case.text[:30])}
+        {"id": case.id, "date": case.date, "outcome": case.outcome, "title": mask(case.title or case.text[:30])}
         for case in (found[row[0]] for row in rows if row[0] in found)
     ]
 
@@ -137,12 +148,12 @@ def similar_cases(services: Any, user: User, case: Case, k: int) -> list[dict[st
     except KeyError:  # not indexed yet (ingested with --no-index)
         return []
     found = services.store.get_many([case_id for case_id, _ in hits])
+    mask = text_masker(found.values(), user.role)
     similar = []
     for case_id, score in hits:
         other = found.get(case_id)
         if other is None:
             continue
-        mask = text_masker(other, user.role)
         similar.append({
             "id": other.id, "score": round(float(score), 3), "title": mask(other.title or other.text[:40]),
             "type": " › ".join(p for p in (other.category, other.subtype) if p) or other.type,
@@ -159,11 +170,14 @@ def clusters(services: Any, user: User) -> dict[str, Any]:
     found = services.engine("clusters", lambda: cluster_cases(services.store, model=model_for_home(services.home, None)).to_dict())
     if sees_names(user.role):
         return found
-    return services.engine("clusters_masked", lambda: {
-        **found,
-        "clusters": [{**c, "label": mask_known_names(services, c["label"]),
-                      "keywords": [mask_known_names(services, w) for w in c["keywords"]]} for c in found["clusters"]],
-    })
+    def masked(cluster: dict[str, Any]) -> dict[str, Any]:
+        keywords = [mask_known_names(services, user, word) for word in cluster["keywords"]]
+        label = cluster["label"]
+        for word, shown_as in sorted(zip(cluster["keywords"], keywords), key=lambda pair: -len(pair[0])):
+            label = label.replace(word, shown_as)  # the label is made of keywords
+        return {**cluster, "label": mask_known_names(services, user, label), "keywords": keywords}
+
+    return services.engine("clusters_masked", lambda: {**found, "clusters": [masked(c) for c in found["clusters"]]})
 
 
 def mask_history(services: Any, user: User, case_id: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,8 +203,11 @@ def ingest_file(services: Any, user: User, path: Path, filename: str, *,
     services.reset_engines()  # the next request loads the indexes just written
     services.accounts.audit(user.username, "ingest", target=filename,
                             detail=f"读取 {report.read}，入库 {report.stored}，拒收 {report.rejected}")
-    return {**report.to_dict(), "files": [filename], "stored": report.stored, "ok": report.ok,
-            "reject_messages": report.reject_messages, "notices": notices}
+    answer = {**report.to_dict(), "files": [filename], "stored": report.stored, "ok": report.ok,
+              "reject_messages": report.reject_messages, "notices": notices}
+    # Server paths never leave the server: the rejects file is named, and downloaded through the app.
+    answer["rejects_file"] = Path(answer.pop("rejects_path")).name if answer.get("rejects_path") else None
+    return answer
 
 
 def graph_store(services: Any) -> Any:
@@ -219,20 +236,21 @@ def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict
     if node_id not in nodes:
         raise NotFound(f"图谱中没有节点 {node_id}")
     cases = services.store.get_many([plain_id(n) for n in nodes if label_of(n) == "Case"])
+    mask = text_masker(cases.values(), user.role)
     drawn = []
     for node in nodes.values():
         item = {"id": node.id, "label": node.label, "label_name": GRAPH_LABELS.get(node.label, node.label)}
         if node.label == "Case":
             case = cases.get(node.props.get("case_id", ""))
             title = node.props.get("title") or node.props.get("case_id", "")
-            item.update(name=text_masker(case, user.role)(title) if case else mask_known_names(services, title),
+            item.update(name=mask(title) if case else mask_known_names(services, user, title),
                         case_id=node.props.get("case_id"), date=node.props.get("date"), outcome=node.props.get("outcome"))
         elif node.label == "Party":
             name = node.props.get("name", "")
-            item.update(name=name if sees_names(user.role) or node.props.get("kind") != "person" else mask_name(name),
+            item.update(name=shown(name) if sees_names(user.role) else page_masker().party_name(name, node.props.get("kind", "person")),
                         cases=node.props.get("case_count"))
         else:
-            item["name"] = node.props.get("name") or plain_id(node.id)
+            item["name"] = mask(node.props.get("name") or plain_id(node.id))
         drawn.append(item)
     names = {item["id"]: item["name"] for item in drawn}
     links = [{"source": e.src, "target": e.dst, "type": e.type, **({"score": round(e.props["score"], 3)} if "score" in e.props else {})}
@@ -260,6 +278,7 @@ def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
     summary = graph["summary"]
     wanted = sorted({c for p in summary["parties"] for c in p["other_cases"]})
     found = services.store.get_many(wanted)
+    mask = text_masker(found.values(), user.role)
     parties = []
     for party in summary["parties"]:
         others = [found[c] for c in party["other_cases"] if c in found]
@@ -269,7 +288,7 @@ def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
         parties.append({
             "name": party["name"], "role": party["role"],
             "cases": [{"id": c.id, "date": c.date, "outcome": c.outcome,
-                       "title": text_masker(c, user.role)(c.title or c.text[:30]),
+                       "title": mask(c.title or c.text[:30]),
                        "type": " › ".join(p for p in (c.category, c.subtype) if p) or c.type} for c in others],
         })
     return {"parties": parties, "repeat_of": summary["repeat_of"], "repeated_by": summary["repeated_by"]}
@@ -280,22 +299,33 @@ def repeat_chains(services: Any, user: User) -> dict[str, Any]:
     from leian.graph.repeats import all_chains
 
     chains = [chain.to_dict() for chain in all_chains(services.store)]
-    if not sees_names(user.role):
-        for chain in chains:
-            chain["parties"] = [mask_name(name) for name in chain["parties"]]
-            chain["reasons"] = [mask_known_names(services, reason) for reason in chain["reasons"]]
+    for chain in chains:
+        chain["parties"] = [mask_known_names(services, user, name) for name in chain["parties"]]
+        # A reason may name the address the cases share: no house numbers for roles that do not see addresses.
+        chain["reasons"] = [mask_address_for(mask_known_names(services, user, reason), user.role) for reason in chain["reasons"]]
     return {"chains": chains}
 
 
-def mask_known_names(services: Any, text: str) -> str:
-    """Mask every person party name of the store that occurs in ``text`` (for texts built by engines)."""
-    rows = services.store.conn.execute(
-        "SELECT DISTINCT name FROM case_parties WHERE kind = 'person' AND length(name) >= 2 AND instr(?, name) > 0",
-        (text,),
-    ).fetchall()
-    for (name,) in sorted(rows, key=lambda row: -len(row[0])):
-        text = text.replace(name, mask_name(name))
-    return text
+def mask_known_names(services: Any, user: User, text: str) -> str:
+    """``text`` (built by an engine from names) with every person party of the store in it masked for
+    ``user``, and its numbers masked for everyone."""
+    if sees_names(user.role):
+        return shown(text)
+    parties = services.store.party_names_in(text)
+    masker = page_masker()
+    masker.add_parties(parties)
+    masked = masker.mask(text)
+    fragment = normalize_name(masked)
+    if any(fragment and fragment in normalize_name(person) for name, kind in parties for person in person_names(name, kind)):
+        return "某某"  # a keyword that is part of a person's name (小店 of 王小店)
+    return masked
+
+
+def masked_for_audit(services: Any, text: str) -> str:
+    """What the audit log keeps of a text a user typed: party names of the store and every number masked."""
+    masker = Masker()
+    masker.add_parties(services.store.party_names_in(text))
+    return masker.mask(mask_numbers(text))
 
 
 def hotspots(services: Any, user: User, *, level: str = "town", period: str = "month", type_level: str = "category",
@@ -309,11 +339,12 @@ def hotspots(services: Any, user: User, *, level: str = "town", period: str = "m
     except ValueError as exc:
         raise QueryError(str(exc)) from None
     report["repeats"] = repeat_hotspots(services.store)
-    if not sees_names(user.role):
-        for spot in report["hotspots"]:
-            spot["why"] = mask_known_names(services, spot["why"])
-        for party in report["repeats"]["parties"]:
-            party["name"] = mask_name(party["name"])
+    for spot in report["hotspots"]:
+        spot["why"] = mask_known_names(services, user, spot["why"])
+    for party in report["repeats"]["parties"]:
+        party["name"] = mask_known_names(services, user, party["name"])
+    for place in report["repeats"]["addresses"]:
+        place["address"] = mask_address_for(place["address"], user.role)
     return report
 
 
@@ -373,13 +404,14 @@ def library_detail(services: Any, user: User, name: str) -> dict[str, Any]:
         raise NotFound(str(exc)) from None
     entries = libs.entries(name)
     cases = services.store.get_many([e.case_id for e in entries])
-    shown = []
+    mask = text_masker(cases.values(), user.role)
+    listed = []
     for entry in entries:
         case = cases[entry.case_id]
-        item = mask_tree(entry.to_dict(), text_masker(case, user.role))
-        item["title"] = text_masker(case, user.role)(case.title or case.text[:30])
-        shown.append(item)
-    return {"library": library.to_dict(), "entries": shown}
+        item = mask_tree(entry.to_dict(), mask, keep=("case_id",))
+        item["title"] = mask(case.title or case.text[:30])
+        listed.append(item)
+    return {"library": library.to_dict(), "entries": listed}
 
 
 def export_library(services: Any, user: User, name: str, fmt: str) -> tuple[bytes, str]:

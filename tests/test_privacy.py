@@ -1,0 +1,250 @@
+"""Personal data stays masked: in every written form, for every role, on every page and answer
+(the routes come from ``security.ROUTE_ROLES``, so a new route is scanned without a change here),
+in the audit log, the reject files and the exports; the files holding it are the owner's only."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest
+from leian.data.ingest import ingest
+from leian.data.normalize import Pseudonyms, mask_numbers
+from leian.data.record import validate
+from leian.library.masking import Masker
+from leian.web.app import create_app, services
+from leian.web.privacy import case_view
+from leian.web.queries import libraries
+from leian.web.security import PUBLIC, ROUTE_ROLES
+from privacy_support import ID_NUMBERS, NAMES, TEXT_PHONES, leaks, records
+from web_support import PASSWORD, ROLES_USERS
+
+from leian.home import Home
+from leian.indexers import sync_all
+
+LIBRARY = "隐私测试库"
+
+
+@pytest.mark.parametrize("digits, written", [*TEXT_PHONES.items(), *ID_NUMBERS.items(),
+                                             ("13800001111", "电话:138 - 0000 - 1111。"), ("11010519491231002X", "1101 0519 4912 3100 2X"),
+                                             ("6222021234567890123", "账号6222 0212 3456 7890 123"), ("13800001111", "tel 13800001111x")])
+def test_numbers_are_masked_however_they_are_written(digits, written):
+    masked = mask_numbers(f"联系方式：{written}，谢谢")
+    assert not leaks(masked, sees_names=True) and digits not in re.sub(r"\D", "", masked.translate({0xFF10 + i: 0x30 + i for i in range(10)}))
+    assert "*" in masked
+
+
+@pytest.mark.parametrize("text", ["借款 13800 元，2024-03-11 签订", "（2024）粤0404民初1234号", "金额1.5万元", "第3网格 12 户"])
+def test_amounts_dates_and_case_numbers_stay_as_written(text):
+    assert mask_numbers(text) == text
+
+
+def test_persons_in_groups_shop_like_and_spaced_names_are_masked_everywhere():
+    cases = [validate(r) for r in records()]
+    for case in cases:
+        view = json.dumps(case_view(case, "analyst"), ensure_ascii=False)
+        assert leaks(view, sees_names=False) == [], (case.id, view)
+    p1 = case_view(cases[0], "trainer")
+    assert p1["parties"][0]["name"] == "刘某某等42人" and p1["parties"][1]["name"] == "恒达物业有限公司"
+    assert [p["name"] for p in case_view(cases[1], "admin")["parties"]] == ["王某某", "刘某某"]
+    assert case_view(cases[2], "analyst")["text"].startswith("陈某某（电话")
+    assert [p.kind for p in cases[1].parties] == ["person", "person"]  # 王小店 and 刘大队 are people
+
+
+def test_two_people_of_one_surname_are_told_apart_and_keep_their_label():
+    case = validate(records()[3])
+    view = case_view(case, "analyst")
+    assert [p["name"] for p in view["parties"]] == ["梁某甲", "梁某乙"]
+    assert view["text"].startswith("梁某甲与梁某乙因楼上漏水争执，梁某乙身份证")
+    later = validate(records()[4])
+    masker = Masker.for_cases([case, later])
+    assert masker.party_names(later) == ["梁某甲", "刘某某"] and masker.mask("梁小红") == "梁某乙"
+    names = Pseudonyms()
+    assert [names.mask(n) for n in ("梁建业", "梁小红", "梁建业")] == ["梁某某", "梁某乙", "梁某某"]
+
+
+def test_rejects_never_hold_a_full_id_number(tmp_path):
+    source = tmp_path / "bad.jsonl"
+    bad = [{"id": "B1", "text": "身份证 110105 19491231 002X 漏水", "amount": "很多"},
+           {"id": "B2", "text": "漏水", "parties": [{"name": "王五", "id_number": "110105194912310021", "phone": "13912345678"}]}]
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in bad), encoding="utf-8")
+    with Home.resolve(tmp_path / "home").open_store() as store:
+        report = ingest(store, [source], rejects_dir=tmp_path / "home" / "rejects")
+    assert report.rejected == 2
+    kept = Path(report.rejects_path).read_text(encoding="utf-8") + "\n".join(report.reject_messages)
+    assert "110105194912310021" not in re.sub(r"\D", "", kept) and "1949123100" not in re.sub(r"\s", "", kept)
+    assert "parties[0].id_number" in kept and "110105***********1" in kept
+
+
+def _modes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): oct(stat.S_IMODE(p.stat().st_mode)) for p in [root, *root.rglob("*")]}
+
+
+def test_files_holding_personal_data_are_created_owner_only(tmp_path):
+    home = tmp_path / "home"
+    source = tmp_path / "cases.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records())
+                      + '{"id": "BAD", "text": "身份证110105194912310021", "amount": "很多"}\n', encoding="utf-8")
+    leian = [sys.executable, "-c", "from leian.cli import main; main()", "--home", str(home)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(["sh", "-c", 'umask 022; exec "$@"', "sh", *leian, "ingest", str(source), "--no-progress"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 1, run.stderr
+    users = subprocess.run(["sh", "-c", 'umask 022; exec "$@"', "sh", *leian, "user", "add", "chief", "--role", "admin",
+                            "--password-stdin"], input="long-enough-pw\n", capture_output=True, text=True, env=env, timeout=120)
+    assert users.returncode == 0, users.stderr
+    modes = _modes(home)
+    assert {"cases.sqlite", "rejects", "index", "graph"} <= {name.split("/")[0] for name in modes}
+    wrong = {name: mode for name, mode in modes.items()
+             if mode != ("0o700" if (home / name).is_dir() or name == "." else "0o600")}
+    assert wrong == {}
+    from leian.cli import _demo_logins
+
+    os.umask(0o022)
+    with Home.resolve(home).open_store() as store:
+        _demo_logins(Home.resolve(home), store)
+    assert oct(stat.S_IMODE((home / "demo-login.txt").stat().st_mode)) == "0o600"
+
+
+# -- every page and answer, for every role ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app():
+    home = Home.resolve(tempfile.mkdtemp(prefix="leian-privacy-"))
+    source = Path(home.root) / "cases.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records()), encoding="utf-8")
+    with home.open_store() as store:
+        assert ingest(store, [source], rejects_dir=home.rejects_dir).ok
+        sync_all(home, store)
+    app = create_app(home, testing=True)
+    with app.app_context():
+        for role, username in ROLES_USERS.items():
+            services().accounts.add(username, role, PASSWORD)
+        libs = libraries(services())
+        libs.create(LIBRARY)
+        libs.add_cases(LIBRARY, [r["id"] for r in records()])
+    return app
+
+
+def _login(app, role: str):
+    client = app.test_client()
+    answer = client.post("/api/login", json={"username": ROLES_USERS[role], "password": PASSWORD})
+    assert answer.status_code == 200
+    client.csrf = answer.get_json()["csrf_token"]
+    return client
+
+
+@pytest.fixture(scope="module")
+def clients(app):
+    return {role: _login(app, role) for role in ROLES_USERS}
+
+
+@pytest.fixture(scope="module")
+def job_id(clients):
+    """An upload whose reject holds an ID number and a phone, and whose good record is stored."""
+    admin = clients["admin"]
+    body = (json.dumps({"id": "P9", "text": "梁建业第三次反映漏水", "parties": [{"name": "梁建业"}]}, ensure_ascii=False) + "\n"
+            + json.dumps({"id": "P10", "text": "身份证 110105 19491231 002X，电话 139 1234 5678", "amount": "很多"},
+                         ensure_ascii=False) + "\n").encode("utf-8")
+    started = admin.post("/api/ingest", headers={"X-CSRF-Token": admin.csrf}, content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(body), "上报.jsonl")})
+    assert started.status_code == 202
+    for _ in range(600):
+        job = admin.get(f"/api/ingest/{started.get_json()['id']}").get_json()
+        if job["status"] != "running":
+            assert job["status"] == "done", job
+            return job["id"]
+        time.sleep(0.2)
+    raise AssertionError("the upload did not finish")
+
+
+def _text(answer) -> str:
+    if answer.data[:2] == b"PK":  # a Word document: its text is in the XML parts
+        with zipfile.ZipFile(io.BytesIO(answer.data)) as document:
+            return re.sub(r"<[^>]+>", "", "".join(document.read(n).decode("utf-8") for n in document.namelist() if n.endswith(".xml")))
+    text = answer.get_data(as_text=True)
+    if answer.is_json:  # \uXXXX escapes would hide names from the scan
+        text += json.dumps(answer.get_json(), ensure_ascii=False)
+    return text
+
+
+def _queries(app, clients) -> dict[str, list[dict[str, str]]]:
+    """Query strings that make each endpoint show personal data (one call without, for the others)."""
+    admin = clients["admin"]
+    graph = admin.get("/api/cases/P4/neighbors").get_json()
+    nodes = [n["id"] for n in graph["nodes"]]
+    searches = [{"q": "楼上漏水"}, {"q": "梁建业 刘梦英 王小店 陈国强 漏水"}, {"q": "漏水 电话13912345678", "parties": "梁建业"}]
+    return {
+        "pages.home": searches,
+        "api.search": [{**s, "party": s.get("parties", "梁建业")} for s in searches] + [{"q": "漏水", "address": "丽景华庭"}],
+        "api.graph_neighbors": [{"node": node, "hops": "2"} for node in nodes],
+        "api.case_neighbors": [{"hops": "2"}],
+        "api.hotspots": [{}, {"min_count": "1", "level": "community"}],
+        "pages.dashboard": [{}, {"level": "community"}],
+        "api.library_export": [{"format": f} for f in ("md", "jsonl", "docx")],
+        "pages.library_export": [{"format": f} for f in ("md", "jsonl", "docx")],
+    }
+
+
+def test_no_page_or_answer_shows_a_role_what_it_may_not_see(app, clients, job_id):
+    clients["mediator"].get("/api/search", query_string={"q": "梁建业 身份证110105194912310021 电话 139 1234 5678"})
+    app.test_client().post("/api/login", json={"username": "13822224444", "password": "x"})  # a phone typed as user name
+    home = str(app.extensions["leian"].home.root)
+    values = {"case_id": [r["id"] for r in records()], "name": [LIBRARY], "username": ["med"], "filename": ["app.css"],
+              "job_id": [job_id]}
+    queries = _queries(app, clients)
+    found, called = [], set()
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "static":
+            continue
+        urls = [rule.rule]
+        for argument in rule.arguments:
+            urls = [re.sub(rf"<(?:\w+:)?{argument}>", value, url) for url in urls for value in values[argument]]
+        roles = ROUTE_ROLES[rule.endpoint]
+        for role, client in clients.items():
+            if roles is not PUBLIC and role not in roles:
+                continue
+            for url in urls:
+                for query in queries.get(rule.endpoint, [{}]):
+                    answer = client.get(url, query_string=query)
+                    assert answer.status_code in (200, 302), (url, query, role, answer.status_code)
+                    called.add(rule.endpoint)
+                    text = _text(answer)
+                    for typed in query.values():  # what the user typed is echoed back to them (the search box, links)
+                        text = text.replace(typed, "").replace(quote_plus(typed), "")
+                    leaked = leaks(text, sees_names=role == "mediator", home=home)
+                    if leaked:
+                        spots = [text[max(0, m.start() - 60):m.end() + 20] for n in leaked for m in re.finditer(re.escape(n), text)]
+                        found.append((role, url, query, leaked, spots[:2]))
+    assert found == [], "\n".join(map(str, found))
+    assert called == {e for e, roles in ROUTE_ROLES.items() if e != "static" and any(
+        "GET" in r.methods for r in app.url_map.iter_rules() if r.endpoint == e)}
+
+
+def test_masked_names_are_told_apart_on_a_page_and_shared_terms_tell_no_party(clients):
+    page = clients["analyst"].get("/api/cases/P4").get_json()["case"]
+    assert [p["name"] for p in page["parties"]] == ["梁某甲", "梁某乙"]
+    found = clients["analyst"].get("/api/search", query_string={"q": "梁建业 漏水", "top_k": 5}).get_json()
+    terms = [t for r in found["results"] for t in r["why"]["shared_terms"]]
+    assert "漏水" in terms and not any("梁" in t for t in terms)
+    mediator = clients["mediator"].get("/api/search", query_string={"q": "梁建业 漏水", "top_k": 5}).get_json()
+    assert any(any("梁" in t or "建业" in t for t in r["why"]["shared_terms"]) for r in mediator["results"]), mediator["results"]
+
+
+def test_the_audit_log_keeps_no_typed_name_phone_id_or_failed_user_name(app, clients):
+    clients["mediator"].get("/api/search", query_string={"q": "梁小红 身份证110105194912310021 电话 139 1234 5678"})
+    app.test_client().post("/api/login", json={"username": "my-Secret-pw!", "password": "x"})
+    log = json.dumps(clients["admin"].get("/api/audit").get_json(), ensure_ascii=False)
+    assert not leaks(log, sees_names=False) and "my-Secret-pw!" not in log
+    assert "梁某某" in log and "未知用户#" in log
+    assert all(name not in log for name in NAMES)
