@@ -20,6 +20,8 @@ True
 (True, 64)
 >>> [len(c) for c in chunks("甲" * 1000, size=400)]
 [400, 400, 200]
+>>> pieces("申请人：王某，男，40岁。纠纷事实：楼上漏水。")
+['楼上漏水。']
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ __all__ = [
     "text_hash",
     "chunks",
     "head",
+    "pieces",
     "CHUNK_CHARS",
     "stopwords",
     "domain_terms",
@@ -137,9 +140,20 @@ def chunks(text: str, size: int = CHUNK_CHARS, overlap: int = 0) -> list[str]:
     return [text[start : start + size] for start in range(0, len(text) - overlap, step) if text[start : start + size]]
 
 
+def pieces(text: str) -> list[str]:
+    """What is embedded of a prepared text: the dispute itself (:func:`leian.disputes.clean.dispute_text`:
+    no 笔录 header lines, no account of the mediation, no dates, ages or amounts), in chunks.
+
+    Measured on the tuning half of the dev set: dense MAP 0.500 → 0.611 (records 0.158 → 0.487), see docs/quality.md.
+    """
+    from leian.disputes.clean import dispute_text
+
+    return chunks(dispute_text(text))
+
+
 def head(text: str) -> str:
-    """The first chunk: the one vector that stands for a case where only one can (clusters, near-duplicates).
+    """The first piece: the one vector that stands for a case where only one can (clusters, near-duplicates).
 
     It is the search index's head vector too, so both share one cache entry.
     """
-    return chunks(text)[0]
+    return pieces(text)[0]

@@ -5,12 +5,13 @@ in lower case, a colon, then the natural key), so both stores and every export
 agree on identity. Places are keyed by their full path, so two villages of the
 same name in different towns stay two nodes.
 
-Nodes: Case, Party, Location, Mediator, Organization, DisputeType, Channel.
+Nodes: Case, Party, Location, Mediator, Organization, DisputeType, Channel, Element.
 Edges: Case-INVOLVES{role}->Party, Case-OCCURRED_IN->Location,
 Location-PART_OF->Location, Case-MEDIATED_BY->Mediator,
 Mediator-MEMBER_OF->Organization, Case-OF_TYPE->DisputeType,
 DisputeType-SUBTYPE_OF->DisputeType, Case-VIA->Channel, Case-REPEAT_OF->Case,
-Case-SIMILAR_TO{score}->Case.
+Case-SIMILAR_TO{score}->Case, Case-HAS_ELEMENT->Element (the 纠纷要素 found in the
+case's title and text, see :mod:`leian.disputes.lexicon`).
 
 Examples
 --------
@@ -19,10 +20,12 @@ Examples
 ...     "location": {"town": "三灶镇", "community": "海澄村"},
 ...     "parties": [{"name": "王建国"}], "mediators": [{"name": "李梅", "org": "三灶镇调委会"}]})
 >>> part = case_subgraph(case, ["party:P1"])
->>> sorted(n.id for n in part.nodes)[:4]
+>>> sorted(n.id for n in part.nodes if n.label != "Element")[:4]
 ['case:A1', 'channel:(未填)', 'loc:三灶镇', 'loc:三灶镇›海澄村']
 >>> [(e.src, e.type, e.dst) for e in part.edges if e.type == "PART_OF"]
 [('loc:三灶镇›海澄村', 'PART_OF', 'loc:三灶镇')]
+>>> [e.dst for e in part.edges if e.type == "HAS_ELEMENT"]
+['element:漏水']
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from typing import Any
 
 from leian.data.places import LEVEL_NAMES, place_path
 from leian.data.record import Case
+from leian.disputes.lexicon import Lexicon
 
 __all__ = [
     "Node",
@@ -55,6 +59,7 @@ LABELS = {
     "Organization": "org",
     "DisputeType": "type",
     "Channel": "channel",
+    "Element": "element",
 }
 _LABEL_OF_PREFIX = {prefix: label for label, prefix in LABELS.items()}
 
@@ -70,9 +75,10 @@ EDGE_TYPES = {
     "VIA": ("Case", "Channel"),
     "REPEAT_OF": ("Case", "Case"),
     "SIMILAR_TO": ("Case", "Case"),
+    "HAS_ELEMENT": ("Case", "Element"),
 }
 #: Edges that come from the case record itself; rewritten whenever the case changes.
-CASE_OWNED_EDGES = ("INVOLVES", "OCCURRED_IN", "MEDIATED_BY", "OF_TYPE", "VIA")
+CASE_OWNED_EDGES = ("INVOLVES", "OCCURRED_IN", "MEDIATED_BY", "OF_TYPE", "VIA", "HAS_ELEMENT")
 
 _UNKNOWN = "(未填)"
 
@@ -186,6 +192,11 @@ def case_subgraph(case: Case, party_node_ids: list[str]) -> Subgraph:
     channel = case.channel or _UNKNOWN
     sub.nodes.append(Node(f"channel:{channel}", "Channel", {"name": channel}))
     sub.edges.append(Edge(case_id, "VIA", f"channel:{channel}"))
+
+    for found in Lexicon.elements().find(case.search_text):
+        element_id = f"element:{found.name}"
+        sub.nodes.append(Node(element_id, "Element", {"name": found.name, "role": found.role}))
+        sub.edges.append(Edge(case_id, "HAS_ELEMENT", element_id))
     return sub
 
 

@@ -4,7 +4,7 @@ After every ingest: entity resolution and repeat links catch up with the
 store's change log (:func:`~leian.graph.repeats.resolve_changes`), then the
 graph store applies the same changes since its own watermark — per changed
 case its case-owned edges are rewritten, the parties it touches (before and
-after) refreshed, the places, mediators, types and channels it stopped
+after) refreshed, the places, mediators, types, channels and elements it stopped
 pointing at deleted once no case uses them, the repeat chains it is part of
 re-linked, and its SIMILAR_TO edges taken from the search index when there
 is one.
@@ -54,7 +54,7 @@ SIMILAR_TOP = 3
 SIMILAR_THRESHOLD = 0.86
 #: Nodes that exist only because cases point at them (directly or up a PART_OF / MEMBER_OF /
 #: SUBTYPE_OF chain): deleted once nothing does, as a fresh build would never have made them.
-_PRUNED_LABELS = frozenset({"Location", "Mediator", "Organization", "DisputeType", "Channel"})
+_PRUNED_LABELS = frozenset({"Location", "Mediator", "Organization", "DisputeType", "Channel", "Element"})
 
 
 def sync(home: Home, store: Store, *, progress: bool = False, uri: str | None = None) -> list[str]:

@@ -15,7 +15,7 @@ from leian.home import Home
 __all__ = ["INDEXERS", "sync_all"]
 
 #: ``"module:function"`` of every index kept in step with the store, in order.
-INDEXERS: list[str] = ["leian.search.engine:sync", "leian.graph.sync:sync"]
+INDEXERS: list[str] = ["leian.disputes.index:sync", "leian.search.engine:sync", "leian.graph.sync:sync"]
 
 
 def sync_all(home: Home, store: Store, *, progress: bool = False) -> list[str]:

@@ -60,13 +60,15 @@ def _read_batch(path: str) -> list[dict[str, Any]]:
 @click.option("--channel", help="只要经这一来源渠道进来的案件（如 12345热线）。")
 @click.option("--mediator", help="只要这位调解员（姓名）或调解组织（名称的一部分）经办的案件。")
 @click.option("--party", "parties", multiple=True, help="新纠纷的一位当事人（可重复）；有同一当事人的案件排名靠前。")
+@click.option("--as-type", "as_type", help="新纠纷的类型（大类或 大类/小类），代替推测类型：该类型的案件排名靠前，不排除其他案件。")
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1, 100), help="显示第几页结果（每页 --top-k 件，1 为最相似的一页）。")
 @click.option("--batch", "batch_file", type=click.Path(dir_okay=False), help="从 FILE 读取多条查询（每行一个 JSON 对象，含 text/type/where/parties，或每行一段文字）；按顺序每行输出一个 JSON 对象。")
 @click.option("--model", help=_MODEL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="只输出一个 JSON 对象（与 --batch 同用时每条查询一个）。")
 @pass_home
 def search(home: Home, text: str | None, top_k: int, type_: str | None, where: str | None, since: str | None, until: str | None,
-           outcome: str | None, channel: str | None, mediator: str | None, parties: tuple[str, ...], batch_file: str | None,
-           model: str | None, as_json: bool) -> None:
+           outcome: str | None, channel: str | None, mediator: str | None, parties: tuple[str, ...], as_type: str | None, page: int,
+           batch_file: str | None, model: str | None, as_json: bool) -> None:
     """查找与 TEXT（用自己的话描述的纠纷）相似的既往案件。"""
     from leian.search.engine import Query
     from leian.search.filters import Filters
@@ -94,7 +96,7 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
     if not text.strip():
         raise click.ClickException("查询内容为空")
     with _open_engine(home, model) as engine:
-        answer = engine.search(text, top_k=top_k, filters=filters, parties=list(parties))
+        answer = engine.search(text, top_k=top_k, filters=filters, parties=list(parties), type=as_type, page=page)
     if as_json:
         echo_json(answer)
     else:
@@ -105,10 +107,21 @@ def _print_answer(answer: dict[str, Any]) -> None:
     click.echo(f"查询：{answer['query'][:60]}")
     if answer["filters"]:
         click.echo("筛选：" + "，".join(f"{k}={v}" for k, v in answer["filters"].items()))
+    if answer.get("predicted_type"):
+        click.echo(f"推测类型：{answer['predicted_type']['text']}")
+    if answer.get("elements"):
+        click.echo("纠纷要素：" + "、".join(e["name"] for e in answer["elements"]))
     click.echo(f"小结：{answer['summary']['text']}")
-    for rank, result in enumerate(answer["results"], 1):
+    click.echo(f"相关案例约 {answer['total']} 件；第 {answer['page']} 页")
+    first = (answer["page"] - 1) * answer["top_k"]
+    low_shown = False
+    for rank, result in enumerate(answer["results"], first + 1):
+        if result["relevance"] == "low" and not low_shown:
+            click.echo("\n—— 相关度较低 ——")
+            low_shown = True
         head = " · ".join(x for x in (result["type"], result["place"], result["date"], result["outcome"]) if x)
-        click.echo(f"\n{rank}. [{result['id']}] {result['title'] or result['snippet'][:30]}  相似度 {result['score']:.3f}")
+        level = {"high": "高", "medium": "中", "low": "低"}[result["relevance"]]
+        click.echo(f"\n{rank}. [{result['id']}] {result['title'] or result['snippet'][:30]}  相关度 {level}（{result['relevance_probability']:.0%}）")
         if head:
             click.echo(f"   {head}")
         click.echo(f"   {result['snippet'][:80]}")
@@ -123,6 +136,8 @@ def _reasons(why: dict[str, Any]) -> str:
     from leian.data.places import LEVEL_NAMES
 
     parts = []
+    if why.get("shared_elements"):
+        parts.append("共同要素：" + "、".join(why["shared_elements"][:6]))
     if why["shared_terms"]:
         parts.append("共同关键词 " + "、".join(why["shared_terms"][:6]))
     if why["same_type"]:
@@ -160,21 +175,25 @@ def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool)
 
 
 @click.command("eval")
-@click.argument("benchmark", type=click.Choice(["c3rd", "lecard", "sts"]))
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True), help="评测集所在文件夹（如 ../shared/datasets/c3rd_mini）。")
+@click.argument("benchmark", type=click.Choice(["c3rd", "lecard", "sts", "tellings"]))
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True), help="评测集所在文件夹（如 ../shared/datasets/c3rd_mini，或 data/devsets/tellings）。")
 @click.option("--limit", type=click.IntRange(1), help="只用前 N 条查询（或句对），用于快速试跑。")
 @click.option("--model", help=_MODEL_HELP)
-@click.option("--cache", type=click.Path(dir_okay=False), help="在此 .npz 文件中保留文档向量，供下次复用。")
+@click.option("--cache", type=click.Path(), help="在此 .npz 文件中保留文档向量，供下次复用（tellings：保留其临时库的文件夹）。")
+@click.option("--split", default="tune", show_default=True, type=click.Choice(["tune", "heldout"]), help="tellings：用开发集的哪一半。")
+@click.option("--distractors/--no-distractors", default=True, show_default=True, help="tellings：是否加入 97 件样例案件（去掉类型）作干扰项。")
 @click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出结果表。")
 @pass_home
-def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model: str | None, cache: str | None, as_json: bool) -> None:
-    """在公开评测集上比较仅 BM25、仅向量和融合排序的效果。"""
+def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model: str | None, cache: str | None, split: str,
+             distractors: bool, as_json: bool) -> None:
+    """在公开评测集或本项目的多种讲法开发集上比较各单项信号与融合排序的效果。"""
     from leian.embeddings.encoder import load_encoder, model_for_home
     from leian.search import evaluate as harness
 
     try:
         encoder = load_encoder(model_for_home(home, model))
-        report = harness.run(benchmark, Path(data_dir), encoder, limit=limit, cache=Path(cache) if cache else None)
+        report = harness.run(benchmark, Path(data_dir), encoder, limit=limit, cache=Path(cache) if cache else None,
+                             split=split, distractors=distractors)
     except (harness.DataError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

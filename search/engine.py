@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import re
 import threading
 import time
 from collections import Counter
@@ -37,7 +36,9 @@ from leian.data.store import Change, Store
 from leian.data.taxonomy import Taxonomy
 from leian.embeddings.cache import cached_tokens, cached_vectors, ensure_tables, prune
 from leian.embeddings.encoder import Encoder, load_encoder, model_for_home, model_id_for
-from leian.embeddings.text import chunks, keywords, prepare, prepare_query, text_hash, tokenize
+from leian.embeddings.text import keywords, pieces, prepare, prepare_query, text_hash, tokenize
+from leian.disputes import index as disputes
+from leian.disputes.lexicon import Lexicon
 from leian.home import Home
 from leian.search.base import (
     VectorIndex,
@@ -49,21 +50,24 @@ from leian.search.base import (
 )
 from leian.search.bm25 import BM25Index
 from leian.search.filters import Filters, allowed_ids, facets
-from leian.search.fusion import DEFAULT_WEIGHTS, Weights, contributions
+from leian.search.fusion import DEFAULT_WEIGHTS, RELEVANCE_FLOOR, Weights, contributions, relevance_level, relevance_probability
 
 __all__ = ["SearchEngine", "Query", "sync", "reindex", "MANIFEST", "FORMAT"]
 
 MANIFEST = "manifest.json"
-#: 3: a main segment and delta segments. 2 (a main segment alone) is read as one; format 1 indexes
-#: (one vector per case) are rebuilt from the cache on open.
-FORMAT = 3
-_READABLE = (2, 3)
+#: 3: a main segment and delta segments. 2 (a main segment alone) was read as one; format 1 indexes
+#: (one vector per case) were rebuilt from the cache on open.
+#: 4: what is embedded is the dispute text (:func:`leian.embeddings.text.pieces`): older indexes hold
+#: vectors of the raw text and are rebuilt from the cache on open.
+FORMAT = 4
+_READABLE = (4,)
 #: Delta segments kept before they are merged into one (each is one more file read when an engine opens).
 MAX_SEGMENTS = 16
 #: Cases read, encoded and added at a time.
 _BATCH = 2000
 _RESOLVED = {"调解成功", "司法确认"}
-_PRACTICE_SPLIT = re.compile(r"[、，,；;。：:\n（）()]+")
+#: Said instead of a summary when the query names nothing a dispute is made of.
+NO_MEANING = "描述中没有可识别的纠纷内容，请用平常话说明谁和谁、因为什么事发生了纠纷。"
 
 
 class Query:
@@ -71,7 +75,8 @@ class Query:
 
     Args:
         text: the dispute in the user's words (any script; normalised here).
-        type: the new case's type, if known (boosts cases of the same 大类/小类).
+        type: the new case's type, if known (boosts cases of the same 大类/小类); when absent
+            the engine predicts it from the text (:mod:`leian.disputes.types`).
         where: its place, if known (boosts cases at the same place, deepest level first).
         parties: names of its parties (boosts cases sharing a party).
     """
@@ -81,6 +86,14 @@ class Query:
         match = Taxonomy.default().classify(type) if type else None
         self.category = match.category if match else None
         self.subtype = match.subtype if match else None
+        #: What is embedded: the dispute without 笔录 headers, dates and amounts (first piece).
+        self.embedded = pieces(self.text)[0]
+        #: The 纠纷要素 the text names, in order.
+        self.elements = [(f.name, f.role) for f in Lexicon.elements().find(self.text)]
+        #: Calibrated P(大类) and P(小类) by name, set by the engine when no type is given.
+        self.category_probabilities: dict[str, float] = {}
+        self.subtype_probabilities: dict[str, float] = {}
+        self.guess: dict[str, Any] | None = None
         self.place: dict[str, str] = {}
         self.place_name = normalize_name(where) if where else None
         if where:
@@ -119,6 +132,7 @@ class SearchEngine:
         ensure_tables(self.store)
         self.vectors: VectorIndex
         self._bm25: BM25Index | None = None
+        self._element_weights: tuple[int, dict[str, float]] | None = None
         self.seq = self._saved_seq = 0
         self.generation = self._read_manifest_any().get("generation", 0)
         self._vector_files: list[str] = []
@@ -213,11 +227,11 @@ class SearchEngine:
 
     def _add_cases(self, cases: list[Case], *, progress: bool) -> None:
         if cases:
-            pieces = [chunks(prepare(case)) for case in cases]
+            embedded = [pieces(prepare(case)) for case in cases]
             # Encoding (the slow part) runs outside the lock: searches go on meanwhile.
-            vectors = cached_vectors(self.store, self.encoder, [p for case_pieces in pieces for p in case_pieces], progress=progress)
+            vectors = cached_vectors(self.store, self.encoder, [p for case_pieces in embedded for p in case_pieces], progress=progress)
             with self._lock:
-                self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in pieces])
+                self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in embedded])
 
     @property
     def bm25(self) -> BM25Index:
@@ -343,43 +357,84 @@ class SearchEngine:
         parties: Sequence[str] | None = None,
         type: str | None = None,
         where: str | None = None,
+        page: int = 1,
     ) -> dict[str, Any]:
         """Cases similar to ``text``: the CLI JSON contract object.
 
         ``filters`` restrict which cases may be returned (applied inside
         retrieval); ``type``, ``where`` and ``parties`` describe the new case and
-        only raise the score of cases that share them.
+        only raise the score of cases that share them (``type`` replaces the
+        predicted type). ``page`` (from 1) returns results ``(page-1)*top_k`` on.
         """
         query = Query(text, type=type, where=where, parties=parties)
-        vector = self.encoder.encode([query.text])[0]
-        return self.search_vector(query, vector, top_k=top_k, filters=filters)
+        vector = self.encoder.encode([query.embedded])[0]
+        return self.search_vector(query, vector, top_k=top_k, filters=filters, page=page)
 
     def search_many(self, queries: Sequence[Query], *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Answer many queries, encoding them in one batch; results in input order."""
-        vectors = self.encoder.encode([q.text for q in queries])
+        vectors = self.encoder.encode([q.embedded for q in queries])
         return [self.search_vector(q, v, top_k=top_k, filters=filters) for q, v in zip(queries, vectors)]
 
+    def understand(self, queries: Sequence[Query]) -> None:
+        """Predict the type of each query that has none (calibrated distributions over 大类 and 小类)."""
+        pending = [q for q in queries if q.category is None and q.guess is None and q.text.strip()]
+        if not pending:
+            return
+        model = disputes.type_model(self.home)
+        categories, subtypes = model.distributions([q.text for q in pending])
+        for query, guess, category_row, subtype_row in zip(pending, model.predict([q.text for q in pending]), categories, subtypes):
+            query.category_probabilities = dict(zip(model.categories, map(float, category_row)))
+            query.subtype_probabilities = dict(zip(model.subtypes, map(float, subtype_row)))
+            query.guess = guess.to_dict()
+
+    def element_weights(self) -> dict[str, float]:
+        """IDF of each element over the stored cases (rare elements say more), cached per store change."""
+        seq = self.store.last_change()
+        if self._element_weights is None or self._element_weights[0] != seq:
+            disputes.sync(self.home, self.store)
+            counts, total = disputes.element_counts(self.store)
+            self._element_weights = (seq, {name: float(np.log((total + 1) / (n + 0.5))) for name, n in counts.items()})
+        return self._element_weights[1]
+
     def search_vector(
-        self, query: Query, vector: np.ndarray, *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None
+        self, query: Query, vector: np.ndarray, *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None, page: int = 1
     ) -> dict[str, Any]:
         """Search with an already encoded query vector."""
         if not isinstance(filters, Filters):
             filters = Filters.from_dict(filters)
+        if page < 1:
+            raise ValueError("页码须为 1 或更大")
+        self.understand([query])
         allowed = allowed_ids(self.store, filters)
         with self._lock:  # a catch-up in another thread changes the indexes between its batches
-            ranked, parts, pool = self.rank(query, vector, top_k=top_k, allowed=allowed)
-        cases = self.store.get_many([case_id for case_id, _ in ranked])
+            ranked, parts, pool = self.rank(query, vector, top_k=top_k * page, allowed=allowed)
+        probability = parts.get("relevance", {})
+        ranked = ranked[top_k * (page - 1):]
+        ids = [case_id for case_id, _ in ranked]
+        cases = self.store.get_many(ids)
+        elements = disputes.case_elements(self.store, ids)
+        guesses = disputes.type_guesses(self.store, ids)
         query_terms = keywords(query.text, 20)
         results = [
-            self._result(cases[case_id], score, {name: float(values[case_id]) for name, values in parts.items()}, query, query_terms)
+            self._result(cases[case_id], score, {name: float(values[case_id]) for name, values in parts.items()}, query, query_terms,
+                         elements.get(case_id), guesses.get(case_id))
             for case_id, score in ranked
         ]
+        relevant = [r for r in results if r["relevance"] != "low"]
+        summary = summarise(relevant)
+        if not relevant and not query.elements:
+            summary = {**summarise([]), "text": NO_MEANING, "no_meaning": True}
         return {
             "query": query.text,
             "filters": filters.to_dict(),
             "results": results,
-            "summary": summarise(results),
+            "summary": summary,
             "facets": facets(self.store, pool),
+            "elements": [{"name": name, "role": role} for name, role in query.elements],
+            "predicted_type": query.guess,
+            "total": sum(1 for case_id in pool if probability.get(case_id, 0.0) >= RELEVANCE_FLOOR),
+            "page": page,
+            "top_k": top_k,
         }
 
     def rank(
@@ -388,26 +443,40 @@ class SearchEngine:
         """Fused top-k ``(id, score)``, each signal's share per candidate, and the candidate pool (best first)."""
         if top_k <= 0:
             return [], {}, []
-        pool_size = max(50, 5 * top_k)
-        dense_hits = self.vectors.search(vector[None, :], pool_size, allowed)[0]
-        tokens = tokenize(query.text)
-        bm25_hits = self.bm25.top(tokens, pool_size, allowed)
-        candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
+        candidates, signals, tokens = self.signals(query, vector, pool_size=max(50, 5 * top_k), allowed=allowed)
         if not candidates:
             return [], {}, []
-        dense = self.vectors.scores(candidates, vector)
-        all_bm25 = self.bm25.scores(tokens)
-        bm25 = np.array([all_bm25[self.bm25.position[i]] if i in self.bm25.position and len(all_bm25) else 0.0 for i in candidates])
-        structure = self._structure(query, candidates)
-        parts = contributions(dense, bm25, structure, self.weights, len(tokens))
+        parts = contributions(signals["dense"], signals["bm25"], signals, self.weights, tokens)
         fused = sum(parts.values())
         order = np.argsort(-fused, kind="stable")
         pool = [candidates[i] for i in order]
         ranked = [(candidates[i], round(float(fused[i]), 4)) for i in order[:top_k]]
         shares = {name: dict(zip(candidates, values)) for name, values in parts.items()}
-        shares["cosine"] = dict(zip(candidates, dense))
-        shares["bm25_raw"] = dict(zip(candidates, bm25))
+        shares["cosine"] = dict(zip(candidates, signals["dense"]))
+        shares["bm25_raw"] = dict(zip(candidates, signals["bm25"]))
+        zeros = np.zeros(len(candidates))
+        shares["relevance"] = dict(zip(candidates, relevance_probability(
+            signals["dense"], signals.get("elements", zeros), signals.get("subtype", zeros), signals.get("category", zeros))))
         return ranked, shares, pool
+
+    def signals(
+        self, query: Query, vector: np.ndarray, *, pool_size: int, allowed: set[str] | None = None
+    ) -> tuple[list[str], dict[str, np.ndarray], int]:
+        """The candidate pool and every raw signal per candidate (dense cosine, BM25, elements, type, place, parties),
+        and the query's length in jieba tokens: what fusion combines (and what the evaluation sweeps)."""
+        dense_hits = self.vectors.search(vector[None, :], pool_size, allowed)[0]
+        tokens = tokenize(query.text)
+        bm25_hits = self.bm25.top(tokens, pool_size, allowed)
+        candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
+        if not candidates:
+            return [], {}, len(tokens)
+        all_bm25 = self.bm25.scores(tokens)
+        signals = {
+            "dense": self.vectors.scores(candidates, vector),
+            "bm25": np.array([all_bm25[self.bm25.position[i]] if i in self.bm25.position and len(all_bm25) else 0.0 for i in candidates]),
+            **self._structure(query, candidates),
+        }
+        return candidates, signals, len(tokens)
 
     def _party_cases(self, query: Query, allowed: set[str] | None) -> list[str]:
         if not query.parties:
@@ -417,24 +486,57 @@ class SearchEngine:
         return [r[0] for r in rows if allowed is None or r[0] in allowed]
 
     def _structure(self, query: Query, candidates: list[str]) -> dict[str, np.ndarray]:
-        if not (query.category or query.place or query.place_name or query.parties):
+        """Per candidate: shared elements, type agreement, shared place and parties (0..1 each)."""
+        rows: dict[str, Any] = {}
+        for start in range(0, len(candidates), 500):
+            part = candidates[start : start + 500]
+            rows.update((r["id"], r) for r in self.store.conn.execute(
+                f"SELECT id, category, subtype, {', '.join(LEVELS)} FROM cases WHERE id IN ({','.join('?' * len(part))})", part))
+        weights = self.element_weights()
+        signals = {"elements": element_overlap(query, disputes.case_elements(self.store, candidates), candidates, weights)}
+        signals.update(self._type_agreement(query, candidates, rows))
+        if query.place or query.place_name or query.parties:
+            shared = self._shared_parties(query, candidates)
+            signals["place"] = np.zeros(len(candidates))
+            signals["parties"] = np.zeros(len(candidates))
+            for i, case_id in enumerate(candidates):
+                row = rows.get(case_id)
+                if row is None:
+                    continue
+                level = _shared_level(query, {level: row[level] for level in LEVELS})
+                signals["place"][i] = (LEVELS.index(level) + 1) / len(LEVELS) if level else 0.0
+                signals["parties"][i] = float(bool(shared.get(case_id)))
+        return signals
+
+    def _type_agreement(self, query: Query, candidates: list[str], rows: dict[str, Any]) -> dict[str, np.ndarray]:
+        """P(same 大类) and P(same 小类) of the query and each candidate.
+
+        A known type counts as certain; a case without one uses its predicted type
+        (:mod:`leian.disputes.index`) with its probability; the query's own type, when
+        not given, is the predicted distribution.
+        """
+        if not (query.category or query.category_probabilities):
             return {}
-        rows = {r["id"]: r for r in self.store.conn.execute(
-            f"SELECT id, category, subtype, {', '.join(LEVELS)} FROM cases WHERE id IN ({','.join('?' * len(candidates))})",
-            candidates,
-        )}
-        shared = self._shared_parties(query, candidates)
-        signals = {name: np.zeros(len(candidates)) for name in ("category", "subtype", "place", "parties")}
+        guesses = disputes.type_guesses(self.store, [c for c in candidates if c in rows and not rows[c]["subtype"]])
+        same_category = np.zeros(len(candidates))
+        same_subtype = np.zeros(len(candidates))
         for i, case_id in enumerate(candidates):
             row = rows.get(case_id)
             if row is None:
                 continue
-            signals["category"][i] = float(bool(query.category) and row["category"] == query.category)
-            signals["subtype"][i] = float(bool(query.subtype) and row["subtype"] == query.subtype)
-            level = _shared_level(query, {level: row[level] for level in LEVELS})
-            signals["place"][i] = (LEVELS.index(level) + 1) / len(LEVELS) if level else 0.0
-            signals["parties"][i] = float(bool(shared.get(case_id)))
-        return signals
+            category, subtype, p_category, p_subtype = row["category"], row["subtype"], 1.0, 1.0
+            if not subtype and case_id in guesses:
+                g_category, g_subtype, g_p, g_p_category = guesses[case_id]
+                if category in (None, g_category):
+                    category, subtype, p_subtype = g_category, g_subtype, g_p
+                    p_category = 1.0 if row["category"] else g_p_category
+            if query.category:
+                same_category[i] = float(category == query.category)
+                same_subtype[i] = float(bool(query.subtype) and subtype == query.subtype)
+            else:
+                same_category[i] = query.category_probabilities.get(category, 0.0) * p_category if category else 0.0
+                same_subtype[i] = query.subtype_probabilities.get(subtype, 0.0) * p_subtype if subtype else 0.0
+        return {"category": same_category, "subtype": same_subtype}
 
     def _shared_parties(self, query: Query, candidates: Sequence[str]) -> dict[str, list[str]]:
         if not query.parties:
@@ -451,17 +553,21 @@ class SearchEngine:
                 found.setdefault(case_id, []).append(name)
         return found
 
-    def _result(self, case: Case, score: float, parts: dict[str, float], query: Query, query_terms: list[str]) -> dict[str, Any]:
+    def _result(self, case: Case, score: float, parts: dict[str, float], query: Query, query_terms: list[str],
+                elements: list[str] | None = None, guess: tuple[str, str, float, float] | None = None) -> dict[str, Any]:
         case_terms = set(keywords(case.search_text, 30))
         level = _shared_level(query, case.location)
+        elements = elements or []
+        category, subtype = (case.category, case.subtype) if case.subtype or not guess else (guess[0], guess[1])
         why: dict[str, Any] = {
             "shared_terms": [t for t in query_terms if t in case_terms][:8],
-            "same_type": "小类" if parts.get("subtype") else "大类" if parts.get("category") else None,
+            "shared_elements": [name for name, _ in query.elements if name in elements],
+            "same_type": _same_type(query, category, subtype),
             "same_place": {"level": level, "name": case.location[level]} if level else None,
             "shared_parties": self._shared_parties(query, [case.id]).get(case.id, []),
             "dense": round(parts["cosine"], 4),
             "bm25": round(parts["bm25_raw"], 4),
-            "contributions": {name: round(value, 4) for name, value in parts.items() if name not in ("cosine", "bm25_raw") and value},
+            "contributions": {name: round(value, 4) for name, value in parts.items() if name not in ("cosine", "bm25_raw", "relevance") and value},
         }
         return {
             "id": case.id,
@@ -477,6 +583,10 @@ class SearchEngine:
             "agreement": case.agreement,
             "mediators": [{"name": m.name, "org": m.org} for m in case.mediators],
             "snippet": case.text[:160],
+            "elements": elements,
+            "relevance": relevance_level(parts.get("relevance", 0.0)),
+            "relevance_probability": round(parts.get("relevance", 0.0), 3),
+            "predicted_type": {"category": guess[0], "subtype": guess[1], "probability": round(guess[2], 3)} if guess and not case.subtype else None,
             "why": why,
         }
 
@@ -490,6 +600,41 @@ class SearchEngine:
         return [(other, score) for other, score in hits if other != case_id][:k]
 
 
+def element_overlap(query: Query, elements: dict[str, list[str]], candidates: Sequence[str], weights: dict[str, float]) -> np.ndarray:
+    """IDF-weighted cosine between the query's element set and each candidate's (0..1).
+
+    >>> q = Query("楼上漏水，天花板发霉")
+    >>> [round(float(x), 2) for x in element_overlap(q, {"a": ["漏水", "天花板", "发霉"], "b": ["漏水", "欠薪"]}, ["a", "b", "c"],
+    ...                                             {"漏水": 1.0, "天花板": 2.0, "发霉": 2.0, "欠薪": 3.0, "邻居": 0.5})]
+    [0.99, 0.1, 0.0]
+    """
+    mine = {name: weights.get(name, 1.0) for name, _ in query.elements}
+    norm = float(np.sqrt(sum(w * w for w in mine.values())))
+    overlap = np.zeros(len(candidates))
+    if not norm:
+        return overlap
+    for i, case_id in enumerate(candidates):
+        theirs = elements.get(case_id)
+        if theirs:
+            shared = sum(mine[name] * weights.get(name, 1.0) for name in set(theirs) if name in mine)
+            overlap[i] = shared / (norm * float(np.sqrt(sum(weights.get(name, 1.0) ** 2 for name in set(theirs)))))
+    return overlap
+
+
+def _same_type(query: Query, category: str | None, subtype: str | None) -> str | None:
+    """"小类" / "大类" when the case shares the query's type (given, else the query's likeliest predicted one)."""
+    if query.category:
+        wanted_category, wanted_subtype = query.category, query.subtype
+    elif query.guess:
+        wanted_category = query.guess["category"]
+        wanted_subtype = query.guess["subtype"] if query.guess["probability"] >= 0.5 else None
+    else:
+        return None
+    if wanted_subtype and subtype == wanted_subtype:
+        return "小类"
+    return "大类" if category and category == wanted_category else None
+
+
 def _shared_level(query: Query, location: dict[str, str | None]) -> str | None:
     """The deepest place level the query and a case share (a bare place name matches any level)."""
     for level in reversed(LEVELS):
@@ -500,18 +645,26 @@ def _shared_level(query: Query, location: dict[str, str | None]) -> str | None:
 
 
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """How the top-k cases ended and the practices most of them share."""
+    """How the cases ended and the handling methods (``methods.json``) that recur in their handling texts.
+
+    >>> summary = summarise([{"outcome": "调解成功", "handling": "到现场查看后委托鉴定", "agreement": "分三期支付"},
+    ...                      {"outcome": "调解失败", "handling": "调解员实地勘查，双方分歧大", "agreement": None}])
+    >>> summary["text"], summary["practice_counts"]
+    ('1/2 调解成功; 常见做法: 现场查看（2）', {'现场查看': 2, '分期付款': 1, '委托鉴定': 1})
+    """
     outcomes = Counter(r["outcome"] for r in results if r["outcome"])
     resolved = sum(n for outcome, n in outcomes.items() if outcome in _RESOLVED)
-    practices = Counter()
+    practices: Counter[str] = Counter()
+    methods = Lexicon.methods()
     for result in results:
-        phrases = {p.strip() for p in _PRACTICE_SPLIT.split(result.get("handling") or "") if 2 <= len(p.strip()) <= 14}
-        practices.update(phrases - {"调解方法"})
-    common = [p for p, n in practices.most_common(3) if n >= 2]
+        practices.update(set(methods.names(" ".join(filter(None, (result.get("handling"), result.get("agreement")))))))
+    counts = dict(sorted(practices.items(), key=lambda item: (-item[1], item[0])))
+    common = [name for name, n in list(counts.items())[:4] if n >= 2]
     text = f"{resolved}/{len(results)} 调解成功" if results else "没有找到相似案例"
     if common:
-        text += "; 常见做法: " + ", ".join(common)
-    return {"count": len(results), "resolved": resolved, "outcomes": dict(outcomes.most_common()), "common_practices": common, "text": text}
+        text += "; 常见做法: " + "、".join(f"{name}（{counts[name]}）" for name in common)
+    return {"count": len(results), "resolved": resolved, "outcomes": dict(outcomes.most_common()), "common_practices": common,
+            "practice_counts": counts, "text": text}
 
 
 def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
@@ -538,7 +691,7 @@ def reindex(home: Home, store: Store, *, model: str | None = None, progress: boo
     keep: set[str] = set()
     for (text,) in store.conn.execute("SELECT search_text FROM cases"):
         keep.add(text_hash(text))  # tokens are cached per whole text
-        keep.update(text_hash(piece) for piece in chunks(text))
+        keep.update(text_hash(piece) for piece in pieces(text))
     pruned = prune(store, keep)
     return {
         "cases": len(engine.vectors),

@@ -6,6 +6,12 @@
   labels 0-3; unlabelled candidates count 0; P@5 and MAP treat labels >= 2 as
   relevant): NDCG@10/20/30, P@5, MAP.
 * ``sts``: STS-B-zh test pairs: Spearman x100 of the pair score against the gold score.
+* ``tellings``: LeiAn's own dev set (``data/devsets/tellings/<split>.jsonl``): disputes
+  each told four ways (short query, grid report, spoken complaint, 调解笔录). Every
+  text queries the other texts of its half through the real engine (a throw-away
+  home, no types on any case or query, optionally the 97 ProMediConv sample cases,
+  types stripped, as distractors); relevant = the other tellings of its scenario.
+  MAP, R@3 and MRR per telling and overall. Only these aggregates are printed.
 
 Documents are prepared like stored cases (:func:`prepare_query`) and, like
 them, embedded in chunks of 500 characters: a document's dense score is its
@@ -43,7 +49,7 @@ from leian.embeddings.encoder import Encoder
 from leian.embeddings.text import chunks, prepare_query, text_hash, tokenize
 from leian.search.bm25 import BM25Index
 from leian.search.faiss import FaissIndex
-from leian.search.fusion import DEFAULT_WEIGHTS, Weights, bm25_weight, fuse, rrf
+from leian.search.fusion import DEFAULT_WEIGHTS, Weights, fuse, rrf
 
 __all__ = [
     "DataError",
@@ -53,6 +59,11 @@ __all__ = [
     "load_c3rd",
     "load_lecard",
     "load_sts",
+    "load_tellings",
+    "tellings_signals",
+    "tellings_rows",
+    "TELLINGS",
+    "SINGLE_SIGNALS",
     "ranking_scores",
     "ndcg",
     "precision",
@@ -75,12 +86,14 @@ BASELINES = {
         {"method": "BERT (test split)", "ndcg@10": 0.774, "ndcg@30": 0.899},
         {"method": "char-bigram BM25 (queries 0-4)", "ndcg@10": 0.756, "ndcg@30": 0.838},
     ],
+    "tellings": [],
     "sts": [
         {"method": "text2vec-base-chinese", "spearman": 79.3},
         {"method": "m3e-base", "spearman": 77.0},
     ],
 }
 METRICS = {
+    "tellings": ["map", "r@3", "mrr"],
     "c3rd": ["ndcg@10", "ndcg@30", "p@5", "mrr"],
     "lecard": ["ndcg@10", "ndcg@20", "ndcg@30", "p@5", "map"],
     "sts": ["spearman"],
@@ -187,6 +200,111 @@ def load_sts(data_dir: Path, limit: int | None = None) -> list[tuple[str, str, f
     return [(a, b, float(s)) for a, b, s in rows[:limit]]
 
 
+#: The four ways a dispute is told in the dev set.
+TELLINGS = ("short", "report", "spoken", "record")
+#: Each signal alone, as a ranking (rows of the tellings table beside the fused one).
+SINGLE_SIGNALS = ("bm25", "dense", "elements", "type")
+_TELLING_FIELDS = ("id", "scenario", "telling", "text")
+
+
+def load_tellings(data_dir: Path, split: str) -> list[dict[str, Any]]:
+    """The rows of ``<data_dir>/<split>.jsonl`` (id, scenario, telling, text; other fields are not read)."""
+    path = Path(data_dir) / f"{split}.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataError(f"{path}：无法读取：{exc}") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} 第 {number} 行：不是有效的 JSON：{exc.msg}") from None
+        missing = [f for f in _TELLING_FIELDS if not item.get(f)]
+        if missing or item["telling"] not in TELLINGS:
+            raise DataError(f"{path} 第 {number} 行：字段缺失或取值不对：{'、'.join(missing or ['telling'])}")
+        rows.append({f: item[f] for f in _TELLING_FIELDS})  # gist, category and subtype never reach the ranking
+    if not rows:
+        raise DataError(f"{path}：没有任何记录")
+    return rows
+
+
+def _sample_distractors() -> list[dict[str, Any]]:
+    """The bundled ProMediConv cases as records without their types."""
+    from importlib import resources
+
+    text = (resources.files("leian.data") / "samples" / "promediconv.jsonl").read_text(encoding="utf-8")
+    return [{"id": r["id"], "text": r["text"]} for r in map(json.loads, text.splitlines())]
+
+
+def tellings_signals(rows: list[dict[str, Any]], home_dir: Path, *, distractors: bool = True,
+                     model: str | None = None) -> list[tuple[dict[str, Any], list[str], dict[str, np.ndarray], int]]:
+    """Per dev-set text: (row, candidate ids, raw signals per candidate, query tokens), itself excluded.
+
+    The texts (and distractors) are ingested as untyped cases into a home at
+    ``home_dir`` (kept, so a second run reuses its embedding cache) and searched
+    through :class:`~leian.search.engine.SearchEngine` like any query.
+    """
+    from leian.data.ingest import ingest
+    from leian.disputes import index as disputes
+    from leian.home import Home
+    from leian.search.engine import Query, SearchEngine, sync
+
+    home = Home.resolve(home_dir)
+    records = [{"id": r["id"], "text": r["text"]} for r in rows] + (_sample_distractors() if distractors else [])
+    with home.open_store() as store:
+        wanted = {r["id"] for r in records}
+        store.delete([i for i in store.ids() if i not in wanted])
+        source = home.root / "tellings.jsonl"
+        source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        ingest(store, [source], rejects_dir=home.rejects_dir)
+        disputes.sync(home, store)
+        sync(home, store)
+        with SearchEngine(home, store=store, model=model) as engine:
+            queries = [Query(r["text"]) for r in rows]
+            engine.understand(queries)
+            vectors = engine.encoder.encode([q.embedded for q in queries])
+            out = []
+            for row, query, vector in zip(rows, queries, vectors):
+                candidates, signals, tokens = engine.signals(query, vector, pool_size=len(records))
+                keep = [i for i, c in enumerate(candidates) if c != row["id"]]
+                out.append((row, [candidates[i] for i in keep], {k: np.asarray(v)[keep] for k, v in signals.items()}, tokens))
+    return out
+
+
+def _single(name: str, signals: dict[str, np.ndarray]) -> np.ndarray:
+    if name == "type":
+        return signals.get("subtype", 0) + signals.get("category", 0) + 1e-6 * signals["dense"]
+    # Ties (no shared element) are broken by the dense score, so a signal's row ranks every candidate.
+    return signals[name] + (1e-6 * signals["dense"] if name == "elements" else 0)
+
+
+def tellings_rows(data: list[tuple[dict[str, Any], list[str], dict[str, np.ndarray], int]], weights: Weights,
+                  methods: tuple[str, ...] = (*SINGLE_SIGNALS, "fused")) -> list[dict[str, Any]]:
+    """MAP / R@3 / MRR overall and per telling for each single signal and the fused ranking."""
+    scenario_of = {row["id"]: row["scenario"] for row, *_ in data}
+    scorers = {name: (lambda s, n, name=name: _single(name, s)) for name in SINGLE_SIGNALS}
+    scorers["fused"] = lambda s, n: fuse(s["dense"], s["bm25"], s, weights, n)
+    table = []
+    for method, score in ((m, scorers[m]) for m in methods):
+        per: dict[str, list[dict[str, float]]] = {}
+        for row, candidates, signals, tokens in data:
+            values = score(signals, tokens)
+            ranking = [candidates[i] for i in np.argsort(-values, kind="stable")]
+            relevant = {c for c in candidates if scenario_of.get(c) == row["scenario"]}
+            metrics = {"map": average_precision(ranking, relevant), "r@3": len(relevant & set(ranking[:3])) / max(1, min(3, len(relevant))),
+                       "mrr": reciprocal_rank(ranking, relevant)}
+            per.setdefault("all", []).append(metrics)
+            per.setdefault(row["telling"], []).append(metrics)
+        for telling in ("all", *TELLINGS):
+            if telling in per:
+                table.append({"method": method, "telling": telling, "queries": len(per[telling]),
+                              **{m: round(float(np.mean([v[m] for v in per[telling]])), 4) for m in METRICS["tellings"]}})
+    return table
+
+
 class _VectorCache:
     """Document vectors by text hash, optionally kept in a .npz file between runs."""
 
@@ -210,6 +328,38 @@ class _VectorCache:
         return np.vstack([self.vectors[k] for k in keys])
 
 
+class TextSignals:
+    """Element overlap and type agreement of queries with a fixed set of documents, as the engine computes them
+    (element IDF over these documents; every type predicted, none given)."""
+
+    def __init__(self, documents: list[str]):
+        from leian.disputes.lexicon import Lexicon
+        from leian.disputes.types import TypeModel
+
+        lexicon = Lexicon.elements()
+        self.ids = [str(i) for i in range(len(documents))]
+        self.found = {i: lexicon.names(d) for i, d in zip(self.ids, documents)}
+        counts: dict[str, int] = {}
+        for names in self.found.values():
+            for name in set(names):
+                counts[name] = counts.get(name, 0) + 1
+        self.weights = {name: float(np.log((len(documents) + 1) / (n + 0.5))) for name, n in counts.items()}
+        self.model = TypeModel.default()
+        categories, subtypes = self.model.distributions(list(documents)) if documents else (np.zeros((0, 1)), np.zeros((0, 1)))
+        self.best = subtypes.argmax(axis=1)
+        self.best_p = subtypes[np.arange(len(self.best)), self.best]
+        self.parent = np.array([self.model.categories.index(self.model.parent[self.model.subtypes[b]]) for b in self.best], dtype=int)
+        self.parent_p = categories[np.arange(len(self.best)), self.parent]
+
+    def __call__(self, queries: list[str]) -> list[dict[str, np.ndarray]]:
+        from leian.search.engine import Query, element_overlap
+
+        categories, subtypes = self.model.distributions(queries)
+        return [{"elements": element_overlap(Query(q), self.found, self.ids, self.weights),
+                 "category": category[self.parent] * self.parent_p, "subtype": subtype[self.best] * self.best_p}
+                for q, category, subtype in zip(queries, categories, subtypes)]
+
+
 def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.ndarray, int]:
     """Dense and BM25 scores of one task's candidates, and the query's length in jieba tokens."""
     query = prepare_query(task.query)
@@ -228,11 +378,18 @@ def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.nda
 def ranking_scores(task: Task, vectors: _VectorCache, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, np.ndarray]:
     """Candidate scores of one task under each method."""
     dense, bm25, query_tokens = _task_signals(task, vectors)
+    extra = TextSignals([prepare_query(d) for d in task.documents])([prepare_query(task.query)])[0]
+    return _methods(dense, bm25, extra, weights, query_tokens)
+
+
+def _methods(dense: np.ndarray, bm25: np.ndarray, extra: dict[str, np.ndarray], weights: Weights, tokens: int) -> dict[str, np.ndarray]:
     return {
         "bm25": bm25,
         "dense": dense,
+        "elements": extra["elements"] + 1e-6 * dense,
+        "type": extra["subtype"] + extra["category"] + 1e-6 * dense,
         "rrf": rrf([dense, bm25]),
-        "fused": fuse(dense, bm25, {}, weights, query_tokens),
+        "fused": fuse(dense, bm25, extra, weights, tokens),
     }
 
 
@@ -256,22 +413,23 @@ def _ranking_rows(benchmark: str, tasks: list[Task], vectors: _VectorCache, weig
     return [_mean_row(benchmark, method, rows) for method, rows in per_method.items()]
 
 
-def _sts_signals(pairs: list[tuple[str, str, float]], vectors: _VectorCache) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Per pair: dense cosine, BM25 scaled by the query's best match in the collection, query length."""
+def _sts_signals(pairs: list[tuple[str, str, float]], vectors: _VectorCache, weights: Weights) -> dict[str, np.ndarray]:
+    """Per pair, each method's score: every left sentence is a query over all right sentences, its signals
+    normalised over that collection as the engine normalises them over its candidates; the pair's own score is kept."""
     left = [prepare_query(a) for a, _, _ in pairs]
     right = [prepare_query(b) for _, b, _ in pairs]
     index = BM25Index.build([str(i) for i in range(len(right))], [tokenize(t) for t in right])
-    bm25 = np.empty(len(pairs))
-    for i, text in enumerate(left):
-        scores = index.scores(tokenize(text))
-        # Scaled by the query's best match in the collection, as the engine does per query.
-        bm25[i] = scores[i] / scores.max() if len(scores) and scores.max() > 0 else 0.0
     a, b = vectors.encode(left), vectors.encode(right)
-    return np.sum(a * b, axis=1), bm25, [len(tokenize(t)) for t in left]
-
-
-def _sts_fused(dense: np.ndarray, bm25: np.ndarray, lengths: list[int], weights: Weights) -> np.ndarray:
-    return weights.dense * dense + np.array([bm25_weight(weights, n) for n in lengths]) * bm25
+    cosine = a @ b.T
+    out: dict[str, list[float]] = {}
+    extras = TextSignals(right)(left)
+    for i, (text, extra) in enumerate(zip(left, extras)):
+        bm25 = index.scores(tokenize(text))
+        methods = _methods(cosine[i], np.asarray(bm25, dtype=np.float64), extra, weights, len(tokenize(text)))
+        for name, values in methods.items():
+            if name != "rrf":
+                out.setdefault(name, []).append(float(values[i]))
+    return {name: np.array(values) for name, values in out.items()}
 
 
 def _spearman(scores: np.ndarray, gold: list[float]) -> float:
@@ -281,10 +439,8 @@ def _spearman(scores: np.ndarray, gold: list[float]) -> float:
 
 
 def _sts_rows(pairs: list[tuple[str, str, float]], vectors: _VectorCache, weights: Weights) -> list[dict[str, Any]]:
-    dense, bm25, lengths = _sts_signals(pairs, vectors)
     gold = [s for _, _, s in pairs]
-    methods = {"bm25": bm25, "dense": dense, "fused": _sts_fused(dense, bm25, lengths, weights)}
-    return [{"method": m, "spearman": _spearman(s, gold)} for m, s in methods.items()]
+    return [{"method": m, "spearman": _spearman(s, gold)} for m, s in _sts_signals(pairs, vectors, weights).items()]
 
 
 def sweep(
@@ -295,29 +451,43 @@ def sweep(
     *,
     limit: int | None = None,
     cache: Path | None = None,
+    split: str = "tune",
 ) -> list[dict[str, Any]]:
     """The fused row under each of ``grid``'s weights, with the signals computed once.
 
-    Returns the bm25 and dense rows first, then one row per weights (method
-    ``fused``, with the weights under ``"weights"``).
+    Returns the single-signal rows first, then one row per weights (method
+    ``fused``, with the weights under ``"weights"``). For ``tellings`` the rows are
+    the overall ones plus the worst telling's MAP under ``"worst_map"``.
     """
+    if benchmark == "tellings":
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="leian-tellings-") as scratch:
+            data = tellings_signals(load_tellings(data_dir, split)[:limit], Path(cache) if cache else Path(scratch), model=encoder.model_id)
+        rows = [r for r in tellings_rows(data, DEFAULT_WEIGHTS) if r["telling"] == "all" and r["method"] != "fused"]
+        for weights in grid:
+            table = [r for r in tellings_rows(data, weights, methods=("fused",))]
+            overall = next(r for r in table if r["telling"] == "all")
+            rows.append({**overall, "worst_map": min(r["map"] for r in table if r["telling"] != "all"), "weights": weights.to_dict()})
+        return rows
     vectors = _VectorCache(encoder, cache)
     if benchmark == "sts":
         pairs = load_sts(data_dir, limit)
-        dense, bm25, lengths = _sts_signals(pairs, vectors)
         gold = [s for _, _, s in pairs]
-        rows = [{"method": "bm25", "spearman": _spearman(bm25, gold)}, {"method": "dense", "spearman": _spearman(dense, gold)}]
+        singles = _sts_signals(pairs, vectors, DEFAULT_WEIGHTS)
+        rows = [{"method": m, "spearman": _spearman(v, gold)} for m, v in singles.items() if m != "fused"]
         for weights in grid:
-            rows.append({"method": "fused", "weights": weights.to_dict(), "spearman": _spearman(_sts_fused(dense, bm25, lengths, weights), gold)})
+            rows.append({"method": "fused", "weights": weights.to_dict(), "spearman": _spearman(_sts_signals(pairs, vectors, weights)["fused"], gold)})
         return rows
     tasks = (load_c3rd if benchmark == "c3rd" else load_lecard)(data_dir, limit)
-    signals = [_task_signals(task, vectors) for task in tasks]
-    rows = [
-        _mean_row(benchmark, "bm25", [_task_metrics(t, b) for t, (_, b, _) in zip(tasks, signals)]),
-        _mean_row(benchmark, "dense", [_task_metrics(t, d) for t, (d, _, _) in zip(tasks, signals)]),
-    ]
+    signals = []
+    for task in tasks:
+        dense, bm25, tokens = _task_signals(task, vectors)
+        signals.append((dense, bm25, TextSignals([prepare_query(d) for d in task.documents])([prepare_query(task.query)])[0], tokens))
+    rows = [_mean_row(benchmark, m, [_task_metrics(t, _methods(d, b, e, DEFAULT_WEIGHTS, n)[m]) for t, (d, b, e, n) in zip(tasks, signals)])
+            for m in ("bm25", "dense", "elements", "type")]
     for weights in grid:
-        fused = [_task_metrics(t, fuse(d, b, {}, weights, n)) for t, (d, b, n) in zip(tasks, signals)]
+        fused = [_task_metrics(t, fuse(d, b, e, weights, n)) for t, (d, b, e, n) in zip(tasks, signals)]
         rows.append({**_mean_row(benchmark, "fused", fused), "weights": weights.to_dict()})
     return rows
 
@@ -330,8 +500,22 @@ def run(
     limit: int | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
     cache: Path | None = None,
+    split: str = "tune",
+    distractors: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate one benchmark; rows for bm25, dense, rrf (ranking tasks) and fused."""
+    """Evaluate one benchmark; rows for bm25, dense, rrf (ranking tasks) and fused.
+
+    ``tellings`` reads ``split`` and keeps its throw-away home in ``cache`` (a folder) when given.
+    """
+    if benchmark == "tellings":
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="leian-tellings-") as scratch:
+            rows = load_tellings(data_dir, split)[:limit]
+            data = tellings_signals(rows, Path(cache) if cache else Path(scratch), distractors=distractors, model=encoder.model_id)
+        return {"benchmark": "tellings", "data": str(data_dir), "split": split, "distractors": distractors, "size": len(data),
+                "model": encoder.model_id, "weights": weights.to_dict(), "metrics": METRICS["tellings"],
+                "rows": tellings_rows(data, weights), "baselines": []}
     vectors = _VectorCache(encoder, cache)
     if benchmark == "sts":
         pairs = load_sts(data_dir, limit)
@@ -354,6 +538,13 @@ def run(
 def format_table(report: dict[str, Any]) -> str:
     """The report as a Markdown table."""
     metrics = report["metrics"]
+    if report["benchmark"] == "tellings":
+        lines = [f"tellings {report['split']} ({report['size']} texts, distractors {'on' if report['distractors'] else 'off'}, "
+                 f"model {report['model']})", "", "| method | telling | queries | " + " | ".join(metrics) + " |",
+                 "|---|---|---|" + "---|" * len(metrics)]
+        for row in report["rows"]:
+            lines.append(f"| {row['method']} | {row['telling']} | {row['queries']} | " + " | ".join(f"{row[m]:.3f}" for m in metrics) + " |")
+        return "\n".join(lines)
     lines = [
         f"{report['benchmark']}（{report['size']} {'个句对' if report['benchmark'] == 'sts' else '条查询'}，模型 {report['model']}）",
         "",
@@ -367,7 +558,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def shortfall(rows: list[dict[str, Any]], metrics: list[str]) -> float:
-    """How far the last row falls below the better of the bm25 and dense rows, at worst (<= 0 is met).
+    """How far the last row falls below the best single-signal row, at worst (<= 0 is met).
 
     Spearman (×100) is divided by 100 so that every metric is on a 0..1 scale.
 
@@ -375,36 +566,39 @@ def shortfall(rows: list[dict[str, Any]], metrics: list[str]) -> float:
     >>> round(shortfall(rows, ["mrr"]), 3)
     0.04
     """
-    best = {m: max(r[m] for r in rows if r["method"] in ("bm25", "dense")) for m in metrics}
+    best = {m: max(r[m] for r in rows if r["method"] in ("bm25", "dense", "elements", "type")) for m in metrics}
     return max((best[m] - rows[-1][m]) / (100 if m == "spearman" else 1) for m in metrics)
 
 
 def _main(argv: list[str] | None = None) -> None:
-    """``python -m leian.search.evaluate sweep BENCH --data DIR [--cache F] --base .. --knee .. --power .. --cap ..``"""
+    """``python -m leian.search.evaluate sweep BENCH --data DIR [--cache F] [--split tune] --dense .. --bm25 .. --bm25_power .. --elements .. --category .. --subtype ..``"""
     import argparse
     import itertools
 
     from leian.embeddings.encoder import load_encoder
 
-    parser = argparse.ArgumentParser(prog="python -m leian.search.evaluate", description="Fused metrics over a grid of BM25-weight curves.")
+    parser = argparse.ArgumentParser(prog="python -m leian.search.evaluate", description="Fused metrics over a grid of fusion weights.")
     parser.add_argument("command", choices=["sweep"])
     parser.add_argument("benchmark", choices=sorted(METRICS))
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--limit", type=int)
-    for name, default in (("base", "0.05"), ("knee", "16"), ("power", "4"), ("cap", "100")):
+    parser.add_argument("--split", default="tune", choices=["tune"], help="tellings: only the tuning half may be swept")
+    names = ("dense", "bm25", "bm25_power", "elements", "category", "subtype")
+    for name in names:
+        default = str(getattr(DEFAULT_WEIGHTS, name))
         parser.add_argument(f"--{name}", default=default, help=f"comma-separated values (default {default})")
     args = parser.parse_args(argv)
-    values = [[float(v) for v in getattr(args, n).split(",")] for n in ("base", "knee", "power", "cap")]
-    grid = [Weights(bm25=b, bm25_knee=k, bm25_power=p, bm25_cap=c) for b, k, p, c in itertools.product(*values)]
-    rows = sweep(args.benchmark, args.data, load_encoder(), grid, limit=args.limit, cache=args.cache)
+    values = [[float(v) for v in getattr(args, n).split(",")] for n in names]
+    grid = [Weights(**dict(zip(names, combo))) for combo in itertools.product(*values)]
+    rows = sweep(args.benchmark, args.data, load_encoder(), grid, limit=args.limit, cache=args.cache, split=args.split)
     for row in rows:
         metrics = {m: row[m] for m in METRICS[args.benchmark]}
         if row["method"] == "fused":
-            w = row["weights"]
-            curve = f"base={w['bm25']:g} knee={w['bm25_knee']:g} power={w['bm25_power']:g} cap={w['bm25_cap']:g}"
-            gap = shortfall(rows[:2] + [row], METRICS[args.benchmark])
-            print(json.dumps({"curve": curve, **metrics, "shortfall": round(gap, 4)}))
+            w = " ".join(f"{n}={row['weights'][n]:g}" for n in names)
+            singles = [r for r in rows if r["method"] != "fused"]
+            extra = {"worst_map": row["worst_map"]} if "worst_map" in row else {"shortfall": round(shortfall(singles + [row], METRICS[args.benchmark]), 4)}
+            print(json.dumps({"weights": w, **metrics, **extra}))
         else:
             print(json.dumps({"method": row["method"], **metrics}))
 

@@ -1,35 +1,33 @@
-"""Fusion of dense, BM25 and structured signals into one calibrated score.
+"""Fusion of the dense, BM25, element, type and structured signals into one ranking score.
 
-Each signal is put on a comparable scale per query before a weighted sum:
+A weighted sum of signals on fixed scales, every weight a smooth function of
+nothing or of the query's length (no switch between signals):
 
-* dense: the cosine similarity as is (already on a fixed scale, 0..1 in practice);
+* dense: the cosine similarity as is (a long case's best chunk, MaxP);
 * BM25: divided by the best BM25 score among the query's candidates (0..1),
-  then weighted by the query's length in jieba tokens:
-  ``bm25 * max(1, tokens / bm25_knee) ** bm25_power``, capped at ``bm25_cap``
-  (defaults 0.01, 48, 8, 100): a soft step. Queries up to ~48 tokens (a
-  mediator's description, a complaint) are ranked by meaning with BM25 as a
-  tie-breaker; from ~64 tokens (weight 0.1) BM25 counts, and whole cases or
-  judgments (80+ tokens, weight 0.6 and up) are led by their many specific
-  terms, the dense score breaking ties;
-* structure: 1 for the same 大类, 1 more for the same 小类, the depth of the
-  deepest shared place level divided by 6, and 1 for a shared party.
+  weighted ``bm25 * (tokens / bm25_knee) ** bm25_power`` (a gentle ramp, power ≤ 2:
+  a whole judgment of 150 jieba tokens leans on its many specific terms more
+  than a one-line query does), capped at ``bm25_cap``;
+* elements: the IDF-weighted cosine of the query's and the case's 纠纷要素 sets (0..1);
+* type agreement: P(same 大类) and P(same 小类) of the query and the case
+  (predicted when not given, :mod:`leian.disputes.types`), 0..1;
+* place (depth of the deepest shared level / 6) and a shared party, when the query names them.
 
-The dense score of a long case is its best chunk's (MaxP, see
-:mod:`leian.search.faiss`). The curve was chosen by a grid on the three dev
-sets (STS-B-zh, LeCaRD 0-4, C3RD_mini; ``python -m leian.search.evaluate
-sweep``), where the fused ranking is at least the better single signal on
-every metric of every set; docs/quality.md has the table, the grid and the
-caveat that the curve is fitted on the same data.
+Sparse signals are not standardised: a z-score over candidates where one case
+shares an element would blow that one case up. The weights were chosen by a
+grid on the tuning half of the dev set together with STS-B-zh, LeCaRD and C3RD
+(``python -m leian.search.evaluate sweep``) and checked, unchanged, on the held-out
+half (docs/quality.md).
 
 Examples
 --------
 >>> import numpy as np
->>> w = Weights(dense=1.0, bm25=0.5, category=0.1, subtype=0.1, place=0.1, parties=0.2)
->>> fused = fuse(np.array([0.9, 0.8]), np.array([2.0, 4.0]), {"category": np.array([0.0, 1.0])}, w)
+>>> w = Weights(dense=1.0, bm25=0.5, bm25_power=0.0, elements=1.0, category=0.1, subtype=0.1)
+>>> fused = fuse(np.array([0.9, 0.8]), np.array([2.0, 4.0]), {"elements": np.array([0.0, 0.5]), "category": np.array([0.1, 0.9])}, w)
 >>> [round(float(x), 3) for x in fused]
-[1.15, 1.4]
->>> bm25_weight(w, 4), round(bm25_weight(w, 72), 2), bm25_weight(w, 400)
-(0.5, 12.81, 100.0)
+[1.16, 1.89]
+>>> round(bm25_weight(Weights(bm25=0.1, bm25_knee=48, bm25_power=1.0), 96), 3)
+0.2
 >>> [round(float(x), 3) for x in rrf([np.array([0.9, 0.8]), np.array([2.0, 4.0])])]
 [0.033, 0.033]
 """
@@ -39,9 +37,19 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["Weights", "DEFAULT_WEIGHTS", "STRUCTURE_SIGNALS", "fuse", "contributions", "bm25_scale", "bm25_weight", "rrf"]
+__all__ = ["Weights", "DEFAULT_WEIGHTS", "STRUCTURE_SIGNALS", "fuse", "contributions", "bm25_scale", "bm25_weight", "rrf",
+           "relevance_probability", "relevance_level", "RELEVANCE", "RELEVANCE_FLOOR"]
 
-STRUCTURE_SIGNALS = ("category", "subtype", "place", "parties")
+#: Logistic model of "this case is the same dispute", fitted on the tuning half of the dev set
+#: (every text against every other of its half and the 97 sample cases): intercept, then the weights of
+#: the dense cosine, the element overlap, P(same 小类) and P(same 大类). docs/quality.md has its reliability table.
+RELEVANCE = (-9.90, 4.25, 9.14, 2.47, 0.52)
+#: 相关度: 高 from this probability, 中 from the floor, 低 below the floor.
+RELEVANCE_HIGH = 0.5
+RELEVANCE_FLOOR = 0.2
+
+#: Signals on a fixed 0..1 scale, taken as they are.
+STRUCTURE_SIGNALS = ("elements", "category", "subtype", "place", "parties")
 
 
 @dataclass(frozen=True)
@@ -49,14 +57,15 @@ class Weights:
     """Weight of each signal in the fused score."""
 
     dense: float = 1.0
-    bm25: float = 0.01
+    bm25: float = 0.2
+    elements: float = 0.5
     category: float = 0.05
-    subtype: float = 0.05
+    subtype: float = 0.3
     place: float = 0.05
     parties: float = 0.1
-    #: BM25's weight grows as ``(tokens / bm25_knee) ** bm25_power`` beyond the knee, up to ``bm25_cap``.
+    #: BM25's weight is ``bm25 * (tokens / bm25_knee) ** bm25_power``, at most ``bm25_cap``.
     bm25_knee: float = 48.0
-    bm25_power: float = 8.0
+    bm25_power: float = 0.0
     bm25_cap: float = 100.0
 
     def to_dict(self) -> dict[str, float]:
@@ -74,10 +83,9 @@ def bm25_scale(bm25: np.ndarray) -> np.ndarray:
 
 def bm25_weight(weights: Weights, query_tokens: int | None) -> float:
     """The BM25 weight for a query of ``query_tokens`` jieba tokens (None: the base weight)."""
-    if query_tokens is None:
+    if query_tokens is None or not weights.bm25_power:
         return weights.bm25
-    curve = weights.bm25 * max(1.0, query_tokens / weights.bm25_knee) ** weights.bm25_power
-    return min(weights.bm25_cap, curve)
+    return min(weights.bm25_cap, weights.bm25 * (max(1, query_tokens) / weights.bm25_knee) ** weights.bm25_power)
 
 
 def contributions(
@@ -107,6 +115,22 @@ def fuse(
 ) -> np.ndarray:
     """The fused score of each candidate (higher is more similar)."""
     return sum(contributions(dense, bm25, structure, weights, query_tokens).values())
+
+
+def relevance_probability(dense: np.ndarray, elements: np.ndarray, subtype: np.ndarray, category: np.ndarray) -> np.ndarray:
+    """Calibrated probability that a case is the same kind of dispute as the query (absolute signals, not z-scores).
+
+    >>> [round(float(p), 2) for p in relevance_probability(np.array([0.9, 0.6]), np.array([0.6, 0.0]), np.array([0.9, 0.01]), np.array([1.0, 0.05]))]
+    [0.9, 0.0]
+    """
+    intercept, w_dense, w_elements, w_subtype, w_category = RELEVANCE
+    logit = intercept + w_dense * np.asarray(dense) + w_elements * np.asarray(elements) + w_subtype * np.asarray(subtype) + w_category * np.asarray(category)
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def relevance_level(probability: float) -> str:
+    """``high`` / ``medium`` / ``low`` (高 / 中 / 低); ``low`` is below the floor."""
+    return "high" if probability >= RELEVANCE_HIGH else "medium" if probability >= RELEVANCE_FLOOR else "low"
 
 
 def rrf(score_lists: list[np.ndarray], k: int = 60) -> np.ndarray:

@@ -8,7 +8,7 @@ import pkgutil
 import pytest
 
 
-PACKAGES = ["leian", "leian.data", "leian.embeddings", "leian.search", "leian.graph", "leian.web", "leian.analytics", "leian.library"]
+PACKAGES = ["leian", "leian.data", "leian.embeddings", "leian.search", "leian.graph", "leian.web", "leian.analytics", "leian.library", "leian.disputes"]
 
 
 def _modules():

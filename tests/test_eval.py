@@ -36,7 +36,7 @@ def test_loaders_read_the_real_datasets():
 def test_sts_slice_scores_like_a_sentence_model():
     report = ev.run("sts", DATASETS / "sts_b_zh", load_encoder(), limit=120)
     rows = {row["method"]: row["spearman"] for row in report["rows"]}
-    assert set(rows) == {"bm25", "dense", "fused"}
+    assert set(rows) == {"bm25", "dense", "elements", "type", "fused"}
     assert rows["dense"] > 50 and rows["dense"] > rows["bm25"]
     assert "| dense |" in ev.format_table(report)
 
@@ -47,8 +47,22 @@ def test_ranking_slice_on_c3rd(tmp_path):
     keep = sorted(task.gains)[:5] + [i for i in range(100) if i not in task.gains][:15]
     small = ev.Task(task.query, [task.documents[i][:300] for i in keep], {n: 1 for n, i in enumerate(keep) if i in task.gains})
     scores = ev.ranking_scores(small, ev._VectorCache(load_encoder(), tmp_path / "v.npz"))
-    assert set(scores) == {"bm25", "dense", "rrf", "fused"}
-    for values in scores.values():
+    assert set(scores) == {"bm25", "dense", "elements", "type", "rrf", "fused"}
+    for name in ("bm25", "dense", "rrf", "fused"):
+        values = scores[name]
         ranking = list(reversed(sorted(range(20), key=lambda i: values[i])))
         # Every signal puts the same-cause cases well above chance (5 of 20 relevant).
         assert ev.average_precision(ranking, set(small.gains)) > 0.4
+
+
+def test_tellings_eval_runs_the_engine_and_prints_only_aggregates(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "data" / "devsets" / "tellings"
+    report = ev.run("tellings", data, load_encoder(), limit=16, split="tune", distractors=False)
+    rows = {(r["method"], r["telling"]): r for r in report["rows"]}
+    assert {m for m, _ in rows} == {"bm25", "dense", "elements", "type", "fused"}
+    assert rows[("fused", "all")]["queries"] == 16 and 0 < rows[("fused", "all")]["map"] <= 1
+    table = ev.format_table(report)
+    assert "| fused | all | 16 |" in table
+    # Only the tuning half may be swept: the sweep command refuses the held-out one.
+    with pytest.raises(SystemExit):
+        ev._main(["sweep", "tellings", "--data", str(data), "--split", "heldout"])

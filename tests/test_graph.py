@@ -27,8 +27,8 @@ HONGQI = {"province": "广东省", "city": "珠海市", "district": "金湾区",
 MEDIATOR = [{"name": "李梅", "org": "三灶镇人民调解委员会"}]
 
 
-def _case(case_id, date, location, parties, **extra):
-    return validate({"id": case_id, "text": f"纠纷经过{case_id}", "occurred_on": date, "location": location,
+def _case(case_id, date, location, parties, text=None, **extra):
+    return validate({"id": case_id, "text": text or f"纠纷经过{case_id}", "occurred_on": date, "location": location,
                      "parties": parties, "type": "邻里/漏水", "channel": "网格员排查", **extra})
 
 
@@ -153,6 +153,37 @@ def test_deletes_and_moves_prune_what_no_case_uses(graph_store, store, tmp_path)
     assert [n for n in gone if n in nodes] == []
     kept = [f"{district}›三灶镇", district, f"{district}›红旗镇›中心村", "org:三灶镇人民调解委员会", "type:邻里", "channel:网格员排查"]
     assert [n for n in kept if n not in nodes] == []
+
+
+def test_element_nodes_link_cases_to_their_dispute_elements(graph_store, store, tmp_path):
+    store.upsert_batch([
+        _case("E01", "2024-06-01", SANZAO, [{"name": "周敏", "phone": "13600001111"}], text="樓上衛生間漏水，我家天花板發霉了"),
+        _case("E02", "2024-06-02", SANZAO, [{"name": "吴强", "phone": "13600002222"}], text="包工头跑路了，工资一直拖着没发"),
+    ])
+    resolve_changes(store)
+    apply_changes(graph_store, store, similar=_similar)
+    nodes, edges = _snapshot(graph_store)
+    assert nodes["element:漏水"] == ("Element", {"name": "漏水", "role": "事由"})
+    has = lambda case: sorted(d for s, t, d in edges if s == case_node_id(case) and t == "HAS_ELEMENT")
+    assert has("E01") == ["element:卫生间", "element:发霉", "element:天花板", "element:漏水", "element:邻居"]
+    assert has("E02") == ["element:包工头", "element:工资", "element:欠薪", "element:跑路"]
+    # E01 is retold without the leak: its element nodes no other case uses are pruned, as a fresh build would.
+    store.upsert_batch([_case("E01", "2024-06-01", SANZAO, [{"name": "周敏", "phone": "13600001111"}], text="隔壁深夜打麻将，吵得睡不着")])
+    resolve_changes(store)
+    apply_changes(graph_store, store, similar=_similar)
+    nodes, edges = _snapshot(graph_store)
+    assert "element:漏水" not in nodes and has("E01") == ["element:噪音", "element:深夜扰民", "element:生活噪音源", "element:邻居"]
+    fresh = NetworkxGraphStore(tmp_path / "fresh")
+    apply_changes(fresh, store, similar=_similar)
+    assert (nodes, edges) == _snapshot(fresh)
+    # Every export carries them.
+    export_graph(graph_store, "neo4j-csv", tmp_path / "csv")
+    assert "element:欠薪" in (tmp_path / "csv" / "nodes_Element.csv").read_text(encoding="utf-8")
+    assert (tmp_path / "csv" / "relationships_HAS_ELEMENT.csv").is_file()
+    export_graph(graph_store, "graphml", tmp_path / "g.graphml")
+    assert networkx.read_graphml(tmp_path / "g.graphml", force_multigraph=True).nodes["element:欠薪"]["label"] == "Element"
+    export_graph(graph_store, "cypher", tmp_path / "g.cypher")
+    assert "MERGE (a)-[r:HAS_ELEMENT]->(b)" in (tmp_path / "g.cypher").read_text(encoding="utf-8")
 
 
 def test_unreferenced_lists_existing_nodes_nothing_points_at(graph_store):

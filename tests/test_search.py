@@ -199,7 +199,7 @@ def test_query_attributes_raise_matching_cases_without_filtering(engine):
     text = "两家人因为宅基地上盖房子的界线吵起来了"
     plain = engine.search(text, top_k=10)
     boosted = engine.search(text, top_k=10, type="邻里", where="三灶镇")
-    assert boosted["results"][0]["why"]["same_type"] in ("大类", "小类")
+    assert any(r["why"]["same_type"] in ("大类", "小类") for r in boosted["results"][:3])
     same_place = [r for r in boosted["results"] if r["why"]["same_place"]]
     assert same_place and all(r["why"]["same_place"]["name"] == "三灶镇" or r["why"]["same_place"]["level"] == "grid" for r in same_place)
     def share(answer):
@@ -213,10 +213,43 @@ def test_result_explains_itself_and_summary_counts_outcomes(engine):
     assert first["why"]["shared_terms"]
     assert 0 < first["why"]["dense"] <= 1.0001
     assert first["why"]["contributions"]["dense"] > 0
-    outcomes = [r["outcome"] for r in answer["results"]]
-    resolved = sum(o in ("调解成功", "司法确认") for o in outcomes)
-    assert answer["summary"]["resolved"] == resolved
-    assert answer["summary"]["text"].startswith(f"{resolved}/10 调解成功")
+    relevant = [r for r in answer["results"] if r["relevance"] != "low"]
+    resolved = sum(r["outcome"] in ("调解成功", "司法确认") for r in relevant)
+    assert relevant and answer["summary"]["count"] == len(relevant) and answer["summary"]["resolved"] == resolved
+    assert answer["summary"]["text"].startswith(f"{resolved}/{len(relevant)} 调解成功")
+
+
+def test_why_similar_names_the_shared_dispute_elements(engine):
+    answer = engine.search("工人干活时被机器压断了手指，老板只付了医药费，家属要求赔偿", top_k=5)
+    assert {"工伤", "赔偿"} <= {e["name"] for e in answer["elements"]}
+    first = answer["results"][0]
+    assert first["why"]["shared_elements"] and set(first["why"]["shared_elements"]) <= set(first["elements"])
+    assert answer["predicted_type"]["category"] == "劳动" and answer["predicted_type"]["text"].startswith("劳动")
+    assert first["relevance"] in ("high", "medium")
+
+
+def test_nonsense_is_flagged_low_with_no_summary(engine):
+    answer = engine.search("asdfgh 12345", top_k=10)
+    assert answer["results"] and all(r["relevance"] == "low" for r in answer["results"])
+    assert answer["total"] == 0 and answer["summary"]["count"] == 0 and answer["summary"].get("no_meaning")
+    assert "没有可识别的纠纷内容" in answer["summary"]["text"] and "调解成功" not in answer["summary"]["text"]
+
+
+def test_pages_follow_one_another_without_overlap(engine):
+    text = PARAPHRASES[0][1]
+    first, second = engine.search(text, top_k=5), engine.search(text, top_k=5, page=2)
+    whole = engine.search(text, top_k=10)
+    assert (first["page"], second["page"]) == (1, 2)
+    assert [r["id"] for r in first["results"] + second["results"]] == [r["id"] for r in whole["results"]]
+    assert first["total"] == whole["total"] >= 1
+
+
+def test_given_type_replaces_the_predicted_one(engine):
+    text = "两家人因为盖房子的界线吵起来了"
+    predicted = engine.search(text, top_k=5)
+    assert predicted["predicted_type"] is not None
+    given = engine.search(text, top_k=5, type="邻里/相邻关系")
+    assert given["predicted_type"] is None and given["results"][0]["why"]["same_type"] in ("大类", "小类")
 
 
 def test_neighbors_exclude_the_case_itself(engine):
@@ -237,16 +270,17 @@ def _leian(home: Home, *args: str) -> subprocess.CompletedProcess:
 
 
 RESULT_KEYS = {"id", "score", "title", "type", "place", "date", "outcome", "handling", "agreement", "mediators", "why"}
-WHY_KEYS = {"shared_terms", "same_type", "same_place", "shared_parties", "dense", "bm25", "contributions"}
+WHY_KEYS = {"shared_terms", "shared_elements", "same_type", "same_place", "shared_parties", "dense", "bm25", "contributions"}
 
 
 def _check_contract(answer: dict, top_k: int) -> None:
-    assert {"query", "results", "summary", "facets"} <= set(answer)
+    assert {"query", "results", "summary", "facets", "elements", "predicted_type", "total", "page", "top_k"} <= set(answer)
     assert len(answer["results"]) == top_k
     scores = [r["score"] for r in answer["results"]]
     assert scores == sorted(scores, reverse=True)
     for result in answer["results"]:
-        assert RESULT_KEYS <= set(result)
+        assert RESULT_KEYS | {"elements", "relevance", "relevance_probability"} <= set(result)
+        assert result["relevance"] in ("high", "medium", "low")
         assert WHY_KEYS <= set(result["why"])
         assert isinstance(result["score"], float)
 

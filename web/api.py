@@ -107,6 +107,7 @@ def search() -> Any:
         top_k=int_arg("top_k", 10, 1, queries.MAX_TOP_K),
         filters={key: request.args.get(key, "") for key in queries.SEARCH_FILTERS},
         parties=request.args.getlist("party"), address=request.args.get("address"),
+        page=int_arg("page", 1, 1, 100), as_type=request.args.get("as_type"),
     )
     return jsonify(answer)
 

@@ -64,6 +64,11 @@ RESPONSES: dict[str, dict[str, Any]] = {
                 "additionalProperties": _COUNTS,
             },
             "address_history": {"type": "array", "items": _OBJECT},
+            "elements": {"type": "array", "items": _OBJECT, "description": "查询中识别出的纠纷要素 {name, role}"},
+            "predicted_type": {"type": ["object", "null"], "description": "推测类型 {category, subtype, probability, text}；指定了类型时为 null"},
+            "total": {"type": "integer", "description": "相关度在下限以上的候选案件数"},
+            "page": {"type": "integer"},
+            "top_k": {"type": "integer"},
         },
     },
 }
@@ -83,6 +88,8 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
         ("outcome", _STRING, "调解结果"), ("channel", _STRING, "来源渠道"), ("mediator", _STRING, "调解员或调解组织"),
         ("party", _STRING_LIST, "新纠纷的当事人（可多次）"),
         ("address", _STRING, "新纠纷的地址：返回该地址的既往案件 address_history"),
+        ("page", {"type": "integer", "minimum": 1, "maximum": 100}, "第几页（每页 top_k 条）"),
+        ("as_type", _STRING, "新纠纷的类型，代替推测类型（只提高同类案件的排名，不筛除）"),
     ], None, 200),
     ("get", "/api/cases/{case_id}", "案件详情（按角色脱敏）", "any", [], None, 200),
     ("get", "/api/cases/{case_id}/neighbors", "案件的图谱邻域（当事人、地点、调解员、相似与重复案件）", "any", [

@@ -55,14 +55,22 @@ def home() -> Any:
     filters = {key: request.args.get(key, "").strip() for key in queries.SEARCH_FILTERS}
     party_text = request.args.get("parties", "").strip()
     address = request.args.get("address", "").strip()
+    as_type = request.args.get("as_type", "").strip()
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and 1 <= int(page) <= 100 else 1
     answer = None
     if text:
         try:
             answer = queries.search(services(), current_user(), text, top_k=10, filters=filters,
-                                    parties=_split_list(party_text), address=address)
+                                    parties=_split_list(party_text), address=address, page=page, as_type=as_type)
         except queries.QueryError as exc:
             flash(str(exc), "error")
+    base = {"q": text, "parties": party_text, "address": address, "as_type": as_type, **filters}
+    pages = {"prev": url_for("pages.home", **{k: v for k, v in {**base, "page": page - 1}.items() if v}) if page > 1 else None,
+             "next": url_for("pages.home", **{k: v for k, v in {**base, "page": page + 1}.items() if v})
+             if answer and answer["total"] > page * 10 else None}
     return render_template("search.html", q=text, filters=filters, party_text=party_text, address=address, answer=answer,
+                           as_type=as_type, pages=pages,
                            facets=_facet_links(answer, {"q": text, "parties": party_text, "address": address}, filters)
                            if answer else [],
                            repeaters=_repeaters(answer) if answer else [])

@@ -46,7 +46,7 @@ __all__ = [
 
 #: Graph node label -> its name on screen.
 GRAPH_LABELS = {"Case": "案件", "Party": "当事人", "Location": "地点", "Mediator": "调解员", "Organization": "调解组织",
-                "DisputeType": "纠纷类型", "Channel": "来源渠道"}
+                "DisputeType": "纠纷类型", "Channel": "来源渠道", "Element": "纠纷要素"}
 
 #: Query parameters of a search that restrict which cases may be returned (as in ``leian search``).
 SEARCH_FILTERS = ("type", "where", "since", "until", "outcome", "channel", "mediator")
@@ -77,7 +77,8 @@ def search_engine(services: Any) -> Any:
 
 
 def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: dict[str, str] | None = None,
-           parties: list[str] | None = None, address: str | None = None) -> dict[str, Any]:
+           parties: list[str] | None = None, address: str | None = None, page: int = 1,
+           as_type: str | None = None) -> dict[str, Any]:
     """Similar cases for ``text`` (the engine's JSON contract), masked for ``user``.
 
     With ``address`` (where the new dispute happens), ``address_history`` lists
@@ -93,7 +94,8 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
         # Whether a name raises a case would tell who is a party: only roles that see names search by party.
         parties = None
     try:
-        answer = search_engine(services).search(text, top_k=top_k, filters=filters, parties=parties or None)
+        answer = search_engine(services).search(text, top_k=top_k, filters=filters, parties=parties or None, page=page,
+                                                type=(as_type or "").strip() or None)
     except ValueError as exc:
         raise QueryError(str(exc)) from None
     services.accounts.audit(user.username, "search", detail=masked_for_audit(services, text)[:500],

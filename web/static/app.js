@@ -44,7 +44,7 @@
   var graphBox = document.getElementById("graph");
   if (graphBox && window.cytoscape) {
     var colours = { Case: "#0f5468", Party: "#c8553d", Location: "#2f7d4f", Mediator: "#805ad5",
-                    Organization: "#805ad5", DisputeType: "#b7791f", Channel: "#b7791f" };
+                    Organization: "#805ad5", DisputeType: "#b7791f", Channel: "#b7791f", Element: "#2b6cb0" };
     var cy = window.cytoscape({
       container: graphBox,
       style: [

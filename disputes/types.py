@@ -1,0 +1,247 @@
+"""Dispute-type prediction: 大类 › 小类 with a calibrated probability, for queries and for cases that carry no type.
+
+Trained only on what LeiAn ships or generates, never on the text being
+scored: the taxonomy's names and synonyms, the element lexicon's forms (each
+form labelled with the 小类 its element points to), fact sentences rendered
+from the generator's templates (``data/generate_text.py``) and the bundled
+ProMediConv sample's types (大类 only). Features are character 1–3-grams of
+the normalised text plus the 纠纷要素 found in it, so a colloquial or 繁體
+phrasing that the lexicon knows lands on the same features as the record
+style. Two logistic regressions (fitted by SGD) (大类; 小类 within the whole taxonomy) are
+combined as P(小类) = P(大类) · P(小类 | its 大类), and each is calibrated
+by a temperature on its logits (:data:`TEMPERATURES`, chosen on the tuning
+half of the dev set; docs/quality.md has the reliability table).
+
+The trained model is cached per process and, given a folder, on disk
+(``<home>/models/types-<version>.pkl``, never committed); the version hashes
+every training input, so a changed lexicon or taxonomy retrains it.
+
+Examples
+--------
+>>> model = TypeModel.default()
+>>> guess = model.predict(["樓上衛生間漏水，我家天花板都發霉了"])[0]
+>>> guess.category, guess.subtype, guess.probability > 0.5
+('邻里', '漏水', True)
+>>> guess.label().startswith("邻里 › 漏水（")
+True
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import random
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leian.data.taxonomy import Taxonomy
+from leian.disputes.lexicon import Lexicon, normalise
+
+__all__ = ["TypeGuess", "TypeModel", "TEMPERATURES", "MODEL_VERSION", "training_examples", "model_version"]
+
+#: Bump when the features or the training recipe change.
+MODEL_VERSION = 2
+#: Logit temperatures of the 大类 and 小类 models (> 1 softens over-confident probabilities).
+TEMPERATURES = {"category": 1.0, "subtype": 1.0}
+#: Rendered sentences per generator fact template.
+RENDERS_PER_TEMPLATE = 12
+_lock = threading.Lock()
+_loaded: dict[str, TypeModel] = {}
+
+
+@dataclass(frozen=True)
+class TypeGuess:
+    """A predicted type: the best 小类, its 大类, their probabilities and the distribution over 小类."""
+
+    category: str
+    subtype: str
+    category_probability: float
+    probability: float
+    subtypes: dict[str, float]
+    categories: dict[str, float]
+
+    def label(self) -> str:
+        """``邻里 › 漏水（82%）``; only the 大类 when the 小类 is unsure (below half)."""
+        if self.probability >= 0.5:
+            return f"{self.category} › {self.subtype}（{self.probability:.0%}）"
+        return f"{self.category}（{self.category_probability:.0%}）"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"category": self.category, "subtype": self.subtype, "category_probability": round(self.category_probability, 3),
+                "probability": round(self.probability, 3), "text": self.label()}
+
+
+def _features(text: str) -> list[str]:
+    """Character 1-3-grams of the normalised text, plus one feature per 纠纷要素 found."""
+    normal = normalise(text)
+    grams = [normal[i : i + n] for n in (1, 2, 3) for i in range(len(normal) - n + 1)]
+    return grams + ["要素:" + name for name in Lexicon.elements().names(text)] * 3
+
+
+def training_examples(seed: int = 0) -> list[tuple[str, str, str | None, float]]:
+    """``(text, 大类, 小类 or None, weight)`` from the taxonomy, the element lexicon, the generator and the sample."""
+    from leian.data import generate_text as words
+    from leian.data.record import validate
+
+    taxonomy = Taxonomy.default()
+    parent = {sub: cat for cat, subs in taxonomy.categories.items() for sub in subs}
+    examples: list[tuple[str, str, str | None, float]] = []
+    spec = json.loads((resources.files("leian.data") / "taxonomy.json").read_text(encoding="utf-8"))
+    for cat in spec["categories"]:
+        for name in [cat["name"], *cat.get("synonyms", [])]:
+            examples.append((name + "纠纷", cat["name"], None, 1.0))
+        for sub in cat["subtypes"]:
+            for name in [sub["name"], *sub.get("synonyms", [])]:
+                examples.append((name + "纠纷", cat["name"], sub["name"], 1.0))
+    for entry, raw in zip(Lexicon.elements().entries, _element_specs()):
+        for subtype in entry.subtypes:
+            for form in raw["forms"]:
+                examples.append((form.replace("…", ""), parent[subtype], subtype, 1.0 / len(entry.subtypes)))
+    rng = random.Random(seed)
+    for subtype, how in words.SUBTYPES.items():
+        if subtype not in parent:
+            continue
+        for title in how.titles:
+            examples.append((title, parent[subtype], subtype, 1.0))
+        for fact in how.facts:
+            parts = words.compile_template(fact)
+            for _ in range(RENDERS_PER_TEMPLATE):
+                examples.append((words.render(parts, rng, _Slots(rng)), parent[subtype], subtype, 1.0))
+    for line in (resources.files("leian.data") / "samples" / "promediconv.jsonl").read_text(encoding="utf-8").splitlines():
+        case = validate(json.loads(line))
+        if case.category:
+            examples.append((case.search_text, case.category, case.subtype, 1.0))
+    return examples
+
+
+class _Slots(dict):
+    """Generator slots: word slots from its vocabulary, people and numbers as plain stand-ins."""
+
+    def __init__(self, rng: random.Random):
+        super().__init__()
+        self.rng = rng
+
+    def __missing__(self, key: str) -> str:
+        from leian.data import generate_text as words
+
+        if key in words.SLOT_WORDS:
+            return self.rng.choice(words.SLOT_WORDS[key])
+        return {"A": "王某", "B": "李某", "a": "王某", "b": "李某"}.get(key, "某")
+
+
+def _element_specs() -> list[dict[str, Any]]:
+    return json.loads((resources.files("leian.disputes") / "elements.json").read_text(encoding="utf-8"))["elements"]
+
+
+def model_version() -> str:
+    """A hash of everything the model is trained from (its cache key)."""
+    digest = hashlib.sha256(f"v{MODEL_VERSION} {RENDERS_PER_TEMPLATE}".encode())
+    for package, name in (("leian.data", "taxonomy.json"), ("leian.disputes", "elements.json"), ("leian.data", "generate_text.py"),
+                          ("leian.data", "samples/promediconv.jsonl")):
+        digest.update((resources.files(package) / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class TypeModel:
+    """The trained 大类 and 小类 classifiers over shared features."""
+
+    def __init__(self, vectorizer: Any, category_model: Any, subtype_model: Any, version: str):
+        self.vectorizer = vectorizer
+        self.category_model = category_model
+        self.subtype_model = subtype_model
+        self.version = version
+        taxonomy = Taxonomy.default()
+        self.parent = {sub: cat for cat, subs in taxonomy.categories.items() for sub in subs}
+        self.categories = [str(c) for c in category_model.classes_]
+        self.subtypes = [str(s) for s in subtype_model.classes_]
+        self._sub_category = np.array([self.categories.index(self.parent[s]) for s in self.subtypes])
+        # Logits as one sparse-dense product: scikit-learn's decision_function copies the
+        # coefficient matrix on every call (8 ms per query for the 小类 model).
+        self._weights = [(np.ascontiguousarray(m.coef_.T), m.intercept_.copy()) for m in (category_model, subtype_model)]
+
+    @classmethod
+    def train(cls, seed: int = 0) -> TypeModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        examples = training_examples(seed)
+        vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True, min_df=2)
+        matrix = vectorizer.fit_transform([text for text, *_ in examples])
+        weights = np.array([w for *_, w in examples])
+        category_model = _classifier()
+        category_model.fit(matrix, [cat for _, cat, _, _ in examples], sample_weight=weights)
+        rows = [i for i, (_, _, sub, _) in enumerate(examples) if sub]
+        subtype_model = _classifier()
+        subtype_model.fit(matrix[rows], [examples[i][2] for i in rows], sample_weight=weights[rows])
+        return cls(vectorizer, category_model, subtype_model, model_version())
+
+    @classmethod
+    def default(cls, cache_dir: str | os.PathLike[str] | None = None) -> TypeModel:
+        """The model for the current training inputs: from this process, else ``cache_dir``, else trained (seconds)."""
+        version = model_version()
+        with _lock:
+            if version in _loaded:
+                return _loaded[version]
+            path = Path(cache_dir) / f"types-{version}.pkl" if cache_dir else None
+            model = None
+            if path and path.is_file():
+                try:
+                    with path.open("rb") as handle:
+                        model = pickle.load(handle)
+                except (OSError, pickle.UnpicklingError, AttributeError, EOFError):
+                    model = None  # a model from another scikit-learn: retrain
+            if model is None:
+                model = cls.train()
+                if path:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+                    with temporary.open("wb") as handle:
+                        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                    os.replace(temporary, path)
+            _loaded[version] = model
+            return model
+
+    def distributions(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated P(大类) ``(n, categories)`` and P(小类) ``(n, subtypes)`` per text."""
+        matrix = self.vectorizer.transform(texts)
+        (category_w, category_b), (subtype_w, subtype_b) = self._weights
+        category = _softmax(np.asarray(matrix @ category_w + category_b) / TEMPERATURES["category"])
+        within = _softmax(np.asarray(matrix @ subtype_w + subtype_b) / TEMPERATURES["subtype"])
+        # P(小类 | its 大类): the 小类 model's probabilities renormalised inside each 大类.
+        totals = np.zeros_like(category)
+        np.add.at(totals.T, self._sub_category, within.T)
+        subtype = category[:, self._sub_category] * within / np.maximum(totals[:, self._sub_category], 1e-12)
+        return category, subtype
+
+    def predict(self, texts: list[str]) -> list[TypeGuess]:
+        """The best 小类 per text, with the distributions behind it."""
+        category, subtype = self.distributions(texts)
+        guesses = []
+        for cat_row, sub_row in zip(category, subtype):
+            best = int(np.argmax(sub_row))
+            name = self.subtypes[best]
+            top = np.argsort(-sub_row)[:5]
+            guesses.append(TypeGuess(
+                category=self.parent[name], subtype=name,
+                category_probability=float(cat_row[self.categories.index(self.parent[name])]),
+                probability=float(sub_row[best]),
+                subtypes={self.subtypes[i]: float(sub_row[i]) for i in top},
+                categories={self.categories[i]: float(cat_row[i]) for i in np.argsort(-cat_row)[:3]},
+            ))
+        return guesses
+
+
+def _classifier():
+    """Logistic regression fitted by SGD: seconds on 2 cores where lbfgs takes a minute, about as accurate."""
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=30, tol=None, random_state=0)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
