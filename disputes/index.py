@@ -94,7 +94,7 @@ def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
         if seq >= last:
             return []
         touched = list(dict.fromkeys(c.case_id for c in store.changes_since(seq)))
-    model = None
+    model = type_model(home)  # trained (seconds, once per home) before the write transaction, not inside it
     with store.transaction() as conn:
         if touched is None:
             conn.execute("DELETE FROM case_elements")
@@ -112,7 +112,6 @@ def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
             conn.executemany("INSERT OR IGNORE INTO case_elements VALUES (?, ?, ?, ?)", rows)
             untyped = [case for case in cases if not case.subtype]
             if untyped:
-                model = model or type_model(home)
                 guesses = model.predict([case.search_text for case in untyped])
                 conn.executemany("INSERT INTO case_type_guess VALUES (?, ?, ?, ?, ?)", [
                     (case.id, g.category, g.subtype, g.probability, g.category_probability) for case, g in zip(untyped, guesses)
