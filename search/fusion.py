@@ -43,7 +43,7 @@ __all__ = ["Weights", "DEFAULT_WEIGHTS", "STRUCTURE_SIGNALS", "fuse", "contribut
 #: Logistic model of "this case is the same dispute", fitted on the tuning half of the dev set
 #: (every text against every other of its half and the 97 sample cases): intercept, then the weights of
 #: the dense cosine, the element overlap, P(same 小类) and P(same 大类). docs/quality.md has its reliability table.
-RELEVANCE = (-9.90, 4.25, 9.14, 2.47, 0.52)
+RELEVANCE = (-11.12, 5.88, 9.02, 2.46, 0.48)
 #: 相关度: 高 from this probability, 中 from the floor, 低 below the floor.
 RELEVANCE_HIGH = 0.5
 RELEVANCE_FLOOR = 0.2
@@ -121,7 +121,7 @@ def relevance_probability(dense: np.ndarray, elements: np.ndarray, subtype: np.n
     """Calibrated probability that a case is the same kind of dispute as the query (absolute signals, not z-scores).
 
     >>> [round(float(p), 2) for p in relevance_probability(np.array([0.9, 0.6]), np.array([0.6, 0.0]), np.array([0.9, 0.01]), np.array([1.0, 0.05]))]
-    [0.9, 0.0]
+    [0.91, 0.0]
     """
     intercept, w_dense, w_elements, w_subtype, w_category = RELEVANCE
     logit = intercept + w_dense * np.asarray(dense) + w_elements * np.asarray(elements) + w_subtype * np.asarray(subtype) + w_category * np.asarray(category)
