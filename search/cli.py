@@ -115,7 +115,9 @@ def _print_answer(answer: dict[str, Any]) -> None:
     click.echo(f"相关案例约 {answer['total']} 件；第 {answer['page']} 页")
     first = (answer["page"] - 1) * answer["top_k"]
     low_shown = False
-    for rank, result in enumerate(answer["results"], first + 1):
+    # Results above the relevance floor first (in rank order), then the rest under 相关度较低.
+    shown = [r for r in answer["results"] if r["relevance"] != "low"] + [r for r in answer["results"] if r["relevance"] == "low"]
+    for rank, result in enumerate(shown, first + 1):
         if result["relevance"] == "low" and not low_shown:
             click.echo("\n—— 相关度较低 ——")
             low_shown = True

@@ -66,6 +66,8 @@ MAX_SEGMENTS = 16
 #: Cases read, encoded and added at a time.
 _BATCH = 2000
 _RESOLVED = {"调解成功", "司法确认"}
+#: The least P(大类) for which a query's predicted type is shown.
+GUESS_FLOOR = 0.3
 #: Said instead of a summary when the query names nothing a dispute is made of.
 NO_MEANING = "描述中没有可识别的纠纷内容，请用平常话说明谁和谁、因为什么事发生了纠纷。"
 
@@ -385,7 +387,8 @@ class SearchEngine:
         for query, guess, category_row, subtype_row in zip(pending, model.predict([q.text for q in pending]), categories, subtypes):
             query.category_probabilities = dict(zip(model.categories, map(float, category_row)))
             query.subtype_probabilities = dict(zip(model.subtypes, map(float, subtype_row)))
-            query.guess = guess.to_dict()
+            # Too unsure to say (大类 below 30%: a text that names no dispute): no 推测类型 shown.
+            query.guess = guess.to_dict() if guess.category_probability >= GUESS_FLOOR else None
 
     def element_weights(self) -> dict[str, float]:
         """IDF of each element over the stored cases (rare elements say more), cached per store change."""

@@ -233,6 +233,7 @@ def test_nonsense_is_flagged_low_with_no_summary(engine):
     assert answer["results"] and all(r["relevance"] == "low" for r in answer["results"])
     assert answer["total"] == 0 and answer["summary"]["count"] == 0 and answer["summary"].get("no_meaning")
     assert "没有可识别的纠纷内容" in answer["summary"]["text"] and "调解成功" not in answer["summary"]["text"]
+    assert answer["predicted_type"] is None and answer["elements"] == []
 
 
 def test_pages_follow_one_another_without_overlap(engine):
