@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,13 +22,14 @@ from typing import Any, TextIO
 from leian.data.normalize import mask_numbers
 from leian.data.private import open_private
 from leian.data.readers import FileFormatError, RawRecord, read_records
-from leian.data.record import Case, RecordError, field_label, validate
+from leian.data.record import MAX_DEPTH, Case, RecordError, field_label, validate
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 
 __all__ = ["ingest", "IngestReport", "Reject", "DEFAULT_BATCH_SIZE"]
 
 DEFAULT_BATCH_SIZE = 500
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Reject:
         Phone and ID numbers a message quotes are masked: messages are printed, shown and kept.
         """
         where = f"{self.source}:{self.line}" + (f" id={self.record_id}" if self.record_id else "")
-        return [f"{where} {path}（{field_label(path)}）：{mask_numbers(message)}" for path, message in self.errors]
+        return [f"{where} {path}（{field_label(path)}）：{_short(message)}" for path, message in self.errors]
 
     def to_json(self) -> str:
         """The reject as kept in the rejects file: the record with its phone and ID numbers masked."""
@@ -54,7 +57,7 @@ class Reject:
                 "source": self.source,
                 "line": self.line,
                 "id": self.record_id,
-                "errors": [{"field": f, "message": mask_numbers(m)} for f, m in self.errors],
+                "errors": [{"field": f, "message": _short(m)} for f, m in self.errors],
                 "messages": self.messages(),
                 "record": _masked(self.record),
             },
@@ -63,14 +66,25 @@ class Reject:
         )
 
 
-def _masked(value: Any, key: str | None = None) -> Any:
+_MAX_MESSAGE_CHARS = 300
+
+
+def _short(message: str) -> str:
+    """A message as shown: numbers masked, a quoted value of any length cut."""
+    message = mask_numbers(message)
+    return message if len(message) <= _MAX_MESSAGE_CHARS else message[:_MAX_MESSAGE_CHARS] + "…（已截断）"
+
+
+def _masked(value: Any, key: str | None = None, depth: int = 0) -> Any:
     """``value`` with the numbers in its strings masked (the record id is kept, to find the record)."""
+    if depth > MAX_DEPTH:
+        return "…（嵌套过深，已省略）"
     if isinstance(value, str):
         return value if key == "id" else mask_numbers(value)
     if isinstance(value, dict):
-        return {k: _masked(v, k) for k, v in value.items()}
+        return {k: _masked(v, k, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked(v) for v in value]
+        return [_masked(v, None, depth + 1) for v in value]
     return value
 
 
@@ -121,7 +135,8 @@ class _RejectWriter:
 
     def write(self, reject: Reject) -> None:
         if self.handle is None:
-            self.handle = open_private(self.path, "w")
+            # A lone surrogate in a rejected record is written as its \\ud800 escape.
+            self.handle = open_private(self.path, "w", errors="backslashreplace")
         self.handle.write(reject.to_json() + "\n")
 
     def close(self) -> None:
@@ -138,6 +153,7 @@ def ingest(
     progress: bool = False,
     taxonomy: Taxonomy | None = None,
     max_messages: int = 20,
+    on_commit: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
     """Ingest record files into ``store``.
 
@@ -149,6 +165,7 @@ def ingest(
         progress: show a progress bar on stderr.
         taxonomy: the dispute taxonomy used to map free-text types.
         max_messages: how many reject messages the report keeps for display.
+        on_commit: called with the report after each batch is committed (progress that counts only stored cases).
     """
     from tqdm import tqdm
 
@@ -169,10 +186,31 @@ def ingest(
             if len(report.reject_messages) < max_messages:
                 report.reject_messages.append(message)
 
+    def commit(batch: list[tuple[Case, RawRecord]]) -> None:
+        """Write a batch in one transaction; a batch the store refuses is written case by case, so
+        that only the case it cannot take is rejected."""
+        if not batch:
+            return
+        try:
+            result = store.upsert_batch([case for case, _ in batch], [f"{item.source}:{item.line}" for _, item in batch])
+        except (sqlite3.Error, UnicodeError, ValueError, OverflowError, RecursionError) as exc:
+            if len(batch) > 1:
+                for one in batch:
+                    commit([one])
+                return
+            case, item = batch[0]
+            _log.exception("storing %s:%s failed", item.source, item.line)
+            reject(item, case.id, [("record", f"无法写入案件库（{type(exc).__name__}）")])
+            return
+        report.inserted += result.inserted
+        report.updated += result.updated
+        report.unchanged += result.unchanged
+        if on_commit is not None:
+            on_commit(report)
+
     try:
         for path in paths:
-            batch: list[Case] = []
-            sources: list[str] = []
+            batch: list[tuple[Case, RawRecord]] = []
             first_line_of: dict[str, int] = {}
             try:
                 for item in read_records(path):
@@ -186,20 +224,23 @@ def ingest(
                     except RecordError as exc:
                         reject(item, exc.record_id, [(e.path, e.message) for e in exc.errors])
                         continue
+                    except Exception as exc:  # noqa: BLE001 - a bug must cost this record, not the rest of the file
+                        _log.exception("validating %s:%s failed", item.source, item.line)
+                        reject(item, None, [("record", f"内部错误，记录未能校验（{type(exc).__name__}），请报告此问题")])
+                        continue
                     if case.id in first_line_of:
                         reject(item, case.id, [("id", f"本文件中编号重复（首次出现在第 {first_line_of[case.id]} 行）")])
                         continue
                     first_line_of[case.id] = item.line
                     if case.type and case.category is None:
                         report.unmapped_types[case.type] += 1
-                    batch.append(case)
-                    sources.append(f"{item.source}:{item.line}")
+                    batch.append((case, item))
                     if len(batch) >= batch_size:
-                        _commit(store, batch, sources, report)
-                        batch, sources = [], []
+                        commit(batch)
+                        batch = []
             except FileFormatError as exc:
                 report.file_errors.append(str(exc))
-            _commit(store, batch, sources, report)
+            commit(batch)
     finally:
         bar.close()
         rejects.close()
@@ -208,15 +249,6 @@ def ingest(
         report.rejects_path = str(rejects.path)
     _log_run(store, report, started_at)
     return report
-
-
-def _commit(store: Store, batch: list[Case], sources: list[str], report: IngestReport) -> None:
-    if not batch:
-        return
-    result = store.upsert_batch(batch, sources)
-    report.inserted += result.inserted
-    report.updated += result.updated
-    report.unchanged += result.unchanged
 
 
 def _now() -> str:

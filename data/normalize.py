@@ -41,6 +41,7 @@ __all__ = [
     "person_names",
     "surname",
     "strip_bidi",
+    "xml_safe",
     "Pseudonyms",
 ]
 
@@ -393,6 +394,19 @@ def mask_address(address: str) -> str:
 #: Characters that reorder displayed text (RLO, LRI …): stripped from what is shown, so a record
 #: cannot make one text look like another.
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    r"""``text`` with the characters XML 1.0 cannot hold (control characters, lone surrogates)
+    written as ``\xHH`` / ``\uHHHH``, for GraphML and Word files.
+
+    >>> print(xml_safe("王\x01建国"))
+    王\x01建国
+    """
+    return _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100 else f"\\u{ord(m.group(0)):04x}", text)
 
 
 def strip_bidi(text: str) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,13 @@ _JSON_ERRORS = {
     "Invalid \\escape": "无效的转义符",
     "Invalid \\uXXXX escape": "无效的 \\u 转义符",
 }
+#: A CSV record longer than this (all its lines together) is rejected unread.
+MAX_RECORD_CHARS = 1_048_576
+csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_CHARS))
 _LIST_CELLS = {"parties": ("name", "role", "phone", "id_number", "kind"), "mediators": ("name", "org")}
+#: Columns that always hold text, never JSON, whatever their first character.
+_TEXT_COLUMNS = frozenset({"id", "text", "title", "type", "occurred_on", "reported_on", "closed_on", "channel", "handling",
+                           "outcome", "agreement", "amount"})
 
 
 class FileFormatError(ValueError):
@@ -97,6 +104,9 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
                 reason = _TRUNCATED if cut_off else f"不是有效的 JSON（第 {exc.colno} 列：{_JSON_ERRORS.get(exc.msg, exc.msg)}）"
                 yield RawRecord(name, number, None, reason)
                 continue
+            except (ValueError, RecursionError) as exc:
+                yield RawRecord(name, number, None, _unreadable_json(exc))
+                continue
             if not isinstance(data, dict):
                 yield RawRecord(name, number, None, "每行须为一个 JSON 对象")
                 continue
@@ -108,15 +118,17 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
     # surrogateescape keeps undecodable bytes visible per row, so one bad row
     # is rejected instead of the whole file failing to decode.
     with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise FileFormatError(f"{name}：文件为空，缺少表头行") from None
-        header = _check_header(name, header)
-        start = reader.line_num + 1
-        for row in reader:
-            line, start = start, reader.line_num + 1
+        rows = _csv_rows(handle)
+        header = None
+        for line, row, error in rows:
+            if error is not None:
+                if header is None:
+                    raise FileFormatError(f"{name}：第 {line} 行（表头）无法读取：{error}")
+                yield RawRecord(name, line, None, error)
+                continue
+            if header is None:
+                header = _check_header(name, row)
+                continue
             if not any(cell.strip() for cell in row):
                 continue
             if any(_has_surrogate(cell) for cell in row):
@@ -126,6 +138,58 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
                 yield RawRecord(name, line, None, f"该行有 {len(row)} 个单元格，表头有 {len(header)} 列")
                 continue
             yield _from_cells(name, line, header, row)
+        if header is None:
+            raise FileFormatError(f"{name}：文件为空，缺少表头行")
+
+
+def _csv_rows(handle: Any) -> Iterator[tuple[int, list[str], str | None]]:
+    """``(first line, cells, None)`` per CSV record, or ``(line, [], reason)`` for one that cannot be read.
+
+    A record runs over several lines while a quoted cell is open. A quote that never closes
+    (before the end of the file or :data:`MAX_RECORD_CHARS`) is reported at the line that
+    opened it, and the lines after that one are read again as records of their own: one
+    stray quote costs one record, never the rest of the file.
+    """
+    pending: list[str] = []  # lines read ahead and given back after an unclosed quote
+    number = 0
+    source = iter(handle)
+
+    def next_line() -> str | None:
+        nonlocal number
+        line = pending.pop() if pending else next(source, None)
+        if line is not None:
+            number += 1
+        return line
+
+    while True:
+        first = next_line()
+        if first is None:
+            return
+        start, parts, quotes, size = number, [first], first.count('"'), len(first)
+        while quotes % 2 and size <= MAX_RECORD_CHARS:
+            line = next_line()
+            if line is None:
+                break
+            parts.append(line)
+            quotes += line.count('"')
+            size += len(line)
+        row: list[str] = []
+        error = None
+        if quotes % 2:
+            error = "引号未闭合：本行有一个没有结束引号的单元格"
+        elif size > MAX_RECORD_CHARS:
+            error = f"记录过长：{size} 个字符（上限 {MAX_RECORD_CHARS}）"
+        else:
+            try:
+                row = next(csv.reader(["".join(parts)], strict=True), [])
+            except csv.Error as exc:
+                error = f"CSV 格式错误：{exc}"
+        if (quotes % 2 or error) and len(parts) > 1:
+            # The quote opened here does not close where a cell may end: read the next lines again, on their own.
+            pending.extend(reversed(parts[1:]))
+            number = start
+            error = "引号未闭合：本行有一个没有正确结束的带引号单元格（其后各行照常读取）"
+        yield start, row, error
 
 
 def _read_xlsx(path: Path) -> Iterator[RawRecord]:
@@ -141,7 +205,7 @@ def _read_xlsx(path: Path) -> Iterator[RawRecord]:
         header_row = next(rows, None)
         if header_row is None:
             raise FileFormatError(f"{name}：工作表为空，缺少表头行")
-        header = _check_header(name, ["" if c is None else str(c) for c in header_row])
+        header = _check_header(name, ["" if c is None else _xlsx_text(str(c)) for c in header_row])
         for number, row in enumerate(rows, start=2):
             cells = list(row) + [None] * (len(header) - len(row))
             if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
@@ -165,11 +229,12 @@ def _excel_cell(value: Any) -> Any:
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value)
+    return _xlsx_text(str(value))
 
 
 def _check_header(name: str, header: list[str]) -> list[str]:
     header = [h.strip() for h in header]
+    header = [h[1:] if _ESCAPED.match(h) else h for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise FileFormatError(f"{name}：缺少必需的列：{'、'.join(missing)}")
@@ -198,17 +263,27 @@ class _CellError(ValueError):
 
 
 def record_from_cells(header: list[str], cells: list[str]) -> dict[str, Any]:
-    """Build a record mapping from one CSV/Excel row (empty cells are left out)."""
+    """Build a record mapping from one CSV/Excel row (empty cells are left out).
+
+    Cells are kept as written (only the id is trimmed). A cell starting with an apostrophe
+    before ``= + - @``, a tab, ``[`` or ``{`` is text without that apostrophe: that is how
+    :func:`write_records` keeps such text from running as a formula or reading as JSON.
+    """
     record: dict[str, Any] = {}
     for column, cell in zip(header, cells):
         if not column or cell is None or not str(cell).strip():
             continue
-        value: Any = str(cell).strip()
-        if column in _LIST_CELLS:
-            value = _list_cell(column, value)
-        elif value.startswith(("[", "{")):
-            # Lists and objects travel as JSON cells (tags, unknown fields).
-            value = _json_cell(column, value)
+        value: Any = str(cell).strip() if column == "id" else str(cell)
+        if _ESCAPED.match(value):
+            value = value[1:]
+        elif column in _LIST_CELLS:
+            value = _list_cell(column, value.strip())
+        elif column not in _TEXT_COLUMNS and not column.startswith("location.") and value.lstrip().startswith(("[", "{")):
+            # Lists and objects travel as JSON cells (tags, unknown fields); text that only looks like it stays text.
+            try:
+                value = _json_cell(column, value)
+            except _CellError:
+                pass
         target = record
         *parents, leaf = column.split(".")
         for parent in parents:
@@ -219,11 +294,20 @@ def record_from_cells(header: list[str], cells: list[str]) -> dict[str, Any]:
     return record
 
 
+def _unreadable_json(exc: ValueError | RecursionError) -> str:
+    """Why valid-looking JSON could not be read: nested too deep, or a number with too many digits."""
+    if isinstance(exc, RecursionError):
+        return "JSON 嵌套层数过多，无法读取"
+    return f"JSON 中的数字位数过多，无法读取（{str(exc).split(';')[0]}）"
+
+
 def _json_cell(column: str, value: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise _CellError(column, f"单元格中的 JSON 无效：{_JSON_ERRORS.get(exc.msg, exc.msg)}") from None
+    except (ValueError, RecursionError) as exc:
+        raise _CellError(column, _unreadable_json(exc)) from None
 
 
 def _list_cell(column: str, value: str) -> list[Any]:
@@ -243,14 +327,21 @@ def _list_cell(column: str, value: str) -> list[Any]:
 
 
 def write_records(records: list[dict[str, Any]], path: str | Path) -> None:
-    """Write raw records to JSONL, CSV or XLSX (by extension), losslessly re-readable.
+    """Write raw records to JSONL, CSV or XLSX (by extension), re-readable as they were.
 
-    Nested objects become dotted columns; lists become JSON cells.
+    Nested objects become dotted columns; lists become JSON cells. Text that a spreadsheet
+    would run as a formula (``= + - @``) or that would read back as JSON (``[`` ``{``) is
+    neutralised: an apostrophe before it in CSV, a text cell marked "quote prefix" in
+    Excel; :func:`read_records` restores it exactly. The file is created private (0600).
+    Limits: an empty string and a missing value are the same empty cell; numbers in fields
+    LeiAn does not know come back as text.
     """
+    from leian.data.private import open_private
+
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind == "jsonl":
-        with path.open("w", encoding="utf-8") as handle:
+        with open_private(path, "w") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
@@ -260,36 +351,68 @@ def write_records(records: list[dict[str, Any]], path: str | Path) -> None:
     header: list[str] = []
     for row in rows:
         header.extend(k for k in row if k not in header)
-    matrix = [[row.get(column, "") for column in header] for row in rows]
+    table = [[(column, True) for column in header]] + [[row.get(column, ("", False)) for column in header] for row in rows]
     if kind == "csv":
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows(matrix)
+        with open_private(path, "w", newline="") as handle:
+            csv.writer(handle).writerows([_csv_text(text, is_text) for text, is_text in row] for row in table)
         return
     import openpyxl
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("cases")
-    sheet.append(header)
-    for values in matrix:
-        sheet.append(values)
-    workbook.save(path)
+    for row in table:
+        sheet.append([_xlsx_cell(sheet, text, is_text) for text, is_text in row])
+    with open_private(path, "wb") as handle:
+        workbook.save(handle)
 
 
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
+# Text a spreadsheet runs as a formula, or that reads as JSON, or that starts with the escape itself.
+_ESCAPED = re.compile(r"'+[=+\-@\t\r\[{]")
+_CSV_NEEDS_ESCAPE = re.compile(r"'*[=+\-@\t\r\[{]")
+_XLSX_NEEDS_ESCAPE = re.compile(r"'*[\[{]|'+[=+\-@\t\r]")
+# Excel's own escape for characters XML cannot hold (_x0001_), and for a literal "_x" before four hex digits.
+_XLSX_CODE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _csv_text(text: str, is_text: bool) -> str:
+    return "'" + text if is_text and _CSV_NEEDS_ESCAPE.match(text) else text
+
+
+def _xlsx_cell(sheet: Any, text: str, is_text: bool) -> Any:
+    """A text cell (never a formula, never a number) holding exactly ``text``."""
+    from openpyxl.cell import WriteOnlyCell
+
+    if is_text and _XLSX_NEEDS_ESCAPE.match(text):
+        text = "'" + text
+    text = _XLSX_CODE.sub(lambda m: "_x005F" + m.group(0), text)
+    text = _XML_ILLEGAL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
+    cell = WriteOnlyCell(sheet)
+    cell.value = text
+    cell.data_type = "s"
+    cell.quotePrefix = text[:1] in ("=", "+", "-", "@")
+    return cell
+
+
+def _xlsx_text(text: str) -> str:
+    """Undo Excel's ``_xHHHH_`` escapes (openpyxl hands them over as written)."""
+    return _XLSX_CODE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, tuple[str, bool]]:
+    """Dotted column -> (cell text, whether it is text as given, as opposed to JSON written by us)."""
+    flat: dict[str, tuple[str, bool]] = {}
     for key, value in record.items():
         column = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(_flatten(value, f"{column}."))
         elif isinstance(value, list):
-            flat[column] = json.dumps(value, ensure_ascii=False)
+            flat[column] = (json.dumps(value, ensure_ascii=False), False)
         elif value is None:
-            flat[column] = ""
+            flat[column] = ("", False)
         elif isinstance(value, bool):
-            flat[column] = json.dumps(value)
+            flat[column] = (json.dumps(value), False)
         else:
-            flat[column] = str(value)
+            flat[column] = (str(value), True)
     return flat
 

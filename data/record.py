@@ -54,11 +54,20 @@ __all__ = [
     "OUTCOMES",
     "CHANNELS",
     "MAX_TEXT_CHARS",
+    "MAX_PARTIES",
+    "MAX_DEPTH",
 ]
 
 MAX_TEXT_CHARS = 20_000
 MAX_SHORT_CHARS = 200
 MAX_ID_CHARS = 64
+#: A record with more parties is refused: a register lists a crowd as one group party
+#: (``刘梦英等42人``), and every party is resolved against every other.
+MAX_PARTIES = 200
+MAX_MEDIATORS = 50
+MAX_TAGS = 100
+#: Objects and lists nested deeper than this (in any field) are refused.
+MAX_DEPTH = 20
 
 #: Canonical party roles, with the spellings registers use for them.
 ROLES = {
@@ -267,6 +276,9 @@ def validate(record: Any, taxonomy: Taxonomy | None = None) -> Case:
     """
     if not isinstance(record, dict):
         raise RecordError([FieldError("record", f"须为 JSON 对象，实为{_type_name(record)}")])
+    unusable = _unusable_values(record)
+    if unusable:  # checked first: nothing below may meet a lone surrogate or an endless nesting
+        raise RecordError(unusable, _printable(_id_for_message(record)))
     taxonomy = taxonomy or Taxonomy.default()
     errors: list[FieldError] = []
 
@@ -327,6 +339,41 @@ def validate(record: Any, taxonomy: Taxonomy | None = None) -> Case:
     )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(value: str | None) -> str | None:
+    """``value`` with lone surrogates written as ``\\udXXX`` (they cannot be stored or printed)."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8") if value and _SURROGATE.search(value) else value
+
+
+def _unusable_values(record: dict[str, Any]) -> list[FieldError]:
+    """Problems no field check can survive: lone UTF-16 surrogates (in any key or string) and
+    nesting deeper than :data:`MAX_DEPTH`. Walked without recursion."""
+    errors: list[FieldError] = []
+    stack: list[tuple[Any, str, int]] = [(record, "", 1)]
+    while stack and len(errors) < 20:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                errors.append(FieldError(path or "record", "含有无效字符（孤立的 UTF-16 代理项，如 \\ud800），无法保存"))
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            errors.append(FieldError(path or "record", f"嵌套超过 {MAX_DEPTH} 层"))
+            continue
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{_printable(str(key))}" if path else _printable(str(key))
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    errors.append(FieldError(where, "字段名含有无效字符（孤立的 UTF-16 代理项），无法保存"))
+                stack.append((item, where, depth + 1))
+        else:
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+    return sorted(errors, key=lambda e: e.path)
+
+
 def _id_for_message(record: dict[str, Any]) -> str | None:
     value = record.get("id")
     return str(value) if value not in (None, "") else None
@@ -351,6 +398,9 @@ def _id(value: Any) -> str:
         raise FieldError("id", f"须为字符串，实为{_type_name(value)}")
     if not _ID_PATTERN.fullmatch(value):
         raise FieldError("id", f"须为 1–{MAX_ID_CHARS} 个字符，不含空格或控制字符")
+    if "/" in value or "\\" in value or value in (".", ".."):
+        # The id is part of the case's web address (/cases/<id>): a slash or a dot segment would change it.
+        raise FieldError("id", "不能含有 / 或 \\，也不能是 . 或 ..（编号是案件网址的一部分）")
     return value
 
 
@@ -406,7 +456,10 @@ def _amount(value: Any) -> float | None:
     if isinstance(value, bool):
         raise FieldError("amount", f"须为数字，实为{_type_name(value)}")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise FieldError("amount", f"数值过大（{len(str(value))} 位）") from None
     elif isinstance(value, str):
         cleaned = re.sub(r"[,，\s]|元$|¥|￥", "", value.strip())
         try:
@@ -429,6 +482,8 @@ def _tags(value: Any) -> list[str]:
         value = [t for t in re.split(r"[;；,，]", value)]
     if not isinstance(value, list):
         raise FieldError("tags", f"须为字符串列表，实为{_type_name(value)}")
+    if len(value) > MAX_TAGS:
+        raise FieldError("tags", f"标签过多：{len(value)} 个（上限 {MAX_TAGS} 个）")
     tags = []
     for i, tag in enumerate(value):
         if not isinstance(tag, str):
@@ -467,6 +522,8 @@ def _parties(value: Any) -> list[Party]:
         return []
     if not isinstance(value, list):
         raise FieldError("parties", f"须为列表，实为{_type_name(value)}")
+    if len(value) > MAX_PARTIES:
+        raise FieldError("parties", f"当事人过多：{len(value)} 个（上限 {MAX_PARTIES} 个；人数众多的一方请写作一个群体当事人，如“刘某某等42人”）")
     return [_party(i, item) for i, item in enumerate(value)]
 
 
@@ -549,6 +606,8 @@ def _mediators(value: Any) -> list[Mediator]:
         return []
     if not isinstance(value, list):
         raise FieldError("mediators", f"须为列表，实为{_type_name(value)}")
+    if len(value) > MAX_MEDIATORS:
+        raise FieldError("mediators", f"调解员过多：{len(value)} 个（上限 {MAX_MEDIATORS} 个）")
     mediators = []
     for i, item in enumerate(value):
         where = f"mediators[{i}]"

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from typing import Any
 
 import networkx
 
+from leian.data.normalize import xml_safe
 from leian.graph.base import GraphStore
 from leian.graph.model import EDGE_TYPES, Edge, Node, label_of
 from leian.graph.neo4j import edge_merge_query, node_merge_query, schema_statements
@@ -49,24 +51,40 @@ def to_networkx(nodes: Iterable[Node], edges: Iterable[Edge]) -> networkx.MultiD
     """A plain networkx graph with only GraphML-safe values (lists as JSON strings)."""
     result = networkx.MultiDiGraph()
     for node in nodes:
-        result.add_node(node.id, label=node.label, **_scalars(node.props))
+        result.add_node(xml_safe(node.id), label=node.label, **_scalars(node.props))
     for edge in edges:
-        result.add_edge(edge.src, edge.dst, key=edge.type, type=edge.type, **_scalars(edge.props))
+        result.add_edge(xml_safe(edge.src), xml_safe(edge.dst), key=edge.type, type=edge.type, **_scalars(edge.props))
     return result
 
 
 def write_graphml(nodes: Iterable[Node], edges: Iterable[Edge], out: Path) -> tuple[int, int]:
+    """Write GraphML; characters XML cannot hold (a control character in a name) are written as ``\\xHH``.
+
+    The file is written aside and renamed, so a failure never leaves a truncated export.
+    """
     graph = to_networkx(nodes, edges)
     out.parent.mkdir(parents=True, exist_ok=True)
-    networkx.write_graphml(graph, out, encoding="utf-8")
+    partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        networkx.write_graphml(graph, partial, encoding="utf-8")
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return graph.number_of_nodes(), graph.number_of_edges()
 
 
 def _scalars(props: dict[str, Any]) -> dict[str, Any]:
-    return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in props.items()}
+    """GraphML-safe values: lists as JSON strings, every string XML-safe."""
+    values = {xml_safe(str(k)): json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in props.items()}
+    return {k: xml_safe(v) if isinstance(v, str) else v for k, v in values.items()}
 
 
 def write_neo4j_csv(nodes: Iterable[Node], edges: Iterable[Edge], out: Path) -> tuple[int, int]:
+    """Write the neo4j-admin CSV files and ``import.sh``.
+
+    ``string[]`` items are joined by ``;`` unless some item holds one: then by the first of
+    :data:`ARRAY_DELIMITERS` that no item holds, and ``import.sh`` names it.
+    """
     out.mkdir(parents=True, exist_ok=True)
     by_label: dict[str, list[Node]] = defaultdict(list)
     for node in nodes:
@@ -74,6 +92,10 @@ def write_neo4j_csv(nodes: Iterable[Node], edges: Iterable[Edge], out: Path) -> 
     by_type: dict[str, list[Edge]] = defaultdict(list)
     for edge in edges:
         by_type[edge.type].append(edge)
+    items = {str(v) for group in (*by_label.values(), *by_type.values()) for element in group
+             for value in element.props.values() if isinstance(value, list) for v in value}
+    delimiter = next((d for d in ARRAY_DELIMITERS if not any(d in item for item in items)), ARRAY_DELIMITERS[-1])
+    _csv_value = functools.partial(_csv_cell, delimiter=delimiter)
     arguments = []
     for label, group in by_label.items():
         keys = _property_types(n.props for n in group)
@@ -95,7 +117,8 @@ def write_neo4j_csv(nodes: Iterable[Node], edges: Iterable[Edge], out: Path) -> 
         arguments.append(f"--relationships={edge_type}={name}")
     (out / "import.sh").write_text(
         "#!/bin/sh\n# Run from this directory against a stopped, empty Neo4j 5 database.\n"
-        "neo4j-admin database import full --array-delimiter=';' " + " ".join(arguments) + ' "${1:-neo4j}"\n',
+        f"neo4j-admin database import full --array-delimiter='{_delimiter_argument(delimiter)}' " + " ".join(arguments)
+        + ' "${1:-neo4j}"\n',
         encoding="utf-8",
     )
     return sum(map(len, by_label.values())), sum(map(len, by_type.values()))
@@ -121,11 +144,20 @@ def _property_types(props: Iterable[dict[str, Any]]) -> dict[str, str]:
     return dict(sorted(types.items()))
 
 
-def _csv_value(value: Any) -> Any:
+#: Array delimiters tried in turn for neo4j-csv ``string[]`` columns (the last, U+001F, is for data holding all others).
+ARRAY_DELIMITERS = (";", "|", "¦", "\u001f")
+
+
+def _delimiter_argument(delimiter: str) -> str:
+    """How neo4j-admin's ``--array-delimiter`` is told a character (``U+001F`` for one a shell cannot show)."""
+    return delimiter if delimiter.isprintable() and delimiter != "'" else f"U+{ord(delimiter):04X}"
+
+
+def _csv_cell(value: Any, *, delimiter: str) -> Any:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ";".join(str(v) for v in value)
+        return delimiter.join(str(v).replace(delimiter, "\ufffd") for v in value)
     return value
 
 

@@ -62,13 +62,16 @@ def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool |
     """校验并导入 JSONL、CSV 或 XLSX 文件中的案件记录。
 
     合格的记录入库（同一编号再次导入会更新该案件）；不合格的记录连同原因写入
-    <数据目录>/rejects/。有记录被拒收时退出码为 1。
+    <数据目录>/rejects/。有记录被拒收时退出码为 1；有文件无法读取（不存在、类型不支持、
+    缺少表头等）时退出码为 2。
     """
     from leian.data.ingest import ingest as run_ingest
 
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
-        raise click.ClickException(f"文件不存在：{missing[0]}")
+        error = click.ClickException(f"文件不存在：{missing[0]}")
+        error.exit_code = 2  # could not run, as opposed to 1: ran, some records rejected
+        raise error
     show_progress = progress_default() if progress is None else progress
     with home.open_store() as store:
         report = run_ingest(store, files, rejects_dir=home.rejects_dir, batch_size=batch_size, progress=show_progress)
@@ -78,6 +81,8 @@ def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool |
     else:
         _print_ingest_report(report)
         _print_notices(notices)
+    if report.file_errors:
+        sys.exit(2)
     if not report.ok:
         sys.exit(1)
 

@@ -25,10 +25,12 @@ Examples
 """
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
 
+from leian.data.normalize import strip_bidi, xml_safe
 from leian.data.places import place_label
 from leian.library.masking import Masker
 from leian.library.store import SECTIONS, STATUS_NAMES, Libraries, LibraryError
@@ -82,7 +84,24 @@ def _facts(entry: dict[str, Any]) -> list[tuple[str, str]]:
     return [(label, value) for label, value in rows if value]
 
 
+def _strings(data: Any, fn: Any) -> Any:
+    """``data`` with ``fn`` applied to every string in it."""
+    if isinstance(data, str):
+        return fn(data)
+    if isinstance(data, dict):
+        return {key: _strings(value, fn) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_strings(value, fn) for value in data]
+    return data
+
+
+def _markdown_text(text: str) -> str:
+    """Record text as Markdown shows it literally: HTML (``<script>``, ``<img>``) escaped, no bidi controls."""
+    return html.escape(strip_bidi(text), quote=False)
+
+
 def write_markdown(data: dict[str, Any], out: Path) -> None:
+    data = _strings(data, _markdown_text)
     lines = [f"# {data['library']}", ""]
     if data["description"]:
         lines += [data["description"], ""]
@@ -96,6 +115,7 @@ def write_markdown(data: dict[str, Any], out: Path) -> None:
 
 
 def write_docx(data: dict[str, Any], out: Path) -> None:
+    data = _strings(data, lambda text: xml_safe(strip_bidi(text)))  # Word's XML holds no control characters
     import docx
 
     document = docx.Document()
