@@ -401,6 +401,31 @@ class Store:
             params += (limit,)
         return [Change(*row) for row in self.conn.execute(sql, params)]
 
+    def changed_count(self, seq: int) -> int:
+        """How many distinct cases changed after ``seq`` (how far a derived index has drifted)."""
+        return self.conn.execute("SELECT COUNT(DISTINCT case_id) FROM changes WHERE seq > ?", (seq,)).fetchone()[0]
+
+    def search_texts(self, case_ids: Sequence[str]) -> dict[str, str]:
+        """The search text (what the indexes read) of each stored case among ``case_ids``."""
+        found: dict[str, str] = {}
+        for start in range(0, len(case_ids), 500):
+            chunk = list(case_ids[start : start + 500])
+            rows = self.conn.execute(f"SELECT id, search_text FROM cases WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
+    def iter_search_texts(self, batch_size: int = 5000) -> Iterator[list[tuple[str, str]]]:
+        """Every case's ``(id, search text)`` in id order, a page at a time."""
+        last = ""
+        while True:
+            rows = self.conn.execute(
+                "SELECT id, search_text FROM cases WHERE id > ? ORDER BY id LIMIT ?", (last, batch_size)
+            ).fetchall()
+            if not rows:
+                return
+            yield [(row[0], row[1]) for row in rows]
+            last = rows[-1][0]
+
     def last_change(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
 

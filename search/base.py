@@ -18,6 +18,7 @@ b'{"a": 1}'
 from __future__ import annotations
 
 import os
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -169,9 +170,9 @@ def fsync_dir(directory: Path) -> None:
 
 
 def remove_stale_temporaries(directory: Path) -> int:
-    """Delete the ``.*.tmp`` files killed writers left in ``directory`` (call it holding the folder's write lock)."""
+    """Delete the ``.*.tmp`` files (and folders) killed writers left in ``directory`` (call it holding its write lock)."""
     removed = 0
     for path in Path(directory).glob(".*.tmp"):
-        path.unlink(missing_ok=True)
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         removed += 1
     return removed

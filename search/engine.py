@@ -6,8 +6,10 @@ its id map) and the delta segments written since (what each sync changed, see
 the store change seq they reflect. Every file is written aside, fsynced and
 renamed; the manifest is replaced last, so a reader (or a kill at any moment)
 always sees one whole generation, and files no manifest names (a killed save's)
-are removed on the next open or save. BM25 is rebuilt on first search from the
-token cache in the store.
+are removed on the next open or save. BM25's main segment is saved with bm25s
+(``bm25.<generation>/``, memory-mapped on first search); the cases changed
+since it was built are its delta, read from the change log and the token cache
+(see :mod:`leian.search.bm25`), and it is rebuilt once that delta passes 10%.
 
 :func:`sync` (registered in :mod:`leian.indexers`) applies the store's change
 log after every ingest, so new cases are searchable at once; a long-running
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import shutil
 import threading
 import time
 from collections import Counter
@@ -139,6 +142,9 @@ class SearchEngine:
         self.generation = self._read_manifest_any().get("generation", 0)
         self._vector_files: list[str] = []
         self._segments: list[str] = []
+        #: The saved BM25 main segment's folder and the change seq it was built at.
+        self._bm25_name: str | None = None
+        self._bm25_seq = 0
         #: Held while the in-memory indexes change or are read (searches, neighbours, saves).
         self._lock = threading.RLock()
         self._catching_up = threading.Lock()
@@ -203,6 +209,7 @@ class SearchEngine:
         self.generation = manifest["generation"]
         self._vector_files, self._segments = list(manifest["vector_files"]), list(segments)
         self._bm25 = None
+        self._bm25_name, self._bm25_seq = manifest.get("bm25"), manifest.get("bm25_seq", 0)
 
     def _index_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"kind": self.home.setting("search", "index_kind", "auto")}
@@ -224,7 +231,7 @@ class SearchEngine:
                     self._add_cases(batch, progress=progress)
                     batch = []
             self._add_cases(batch, progress=progress)
-            self._bm25 = None
+            self._bm25, self._bm25_name = None, None
             self.save(full=True)
 
     def _add_cases(self, cases: list[Case], *, progress: bool) -> None:
@@ -232,20 +239,41 @@ class SearchEngine:
             embedded = [pieces(prepare(case)) for case in cases]
             # Encoding (the slow part) runs outside the lock: searches go on meanwhile.
             vectors = cached_vectors(self.store, self.encoder, [p for case_pieces in embedded for p in case_pieces], progress=progress)
+            # Tokens cached now, so BM25's delta and its next rebuild never tokenise these cases again.
+            tokens = cached_tokens(self.store, [case.search_text for case in cases])
             with self._lock:
                 self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in embedded])
+                if self._bm25 is not None:
+                    self._bm25.apply(upserted={case.id: t for case, t in zip(cases, tokens)})
 
     @property
     def bm25(self) -> BM25Index:
-        """BM25 over the store's cases, built on first use and after changes.
+        """BM25: the saved main segment (memory-mapped) and the cases changed since, loaded on first use.
 
         Only searches need it: syncing after an ingest and the graph's
-        neighbour look-ups never pay for it.
+        neighbour look-ups never pay for it. Without a saved one it is built
+        from the token cache (and saved by the next :meth:`save`).
         """
-        if self._bm25 is None:
-            rows = self.store.conn.execute("SELECT id, search_text FROM cases ORDER BY id").fetchall()
-            self._bm25 = BM25Index.build([row[0] for row in rows], cached_tokens(self.store, [row[1] for row in rows]))
-        return self._bm25
+        with self._lock:
+            if self._bm25 is None:
+                if self._bm25_name is None:
+                    self._bm25 = self._build_bm25()
+                else:
+                    self._bm25 = BM25Index.load(self.index_dir, self._bm25_name)
+                    changed = list(dict.fromkeys(c.case_id for c in self.store.changes_since(self._bm25_seq) if c.seq <= self.seq))
+                    texts = self.store.search_texts(changed)
+                    present = [case_id for case_id in changed if case_id in texts]
+                    tokens = cached_tokens(self.store, [texts[case_id] for case_id in present])
+                    self._bm25.apply(deleted=[c for c in changed if c not in texts], upserted=dict(zip(present, tokens)))
+            return self._bm25
+
+    def _build_bm25(self) -> BM25Index:
+        """A BM25 main segment over every stored case, from the token cache, a page at a time."""
+        def pages():
+            for page in self.store.iter_search_texts():
+                yield [case_id for case_id, _ in page], cached_tokens(self.store, [text for _, text in page])
+
+        return BM25Index.build_from_batches(pages())
 
     def catch_up(self, *, progress: bool = False, persist: bool = True, wait: bool = True) -> int:
         """Apply the store's changes since this index's seq; returns cases changed.
@@ -274,10 +302,12 @@ class SearchEngine:
             part = touched[start : start + _BATCH]
             present = self.store.get_many(part)
             with self._lock:
-                self.vectors.delete([case_id for case_id in part if case_id not in present])
+                gone = [case_id for case_id in part if case_id not in present]
+                self.vectors.delete(gone)
+                if self._bm25 is not None:
+                    self._bm25.apply(deleted=gone)
             self._add_cases(list(present.values()), progress=progress)
         with self._lock:
-            self._bm25 = None
             self.seq = changes[-1].seq
 
     def save(self, *, full: bool = False) -> None:
@@ -313,6 +343,12 @@ class SearchEngine:
             files, segments = self._vector_files, [*self._segments, self.vectors.save_changes(self.index_dir, f"{stem}.delta")]
         else:
             files, segments = self._vector_files, self._segments
+        bm25_name, bm25_seq = self._bm25_name, self._bm25_seq
+        if full or bm25_name is None or BM25Index.needs_compaction_at(len(self.vectors), self.store.changed_count(bm25_seq)):
+            # The main segment is rebuilt from every stored case: at least as new as this engine's seq.
+            built = self._build_bm25()
+            bm25_name, bm25_seq = built.save(self.index_dir, f"bm25.{self.generation}"), self.seq
+            self._bm25 = built
         manifest = {
             "format": FORMAT,
             "generation": self.generation,
@@ -324,18 +360,21 @@ class SearchEngine:
             "kind": self.vectors.kind,
             "vector_files": files,
             "segments": segments,
+            "bm25": bm25_name,
+            "bm25_seq": bm25_seq,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         write_atomic(self.index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
         self._vector_files, self._segments, self._saved_seq = files, segments, self.seq
+        self._bm25_name, self._bm25_seq = bm25_name, bm25_seq
         self._remove_unnamed(manifest)
 
     def _remove_unnamed(self, manifest: dict[str, Any]) -> None:
         """Delete index files the manifest does not name (earlier generations, a killed save's)."""
-        named = {MANIFEST, *manifest.get("vector_files", []), *manifest.get("segments", [])}
-        for path in self.index_dir.glob("vectors.*"):
+        named = {MANIFEST, *manifest.get("vector_files", []), *manifest.get("segments", []), manifest.get("bm25")}
+        for path in [*self.index_dir.glob("vectors.*"), *self.index_dir.glob("bm25.*")]:
             if path.name not in named:
-                path.unlink(missing_ok=True)
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         fsync_dir(self.index_dir)
 
     def _remove_leftovers(self) -> None:
@@ -473,10 +512,9 @@ class SearchEngine:
         candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
         if not candidates:
             return [], {}, len(tokens)
-        all_bm25 = self.bm25.scores(tokens)
         signals = {
             "dense": self.vectors.scores(candidates, vector),
-            "bm25": np.array([all_bm25[self.bm25.position[i]] if i in self.bm25.position and len(all_bm25) else 0.0 for i in candidates]),
+            "bm25": self.bm25.scores_for(tokens, candidates),
             **self._structure(query, candidates),
         }
         return candidates, signals, len(tokens)

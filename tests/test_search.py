@@ -368,7 +368,7 @@ def test_delete_update_persist_reload_round_trip(small_home, tmp_path):
         assert manifest["count"] == 25 and manifest["seq"] == engine.store.last_change()
     # Only the current generation's files remain.
     files = sorted(p.name for p in small_home.index_dir.iterdir() if not p.name.startswith("."))
-    assert files == sorted([MANIFEST, *manifest["vector_files"], *manifest["segments"]])
+    assert files == sorted([MANIFEST, *manifest["vector_files"], *manifest["segments"], manifest["bm25"]])
     assert len(manifest["segments"]) == 3  # each sync wrote a delta segment, not the whole index
 
 

@@ -194,3 +194,44 @@ def test_a_delta_segment_writes_in_proportion_to_the_change(vectors, tmp_path):
     segment = index.save_changes(tmp_path, "g2.delta")
     assert (tmp_path / segment).stat().st_size < 4 * vectors.shape[1] + 500 < main_bytes / 1000
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_bm25_scores_equal_bm25s_and_candidates_are_scored_alone(sample):
+    import bm25s
+
+    tokens = [tokenize(t) for t in sample[0]]
+    ours = BM25Index.build([f"d{i}" for i in range(len(tokens))], tokens)
+    reference = bm25s.BM25()
+    reference.index(tokens, show_progress=False)
+    for text in sample[0][:15]:
+        query = [t for t in tokenize(text[:50]) if t in reference.vocab_dict]
+        want = reference.get_scores(query)
+        assert ours.scores(query) == pytest.approx(want, abs=1e-4)
+        some = [f"d{i}" for i in range(0, len(tokens), 3)] + ["not-indexed"]
+        assert ours.scores_for(query, some) == pytest.approx([*want[::3], 0.0], abs=1e-4)
+
+
+def test_bm25_saved_with_bm25s_and_a_delta_ranks_like_a_fresh_build(sample, tmp_path):
+    tokens = {f"d{i}": tokenize(t) for i, t in enumerate(sample[0])}
+    index = BM25Index.build(list(tokens), list(tokens.values()))
+    index.save(tmp_path, "bm25.1")
+    assert {"data.csc.index.npy", "vocab.index.json", "params.index.json"} <= {p.name for p in (tmp_path / "bm25.1").iterdir()}
+    assert not list(tmp_path.glob(".*.tmp"))
+    loaded = BM25Index.load(tmp_path, "bm25.1")
+    assert isinstance(loaded.model.scores["data"], np.memmap)
+    # Delete two documents, rewrite one with another's text, add one.
+    final = dict(tokens)
+    del final["d3"], final["d4"]
+    final["d5"] = tokens["d20"]
+    final["new"] = tokenize("村民之间因宅基地边界发生争执，双方互不相让，多次发生口角")
+    loaded.apply(deleted=["d3", "d4"], upserted={"d5": final["d5"], "new": final["new"]})
+    fresh = BM25Index.build(list(final), list(final.values()))
+    assert sorted(loaded.ids) == sorted(final) and len(loaded) == len(final)
+    for text in [sample[0][i] for i in (3, 5, 20, 30)] + ["宅基地边界争执"]:
+        query = tokenize(text[:60])
+        got, want = loaded.top(query, 5), fresh.top(query, 5)
+        assert {i for i, _ in got} <= set(final)
+        assert got[0][0] == want[0][0] or got[0][0] in {"d5", "d20"} and want[0][0] in {"d5", "d20"}
+        # The delta is scored with the statistics of both segments: close to a fresh build's scores.
+        ids = [i for i, _ in want]
+        assert loaded.scores_for(query, ids) == pytest.approx(fresh.scores_for(query, ids), rel=0.02)
