@@ -376,7 +376,9 @@ class Generator:
             return (rng.choice(words.STREETS), str(rng.randint(1, 88)))
         return (rng.choice(words.ESTATES), str(rng.randint(1, 30)), f"{rng.randint(1, 32)}0{rng.randint(1, 6)}")
 
-    def _new_org(self, kind: str, place: _Place) -> _Identity:
+    def _new_org(self, kind: str, place: _Place, brands: tuple[str, ...] = words.BRANDS) -> _Identity:
+        """A new organisation; planted ones draw their trade name from ``words.PLANTED_BRANDS``, which no
+        background organisation uses: a registered name (珠海市恒达建筑劳务有限公司) is one company in its city."""
         rng = self.rng
         industries, full_suffix, _ = words.ORG_KINDS[kind]
         industry = rng.choice(industries)
@@ -391,7 +393,7 @@ class Generator:
         elif kind == "insurer":
             name = f"{rng.choice(('人寿', '平安', '太平洋', '人民'))}{industry}{place.city}中心支公司"
         else:
-            brand = rng.choice(words.BRANDS)
+            brand = rng.choice(brands)
             identity = _Identity(f"{place.city}{brand}{industry}{full_suffix}", "organization",
                                  org=(place.city, brand, industry, kind))
             if rng.random() < 0.4:
@@ -404,12 +406,12 @@ class Generator:
         count = self.rng.randint(3, 60)
         return _Identity(f"{leader.name}等{count}{unit}", "group", phone=leader.phone, surname=leader.surname)
 
-    def _new_party(self, kind: str, place: _Place, subtype: str) -> _Identity:
+    def _new_party(self, kind: str, place: _Place, subtype: str, brands: tuple[str, ...] = words.BRANDS) -> _Identity:
         if kind == "person":
             return self._new_person(place)
         if kind == "group":
             return self._new_group(place, "户" if subtype in ("土地流转", "水污染", "矿山开采") else "人")
-        return self._new_org(kind, place)
+        return self._new_org(kind, place, brands)
 
     # --- variants ---------------------------------------------------------------
     def _name_variant(self, identity: _Identity) -> str:
@@ -563,8 +565,9 @@ class Generator:
         if rng.random() < 0.6:
             subtype = self._free_subtype(place, _PAIR_SUBTYPES)
             applicant_kind, respondent_kind = words.SUBTYPES[subtype].parties.split(">")
-            first = self._new_party("person" if applicant_kind == "group" else applicant_kind, place, subtype)
-            second = self._new_party(respondent_kind, place, subtype)
+            first = self._new_party("person" if applicant_kind == "group" else applicant_kind, place, subtype,
+                                    words.PLANTED_BRANDS)
+            second = self._new_party(respondent_kind, place, subtype, words.PLANTED_BRANDS)
             if first.kind == second.kind == "person" and rng.random() < 0.3:
                 second.address = first.address  # family members or co-tenants at one address
             members = [first, second]
@@ -573,7 +576,7 @@ class Generator:
             subtype = self._free_subtype(place, _ADDRESS_SUBTYPES)
             respondent_kind = words.SUBTYPES[subtype].parties.split(">")[1]
             kind = respondent_kind if respondent_kind == "factory" else "person"
-            first = self._new_party(kind, place, subtype)
+            first = self._new_party(kind, place, subtype, words.PLANTED_BRANDS)
             if first.address is None:
                 first.address = self._new_address(place)
             members = [first]

@@ -27,6 +27,7 @@ from typing import NamedTuple
 __all__ = [
     "AGREEMENTS",
     "BRANDS",
+    "PLANTED_BRANDS",
     "CATEGORY_DEMANDS",
     "CATEGORY_DETAILS",
     "CATEGORY_METHODS",
@@ -213,6 +214,11 @@ MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139"
 BRANDS = ("恒达", "宏盛", "鑫源", "金泰", "华辉", "永兴", "顺发", "中联", "富康", "兴隆", "嘉信", "隆昌",
           "瑞丰", "鸿运", "立信", "广源", "泰和", "德胜", "万通", "天润", "新锐", "盛达", "宝丰", "汇通",
           "亿家", "福临", "安泰", "众诚", "明辉", "长兴", "正源", "豪盛", "佳和", "海纳", "锦程", "利民")
+#: Trade names of planted organisations (repeat chains, respondents): as many as BRANDS, so drawing one
+#: consumes the same randomness, and none of them, so no background company shares a planted one's name.
+PLANTED_BRANDS = ("鼎盛", "瑞祥", "聚源", "华鑫", "金辉", "润丰", "昌盛", "百川", "鸿达", "宏图", "信诚", "永盛",
+                  "天佑", "恒通", "盛世", "广发", "金穗", "同创", "丰源", "博远", "卓越", "辉煌", "腾达", "万和",
+                  "恒昌", "裕丰", "骏达", "旺佳", "凯旋", "泰丰", "金源", "宏业", "隆盛", "兴旺", "永安", "和顺")
 #: Organisation kinds: (industry words, full suffix, short suffix). The full
 #: name is ``<city><brand><industry><full suffix>``; variants drop parts of it
 #: (珠海市恒达建筑劳务有限公司 / 珠海恒达建筑劳务公司 / 恒达劳务).

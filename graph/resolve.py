@@ -62,6 +62,7 @@ __all__ = [
     "org_name_key",
     "address_key",
     "group_lead",
+    "registered_name_key",
     "ensure_schema",
     "is_anonymous",
     "name_features",
@@ -114,6 +115,26 @@ MIGRATIONS = [
     DROP INDEX graph_mentions_name_district;
     CREATE INDEX graph_mentions_name_town ON graph_mentions(name_key, town)
     """,
+    # Registered names, the places cases happened at, and resolution that no longer depends on arrival
+    # order: everything is resolved again (and the graph rebuilt, as the store id changes).
+    """
+    ALTER TABLE graph_mentions ADD COLUMN reg_key TEXT;
+    CREATE INDEX graph_mentions_reg_key ON graph_mentions(reg_key);
+    CREATE TABLE graph_places (
+        case_id TEXT PRIMARY KEY,
+        street TEXT,
+        town TEXT,
+        community TEXT
+    );
+    CREATE INDEX graph_places_street ON graph_places(street);
+    CREATE TABLE graph_pending (item TEXT PRIMARY KEY);
+    CREATE TABLE graph_moved (case_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+    CREATE INDEX graph_moved_seq ON graph_moved(seq);
+    DELETE FROM graph_mentions;
+    DELETE FROM graph_links;
+    DELETE FROM graph_flags;
+    DELETE FROM graph_state WHERE key IN ('resolve_seq', 'store_id')
+    """,
 ]
 
 _CITY_SHORT = (
@@ -123,6 +144,7 @@ _CITY_SHORT = (
     "西宁 乌鲁木齐 拉萨 永川 江北 渝北 九龙坡 沙坪坝 南岸 巴南 北碚 万州 涪陵 广东 江苏 浙江 四川 湖北 湖南"
 ).split()
 _ADMIN_PREFIX = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}(?:省|自治区))?(?P<city>" + "|".join(_CITY_SHORT) + r")(?:市|区|县)?")
+_LEGAL_FORM = re.compile(r"(?:股份有限公司|有限责任公司|有限公司)$")
 _LEGAL_SUFFIX = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|集团公司|分公司|公司|集团|商行|工作室|配送站|厂|店)$")
 _INDUSTRY = sorted(
     (
@@ -173,6 +195,27 @@ def org_name_key(name: str, places: Iterable[str] = ()) -> tuple[str, tuple[str,
     return text, tuple(sorted(set(industries))), city
 
 
+def registered_name_key(name: str, places: Iterable[str] = ()) -> str | None:
+    """The key of a full registered organisation name (place prefix + trade name + industry + legal form), else None.
+
+    A registered name is unique where it is registered, so it names one company
+    in every town and district; a short or partial name does not.
+
+    >>> registered_name_key("珠海市恒达建筑劳务有限公司") == registered_name_key("珠海恒达建筑劳务有限责任公司")
+    True
+    >>> registered_name_key("恒达建筑劳务有限公司"), registered_name_key("珠海恒达劳务公司")
+    (None, None)
+    """
+    text = normalize_name(name)
+    form = _LEGAL_FORM.search(text)
+    if form is None:
+        return None
+    core, industries, city = org_name_key(name, places)
+    if not city or not industries:
+        return None
+    return f"{city}|{core}|{'+'.join(industries)}|{'股份' if '股份' in form.group(0) else '有限'}"
+
+
 def group_lead(name: str) -> str | None:
     """The named lead of a group placeholder (``陈志强等20人`` -> ``陈志强``)."""
     match = _GROUP_LEAD.match(normalize_name(name))
@@ -214,8 +257,11 @@ class Mention:
     city: str | None = None
     industries: tuple[str, ...] = ()
     named_city: str | None = None
+    reg_key: str | None = None
     entity_id: str | None = None
     reasons: list[str] = field(default_factory=list)
+    #: (name key, phone, ID number, name as written) of the case's other parties.
+    partners: list[tuple] = field(default_factory=list)
 
 
 def name_features(name: str, kind: str, places: Iterable[str] = ()) -> tuple[str, tuple[str, ...], str | None]:
@@ -235,8 +281,8 @@ def name_features(name: str, kind: str, places: Iterable[str] = ()) -> tuple[str
 def mention_of(case: Case, position: int, party: Party | None = None) -> Mention:
     """The comparable features of ``case.parties[position]`` (or of a given party)."""
     party = party or case.parties[position]
-    places = [case.location[level] for level in ("province", "city", "district") if case.location.get(level)]
-    name_key, industries, named_city = name_features(party.name, party.kind, places)
+    places_of_case = [case.location[level] for level in ("province", "city", "district") if case.location.get(level)]
+    name_key, industries, named_city = name_features(party.name, party.kind, places_of_case)
     address = party.address or case.location.get("address")
     places = parse_address(party.address) if party.address else {}
     phone = party.phone_norm
@@ -257,6 +303,7 @@ def mention_of(case: Case, position: int, party: Party | None = None) -> Mention
         city=case.location.get("city") or places.get("city"),
         industries=industries,
         named_city=named_city,
+        reg_key=registered_name_key(party.name, places_of_case) if party.kind == "organization" else None,
     )
 
 
@@ -350,6 +397,10 @@ def _solo_evidence(m: Mention, entity: Entity) -> list[str] | None:
     """Reasons ``m`` is ``entity`` without looking at the other parties, or None."""
     if m.id_number and m.id_number in entity.values("id_number"):
         return ["身份证号相同"]
+    ids = entity.values("id_number")
+    if m.reg_key and m.reg_key in entity.values("reg_key") and not (m.id_number and ids and m.id_number not in ids):
+        # A registered name names one company wherever it appears; a company has many phone lines.
+        return [f"登记名称相同（{normalize_name(m.name)}）"]
     if _anonymous(m) or conflicts(m, entity) or m.name_key not in entity.values("name_key"):
         return None
     same_name = "单位名称相同（去除地名与公司后缀）" if m.kind == "organization" else "同名"
@@ -383,18 +434,21 @@ def is_anonymous(name: str) -> bool:
 
 
 class Resolver:
-    """Incremental entity resolution over the store's change log.
+    """Entity resolution over the store's change log, independent of the order cases arrive in.
 
-    State lives in tables the graph package owns inside the case store, so a
-    resolution step commits together with its watermark. Candidate entities are
-    kept in memory (by entity id, with their value sets) and updated as mentions
-    join them, so comparing a mention with a large entity does not re-read all
-    of its mentions; a resolver whose transaction rolls back is discarded.
+    A changed case's mentions are first *staged*: their features are written
+    with no entity yet. :meth:`reconcile` then takes every mention that shares
+    a blocking key with a staged one (name in the same town, phone, ID number,
+    registered name), transitively: a *component*, which no evidence leaves.
+    The component is resolved afresh in memory, its cases in date order
+    (ties by case id), so the result depends on which cases the store holds,
+    never on when they came. Entity ids already given are kept where the
+    same mentions still form the entity. State lives in tables the graph
+    package owns inside the case store, so a step commits with its watermark.
     """
 
     def __init__(self, store: Store):
         self.store = store
-        self._cache: dict[str, Entity] = {}
         ensure_schema(store)
 
     @property
@@ -431,7 +485,7 @@ class Resolver:
 
     def entities(self, entity_ids: Iterable[str]) -> dict[str, Entity]:
         found: dict[str, Entity] = {}
-        ids = list(dict.fromkeys(entity_ids))
+        ids = [i for i in dict.fromkeys(entity_ids) if i]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self.conn.execute(
@@ -446,118 +500,257 @@ class Resolver:
         rows = self.conn.execute("SELECT * FROM graph_mentions WHERE case_id = ? ORDER BY position", (case_id,))
         return [_mention_from_row(r) for r in rows]
 
-    def candidates(self, m: Mention) -> dict[str, Entity]:
-        """Entities sharing a blocking key with ``m``: phone, ID number, or the name in the same town.
-
-        Every rule that rests on the name needs the same town (or an address,
-        which lies in a town), and phones and ID numbers are found through their
-        own keys, so a common name is only looked up where ``m`` is: the block
-        stays small however many 王伟 the store holds. The town conditions are
-        separate selects so each one is an exact ``(name_key, town)`` index lookup.
-        """
-        if m.town is None:
-            by_name, args = "SELECT entity_id FROM graph_mentions WHERE name_key = ?", (m.name_key,)
-        else:
-            by_name = (
-                "SELECT entity_id FROM graph_mentions WHERE name_key = ? AND town = ? "
-                "UNION SELECT entity_id FROM graph_mentions WHERE name_key = ? AND town IS NULL"
-            )
-            args = (m.name_key, m.town, m.name_key)
-        rows = self.conn.execute(
-            by_name + " UNION SELECT entity_id FROM graph_mentions WHERE phone = ? "
-            "UNION SELECT entity_id FROM graph_mentions WHERE id_number = ?",
-            (*args, m.phone or "\x00", m.id_number or "\x00"),
-        )
-        ids = sorted({r[0] for r in rows})
-        if len(self._cache) > _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache.update(self.entities(i for i in ids if i not in self._cache))
-        return {i: self._cache[i] for i in ids}
-
-    def co_occurred(self, a: str, b: str) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM graph_mentions x JOIN graph_mentions y ON x.case_id = y.case_id "
-            "WHERE x.entity_id = ? AND y.entity_id = ? LIMIT 1",
-            (a, b),
-        ).fetchone()
-        return row is not None
-
-    def find(self, mentions: Sequence[Mention]) -> list[tuple[str | None, list[str]]]:
-        """Resolve mentions of one case without storing anything: (entity id or None, reasons) each."""
-        assigned: list[tuple[str | None, list[str]]] = [(None, []) for _ in mentions]
-        candidates = [self.candidates(m) for m in mentions]
-        taken: set[str] = set()
-        for i, m in enumerate(mentions):
-            scored = [(e, _solo_evidence(m, e)) for e in candidates[i].values() if e.entity_id not in taken]
-            scored = [(e, r) for e, r in scored if r is not None]
-            if not scored:
-                continue
-            # The strongest evidence (ID, phone, address ...) decides; among equals, the busiest entity,
-            # unless the equals are different companies (华辉物业 for 华辉物业服务 and 华辉物业管理).
-            best = min(_strength(r) for _, r in scored)
-            scored = [(e, r) for e, r in scored if _strength(r) == best]
-            if _ambiguous(e for e, _ in scored):
-                continue
-            entity, reasons = max(scored, key=lambda er: len(er[0].mentions))
-            assigned[i] = (entity.entity_id, reasons)
-            taken.add(entity.entity_id)
-        for i, j in itertools.permutations(range(len(mentions)), 2):
-            if assigned[i][0] is not None:
-                continue
-            options = [e for e in candidates[i].values() if e.entity_id not in taken and _name_candidate(mentions[i], e)]
-            if assigned[j][0] is not None:
-                partners = [candidates[j][assigned[j][0]]]
-            else:
-                partners = [e for e in candidates[j].values() if e.entity_id not in taken and _name_candidate(mentions[j], e)]
-            pairs = (
-                (entity, partner)
-                for entity, partner in itertools.product(options, partners)
-                if entity.entity_id != partner.entity_id and self.co_occurred(entity.entity_id, partner.entity_id)
-            )
-            found = next(pairs, None)
-            if found is None:
-                continue
-            entity, partner = found
-            # Where a name fits different companies, the counterpart must point at one of them only.
-            rivals = list(pairs) if _ambiguous(options) or _ambiguous(partners) else []
-            if any(_ambiguous([entity, e]) or _ambiguous([partner, p]) for e, p in rivals):
-                continue
-            assigned[i] = (entity.entity_id, ["同名", f"再次与同一对方（{mentions[j].name}）发生纠纷"])
-            taken.add(entity.entity_id)
-            if assigned[j][0] is None:
-                assigned[j] = (partner.entity_id, ["同名", f"再次与同一对方（{mentions[i].name}）发生纠纷"])
-                taken.add(partner.entity_id)
-        return assigned
-
     # -- writing -------------------------------------------------------------
 
-    def resolve_case(self, case: Case) -> list[Mention]:
-        """Replace a case's mentions with freshly resolved ones (call inside a transaction)."""
+    def stage_case(self, case: Case) -> list[Mention]:
+        """Replace a case's mentions with unresolved ones (call inside a transaction; then :meth:`reconcile`)."""
         self.remove_case(case.id)
         mentions = [mention_of(case, i) for i in range(len(case.parties))]
-        for m, (entity_id, reasons) in zip(mentions, self.find(mentions)):
-            m.entity_id = entity_id or self._new_entity_id()
-            m.reasons = reasons
-            if entity_id is None:
-                self._cache[m.entity_id] = Entity(m.entity_id, [m])
-            elif entity_id in self._cache:
-                self._cache[entity_id].add(m)
-        self.conn.executemany(
-            "INSERT INTO graph_mentions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_mention_row(m) for m in mentions],
+        for m in mentions:
+            m.entity_id = ""
+            m.partners = [(o.name_key, o.phone, o.id_number, o.name.strip()) for o in mentions if o is not m]
+        self.conn.executemany(f"INSERT INTO graph_mentions VALUES ({','.join('?' * _COLUMNS)})", [_mention_row(m) for m in mentions])
+        street = address_key(case.location.get("address"))
+        self.conn.execute(
+            "INSERT INTO graph_places VALUES (?, ?, ?, ?) ON CONFLICT(case_id) DO UPDATE SET "
+            "street = excluded.street, town = excluded.town, community = excluded.community",
+            (case.id, street, case.location.get("town"), case.location.get("community")),
         )
         return mentions
 
-    def remove_case(self, case_id: str) -> None:
-        for (entity_id,) in self.conn.execute("SELECT entity_id FROM graph_mentions WHERE case_id = ?", (case_id,)):
-            self._cache.pop(entity_id, None)
+    def remove_case(self, case_id: str) -> set[str]:
+        """Delete a case's mentions; returns the entities they belonged to (to reconcile what is left of them)."""
+        former = {r[0] for r in self.conn.execute("SELECT entity_id FROM graph_mentions WHERE case_id = ?", (case_id,)) if r[0]}
         self.conn.execute("DELETE FROM graph_mentions WHERE case_id = ?", (case_id,))
+        self.conn.execute("DELETE FROM graph_places WHERE case_id = ?", (case_id,))
+        return former
+
+    def reconcile(self, case_ids: Iterable[str], entity_ids: Iterable[str] = (), *, done: set[int] | None = None) -> set[str]:
+        """Resolve the components of these cases' mentions (and of these entities) afresh; returns the cases whose
+        parties changed entity, the given ones included. ``done`` (rowids) skips components already resolved."""
+        done = set() if done is None else done
+        case_ids = list(dict.fromkeys(case_ids))
+        seeds = []
+        for start in range(0, len(case_ids), 500):
+            chunk = case_ids[start : start + 500]
+            seeds += self.conn.execute(
+                f"SELECT rowid, * FROM graph_mentions WHERE case_id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+        entity_ids = [e for e in entity_ids if e]
+        for start in range(0, len(entity_ids), 500):
+            chunk = entity_ids[start : start + 500]
+            seeds += self.conn.execute(
+                f"SELECT rowid, * FROM graph_mentions WHERE entity_id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+        changed = set(case_ids)
+        for row in sorted(seeds, key=lambda r: r["rowid"]):
+            if row["rowid"] in done:
+                continue
+            component = self._component(row)
+            done.update(component)
+            changed |= self._resolve_component(list(component.values()))
+        return changed
+
+    def _component(self, seed: sqlite3.Row) -> dict[int, sqlite3.Row]:
+        """Every mention reachable from ``seed`` through blocking keys or a shared entity (rowid -> row)."""
+        found = {seed["rowid"]: seed}
+        frontier = [seed]
+        seen: set[tuple] = set()
+        while frontier:
+            keys = {k for row in frontier for k in _block_keys(row)} - seen
+            seen |= keys
+            frontier = []
+            for key in sorted(keys, key=repr):
+                for row in self.conn.execute(*_key_query(key)):
+                    if row["rowid"] not in found:
+                        found[row["rowid"]] = row
+                        frontier.append(row)
+            if len(found) > _COMPONENT_LIMIT:
+                break
+        return found
+
+    def _resolve_component(self, rows: list[sqlite3.Row]) -> set[str]:
+        """Resolve one component's mentions in date order and write what changed; returns the cases touched."""
+        mentions = [_mention_from_row(r) for r in rows]
+        by_case: dict[str, list[Mention]] = {}
+        for m in sorted(mentions, key=lambda m: (m.case_date or "", m.case_id, m.position)):
+            by_case.setdefault(m.case_id, []).append(m)
+        memory = _Memory()
+        for case_mentions in by_case.values():
+            for m, (cluster, reasons) in zip(case_mentions, memory.find(case_mentions)):
+                memory.add(m, cluster, reasons)
+        used: set[str] = set()
+        touched: set[str] = set()
+        updates = []
+        for entity in sorted(memory.entities.values(), key=lambda e: min((m.case_date or "", m.case_id) for m in e.mentions)):
+            counts = Counter(m.entity_id for m in entity.mentions if m.entity_id)
+            reusable = [e for e, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if e not in used]
+            entity_id = reusable[0] if reusable else self._new_entity_id()
+            used.add(entity_id)
+            for m in entity.mentions:
+                reasons = memory.reasons[(m.case_id, m.position)]
+                if m.entity_id != entity_id or m.reasons != reasons:
+                    if m.entity_id != entity_id:
+                        touched.add(m.case_id)
+                    updates.append((entity_id, _details(m, reasons), m.case_id, m.position))
+        self.conn.executemany("UPDATE graph_mentions SET entity_id = ?, details = ? WHERE case_id = ? AND position = ?", updates)
+        return touched
 
 
-#: Entities a resolver keeps in memory before it starts afresh (bounds memory on large stores).
-_CACHE_LIMIT = 50_000
+class _Memory:
+    """Entities of one component being resolved in memory, found again by their blocking keys."""
 
-_STRENGTH = ("身份证号相同", "电话相同", "地址相同", "隐藏号码相符", "同一镇街")
+    def __init__(self) -> None:
+        self.entities: dict[int, Entity] = {}
+        self.by_key: dict[tuple, list[int]] = {}
+        self.merged: dict[int, int] = {}
+        self.reasons: dict[tuple[str, int], list[str]] = {}
+        self._next = 0
+
+    def add(self, m: Mention, cluster: int | None, reasons: list[str]) -> int:
+        self.reasons[(m.case_id, m.position)] = reasons
+        if cluster is None:
+            cluster = self._next
+            self._next += 1
+            self.entities[cluster] = Entity(str(cluster), [])
+        cluster = self.cluster_of(cluster)
+        entity = self.entities[cluster]
+        entity.add(m)
+        for key in _memory_keys(m):
+            members = self.by_key.setdefault(key, [])
+            if cluster not in members:
+                members.append(cluster)
+        return cluster
+
+    def mergeable(self, a: int, b: int) -> bool:
+        """Whether entity ``b`` may join ``a``: no case in both, no mention of ``b`` at odds with ``a``."""
+        first, second = self.entities[a], self.entities[b]
+        if {m.case_id for m in first.mentions} & {m.case_id for m in second.mentions} or _ambiguous([first, second]):
+            return False
+        return not any(conflicts(m, first) for m in second.mentions)
+
+    def merge(self, a: int, b: int, reasons: list[str]) -> None:
+        """Move entity ``b``'s mentions into ``a``; ``b``'s first mention says why."""
+        entity, gone = self.entities[a], self.entities.pop(b)
+        for number, m in enumerate(gone.mentions):
+            if number == 0 and not self.reasons.get((m.case_id, m.position)):
+                self.reasons[(m.case_id, m.position)] = reasons
+            entity.add(m)
+        for members in self.by_key.values():
+            if b in members:
+                members.remove(b)
+                if a not in members:
+                    members.append(a)
+        self.merged[b] = a
+
+    def cluster_of(self, cluster: int) -> int:
+        while cluster in self.merged:
+            cluster = self.merged[cluster]
+        return cluster
+
+    def candidates(self, m: Mention) -> dict[int, Entity]:
+        """Entities sharing a blocking key with ``m``: the name in its town (or anywhere if it has none),
+        its phone, ID number or registered name."""
+        keys = [("phone", m.phone), ("id", m.id_number), ("reg", m.reg_key)]
+        if m.town is None:
+            keys.append(("name-any", m.name_key))
+        else:
+            keys += [("name", m.name_key, m.town), ("name", m.name_key, None)]
+        ids = sorted({c for key in keys if key[1] for c in self.by_key.get(key, ())})
+        return {c: self.entities[c] for c in ids}
+
+    def find(self, mentions: Sequence[Mention]) -> list[tuple[int | None, list[str]]]:
+        """Resolve mentions of one case against the entities so far: (cluster or None, reasons) each."""
+        assigned: list[tuple[int | None, list[str]]] = [(None, []) for _ in mentions]
+        candidates = [self.candidates(m) for m in mentions]
+        taken: set[int] = set()
+
+        def scored_all(i: int) -> list[tuple[int, Entity, list[str]]]:
+            found = [(c, self.entities[c], _solo_evidence(mentions[i], self.entities[c]))
+                     for c in candidates[i] if c in self.entities]
+            return [(c, e, r) for c, e, r in found if r is not None]
+
+        for i, m in enumerate(mentions):
+            scored = [(c, e, _solo_evidence(m, e)) for c, e in candidates[i].items() if c not in taken and c in self.entities]
+            scored = [(c, e, r) for c, e, r in scored if r is not None]
+            if not scored:
+                continue
+            # The strongest evidence (ID, registered name, phone, address ...) decides; among equals, the
+            # busiest entity, unless the equals are different companies (华辉物业 for 华辉物业服务 and 华辉物业管理).
+            best = min(_strength(r) for _, _, r in scored)
+            scored = [(c, e, r) for c, e, r in scored if _strength(r) == best]
+            if _ambiguous(e for _, e, _ in scored):
+                continue
+            cluster, _, reasons = max(scored, key=lambda item: len(item[1].mentions))
+            assigned[i] = (cluster, reasons)
+            taken.add(cluster)
+            # Evidence for other entities too joins them through this mention (A and C share a phone,
+            # B and C an address: one person), unless something says they are two.
+            for other, entity, evidence in scored_all(i):
+                # Not on a bare name in one town: 华辉物业 may fit two companies; evidence that names one may join.
+                if other != cluster and other not in taken and _strength(evidence) < _BARE_NAME \
+                        and self.mergeable(cluster, other):
+                    self.merge(cluster, other, evidence)
+        for i, m in enumerate(mentions):
+            if assigned[i][0] is not None:
+                continue
+            # The same name against the same other party again (rule 6), told from each side on its own.
+            options = [(c, e, p) for c, e in candidates[i].items() if c not in taken and _name_candidate(m, e)
+                       for p in [_shared_partner(m, e)] if p]
+            if not options or _ambiguous(e for _, e, _ in options):
+                continue
+            cluster, _, partner = max(options, key=lambda item: len(item[1].mentions))
+            assigned[i] = (cluster, ["同名", f"再次与同一对方（{partner}）发生纠纷"])
+            taken.add(cluster)
+        return assigned
+
+
+def _shared_partner(m: Mention, entity: Entity) -> str | None:
+    """The name of an other party ``m`` shares with one of ``entity``'s cases, or None.
+
+    Their names must match and nothing may say they are two people (phones, ID numbers).
+    """
+    for name_key, phone, id_number, name in m.partners:
+        if is_anonymous(name_key):
+            continue
+        for other in entity.mentions:
+            for other_key, other_phone, other_id, _ in other.partners:
+                if other_key == name_key and not (phone and other_phone and phone != other_phone) \
+                        and not (id_number and other_id and id_number != other_id):
+                    return name
+    return None
+
+
+def _memory_keys(m: Mention) -> list[tuple]:
+    keys = [("phone", m.phone), ("id", m.id_number), ("reg", m.reg_key), ("name-any", m.name_key), ("name", m.name_key, m.town)]
+    return [k for k in keys if k[1]]
+
+
+def _block_keys(row: sqlite3.Row) -> list[tuple]:
+    """The keys that find a stored mention's possible matches (an anonymous name finds none)."""
+    keys: list[tuple] = [("entity", row["entity_id"]), ("phone", row["phone"]), ("id", row["id_number"]), ("reg", row["reg_key"])]
+    if not is_anonymous(row["name_key"]):
+        keys.append(("name", row["name_key"], row["town"]))
+    return [k for k in keys if k[1]]
+
+
+def _key_query(key: tuple) -> tuple[str, tuple]:
+    """SQL for the stored mentions a blocking key finds: a name finds its town and mentions without a town;
+    a name without a town finds the name anywhere."""
+    select = "SELECT rowid, * FROM graph_mentions WHERE "
+    kind = key[0]
+    if kind == "name":
+        if key[2] is None:
+            return select + "name_key = ?", (key[1],)
+        return select + "name_key = ? AND town = ? UNION ALL " + select + "name_key = ? AND town IS NULL", (key[1], key[2], key[1])
+    column = {"entity": "entity_id", "phone": "phone", "id": "id_number", "reg": "reg_key"}[kind]
+    return select + f"{column} = ?", (key[1],)
+
+
+#: Mentions one component may hold; beyond it the component is resolved as far as it was read.
+_COMPONENT_LIMIT = 50_000
+_STRENGTH = ("身份证号相同", "登记名称相同", "电话相同", "地址相同", "隐藏号码相符", "同一镇街")
+_BARE_NAME = _STRENGTH.index("同一镇街")
 
 
 def _strength(reasons: list[str]) -> int:
@@ -570,11 +763,19 @@ def ensure_schema(store: Store) -> None:
     store.migrate_component("graph", MIGRATIONS)
 
 
+#: Columns of ``graph_mentions``.
+_COLUMNS = 17
+
+
+def _details(m: Mention, reasons: list[str]) -> str:
+    extra = {"industries": m.industries, "named_city": m.named_city, "reasons": reasons, "partners": m.partners}
+    return json.dumps(extra, ensure_ascii=False)
+
+
 def _mention_row(m: Mention) -> tuple:
-    extra = {"industries": m.industries, "named_city": m.named_city, "reasons": m.reasons}
     return (
         m.case_id, m.position, m.entity_id, m.case_date, m.name, m.name_key, m.kind, m.role, m.phone,
-        m.masked_phone, m.id_number, m.address_key, m.town, m.district, m.city, json.dumps(extra, ensure_ascii=False),
+        m.masked_phone, m.id_number, m.address_key, m.town, m.district, m.city, _details(m, m.reasons), m.reg_key,
     )
 
 
@@ -597,6 +798,8 @@ def _mention_from_row(row: sqlite3.Row) -> Mention:
         city=row["city"],
         industries=tuple(extra["industries"]),
         named_city=extra["named_city"],
+        reg_key=row["reg_key"],
         entity_id=row["entity_id"],
         reasons=extra["reasons"],
+        partners=[tuple(p) for p in extra.get("partners", [])],
     )

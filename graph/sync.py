@@ -22,7 +22,7 @@ Examples
 ...     validate({"id": "A2", "text": "又漏水", "occurred_on": "2024-06-01", "location": {"town": "三灶镇"},
 ...               "parties": [{"name": "王 建國", "phone": "+8613800001111"}, {"name": "李娜"}]})])
 >>> sync(home, store)
-['重复纠纷: A2 与 A1 (王建国/李娜, 同一对当事人) 相关']
+['重复纠纷链（同一对当事人，2件）：A1 → A2；当事人 王建国/李娜；本次新增 A1、A2']
 >>> store.close()
 """
 from __future__ import annotations
@@ -122,7 +122,13 @@ def apply_changes(
         graph.clear()
         seq = 0
     changes = store.changes_since(seq)
+    # Cases no one changed whose parties resolution moved to another entity (it reconciles whole components).
+    changed = {c.case_id for c in changes}
+    moved = [r[0] for r in store.conn.execute("SELECT case_id FROM graph_moved WHERE seq > ? ORDER BY case_id", (seq,))
+             if r[0] not in changed]
     bar = tqdm(total=len(changes), disable=not (progress and changes), desc=f"写入图谱（{graph.name}）", unit="件")
+    for start in range(0, len(moved), batch_size):
+        _apply_batch(graph, store, resolver, moved[start : start + batch_size])
     for start in range(0, len(changes), batch_size):
         batch = changes[start : start + batch_size]
         _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)))

@@ -268,9 +268,12 @@ def test_repeats_cli_contract(cli_home):
     data = json.loads(result.output)
     assert list(data) == ["chains"]
     chain = next(c for c in data["chains"] if "R01" in c["case_ids"])
-    assert chain == {"case_ids": ["R01", "R02", "R03"], "parties": ["王建国", "珠海市恒达建筑劳务有限公司"], "reasons": ["同一对当事人"]}
-    # Chains are maximal: no case in two chains; the anonymised sample (魏某, 张某 ...) forms none.
-    members = [c for chain in data["chains"] for c in chain["case_ids"]]
+    assert {k: chain[k] for k in ("case_ids", "kind", "parties", "reasons")} == {
+        "case_ids": ["R01", "R02", "R03"], "kind": "same_parties", "parties": ["王建国", "珠海市恒达建筑劳务有限公司"],
+        "reasons": ["同一对当事人"]}
+    assert len(chain["party_ids"]) == 2 and chain["chain_id"] == "same_parties:R01"
+    # Link chains are maximal: no case in two of them; the anonymised sample (魏某, 张某 ...) forms none.
+    members = [c for chain in data["chains"] if chain["kind"] != "respondent" for c in chain["case_ids"]]
     assert len(members) == len(set(members)) and not any(c.startswith("PMC") for c in members)
     text = runner.invoke(cli, ["--home", str(cli_home), "repeats"])
     assert "R01 → R02 → R03" in text.output
@@ -337,9 +340,10 @@ def test_ingest_prints_and_stores_the_repeat_flag(tmp_path):
     assert runner.invoke(cli, ["--home", str(home), "ingest", str(first)]).exit_code == 0
     result = runner.invoke(cli, ["--home", str(home), "ingest", str(second)])
     assert result.exit_code == 0, result.output
-    assert "重复纠纷: R02 与 R01 (王建国/珠海市恒达建筑劳务有限公司, 同一对当事人) 相关" in result.output
+    notice = "重复纠纷链（同一对当事人，2件）：R01 → R02；当事人 王建国/珠海市恒达建筑劳务有限公司；本次新增 R02"
+    assert notice in result.output
     with Home.resolve(home).open_store() as store:
         flag = repeat_flag(store, "R02")
-    assert flag["related"] == ["R01"] and flag["notice"].startswith("重复纠纷: R02")
+    assert flag["related"] == ["R01"] and flag["notice"] == notice
     graph = NetworkxGraphStore(Home.resolve(home).graph_dir)
     assert ("case:R02", "REPEAT_OF", "case:R01") in {(e.src, e.type, e.dst) for e in graph.iter_edges()}

@@ -133,7 +133,9 @@ def test_variant_chains_and_notices(variant_home):
     assert sorted(c.case_ids for c in chains) == sorted(VARIANT_CHAINS)
     pair = next(c for c in chains if c.case_ids[0] == "V01")
     assert set(pair.parties) == {"王建国", "珠海市恒达建筑劳务有限公司"} and pair.reasons == ["同一对当事人"]
-    assert "重复纠纷: V03 与 V02 (王建国/珠海市恒达建筑劳务有限公司, 同一对当事人) 相关" in notices
+    # One notice per chain, as many as `leian repeats` lists (issue 17: they count the same thing).
+    assert len(notices) == len(chains)
+    assert "重复纠纷链（同一对当事人，3件）：V01 → V02 → V03；当事人 王建国/珠海市恒达建筑劳务有限公司；本次新增 V01、V02、V03" in notices
     assert not any("V17" in n or "V18" in n or "V22" in n or "V23" in n for n in notices)
 
 
@@ -231,3 +233,72 @@ def test_stronger_evidence_picks_one_of_two_companies(tmp_path, evidence, short,
         resolved = _arrivals(tmp_path / "-".join(order), [(c, cases[c]) for c in order])
         assert _companies(resolved) == {frozenset({"C1", "C3"}), frozenset({"C2"})}, order
         assert any(evidence in reason for reason in resolved["C3"][0][1]), resolved["C3"]
+
+
+NANSHUI = {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": "南水镇", "community": "南水村"}
+
+
+def test_full_registered_name_identifies_an_organisation_across_towns(tmp_path):
+    """A labour company owing wages in two towns of one district, its registered name written in full twice and short once."""
+    cases = [
+        ("W1", "2025-01-10", SANZAO, {"name": "珠海市恒达建筑劳务有限公司", "role": "被申请人", "kind": "organization"}),
+        ("W2", "2025-02-11", PINGSHA, {"name": "珠海恒达建筑劳务有限责任公司", "role": "被申请人", "kind": "organization"}),
+        ("W3", "2025-03-12", PINGSHA, {"name": "恒达劳务", "role": "被申请人", "kind": "organization"}),
+        # A short name elsewhere says nothing about which 恒达 it is; another city's registered name is another company.
+        ("W4", "2025-03-20", NANSHUI, {"name": "恒达劳务", "role": "被申请人", "kind": "organization"}),
+        ("W5", "2025-04-01", BAOAN, {"name": "深圳市恒达建筑劳务有限公司", "role": "被申请人", "kind": "organization"}),
+    ]
+    with Home.resolve(tmp_path).open_store() as store:
+        store.upsert_batch([validate({"id": i, "text": "拖欠工资", "occurred_on": d, "location": loc,
+                                      "parties": [{"name": f"工人{i}", "role": "申请人"}, company]}) for i, d, loc, company in cases])
+        resolve_changes(store)
+        entity = {r[0]: (r[1], json.loads(r[2])["reasons"]) for r in store.conn.execute(
+            "SELECT case_id, entity_id, details FROM graph_mentions WHERE position = 1")}
+    assert entity["W1"][0] == entity["W2"][0] == entity["W3"][0]
+    assert entity["W2"][1] == ["登记名称相同（珠海恒达建筑劳务有限责任公司）"]
+    assert len({entity["W1"][0], entity["W4"][0], entity["W5"][0]}) == 3
+
+
+#: The issue's three records: 王建国 with a phone; with an address only; with both.
+ORDER_TRAP = [
+    ("A", "2024-01-05", SANZAO, [{"name": "王建国", "phone": "13800001111"}]),
+    ("B", "2024-02-05", SANZAO, [{"name": "王建国", "address": "三灶镇海澄村东街12号"}]),
+    ("C", "2024-03-05", SANZAO, [{"name": "王建国", "phone": "138-0000-1111", "address": "海澄村东街12号"}]),
+]
+
+
+def _outcome(store) -> tuple:
+    """What resolution decided, without the entity ids: the partition of mentions, each with its reasons; the chains."""
+    groups = defaultdict(set)
+    for case_id, position, entity_id, details in store.conn.execute("SELECT case_id, position, entity_id, details FROM graph_mentions"):
+        groups[entity_id].add((case_id, position, tuple(json.loads(details)["reasons"])))
+    chains = sorted((c.kind, tuple(c.case_ids), tuple(c.reasons)) for c in all_chains(store))
+    return frozenset(frozenset(g) for g in groups.values()), chains
+
+
+@pytest.mark.parametrize("records", ["trap", "variants"])
+def test_resolution_does_not_depend_on_arrival_order(tmp_path, records):
+    import random
+
+    if records == "trap":
+        items = [validate({"id": i, "text": "纠纷", "occurred_on": d, "location": loc, "parties": p}) for i, d, loc, p in ORDER_TRAP]
+    else:
+        items = [validate(r) for r in _records()]
+    orders = [list(range(len(items))), list(reversed(range(len(items))))]
+    shuffler = random.Random(5)
+    orders += [shuffler.sample(range(len(items)), len(items)) for _ in range(3)]
+    outcomes = []
+    for number, order in enumerate(orders):
+        with Home.resolve(tmp_path / f"order{number}").open_store() as store:
+            # One case per ingest for the first half, then the rest at once: batches must not matter either.
+            half = len(order) // 2
+            for index in order[:half]:
+                store.upsert_batch([items[index]])
+                resolve_changes(store)
+            store.upsert_batch([items[index] for index in order[half:]])
+            resolve_changes(store)
+            outcomes.append(_outcome(store))
+    assert all(outcome == outcomes[0] for outcome in outcomes[1:])
+    if records == "trap":
+        partition, _ = outcomes[0]
+        assert len(partition) == 1  # one 王建国: A and C share the phone, B and C the address
