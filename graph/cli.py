@@ -14,7 +14,7 @@ from leian.data.record import KIND_NAMES
 from leian.data.store import Store
 from leian.home import Home
 
-__all__ = ["repeats", "neighbors", "party", "graph", "summarize_neighborhood"]
+__all__ = ["repeats", "neighbors", "party", "graph", "risk", "followups", "followup", "summarize_neighborhood"]
 
 _CONNECTION_ERRORS = (DriverError, Neo4jError, OSError)
 _GRAPH_HELP = "图谱存储：Bolt 地址，如 bolt://host:7687（账号密码取自 LEIAN_NEO4J_USER / LEIAN_NEO4J_PASSWORD）。默认取 <数据目录>/config.toml 中的 [graph] uri，否则用内置的 networkx 图谱。"
@@ -49,20 +49,125 @@ def _synced_graph(home: Home, store: Store, uri: str | None):
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help='以一个 JSON 对象输出 {"chains": [{"case_ids", "parties", "reasons"}]}。')
+@click.option("--kind", type=click.Choice(["same_parties", "same_address", "respondent"]),
+              help="只看这一种链：same_parties 同一对当事人，same_address 同一当事人同一地址，respondent 同一被申请人。")
+@click.option("--json", "as_json", is_flag=True,
+              help='以一个 JSON 对象输出 {"chains": [{"case_ids", "kind", "parties", "party_ids", "reasons", ...}]}。')
 @pass_home
-def repeats(home: Home, as_json: bool) -> None:
-    """重复纠纷：由同一（经识别的）当事人串起的案件链，按时间排列。"""
-    from leian.graph.repeats import all_chains
+def repeats(home: Home, kind: str | None, as_json: bool) -> None:
+    """重复纠纷：同一对当事人、同一当事人同一地址、或同一被申请人对多名申请人（重点关注对象、群体性纠纷）的案件链，按时间排列。
 
+    门槛见 config.toml 的 [repeats]。"""
+    from leian.graph.repeats import KINDS, RepeatSettings, all_chains
+
+    settings = RepeatSettings.from_home(home)
     with _synced_store(home) as store:
-        chains = all_chains(store)
+        chains = [c for c in all_chains(store, settings) if kind is None or c.kind == kind]
     if as_json:
         echo_json({"chains": [c.to_dict() for c in chains]})
         return
-    click.echo(f"{len(chains)} 条重复纠纷链")
+    by_kind = {k: sum(1 for c in chains if c.kind == k) for k in KINDS}
+    click.echo(f"{len(chains)} 条重复纠纷链（" + "，".join(f"{KINDS[k]} {n}" for k, n in by_kind.items()) + "）")
     for chain in chains:
-        click.echo(f"{' → '.join(chain.case_ids)}  当事人：{'、'.join(chain.parties)}（{'；'.join(chain.reasons)}）")
+        group = "【群体性纠纷】" if chain.group_dispute else ""
+        click.echo(f"[{KINDS[chain.kind]}]{group} {' → '.join(chain.case_ids)}  当事人：{'、'.join(chain.parties)}（{'；'.join(chain.reasons)}）")
+
+
+def _today(value: str | None):
+    import datetime as dt
+
+    from leian.graph.followups import local_today
+
+    if not value:
+        return local_today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.ClickException(f"--today：不是日期（YYYY-MM-DD）：{value!r}") from None
+
+
+@click.command()
+@click.option("--level", help="只看这一等级：高/中/低/微，或其颜色 红/橙/黄/蓝。")
+@click.option("--where", help="只看在此地有案件的当事人（任一层级：区县、镇街、村社、网格）。")
+@click.option("--today", help="按此本地日期评定，格式 YYYY-MM-DD（默认今天，北京时间）。")
+@click.option("--json", "as_json", is_flag=True,
+              help='以一个 JSON 对象输出 {"parties": [{"party_id", "name", "level", "colour", "reasons", "revisit": {"every_days", "due"}, "responsible", "case_ids"}]}。')
+@pass_home
+def risk(home: Home, level: str | None, where: str | None, today: str | None, as_json: bool) -> None:
+    """风险台账：按平安/微/低/中/高（蓝/黄/橙/红）列出当事人、评定理由、回访频次与责任层级。
+
+    规则见 leian/graph/risk_rules.toml；到期回访排在最前。"""
+    from leian.graph.risk import LEVEL_NAMES, counts, register
+
+    day = _today(today)
+    with _synced_store(home) as store:
+        try:
+            found = register(store, today=day, level=level, where=where)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json({"today": day.isoformat(), "parties": [a.to_dict() for a in found]})
+        return
+    click.echo(f"风险台账（{day.isoformat()}）：{len(found)} 人/户/单位；" + "，".join(
+        f"{LEVEL_NAMES[k]} {n}" for k, n in counts(found).items() if n))
+    for a in found:
+        due = f"，下次回访 {a.due}" + ("（已到期）" if a.due and a.due <= day.isoformat() else "") if a.due else ""
+        click.echo(f"{a.colour or '-'} {LEVEL_NAMES[a.level]} {a.party_id} {a.name}：{'；'.join(a.reasons)}"
+                   f"（{a.cadence}{due}，责任层级 {a.responsible}·{a.body}；案件 {'、'.join(a.case_ids[-5:])}）")
+
+
+@click.command()
+@click.option("--due", is_flag=True, help="只看今天或更早到期的回访。")
+@click.option("--today", help="按此本地日期计算，格式 YYYY-MM-DD（默认今天，北京时间）。")
+@click.option("--json", "as_json", is_flag=True, help='以一个 JSON 对象输出 {"followups": [{"party_id", "name", "level", "colour", "due", "every_days", "responsible", "last_visit"}]}。')
+@pass_home
+def followups(home: Home, due: bool, today: str | None, as_json: bool) -> None:
+    """谁该回访、何时到期，最早到期的在前。"""
+    from leian.graph.followups import followups_of
+    from leian.graph.resolve import Resolver
+    from leian.graph.risk import LEVEL_NAMES, register
+
+    day = _today(today)
+    with _synced_store(home) as store:
+        found = [a for a in register(store, today=day) if a.due and (not due or a.due <= day.isoformat())]
+        visits = followups_of(store, Resolver(store).entities([a.party_id for a in found]))
+    items = [{"party_id": a.party_id, "name": a.name, "level": a.level, "colour": a.colour, "due": a.due,
+              "overdue": a.due <= day.isoformat(), "every_days": a.every_days, "cadence": a.cadence,
+              "responsible": a.responsible, "responsible_body": a.body,
+              "last_visit": visits[a.party_id][-1] if visits[a.party_id] else None} for a in found]
+    if as_json:
+        echo_json({"today": day.isoformat(), "followups": items})
+        return
+    click.echo(f"待回访 {len(items)} 人/户/单位（{day.isoformat()}）")
+    for item in items:
+        last = item["last_visit"]
+        click.echo(f"{item['due']}{'（已到期）' if item['overdue'] else ''} {item['colour']} {LEVEL_NAMES[item['level']]} "
+                   f"{item['party_id']} {item['name']}：{item['cadence']}，{item['responsible']}·{item['responsible_body']}"
+                   + (f"；上次回访 {last['local_time']} {last['by']}" if last else "；尚未回访"))
+
+
+@click.group()
+def followup() -> None:
+    """记录对风险台账中当事人的回访。"""
+
+
+@followup.command("record")
+@click.argument("party")
+@click.option("--note", required=True, help="回访情况。")
+@click.option("--by", "by", default="命令行用户", show_default=True, help="回访人。")
+@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出记录下的回访。")
+@pass_home
+def followup_record(home: Home, party: str, note: str, by: str, as_json: bool) -> None:
+    """记录对 PARTY 的一次回访（当事人编号如 P0000012，或只属于一位当事人的姓名），显示在其时间线上。"""
+    from leian.graph.followups import find_party, record_followup
+
+    with _synced_store(home) as store:
+        party_id = find_party(store, party)
+        item = record_followup(store, party_id, note, by=by, source="cli")
+    if as_json:
+        echo_json({"party_id": party_id, "followup": item})
+        return
+    click.echo(f"已记录对 {party_id} 的回访（{item['local_time']}，{item['by']}）")
 
 
 @click.command()
@@ -164,6 +269,9 @@ def party(home: Home, name_or_id: str, as_json: bool) -> None:
             for e in entities.values()
             for case_id, case in store.get_many(e.case_ids).items()
         }
+        from leian.graph.followups import followups_of
+
+        visits = followups_of(store, entities)
     if not entities:
         raise click.ClickException(f"没有名为或编号为 {name_or_id!r} 的当事人")
     data = {"parties": [
@@ -177,6 +285,7 @@ def party(home: Home, name_or_id: str, as_json: bool) -> None:
                 {"case_id": m.case_id, "date": m.case_date, "role": m.role, "name_as_written": m.name, "title": titles.get(m.case_id)}
                 for m in sorted(e.mentions, key=lambda m: (m.case_date or "", m.case_id))
             ],
+            "followups": visits[e.entity_id],
         }
         for e in sorted(entities.values(), key=lambda e: (-len(e.mentions), e.entity_id))
     ]}
@@ -187,8 +296,10 @@ def party(home: Home, name_or_id: str, as_json: bool) -> None:
         click.echo(f"{item['party_id']} {item['name']}（{KIND_NAMES.get(item['kind'], item['kind'])}）写法：{'、'.join(item['names'])}")
         if item["reasons"]:
             click.echo(f"  合并依据：{'；'.join(item['reasons'])}")
-        for case in item["cases"]:
-            click.echo(f"  {case['date'] or '----------'} {case['case_id']} {case['role'] or ''} {case['title'] or ''}")
+        timeline = [(c["date"] or "----------", f"{c['case_id']} {c['role'] or ''} {c['title'] or ''}") for c in item["cases"]]
+        timeline += [(v["local_date"], f"回访（{v['by']}）：{v['note']}") for v in item["followups"]]
+        for date, line in sorted(timeline, key=lambda t: t[0]):
+            click.echo(f"  {date} {line}")
 
 
 @click.group()

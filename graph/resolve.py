@@ -135,6 +135,19 @@ MIGRATIONS = [
     DELETE FROM graph_flags;
     DELETE FROM graph_state WHERE key IN ('resolve_seq', 'store_id')
     """,
+    """
+    CREATE TABLE graph_followups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        entity_id TEXT NOT NULL,
+        anchor_case TEXT NOT NULL,
+        anchor_position INTEGER NOT NULL,
+        note TEXT NOT NULL,
+        recorded_by TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        source TEXT NOT NULL
+    );
+    CREATE INDEX graph_followups_entity ON graph_followups(entity_id)
+    """,
 ]
 
 _CITY_SHORT = (

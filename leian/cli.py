@@ -18,7 +18,7 @@ from leian.analytics.cli import clusters, hotspots, report
 from leian.click_zh import localize
 from leian.clitools import echo_json, pass_home, progress_default, readonly_store
 from leian.data.cli import generate
-from leian.graph.cli import graph, neighbors, party, repeats
+from leian.graph.cli import followup, followups, graph, neighbors, party, repeats, risk
 from leian.home import Home
 from leian.indexers import sync_all
 from leian.library.cli import library
@@ -295,7 +295,7 @@ def _demo_logins(home: Home, store) -> str:
 
 
 # Commands owned by other packages, each defined in its own `<package>/cli.py`.
-for _command in (generate, search, reindex, evaluate, repeats, neighbors, party, graph,
+for _command in (generate, search, reindex, evaluate, repeats, neighbors, party, graph, risk, followups, followup,
                  hotspots, clusters, report, library, user, serve):
     cli.add_command(_command)
 localize(cli)

@@ -1,0 +1,322 @@
+"""The 风险台账 (risk register): 五级分类 · 四色预警 for every resolved party, with revisits (回访).
+
+Each party (a resolved entity: a person, household or organisation) gets a
+level 平安 / 微 / 低 / 中 / 高 (颜色: 微 蓝, 低 黄, 中 橙, 高 红) from its cases
+within the lookback window, by the rules in ``risk_rules.toml`` (a data file:
+points per rule, thresholds per level, each level with its reasons). Levels
+fall again as time passes without new cases and as revisits are recorded
+(``[decay]``). The revisit cadence (跟踪观察 / 每月 / 每半月 / 每周 / 每周两次) and
+the responsible level (村 / 镇街 / 区) follow the level.
+
+Dates a person reads are local (Asia/Shanghai); revisits are stored in UTC.
+
+Examples
+--------
+>>> rules = RiskRules.load()
+>>> rules.level_for(0), rules.level_for(3), rules.level_for(9)
+('平安', '低', '高')
+>>> COLOURS["高"], rules.revisit["高"]["cadence"], rules.revisit["中"]["responsible"]
+('红', '每周两次', '镇街')
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from leian.data.normalize import normalize_text
+from leian.data.places import LEVELS as PLACE_LEVELS
+from leian.data.store import Store
+from leian.graph.followups import followups_of, local_today
+from leian.graph.resolve import Resolver
+
+__all__ = ["LEVELS", "COLOURS", "LEVEL_NAMES", "RULES_FILE", "RiskRules", "Assessment", "assess", "register"]
+
+#: The five levels, lowest first.
+LEVELS = ("平安", "微", "低", "中", "高")
+LEVEL_NAMES = {"平安": "平安", "微": "微风险", "低": "低风险", "中": "中风险", "高": "高风险"}
+#: The four warning colours (平安 has none).
+COLOURS = {"微": "蓝", "低": "黄", "中": "橙", "高": "红"}
+RULES_FILE = Path(__file__).with_name("risk_rules.toml")
+_KINDS = ("cases", "type", "words", "outcome", "channel")
+
+
+@dataclass(frozen=True)
+class RiskRules:
+    """The rules of ``risk_rules.toml``: scoring, thresholds, decay, revisit cadence and responsibility."""
+
+    lookback_days: int
+    thresholds: dict[str, int]
+    quiet_days_per_level: int
+    revisits_per_level: int
+    revisit: dict[str, dict[str, Any]]
+    rules: tuple[dict[str, Any], ...]
+
+    @classmethod
+    @cache
+    def load(cls, path: Path = RULES_FILE) -> RiskRules:
+        """Read and check a rules file (raises ValueError naming what is wrong)."""
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        thresholds = {level: int(data["levels"][level]) for level in LEVELS[1:]}
+        if list(thresholds.values()) != sorted(thresholds.values()):
+            raise ValueError(f"{path}: [levels] thresholds must rise from 微 to 高")
+        revisit = {level: dict(data["revisit"][level]) for level in LEVELS}
+        rules = tuple(data["rules"])
+        for rule in rules:
+            if rule.get("kind") not in _KINDS:
+                raise ValueError(f"{path}: rule {rule.get('name')!r}: kind must be one of {', '.join(_KINDS)}")
+        return cls(int(data["lookback_days"]), thresholds, int(data["decay"]["quiet_days_per_level"]),
+                   int(data["decay"]["revisits_per_level"]), revisit, rules)
+
+    def level_for(self, points: int) -> str:
+        level = LEVELS[0]
+        for name, threshold in self.thresholds.items():
+            if points >= threshold:
+                level = name
+        return level
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(sorted({w for rule in self.rules for w in rule.get("words", ())}, key=len, reverse=True))
+
+
+@dataclass
+class _CaseFacts:
+    case_id: str
+    date: str
+    category: str | None
+    subtype: str | None
+    outcome: str | None
+    channel: str | None
+    words: frozenset[str]
+    places: tuple[str, ...] = ()
+
+
+@dataclass
+class Assessment:
+    """One party's place in the register on a day."""
+
+    party_id: str
+    name: str
+    kind: str
+    level: str
+    points: int
+    reasons: list[str]
+    case_ids: list[str]
+    every_days: int | None
+    due: str | None
+    cadence: str
+    responsible: str
+    body: str
+    places: list[str] = field(default_factory=list)
+    history: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def colour(self) -> str | None:
+        return COLOURS.get(self.level)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "party_id": self.party_id, "name": self.name, "kind": self.kind, "level": self.level,
+            "level_name": LEVEL_NAMES[self.level], "colour": self.colour, "points": self.points, "reasons": self.reasons,
+            "revisit": {"every_days": self.every_days, "due": self.due, "cadence": self.cadence},
+            "responsible": self.responsible, "responsible_body": self.body, "case_ids": self.case_ids,
+            "places": self.places, "history": self.history,
+        }
+
+
+def _score(rules: RiskRules, facts: Sequence[_CaseFacts], today: dt.date) -> tuple[int, list[str]]:
+    """Points and reasons of the rules the cases (already within the lookback window) meet."""
+    best: dict[str, tuple[int, str]] = {}
+    latest = max(facts, key=lambda f: (f.date, f.case_id)) if facts else None
+    for rule in rules.rules:
+        kind, found = rule["kind"], None
+        if kind == "cases":
+            since = (today - dt.timedelta(days=int(rule["window_days"]))).isoformat()
+            count = sum(1 for f in facts if f.date >= since)
+            if count >= int(rule["min"]):
+                found = {"count": count, "window_days": rule["window_days"]}
+        elif kind == "type":
+            types = set(rule["types"])
+            matched = [f for f in facts if types & {f.category, f.subtype}]
+            if matched and rule.get("words"):
+                words = sorted({w for f in matched for w in f.words if w in rule["words"]})
+                found = {"words": "、".join(words), "types": "、".join(types)} if words else None
+            elif matched:
+                found = {"types": "、".join(sorted(types))}
+        elif kind == "words":
+            words = sorted({w for f in facts for w in f.words if w in rule["words"]})
+            if words:
+                found = {"words": "、".join(words[:4])}
+        elif kind == "outcome":
+            if latest and latest.outcome in rule["outcomes"]:
+                found = {"outcome": latest.outcome}
+        elif kind == "channel":
+            channels = sorted({f.channel for f in facts if f.channel in rule["channels"]})
+            if channels:
+                found = {"channel": "、".join(channels)}
+        if found is not None:
+            group = rule.get("group", rule["name"])
+            points = int(rule["points"])
+            if group not in best or points > best[group][0]:
+                best[group] = (points, rule["reason"].format_map(defaultdict(str, found)))
+    return sum(p for p, _ in best.values()), [reason for _, reason in best.values()]
+
+
+def _level_on(rules: RiskRules, facts: Sequence[_CaseFacts], revisit_dates: Sequence[str], today: dt.date) -> tuple[str, int, list[str]]:
+    """Level, points and reasons on ``today`` from the cases and revisits up to that day."""
+    since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
+    day = today.isoformat()
+    window = [f for f in facts if since <= f.date <= day]
+    if not window:
+        return LEVELS[0], 0, []
+    points, reasons = _score(rules, window, today)
+    level = rules.level_for(points)
+    index = LEVELS.index(level)
+    if index == 0:
+        return level, points, reasons
+    latest = max(f.date for f in window)
+    quiet = (today - dt.date.fromisoformat(latest)).days
+    revisits = sum(1 for d in revisit_dates if latest <= d <= day)
+    steps_quiet = quiet // rules.quiet_days_per_level if rules.quiet_days_per_level else 0
+    steps_visits = revisits // rules.revisits_per_level if rules.revisits_per_level else 0
+    if steps_quiet:
+        reasons.append(f"已{quiet}天无新纠纷，降{steps_quiet}级")
+    if steps_visits:
+        reasons.append(f"最近一件后已回访{revisits}次，降{steps_visits}级")
+    reasons.insert(0, f"计{points}分，初评{LEVEL_NAMES[level]}")
+    return LEVELS[max(0, index - steps_quiet - steps_visits)], points, reasons
+
+
+def _assessment(rules: RiskRules, party_id: str, name: str, kind: str, facts: list[_CaseFacts],
+                visits: list[dict[str, Any]], today: dt.date) -> Assessment:
+    visit_dates = sorted(v["local_date"] for v in visits)
+    level, points, reasons = _level_on(rules, facts, visit_dates, today)
+    plan = rules.revisit[level]
+    every = int(plan["every_days"]) or None
+    due = None
+    if every:
+        since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
+        base = max([f.date for f in facts if f.date >= since] + visit_dates)
+        due = (dt.date.fromisoformat(base) + dt.timedelta(days=every)).isoformat()
+    history: list[dict[str, str]] = []
+    for day in sorted({f.date for f in facts} | set(visit_dates)):
+        if day > today.isoformat():
+            continue
+        on = _level_on(rules, facts, visit_dates, dt.date.fromisoformat(day))[0]
+        if not history or history[-1]["level"] != on:
+            history.append({"date": day, "level": on})
+    if history and history[-1]["level"] != level:
+        history.append({"date": today.isoformat(), "level": level})
+    ordered = sorted(facts, key=lambda f: (f.date, f.case_id))
+    places = list(dict.fromkeys(p for f in ordered for p in f.places))
+    return Assessment(party_id, name, kind, level, points, reasons, [f.case_id for f in ordered], every, due,
+                      plan["cadence"], plan["responsible"], plan["body"], places, history)
+
+
+def _facts(store: Store, rules: RiskRules, since: str | None, entity_ids: Sequence[str] | None) -> dict[str, list[_CaseFacts]]:
+    """Per entity, the dated cases (since ``since``) with the rule words their texts contain."""
+    sql = (f"SELECT m.entity_id, c.id, c.case_date, c.category, c.subtype, c.outcome, c.channel, c.search_text, "
+           f"{', '.join('c.' + level for level in PLACE_LEVELS)} FROM graph_mentions m JOIN cases c ON c.id = m.case_id "
+           "WHERE c.case_date IS NOT NULL")
+    params: list[Any] = []
+    if since:
+        sql += " AND c.case_date >= ?"
+        params.append(since)
+    if entity_ids is not None:
+        if not entity_ids:
+            return {}
+        sql += f" AND m.entity_id IN ({','.join('?' * len(entity_ids))})"
+        params += list(entity_ids)
+    pattern = re.compile("|".join(re.escape(normalize_text(w)) for w in rules.words))
+    normal = {normalize_text(w): w for w in rules.words}
+    found: dict[str, list[_CaseFacts]] = defaultdict(list)
+    words_of: dict[str, frozenset[str]] = {}
+    for row in store.conn.execute(sql, params):
+        case_id = row[1]
+        if case_id not in words_of:
+            words_of[case_id] = frozenset(normal[m] for m in pattern.findall(row[7] or ""))
+        places = tuple(p for p in row[8:] if p)
+        found[row[0]].append(_CaseFacts(case_id, row[2][:10], row[3], row[4], row[5], row[6], words_of[case_id], places))
+    return found
+
+
+def _read_handling(store: Store, rules: RiskRules, facts: Sequence[_CaseFacts]) -> None:
+    """Add the words the handling and agreement of these cases say (告诫书 is issued there, not in the facts)."""
+    pattern = re.compile("|".join(re.escape(normalize_text(w)) for w in rules.words))
+    normal = {normalize_text(w): w for w in rules.words}
+    ids = list(dict.fromkeys(f.case_id for f in facts))
+    extra: dict[str, frozenset[str]] = {}
+    for start in range(0, len(ids), 500):
+        for case_id, case in store.get_many(ids[start : start + 500]).items():
+            text = normalize_text("\n".join(t for t in (case.handling, case.agreement) if t))
+            extra[case_id] = frozenset(normal[m] for m in pattern.findall(text))
+    for f in facts:
+        f.words = f.words | extra.get(f.case_id, frozenset())
+
+
+def assess(store: Store, party_id: str, *, today: dt.date | None = None, rules: RiskRules | None = None) -> Assessment:
+    """One party's level, reasons, revisit plan, level history and cases (all its dated cases, not only recent)."""
+    rules = rules or RiskRules.load()
+    today = today or local_today()
+    resolver = Resolver(store)
+    entities = resolver.entities([party_id])
+    if party_id not in entities:
+        raise KeyError(party_id)
+    entity = entities[party_id]
+    facts = _facts(store, rules, None, [party_id]).get(party_id, [])
+    _read_handling(store, rules, facts)
+    visits = followups_of(store, {party_id: entity})[party_id]
+    return _assessment(rules, party_id, entity.name, entity.kind, facts, visits, today)
+
+
+def register(store: Store, *, today: dt.date | None = None, level: str | None = None, where: str | None = None,
+             rules: RiskRules | None = None, include_safe: bool = False) -> list[Assessment]:
+    """The register on ``today`` (default: today, Asia/Shanghai): every party above 平安 (or all with
+    ``include_safe``), optionally one level or colour and one place (any level: 区县, 镇街, 村社 ...).
+
+    Due revisits first (earliest due first), then the highest levels.
+    """
+    rules = rules or RiskRules.load()
+    today = today or local_today()
+    if level in COLOURS.values():
+        level = next(k for k, v in COLOURS.items() if v == level)
+    if level is not None and level not in LEVELS:
+        raise ValueError(f"未知风险等级 {level}（可选：{'、'.join(LEVELS)} 或 {'、'.join(COLOURS.values())}）")
+    since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
+    facts = _facts(store, rules, since, None)
+    if where:
+        facts = {e: f for e, f in facts.items() if any(where in p for case in f for p in case.places)}
+    # Only parties that can score: more than one case, or a case any rule but the count ones looks at.
+    candidates = [e for e, f in facts.items() if len(f) > 1 or any(
+        c.words or c.channel == "110非警务警情" or c.category == "婚姻家庭" or c.outcome in ("调解失败", "处理中", "转诉讼") for c in f)]
+    _read_handling(store, rules, [c for e in candidates for c in facts[e]])
+    resolver = Resolver(store)
+    entities = resolver.entities(candidates)
+    visits = followups_of(store, entities)
+    found = []
+    for entity_id in candidates:
+        entity = entities.get(entity_id)
+        if entity is None:
+            continue
+        # Every dated case of the party, so the list and history show more than the window.
+        assessment = _assessment(rules, entity_id, entity.name, entity.kind, facts[entity_id], visits[entity_id], today)
+        if (include_safe or assessment.level != LEVELS[0]) and (level is None or assessment.level == level):
+            found.append(assessment)
+    day = today.isoformat()
+    found.sort(key=lambda a: (not (a.due and a.due <= day), a.due or "9999", -LEVELS.index(a.level), a.party_id))
+    return found
+
+
+def counts(assessments: Iterable[Assessment]) -> dict[str, int]:
+    """Parties per level, highest first."""
+    found = {level: 0 for level in reversed(LEVELS)}
+    for a in assessments:
+        found[a.level] += 1
+    return found

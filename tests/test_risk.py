@@ -1,0 +1,121 @@
+"""The 风险台账 (risk register) and 回访 on hand-made families, through the Python API and the CLI."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from leian.cli import cli
+from leian.data.record import validate
+from leian.graph.followups import local_today, record_followup
+from leian.graph.repeats import resolve_changes
+from leian.graph.risk import assess, register
+from leian.home import Home
+
+SHANGDANG = {"province": "山西省", "city": "长治市", "district": "上党区", "town": "韩店街道", "community": "西故县村"}
+TODAY = local_today()
+
+
+def _day(days_ago: int) -> str:
+    return (TODAY - dt.timedelta(days=days_ago)).isoformat()
+
+
+WIFE = {"name": "李娟", "role": "申请人", "phone": "13512340001"}
+HUSBAND = {"name": "张强", "role": "被申请人", "phone": "13512340002"}
+#: Three 家暴 cases in six months, the last with a protective order; a single settled noise case elsewhere.
+CASES = [
+    {"id": "F1", "text": "李娟称丈夫张强酒后对其拳打脚踢，致其手臂受伤", "type": "婚姻家庭/家庭暴力", "occurred_on": _day(150),
+     "channel": "110非警务警情", "outcome": "调解成功", "handling": "民警出具家庭暴力告诫书，调解员上门劝导"},
+    {"id": "F2", "text": "张强再次殴打李娟，并扬言要同归于尽", "type": "家庭暴力", "occurred_on": _day(70),
+     "channel": "110非警务警情", "outcome": "处理中", "handling": "村婚调室介入"},
+    {"id": "F3", "text": "李娟反映张强砸东西、动刀威胁，已向法院申请", "type": "家庭暴力", "occurred_on": _day(10),
+     "channel": "当事人申请", "outcome": "处理中", "handling": "法院发出人身安全保护令，区婚调中心跟进"},
+]
+NOISE = {"id": "N1", "text": "楼上装修噪音扰民，双方协商后约定施工时段", "type": "邻里/噪音", "occurred_on": _day(20),
+         "outcome": "调解成功", "location": {**SHANGDANG, "community": "东故县村"},
+         "parties": [{"name": "王明", "role": "申请人", "phone": "13600000001"}, {"name": "赵亮", "role": "被申请人", "phone": "13600000002"}]}
+
+
+def _records() -> list[dict]:
+    return [{**c, "location": SHANGDANG, "parties": [WIFE, HUSBAND]} for c in CASES] + [NOISE]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Home.resolve(tmp_path / "home").open_store() as opened:
+        opened.upsert_batch([validate(r) for r in _records()])
+        resolve_changes(opened)
+        yield opened
+
+
+def _party(store, name: str) -> str:
+    return store.conn.execute("SELECT entity_id FROM graph_mentions WHERE name = ? LIMIT 1", (name,)).fetchone()[0]
+
+
+def test_three_domestic_violence_cases_with_a_protective_order_are_red(store):
+    wife = assess(store, _party(store, "李娟"))
+    print("\n" + json.dumps(wife.to_dict(), ensure_ascii=False))
+    assert (wife.level, wife.colour, wife.cadence, wife.responsible, wife.every_days) == ("高", "红", "每周两次", "区", 3)
+    reasons = "；".join(wife.reasons)
+    for expected in ("180天内3件纠纷", "涉及家庭暴力", "人身安全保护令", "告诫书", "经110非警务警情转入", "最近一件处理中"):
+        assert expected in reasons, expected
+    assert wife.case_ids == ["F1", "F2", "F3"] and wife.due == _day(7)
+    assert [h["level"] for h in wife.history][-1] == "高" and wife.history[0]["date"] == _day(150)
+
+
+def test_one_settled_noise_case_is_safe(store):
+    neighbour = assess(store, _party(store, "王明"))
+    assert (neighbour.level, neighbour.colour, neighbour.reasons, neighbour.due) == ("平安", None, [], None)
+    assert neighbour.cadence == "跟踪观察"
+    assert {a.party_id for a in register(store)} == {_party(store, "李娟"), _party(store, "张强")}
+
+
+def test_levels_fall_with_revisits_and_quiet_months(store):
+    wife = _party(store, "李娟")
+    record_followup(store, wife, "上门回访，双方情绪稳定", by="村妇联执委")
+    assert assess(store, wife).level == "高"  # one revisit: not yet
+    record_followup(store, wife, "再次回访，张强写下保证书", by="村婚调室")
+    after = assess(store, wife)
+    assert after.level == "中" and any("已回访2次，降1级" in r for r in after.reasons)
+    assert (after.cadence, after.responsible) == ("每周", "镇街")
+    # 70 more quiet days: one more level down; the history shows each step.
+    later = assess(store, wife, today=TODAY + dt.timedelta(days=70))
+    assert later.level == "低" and [h["level"] for h in later.history][-3:] == ["高", "中", "低"]
+
+
+def test_register_filters_by_colour_and_place(store):
+    assert len(register(store, level="红")) == 2 and register(store, level="蓝") == []
+    assert len(register(store, where="韩店街道")) == 2 and register(store, where="东故县村") == []
+    with pytest.raises(ValueError, match="未知风险等级"):
+        register(store, level="紫")
+
+
+def test_cli_risk_and_followup_round_trip(tmp_path):
+    source = tmp_path / "cases.jsonl"
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in _records()) + "\n", encoding="utf-8")
+    home = str(tmp_path / "home")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--home", home, "ingest", "--no-index", str(source)]).exit_code == 0
+    result = runner.invoke(cli, ["--home", home, "risk", "--level", "红", "--json"])
+    assert result.exit_code == 0, result.output
+    parties = json.loads(result.output)["parties"]
+    assert {p["name"] for p in parties} == {"李娟", "张强"}
+    first = parties[0]
+    assert set(first) >= {"party_id", "name", "level", "colour", "reasons", "revisit", "responsible", "case_ids"}
+    assert set(first["revisit"]) >= {"every_days", "due"} and first["responsible"] in ("村", "镇街", "区")
+
+    recorded = runner.invoke(cli, ["--home", home, "followup", "record", "李娟", "--note", "上门回访，情绪稳定", "--by", "周平", "--json"])
+    assert recorded.exit_code == 0, recorded.output
+    item = json.loads(recorded.output)
+    assert item["followup"]["by"] == "周平" and item["followup"]["local_date"] == TODAY.isoformat()
+    listed = json.loads(runner.invoke(cli, ["--home", home, "followups", "--json"]).output)["followups"]
+    wife = next(f for f in listed if f["party_id"] == item["party_id"])
+    assert wife["last_visit"]["note"] == "上门回访，情绪稳定" and wife["due"] == (TODAY + dt.timedelta(days=3)).isoformat()
+    due = json.loads(runner.invoke(cli, ["--home", home, "followups", "--due", "--json"]).output)["followups"]
+    assert item["party_id"] not in {f["party_id"] for f in due}  # just visited: due in 3 days
+    timeline = runner.invoke(cli, ["--home", home, "party", item["party_id"]]).output
+    assert "回访（周平）：上门回访，情绪稳定" in timeline
+    ambiguous = runner.invoke(cli, ["--home", home, "followup", "record", "无此人", "--note", "x"])
+    assert ambiguous.exit_code != 0 and "没有名为或编号为" in str(ambiguous.exception)
