@@ -9,7 +9,11 @@ planted is returned as the ground truth (see ``docs/generator.md``):
   of names, phones, organisation names and addresses;
 - decoys: people who share a common name (王伟, 李娜 ...) but live in
   different places and have different phones;
-- hotspot spikes: a grid × 小类 × month cell far above its own baseline.
+- hotspot spikes: a grid × 小类 × month cell far above its own baseline;
+- respondent chains: one company or property manager against many claimants
+  in two towns of a district (some of them 群体性纠纷), and decoys (two
+  companies of one trade name in two cities, written short);
+- escalating families: a couple's quarrel turning violent over three cases.
 
 The mix of types, channels and outcomes follows a :class:`Profile` (by default
 the proportions of the 武威 2022 report). The same seed gives the same bytes.
@@ -21,11 +25,13 @@ Examples
 >>> cases = [validate(r) for r in gen.records()]
 >>> [c.id for c in cases[:2]], all(c.category for c in cases)
 (['G0000001', 'G0000002'], True)
->>> sorted(gen.truth)
-['date_range', 'decoys', 'entities', 'generator_version', 'n', 'repeat_chains', 'seed', 'spikes']
+>>> sorted(gen.truth)  # doctest: +NORMALIZE_WHITESPACE
+['date_range', 'decoys', 'entities', 'families', 'generator_version', 'n', 'repeat_chains', 'respondent_chains',
+ 'respondent_decoys', 'seed', 'spikes']
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -46,7 +52,7 @@ from leian.data.taxonomy import Taxonomy
 
 __all__ = ["GENERATOR_VERSION", "GenerateReport", "Generator", "Profile", "generate_to_file"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: 武威 2022: 婚姻家庭 16.9%, 邻里 23.1%, 劳资 16.3%, 土地 11.3%; the other
 #: 32.4% is spread over the remaining 大类 with these relative weights.
@@ -90,6 +96,8 @@ class Profile:
     end: str = "2026-10-31"
     chain_every: int = 250  # one repeat chain per this many records
     decoy_every: int = 1000  # one decoy group per this many records
+    respondent_every: int = 500  # one respondent chain (欠薪企业, 物业公司 ...) per this many records
+    family_every: int = 1000  # one escalating family (家暴) per this many records
     spikes: int | None = None  # hotspot spikes; None scales with n
 
     @classmethod
@@ -126,7 +134,7 @@ class Profile:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"{name}：须为数字，实为 {value!r}")
-        for name in ("chain_every", "decoy_every", "spikes"):
+        for name in ("chain_every", "decoy_every", "respondent_every", "family_every", "spikes"):
             value = getattr(self, name)
             if not (value is None and name == "spikes") and (isinstance(value, bool) or not isinstance(value, int)):
                 raise TypeError(f"{name}：须为整数，实为 {value!r}")
@@ -147,8 +155,8 @@ class Profile:
             raise ValueError(f"start、end：须为 YYYY-MM-DD 日期，实为 {self.start!r}、{self.end!r}") from None
         if end < start + dt.timedelta(days=59):
             raise ValueError("start 到 end 至少要跨两个月")
-        if self.chain_every < 1 or self.decoy_every < 1:
-            raise ValueError("chain_every 和 decoy_every 至少为 1")
+        if min(self.chain_every, self.decoy_every, self.respondent_every, self.family_every) < 1:
+            raise ValueError("chain_every、decoy_every、respondent_every 和 family_every 至少为 1")
 
 
 @dataclass
@@ -236,6 +244,8 @@ class Generator:
         self._people = 0
         self._phone_offset = self.rng.randrange(10**8)
         self._id_offset = self.rng.randrange(_ID_SPACE)
+        self._later_rng = random.Random(f"leian-later-{seed}")
+        self._later_people = _LATER_PEOPLE
         self._plan()
 
     # --- set-up ---------------------------------------------------------------
@@ -520,6 +530,134 @@ class Generator:
             spec["id"] = _case_id(index)
         self.spikes = spikes
         self.baseline = {(s["place"].grid, s["subtype"]): 0 for s in spikes}
+        self._plan_later_scenarios()
+
+    def _plan_later_scenarios(self) -> None:
+        """Respondent chains, their decoys and escalating families (generator version 2).
+
+        They draw from a random stream of their own and replace background records
+        whose randomness is still drawn, so every other record keeps its bytes.
+        """
+        n, profile = self.n, self.profile
+        self.respondents: list[dict[str, Any]] = []
+        self.respondent_decoys: list[dict[str, Any]] = []
+        self.families: list[dict[str, Any]] = []
+        specs: list[dict[str, Any]] = []
+        drawn = {s for s, share in self.subtype_share.items() if share > 0}
+        self._respondent_subtypes = [(s, k) for s, k in (("欠薪", "company"), ("服务质量", "property"), ("公共设施", "property"))
+                                     if s in drawn]
+        with self._later():
+            if n >= 200 and self._respondent_subtypes:
+                for _ in range(max(1, n // profile.respondent_every)):
+                    specs += self._plan_respondent()
+            if n >= 200 and "欠薪" in drawn:
+                for _ in range(max(1, n // (profile.respondent_every * 2))):
+                    specs += self._plan_respondent_decoy()
+            if n >= 200 and {"家庭成员矛盾", "家庭暴力"} <= drawn:
+                for _ in range(max(1, n // profile.family_every)):
+                    specs += self._plan_family()
+            free = [i for i in range(n) if i not in self.planted]
+            specs = specs[: len(free) // 3]
+            slots = self.rng.sample(free, len(specs))
+        self.later = dict(zip(slots, specs))
+        for index, spec in self.later.items():
+            spec["id"] = _case_id(index)
+
+    @contextlib.contextmanager
+    def _later(self) -> Iterator[None]:
+        """Draw from the later scenarios' random stream and people counter (restored afterwards)."""
+        saved = self.rng, self._people
+        self.rng, self._people = self._later_rng, self._later_people
+        try:
+            yield
+        finally:
+            self._later_rng, self._later_people = self.rng, self._people
+            self.rng, self._people = saved
+
+    def _district_places(self, towns: int) -> list[_Place]:
+        """Places in ``towns`` different towns of one district."""
+        while True:
+            first = self._pick_place()
+            others = {p.town: p for p in self.places if p.district == first.district and p.town != first.town}
+            if len(others) >= towns - 1:
+                picked = [first] + [others[t] for t in self.rng.sample(sorted(others), towns - 1)]
+                return picked
+
+    def _spread(self, count: int, low: int, high: int, *, recent: bool = False) -> list[int]:
+        """``count`` day indices with gaps of ``low``..``high`` days (ending near the last day when ``recent``)."""
+        gaps = [self.rng.randint(low, high) for _ in range(count - 1)]
+        last = len(self.days) - 1
+        span = sum(gaps)
+        start = last - span - self.rng.randint(0, 20) if recent else self.rng.randint(0, max(0, last - span))
+        return [min(last, max(0, d)) for d in accumulate([max(0, start), *gaps])]
+
+    def _plan_respondent(self) -> list[dict[str, Any]]:
+        """One company (欠薪) or property manager against many claimants, in two towns of one district."""
+        rng = self.rng
+        group = rng.random() < 0.4
+        subtype, kind = rng.choice(self._respondent_subtypes)
+        places = self._district_places(2)
+        while any((p.grid, subtype) in self.spike_cells for p in places):  # spike cells hold planted cases only
+            places = self._district_places(2)
+        home = places[0]
+        respondent = self._new_org(kind, home, words.PLANTED_BRANDS)
+        if kind == "company":
+            brand = respondent.org[1]
+            respondent = _Identity(f"{home.city}{brand}建筑劳务有限公司", "organization", phone=respondent.phone,
+                                   org=(home.city, brand, "建筑劳务", "company"))
+        entity_id = self._entity(respondent)
+        count = rng.randint(5, 7) if group else rng.randint(3, 4)
+        days = sorted(self._spread(count, 2, 5) if group else self._spread(count, 31, 55))
+        chain = {"entity_id": entity_id, "name": respondent.name, "subtype": subtype, "case_ids": [],
+                 "group_dispute": group, "claimants": count}
+        self.respondents.append(chain)
+        specs = []
+        for number, day in enumerate(days):
+            place = places[number % 2]
+            claimant = self._new_person(place)
+            # Where the company is not at home a registered name is needed; at home people also say 恒达劳务.
+            spec = {"kind": "respondent", "group": chain, "day": day, "place": place, "subtype": subtype,
+                    "parties": [(claimant, None), (respondent, entity_id)], "full_name": place is not home or number < 2}
+            specs.append(spec)
+        return specs
+
+    def _plan_respondent_decoy(self) -> list[dict[str, Any]]:
+        """Two companies of one trade name in two cities, each a respondent twice, written short: never one chain."""
+        rng = self.rng
+        brand = rng.choice(words.PLANTED_BRANDS)
+        group = {"name": f"{brand}劳务", "entity_ids": [], "case_ids": []}
+        self.respondent_decoys.append(group)
+        cities: list[str] = []
+        specs = []
+        for _ in range(2):
+            place = self._pick_place()
+            while place.city in cities or (place.grid, "欠薪") in self.spike_cells:
+                place = self._pick_place()
+            cities.append(place.city)
+            company = _Identity(f"{place.city}{brand}建筑劳务有限公司", "organization", org=(place.city, brand, "建筑劳务", "company"))
+            entity_id = self._entity(company)
+            group["entity_ids"].append(entity_id)
+            for day in self._spread(2, 20, 60):
+                specs.append({"kind": "respondent_decoy", "group": group, "day": day, "place": place, "subtype": "欠薪",
+                              "parties": [(self._new_person(place), None), (company, entity_id)], "short_name": True})
+        return specs
+
+    def _plan_family(self) -> list[dict[str, Any]]:
+        """A couple whose quarrels turn violent: three cases in about five months, the last one recent."""
+        rng = self.rng
+        place = self._pick_place()
+        wife = self._new_person(place, with_id=0)
+        wife.name, wife.surname = self._person_name(rng, male=False)
+        husband = self._new_person(place, with_id=0)
+        husband.address = wife.address
+        entity_ids = [self._entity(wife), self._entity(husband)]
+        family = {"entity_ids": entity_ids, "case_ids": [], "expected_level": "高"}
+        self.families.append(family)
+        days = self._spread(3, 40, 70, recent=True)
+        steps = ("家庭成员矛盾", "家庭暴力", "家庭暴力")
+        return [{"kind": "family", "group": family, "day": day, "place": place, "subtype": subtype, "step": number,
+                 "parties": [(wife, entity_ids[0]), (husband, entity_ids[1])]}
+                for number, (day, subtype) in enumerate(zip(days, steps))]
 
     def _plan_spike(self) -> dict[str, Any] | None:
         rng = self.rng
@@ -641,9 +779,45 @@ class Generator:
         """Yield the ``n`` records in id order; fills :attr:`truth` as it goes."""
         for index in range(self.n):
             spec = self.planted.get(index)
+            later = self.later.get(index)
+            if later is not None:
+                self._background_record(index, count=False)  # drawn and dropped: later records keep their bytes
+                with self._later():
+                    yield self._later_record(index, later)
+                continue
             yield self._planted_record(index, spec) if spec else self._background_record(index)
 
-    def _background_record(self, index: int) -> dict[str, Any]:
+    def _later_record(self, index: int, spec: dict[str, Any]) -> dict[str, Any]:
+        """A record of a respondent chain, a respondent decoy or an escalating family."""
+        rng = self.rng
+        kind, place = spec["kind"], spec["place"]
+        record, _ = self._compose(index, place, spec["subtype"], spec["day"], spec["parties"], None, variant=True,
+                                  repeat=spec.get("step", 0))
+        respondent = spec["parties"][1][0]
+        if kind in ("respondent", "respondent_decoy") and respondent.org:
+            city, brand, industry, org_kind = respondent.org
+            if spec.get("full_name"):
+                record["parties"][1]["name"] = respondent.name
+            elif kind == "respondent_decoy" or spec.get("short_name"):
+                record["parties"][1]["name"] = _short_org(brand, industry)
+        if kind == "family":
+            husband, wife = record["parties"][1]["name"].strip(), record["parties"][0]["name"].strip()
+            step = spec["step"]
+            if step >= 1:
+                record["text"] += rng.choice(_ESCALATIONS[step]).format(b=husband, a=wife)
+                record["channel"] = "110非警务警情"
+            if step == 2:
+                record["handling"] += rng.choice(("派出所已向{b}出具家庭暴力告诫书。", "法院已发出人身安全保护令，禁止{b}骚扰{a}。")).format(b=husband, a=wife)
+                record["outcome"] = "处理中"
+                record.pop("closed_on", None)
+                record.pop("agreement", None)
+        for position, (_, entity_id) in enumerate(spec["parties"]):
+            if entity_id:
+                self.entities[entity_id]["mentions"].append([record["id"], position])
+        spec["group"]["case_ids"].append(record["id"])
+        return record
+
+    def _background_record(self, index: int, *, count: bool = True) -> dict[str, Any]:
         rng = self.rng
         place = self._pick_place()
         day = rng.randrange(len(self.days))
@@ -659,7 +833,7 @@ class Generator:
                    (self._new_party(respondent_kind, place, subtype), None)]
         record, reveals = self._compose(index, place, subtype, day, parties, None, variant=False, repeat=0)
         cell = (place.grid, subtype)
-        if reveals and cell in self.baseline:
+        if count and reveals and cell in self.baseline:
             self.baseline[cell] += 1
         return record
 
@@ -856,7 +1030,7 @@ class Generator:
                 "baseline_per_month": round(self.baseline[(place.grid, spike["subtype"])] / (months - 1), 3),
                 "case_ids": list(spike.get("case_ids", [])),
             })
-        day_of = {spec["id"]: spec["day"] for spec in self.planted.values()}
+        day_of = {spec["id"]: spec["day"] for spec in [*self.planted.values(), *self.later.values()]}
 
         def by_date(items: list) -> list:
             return sorted(items, key=lambda item: (day_of[item[0]], item[0]) if isinstance(item, list) else (day_of[item], item))
@@ -869,6 +1043,9 @@ class Generator:
                                "address": c["address"]} for c in self.chains],
             "decoys": [{**d, "case_ids": by_date(d["case_ids"])} for d in self.decoys],
             "spikes": spikes,
+            "respondent_chains": [{**r, "case_ids": by_date(r["case_ids"])} for r in self.respondents],
+            "respondent_decoys": [{**d, "case_ids": by_date(d["case_ids"])} for d in self.respondent_decoys],
+            "families": [{**f, "case_ids": by_date(f["case_ids"])} for f in self.families],
         }
 
 
@@ -886,6 +1063,13 @@ _PHONE_FORM_CUM = _cumulative([35, 15, 15, 12, 13, 10])
 _SURNAMES = tuple(words.SURNAMES)
 _SURNAME_CUM = _cumulative(list(words.SURNAMES.values()))
 _BIRTH_START = dt.date(1945, 1, 1)
+#: Where the later scenarios' people counter starts: far above any background person, so phones never collide.
+_LATER_PEOPLE = 60_000_000
+#: How a planted family's quarrel escalates (step 1, step 2), with the husband {b} and the wife {a}.
+_ESCALATIONS = {
+    1: ("{b}扬言要让{a}不得好过，还砸东西。", "{b}当着孩子的面砸东西，扬言要同归于尽。"),
+    2: ("{b}再次动刀威胁{a}，{a}称想喝农药一了百了。", "{b}拿菜刀威胁{a}，扬言要报复其娘家人。"),
+}
 _ID_SPACE = 22_000 * 1000  # birth days × sequence numbers: each person gets a distinct pair
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 

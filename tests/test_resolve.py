@@ -302,3 +302,75 @@ def test_resolution_does_not_depend_on_arrival_order(tmp_path, records):
     if records == "trap":
         partition, _ = outcomes[0]
         assert len(partition) == 1  # one 王建国: A and C share the phone, B and C the address
+
+
+def _respondent_case(case_id, date, location, claimant, respondent, role="申请人"):
+    return validate({"id": case_id, "text": f"纠纷{case_id}", "occurred_on": date, "location": location,
+                     "parties": [{"role": role, **claimant}, {"role": "被申请人", **respondent}]})
+
+
+def test_respondent_chains_and_group_disputes_on_hand_made_records(tmp_path):
+    from leian.graph.repeats import RepeatSettings
+
+    labour = {"name": "珠海市恒达建筑劳务有限公司", "kind": "organization"}
+    manager = {"name": "珠海市华辉物业服务有限公司", "kind": "organization"}
+    cases = [
+        # 欠薪: three workers of two towns in four months, the name in full twice and short once.
+        _respondent_case("L1", "2025-01-10", SANZAO, {"name": "周一", "phone": "13700000001"}, labour),
+        _respondent_case("L2", "2025-02-20", PINGSHA, {"name": "吴二", "phone": "13700000002"}, {**labour, "name": "珠海恒达建筑劳务有限公司"}),
+        _respondent_case("L3", "2025-04-30", PINGSHA, {"name": "郑三", "phone": "13700000003"}, {**labour, "name": "恒达劳务"}),
+        # one 物业公司 against six owners within three weeks: 群体性纠纷
+        *[_respondent_case(f"M{i}", f"2025-06-{i + 1:02d}", SANZAO, {"name": f"业主{i}", "phone": f"1380000100{i}"}, manager)
+          for i in range(1, 7)],
+        # the same claimant three times is a pair chain, not a respondent one; two cases are too few
+        *[_respondent_case(f"S{i}", f"2025-0{i}-15", HONGQI, {"name": "刘芳", "phone": "13900000009"}, {"name": "赵刚", "phone": "13900000010"})
+          for i in range(1, 4)],
+        _respondent_case("T1", "2025-03-01", HONGQI, {"name": "孙丽", "phone": "13600000001"}, {"name": "钱勇", "phone": "13600000002"}),
+        _respondent_case("T2", "2025-05-01", HONGQI, {"name": "李平", "phone": "13600000003"}, {"name": "钱勇", "phone": "13600000002"}),
+    ]
+    with Home.resolve(tmp_path).open_store() as store:
+        store.upsert_batch(cases)
+        resolve_changes(store)
+        chains = {tuple(c.case_ids): c for c in all_chains(store) if c.kind == "respondent"}
+        stricter = [c for c in all_chains(store, RepeatSettings(respondent_min_cases=4)) if c.kind == "respondent"]
+    assert set(chains) == {("L1", "L2", "L3"), tuple(f"M{i}" for i in range(1, 7))}
+    labour_chain, manager_chain = chains[("L1", "L2", "L3")], chains[tuple(f"M{i}" for i in range(1, 7))]
+    assert (labour_chain.group_dispute, labour_chain.claimants, labour_chain.parties) == (False, 3, ["珠海市恒达建筑劳务有限公司"])
+    assert labour_chain.reasons == ["同一被申请人（珠海市恒达建筑劳务有限公司）110天内被3方申请人提起3件纠纷"]
+    assert manager_chain.group_dispute and "群体性纠纷：30天内6名申请人" in manager_chain.reasons
+    assert [c.case_ids[0] for c in stricter] == ["M1"]
+
+
+def test_respondent_chains_and_families_on_generator_truth(tmp_path):
+    from leian.graph.risk import assess
+
+    generator = Generator(4000, seed=3)
+    records = list(generator.records())
+    truth = generator.truth
+    with Home.resolve(tmp_path).open_store() as store:
+        store.upsert_batch([validate(r) for r in records])
+        resolve_changes(store)
+        predicted = _resolved(store)
+        found = [c for c in all_chains(store) if c.kind == "respondent"]
+        end = __import__("datetime").date.fromisoformat(truth["date_range"][1])
+        levels = [assess(store, predicted[tuple(m)], today=end).level
+                  for family in truth["families"] for eid in family["entity_ids"] for m in truth["entities"][eid]["mentions"][:1]]
+    planted = {tuple(c["case_ids"]): c for c in truth["respondent_chains"]}
+    decoy_cases = {c for d in truth["respondent_decoys"] for c in d["case_ids"]}
+    planted_cases = {c for ids in planted for c in ids}
+    found_ids = {tuple(c.case_ids): c for c in found}
+    recovered = [ids for ids in planted if ids in found_ids]
+    touching = [c for c in found if set(c.case_ids) & (planted_cases | decoy_cases)]
+    exact = [c for c in touching if tuple(c.case_ids) in planted]
+    recall, precision = len(recovered) / len(planted), len(exact) / max(1, len(touching))
+    groups_right = sum(found_ids[ids].group_dispute == planted[ids]["group_dispute"] for ids in recovered)
+    print(f"\nrespondent chains (n=4000, seed 3): recall {recall:.3f} ({len(recovered)}/{len(planted)}), precision {precision:.3f} "
+          f"({len(exact)}/{len(touching)} found chains touching planted cases are planted ones); 群体性纠纷 flag right "
+          f"{groups_right}/{len(recovered)}; {len(found) - len(touching)} other respondent chains among background cases; "
+          f"families at 高: {levels.count('高')}/{len(levels)}")
+    assert recall >= 0.95 and precision == 1.0 and groups_right == len(recovered)
+    assert not any(set(c.case_ids) & decoy_cases for c in found), "a respondent decoy was linked"
+    for decoy in truth["respondent_decoys"]:
+        a, b = ({predicted[tuple(m)] for m in truth["entities"][e]["mentions"]} for e in decoy["entity_ids"])
+        assert not a & b, f"decoy {decoy['name']}: two companies linked"
+    assert levels and all(level == "高" for level in levels)
