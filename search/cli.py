@@ -64,7 +64,8 @@ def _read_batch(path: str) -> list[dict[str, Any]]:
 @click.option("--page", default=1, show_default=True, type=click.IntRange(1, 100), help="显示第几页结果（每页 --top-k 件，1 为最相似的一页）。")
 @click.option("--batch", "batch_file", type=click.Path(dir_okay=False), help="从 FILE 读取多条查询（每行一个 JSON 对象，含 text/type/where/parties，或每行一段文字）；按顺序每行输出一个 JSON 对象。")
 @click.option("--model", help=_MODEL_HELP)
-@click.option("--json", "as_json", is_flag=True, help="只输出一个 JSON 对象（与 --batch 同用时每条查询一个）。")
+@click.option("--json", "as_json", is_flag=True, help="只输出一个 JSON 对象（与 --batch 同用时每条查询一个）；"
+              "repeat_alert 列出描述中提到的已知当事人与地址。")
 @pass_home
 def search(home: Home, text: str | None, top_k: int, type_: str | None, where: str | None, since: str | None, until: str | None,
            outcome: str | None, channel: str | None, mediator: str | None, parties: tuple[str, ...], as_type: str | None, page: int,
@@ -86,6 +87,9 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
         engine = _open_engine(home, model)
         with engine:
             answers = engine.search_many([Query(i["text"], type=i["type"], where=i["where"], parties=i["parties"]) for i in items], top_k=top_k, filters=filters)
+            index = _party_index(engine.store)
+            for item, answer in zip(items, answers):
+                answer["repeat_alert"] = _alert(engine.store, index, item["text"], item["parties"])
         for answer in answers:
             if as_json:
                 click.echo(json.dumps(answer, ensure_ascii=False, default=str))
@@ -97,14 +101,36 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
         raise click.ClickException("查询内容为空")
     with _open_engine(home, model) as engine:
         answer = engine.search(text, top_k=top_k, filters=filters, parties=list(parties), type=as_type, page=page)
+        answer["repeat_alert"] = _alert(engine.store, _party_index(engine.store), text, list(parties))
     if as_json:
         echo_json(answer)
     else:
         _print_answer(answer)
 
 
+def _party_index(store):
+    from leian.graph.alert import PartyIndex
+
+    return PartyIndex(store)
+
+
+def _alert(store, index, text: str, parties: list[str]) -> dict[str, Any]:
+    """The repeat alert of a query: known parties and addresses its text (or --party) names."""
+    from leian.graph.alert import repeat_alert
+    from leian.graph.repeats import resolve_changes
+
+    resolve_changes(store)
+    return repeat_alert(store, text, parties=parties, index=index)
+
+
 def _print_answer(answer: dict[str, Any]) -> None:
     click.echo(f"查询：{answer['query'][:60]}")
+    alert = answer.get("repeat_alert") or {}
+    if alert.get("text"):
+        click.echo(alert["text"])
+        for party in alert["parties"]:
+            for chain in party["chains"]:
+                click.echo(f"  {party['name']} [{chain['kind_name']}] {' → '.join(chain['case_ids'])}")
     if answer["filters"]:
         click.echo("筛选：" + "，".join(f"{k}={v}" for k, v in answer["filters"].items()))
     if answer.get("predicted_type"):

@@ -38,7 +38,9 @@ __all__ = [
     "masked_for_audit",
     "neighborhood",
     "party_timeline",
+    "repeat_alert",
     "repeat_chains",
+    "party_index",
     "search",
     "search_engine",
     "similar_cases",
@@ -111,27 +113,57 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
     answer["summary"] = mask_tree(answer["summary"], mask)
     if address and address.strip():
         answer["address_history"] = address_history(services, user, address)
+    if sees_names(user.role):
+        # Names and addresses are personal data: the alert goes only to roles that see names, so no other
+        # role can probe whether a name is a party.
+        answer["repeat_alert"] = repeat_alert(services, user, text, parties=parties or [], address=address)
     return answer
 
 
 MIN_ADDRESS_CHARS = 4
+#: Cases listed per address or party (the counts are whole).
+_LISTED = 50
 
 
 def address_history(services: Any, user: User, address: str) -> list[dict[str, Any]]:
-    """Earlier cases whose address contains ``address`` (at least 4 characters), oldest first, masked."""
+    """Earlier cases at ``address`` (at least 4 characters, naming its village, community or town), oldest first, masked."""
+    from leian.graph.repeats import place_cases
+
     address = address.strip()
     if len(address) < MIN_ADDRESS_CHARS:
         return []
-    rows = services.store.conn.execute(
-        "SELECT id FROM cases WHERE instr(json_extract(record, '$.location.address'), ?) > 0 ORDER BY case_date, id LIMIT 50",
-        (address,),
-    ).fetchall()
-    found = services.store.get_many([row[0] for row in rows])
+    ids = place_cases(services.store, address)[:_LISTED]
+    return _case_items(services, user, ids)
+
+
+def _case_items(services: Any, user: User, case_ids: list[str]) -> list[dict[str, Any]]:
+    found = services.store.get_many(case_ids)
     mask = text_masker(found.values(), user.role)
     return [
-        {"id": case.id, "date": case.date, "outcome": case.outcome, "title": mask(case.title or case.text[:30])}
-        for case in (found[row[0]] for row in rows if row[0] in found)
+        {"id": case.id, "date": case.date, "outcome": case.outcome,
+         "type": " › ".join(p for p in (case.category, case.subtype) if p) or case.type,
+         "title": mask(case.title or case.text[:30])}
+        for case in (found[c] for c in case_ids if c in found)
     ]
+
+
+def party_index(services: Any) -> Any:
+    """The names and addresses of the store's parties, as an automaton built once per process and caught up on use."""
+    from leian.graph.alert import PartyIndex
+
+    return services.engine("party_index", lambda: PartyIndex(services.store))
+
+
+def repeat_alert(services: Any, user: User, text: str, *, parties: list[str], address: str | None) -> dict[str, Any]:
+    """Known parties and addresses the new dispute names, each with its cases (titles) and chains; for name roles only."""
+    from leian.graph.alert import repeat_alert as find_alert
+
+    if not sees_names(user.role):
+        return {"parties": [], "addresses": [], "text": ""}
+    alert = find_alert(services.store, text, parties=parties, address=address, index=party_index(services))
+    for item in alert["parties"] + alert["addresses"]:
+        item["cases_shown"] = _case_items(services, user, item["case_ids"][-_LISTED:])
+    return alert
 
 
 def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, Any]]:
