@@ -481,7 +481,8 @@ def place_cases(store: Store, address: str | None) -> list[str]:
     Addresses are compared by their street part (:func:`~leian.graph.resolve.address_key`:
     东街12号 = 东街12号院, 3栋502室 = 3-502) in the village, community or town the
     address names, so 平塘社区东街12号 finds 广东省珠海市金湾区平沙镇平塘社区东街12号 and
-    not 东街12号 of another village. An address that names no place finds nothing.
+    not 东街12号 of another village. An address that names no place (东街12号) finds that street
+    part wherever it is.
     """
     street = address_key(address)
     if not street:
@@ -490,7 +491,9 @@ def place_cases(store: Store, address: str | None) -> list[str]:
     text = normalize_name(address or "")
     rows = store.conn.execute(
         "SELECT p.case_id, p.town, p.community FROM graph_places p JOIN cases c ON c.id = p.case_id "
-        "WHERE p.street = ? ORDER BY c.case_date, c.id", (street,))
+        "WHERE p.street = ? ORDER BY c.case_date, c.id", (street,)).fetchall()
+    if not parse_address(text):
+        return [r[0] for r in rows]
     return [case_id for case_id, town, community in rows if (community and community in text) or (town and town in text)]
 
 

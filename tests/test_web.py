@@ -31,7 +31,8 @@ from leian.indexers import sync_all
 
 LIBRARY = "培训案例库"
 #: Values for the variable parts of every rule, so each route is called for real.
-PATH_VALUES = {"case_id": "T0001", "name": LIBRARY, "username": "med", "filename": "app.css", "job_id": "no-such-job"}
+PATH_VALUES = {"case_id": "T0001", "name": LIBRARY, "username": "med", "filename": "app.css", "job_id": "no-such-job",
+               "party_id": "P0000001"}
 ROLES = list(ROLES_USERS)
 
 

@@ -140,6 +140,28 @@ def repeats() -> Any:
     return jsonify(queries.repeat_chains(services(), current_user()))
 
 
+@blueprint.get("/chains/<case_id>")
+def chain(case_id: str) -> Any:
+    return jsonify(queries.chain_detail(services(), current_user(), case_id))
+
+
+@blueprint.get("/risk")
+def risk() -> Any:
+    return jsonify(queries.risk_register(services(), current_user(), level=request.args.get("level") or None,
+                                         where=request.args.get("where") or None))
+
+
+@blueprint.get("/parties/<party_id>")
+def party(party_id: str) -> Any:
+    return jsonify(queries.party_detail(services(), current_user(), party_id))
+
+
+@blueprint.post("/parties/<party_id>/followups")
+def party_followup(party_id: str) -> Any:
+    item = queries.record_followup(services(), current_user(), party_id, _string(_json_body(), "note"))
+    return jsonify(followup=item), 201
+
+
 def _analytics_args() -> dict[str, str]:
     return {
         "level": choice_arg("level", LEVELS, "town", LEVEL_NAMES),

@@ -69,6 +69,34 @@ RESPONSES: dict[str, dict[str, Any]] = {
             "total": {"type": "integer", "description": "相关度在下限以上的候选案件数"},
             "page": {"type": "integer"},
             "top_k": {"type": "integer"},
+            "repeat_alert": {
+                "type": "object",
+                "description": "描述中提到的已知当事人与地址（仅调解员可见）：每人一次，含各种写法、既往案件与所在重复纠纷链",
+                "properties": {"parties": {"type": "array", "items": _OBJECT}, "addresses": {"type": "array", "items": _OBJECT},
+                               "text": _STRING},
+            },
+        },
+    },
+    "/api/risk": {
+        "type": "object",
+        "required": ["today", "counts", "parties"],
+        "properties": {
+            "today": _STRING,
+            "counts": _COUNTS,
+            "parties": {"type": "array", "items": {
+                "type": "object",
+                "required": ["party_id", "name", "level", "colour", "reasons", "revisit", "responsible", "case_ids"],
+                "properties": {
+                    "party_id": _STRING, "name": _STRING,
+                    "level": {"type": "string", "enum": ["平安", "微", "低", "中", "高"]},
+                    "colour": {"type": "string", "enum": ["蓝", "黄", "橙", "红"], "nullable": True},
+                    "reasons": _STRING_LIST,
+                    "revisit": {"type": "object", "properties": {
+                        "every_days": {"type": "integer", "nullable": True}, "due": {"type": "string", "nullable": True}}},
+                    "responsible": {"type": "string", "enum": ["村", "镇街", "区"]},
+                    "case_ids": _STRING_LIST,
+                },
+            }},
         },
     },
 }
@@ -99,7 +127,15 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
         ("node", {"type": "string", "minLength": 1}, "节点编号，如 case:T0001、party:P0000001"),
         ("hops", {"type": "integer", "minimum": 1, "maximum": 3}, "步数"),
     ], None, 200),
-    ("get", "/api/repeats", "重复纠纷链", "any", [], None, 200),
+    ("get", "/api/repeats", "重复纠纷链（同一对当事人、同一当事人同一地址、同一被申请人）", "any", [], None, 200),
+    ("get", "/api/chains/{case_id}", "案件所在的重复纠纷链：全部案件的时间线与关联当事人", "any", [], None, 200),
+    ("get", "/api/risk", "风险台账（五级分类、四色预警；到期回访在前）", "mediator, analyst, admin", [
+        ("level", {"type": "string", "enum": ["高", "中", "低", "微", "红", "橙", "黄", "蓝"]}, "只看此等级或颜色"),
+        ("where", _STRING, "只看此地点（区县、镇街、村社、网格）"),
+    ], None, 200),
+    ("get", "/api/parties/{party_id}", "当事人：写法与合并依据、案件与回访时间线、风险等级及其变化", "mediator, analyst, admin", [], None, 200),
+    ("post", "/api/parties/{party_id}/followups", "记录一次回访", "mediator, admin", [], {
+        "type": "object", "required": ["note"], "properties": {"note": {"type": "string", "minLength": 1, "maxLength": 2000}}}, 201),
     ("get", "/api/hotspots", "热点（红/橙/黄/蓝）与重复纠纷", "analyst, admin", [
         *_ANALYTICS, ("at", _STRING, "检验的周期，如 2025-03"),
         ("min_count", {"type": "integer", "minimum": 1, "maximum": 100000}, "激增的最少件数"),

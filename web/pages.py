@@ -176,6 +176,43 @@ def case(case_id: str) -> Any:
                            libraries=queries.libraries(services()).list() if allowed("pages.library_add", current_user().role) else [])
 
 
+@blueprint.get("/risk")
+def risk() -> Any:
+    """The 风险台账: parties by level with reasons, revisit plan and who is responsible; due revisits first."""
+    level = request.args.get("level", "").strip()
+    where = request.args.get("where", "").strip()
+    register = error = None
+    try:
+        register = queries.risk_register(services(), current_user(), level=level, where=where)
+    except queries.QueryError as exc:
+        error = str(exc)
+    return render_template("risk.html", register=register, error=error, level=level, where=where)
+
+
+@blueprint.get("/parties/<party_id>")
+def party(party_id: str) -> Any:
+    """One party: all its cases and revisits on one timeline, its spellings, chains and risk level."""
+    detail = queries.party_detail(services(), current_user(), party_id)
+    return render_template("party.html", party=detail, can_record=allowed("pages.party_followup", current_user().role))
+
+
+@blueprint.post("/parties/<party_id>/followups")
+def party_followup(party_id: str) -> Any:
+    try:
+        queries.record_followup(services(), current_user(), party_id, request.form.get("note", ""))
+    except queries.QueryError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("已记录回访", "ok")
+    return redirect(url_for("pages.party", party_id=party_id) + "#timeline")
+
+
+@blueprint.get("/chains/<case_id>")
+def chain(case_id: str) -> Any:
+    """The repeat chains a case belongs to: every case on one timeline, the parties that link them."""
+    return render_template("chain.html", detail=queries.chain_detail(services(), current_user(), case_id))
+
+
 @blueprint.get("/dashboard")
 def dashboard() -> Any:
     args = {

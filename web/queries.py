@@ -25,6 +25,7 @@ __all__ = [
     "QueryError",
     "address_history",
     "case_page",
+    "chain_detail",
     "clusters",
     "export_library",
     "graph_store",
@@ -37,7 +38,10 @@ __all__ = [
     "mask_known_names",
     "masked_for_audit",
     "neighborhood",
+    "party_detail",
     "party_timeline",
+    "record_followup",
+    "risk_register",
     "repeat_alert",
     "repeat_chains",
     "party_index",
@@ -302,42 +306,143 @@ def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict
 
 
 def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
-    """For each party of a case, their other cases in time order; and the repeat-dispute links."""
-    from leian.graph.model import case_node_id
+    """For each party of a case (once), its other cases in time order; the chains the case belongs to."""
+    from leian.graph.repeats import RepeatSettings, chains_of, party_cases
+    from leian.graph.resolve import Resolver
+
+    store = services.store
+    mentions = Resolver(store).case_mentions(case_id)
+    entities = Resolver(store).entities(m.entity_id for m in mentions)
+    cases = party_cases(store, entities)
+    parties = []
+    for entity_id in dict.fromkeys(m.entity_id for m in mentions):
+        entity = entities.get(entity_id)
+        others = [c for c in cases.get(entity_id, []) if c != case_id]
+        if entity is None or not others:
+            continue
+        role = "/".join(dict.fromkeys(m.role or "" for m in mentions if m.entity_id == entity_id))
+        parties.append({"party_id": entity_id, "name": _party_name(services, user, entity), "role": role,
+                        "cases": _case_items(services, user, others[-_LISTED:]), "count": len(others) + 1})
+    chains = [_shown_chain(services, user, c.to_dict()) for c in chains_of(store, [case_id], RepeatSettings.from_home(services.home))]
+    linked = [c for chain in chains if chain["kind"] != "respondent" for c in chain["case_ids"]]
+    position = linked.index(case_id) if case_id in linked else -1
+    return {"parties": parties, "chains": chains,
+            "repeat_of": linked[:position] if position > 0 else [], "repeated_by": linked[position + 1:] if position >= 0 else []}
+
+
+def _party_name(services: Any, user: User, entity: Any) -> str:
+    return entity.name if sees_names(user.role) or entity.kind != "person" else mask_known_names(services, user, entity.name)
+
+
+def _shown_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str, Any]:
+    """A chain as ``user`` may see it: its cases as short items, names masked for roles that see none."""
+    chain = {**chain, "cases": _case_items(services, user, chain["case_ids"][:_LISTED])}
+    return _masked_chain(services, user, chain)
+
+
+def _masked_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str, Any]:
+    """Person names of a chain masked for roles that see no names (organisations keep theirs)."""
+    from leian.graph.resolve import Resolver
+
+    if sees_names(user.role):
+        return chain
+    kinds = {e: entity.kind for e, entity in Resolver(services.store).entities(chain["party_ids"]).items()}
+    chain["parties"] = [name if kinds.get(e) != "person" else mask_known_names(services, user, name)
+                        for e, name in zip(chain["party_ids"], chain["parties"])]
+    # A reason may name the address the cases share: no house numbers for roles that do not see addresses.
+    chain["reasons"] = [mask_address_for(mask_known_names(services, user, reason), user.role) for reason in chain["reasons"]]
+    return chain
+
+
+def chain_detail(services: Any, user: User, case_id: str) -> dict[str, Any]:
+    """Every chain a case belongs to, all cases on one timeline, with the parties that link them (audited)."""
+    if services.store.get(case_id) is None:
+        raise NotFound(f"没有编号为 {case_id} 的案件")
+    timeline = party_timeline(services, user, case_id)
+    services.accounts.audit(user.username, "view_chain", target=case_id)
+    ids = list(dict.fromkeys(c for chain in timeline["chains"] for c in chain["case_ids"])) or [case_id]
+    items = sorted(_case_items(services, user, ids), key=lambda c: (c["date"] or "", c["id"]))
+    return {"case_id": case_id, "chains": timeline["chains"], "cases": items,
+            "parties": [{"party_id": p["party_id"], "name": p["name"], "role": p["role"], "count": p["count"]} for p in timeline["parties"]]}
+
+
+def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
+    """One party: spellings and why merged, cases and revisits on one timeline, chains, risk level and its history."""
+    from leian.graph.followups import followups_of
+    from leian.graph.repeats import RepeatSettings, chains_of, party_cases
+    from leian.graph.resolve import Resolver
+    from leian.graph.risk import assess
+
+    store = services.store
+    entity = Resolver(store).entities([party_id]).get(party_id)
+    if entity is None:
+        raise NotFound(f"没有编号为 {party_id} 的当事人")
+    services.accounts.audit(user.username, "view_party", target=party_id)
+    case_ids = party_cases(store, [party_id]).get(party_id, [])
+    assessment = assess(store, party_id).to_dict()
+    visits = followups_of(store, {party_id: entity})[party_id]
+    full = sees_names(user.role) or entity.kind != "person"
+    names = list(dict.fromkeys(" ".join(n.split()) for n in entity.names))
+    reasons = entity.reasons
+    if not sees_names(user.role):
+        reasons = [mask_known_names(services, user, r) for r in reasons]
+        visits = [{**v, "note": mask_known_names(services, user, v["note"])} for v in visits]
+    timeline = [{"kind": "case", "date": c["date"] or "", **c} for c in _case_items(services, user, case_ids)]
+    timeline += [{"kind": "visit", "date": v["local_date"], **v} for v in visits]
+    timeline.sort(key=lambda item: (item["date"], item["kind"]))
+    chains = [_shown_chain(services, user, c.to_dict()) for c in chains_of(store, case_ids, RepeatSettings.from_home(services.home))]
+    return {"party_id": party_id, "kind": entity.kind, "name": _party_name(services, user, entity),
+            "names": names if full else list(dict.fromkeys(mask_known_names(services, user, n) for n in names)), "reasons": reasons,
+            "cases": len(case_ids), "timeline": timeline, "followups": visits, "chains": chains,
+            "risk": {k: assessment[k] for k in ("level", "level_name", "colour", "points", "reasons", "revisit",
+                                                "responsible", "responsible_body", "history")}}
+
+
+def risk_register(services: Any, user: User, *, level: str | None = None, where: str | None = None) -> dict[str, Any]:
+    """The 风险台账 (due revisits first), names masked for ``user``; raises QueryError for an unknown level."""
+    from leian.graph.followups import local_today
+    from leian.graph.risk import counts, register
 
     try:
-        graph = neighborhood(services, user, case_node_id(case_id), hops=2)
-    except NotFound:  # not in the graph yet
-        return {"parties": [], "repeat_of": [], "repeated_by": []}
-    summary = graph["summary"]
-    wanted = sorted({c for p in summary["parties"] for c in p["other_cases"]})
-    found = services.store.get_many(wanted)
-    mask = text_masker(found.values(), user.role)
+        found = register(services.store, level=level or None, where=where or None)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    today = local_today().isoformat()
     parties = []
-    for party in summary["parties"]:
-        others = [found[c] for c in party["other_cases"] if c in found]
-        if not others:
-            continue
-        others.sort(key=lambda c: (c.date or "", c.id))
-        parties.append({
-            "name": party["name"], "role": party["role"],
-            "cases": [{"id": c.id, "date": c.date, "outcome": c.outcome,
-                       "title": mask(c.title or c.text[:30]),
-                       "type": " › ".join(p for p in (c.category, c.subtype) if p) or c.type} for c in others],
-        })
-    return {"parties": parties, "repeat_of": summary["repeat_of"], "repeated_by": summary["repeated_by"]}
+    for assessment in found:
+        item = assessment.to_dict()
+        if not sees_names(user.role) and assessment.kind == "person":
+            item["name"] = mask_known_names(services, user, item["name"])
+        item["overdue"] = bool(item["revisit"]["due"] and item["revisit"]["due"] <= today)
+        item.pop("history")
+        parties.append(item)
+    services.accounts.audit(user.username, "view_risk", detail=f"level={level or ''} where={where or ''}")
+    return {"today": today, "counts": counts(found), "parties": parties}
+
+
+def record_followup(services: Any, user: User, party_id: str, note: str) -> dict[str, Any]:
+    """Store a revisit to a party, by the logged-in user (audited)."""
+    from leian.errors import UserError
+    from leian.graph.followups import record_followup as store_followup
+
+    try:
+        item = store_followup(services.store, party_id, note, by=user.display_name or user.username, source="web")
+    except UserError as exc:
+        if isinstance(exc, LookupError):
+            raise NotFound(str(exc)) from None
+        raise QueryError(str(exc)) from None
+    services.accounts.audit(user.username, "followup", target=party_id, detail=note[:200])
+    return item
 
 
 def repeat_chains(services: Any, user: User) -> dict[str, Any]:
     """Every repeat-dispute chain (cases in time order, the parties linking them), names masked for ``user``."""
     from leian.graph.repeats import all_chains
 
-    chains = [chain.to_dict() for chain in all_chains(services.store)]
-    for chain in chains:
-        chain["parties"] = [mask_known_names(services, user, name) for name in chain["parties"]]
-        # A reason may name the address the cases share: no house numbers for roles that do not see addresses.
-        chain["reasons"] = [mask_address_for(mask_known_names(services, user, reason), user.role) for reason in chain["reasons"]]
-    return {"chains": chains}
+    from leian.graph.repeats import RepeatSettings
+
+    chains = [chain.to_dict() for chain in all_chains(services.store, RepeatSettings.from_home(services.home))]
+    return {"chains": [_masked_chain(services, user, chain) for chain in chains]}
 
 
 def mask_known_names(services: Any, user: User, text: str) -> str:

@@ -25,6 +25,10 @@ ANYONE = frozenset({"mediator", "analyst", "trainer", "admin"})
 _ANALYSTS = frozenset({"analyst", "admin"})
 _TRAINERS = frozenset({"trainer", "admin"})
 _ADMINS = frozenset({"admin"})
+#: The risk register and parties' pages: those who visit families (mediators) and those who watch them (analysts).
+_REGISTER = frozenset({"mediator", "analyst", "admin"})
+#: Who records a revisit: the people who make them.
+_VISITORS = frozenset({"mediator", "admin"})
 
 #: Endpoint -> roles allowed (PUBLIC: no login needed).
 ROUTE_ROLES: dict[str, frozenset[str]] = {
@@ -34,6 +38,10 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "pages.home": ANYONE,
     "pages.case": ANYONE,
     "pages.dashboard": _ANALYSTS,
+    "pages.risk": _REGISTER,
+    "pages.party": _REGISTER,
+    "pages.party_followup": _VISITORS,
+    "pages.chain": ANYONE,
     "pages.libraries": _TRAINERS,
     "pages.library": _TRAINERS,
     "pages.library_add": _TRAINERS,
@@ -53,6 +61,10 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "api.case_neighbors": ANYONE,
     "api.graph_neighbors": ANYONE,
     "api.repeats": ANYONE,
+    "api.chain": ANYONE,
+    "api.risk": _REGISTER,
+    "api.party": _REGISTER,
+    "api.party_followup": _VISITORS,
     "api.hotspots": _ANALYSTS,
     "api.clusters": _ANALYSTS,
     "api.heat": _ANALYSTS,
