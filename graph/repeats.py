@@ -492,7 +492,7 @@ def place_cases(store: Store, address: str | None) -> list[str]:
     rows = store.conn.execute(
         "SELECT p.case_id, p.town, p.community FROM graph_places p JOIN cases c ON c.id = p.case_id "
         "WHERE p.street = ? ORDER BY c.case_date, c.id", (street,)).fetchall()
-    if not parse_address(text):
+    if not set(parse_address(text)) - {"address"}:
         return [r[0] for r in rows]
     return [case_id for case_id, town, community in rows if (community and community in text) or (town and town in text)]
 

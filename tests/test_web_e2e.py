@@ -18,21 +18,34 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from waitress.server import create_server
-from web_support import HOSTILE, PASSWORD, ROLES_USERS, web_home
+from web_support import HOSTILE, PASSWORD, ROLES_USERS, risk_home, web_home
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "web"
 
 
-@pytest.fixture(scope="module")
-def server():
-    app = create_app(web_home())
+def _serve(home):
+    app = create_app(home)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     httpd = create_server(app, host="127.0.0.1", port=port, threads=4)
     thread = threading.Thread(target=httpd.run, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
+    return httpd, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd, url = _serve(web_home())
+    yield url
+    httpd.close()
+
+
+@pytest.fixture(scope="module")
+def risk_server():
+    """A second app over a small register: a violent family, 梁颖's five cases at one address."""
+    httpd, url = _serve(risk_home())
+    yield url
     httpd.close()
 
 
@@ -62,6 +75,15 @@ def _shot(driver, name: str) -> None:
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1366, min(max(height, 900), 3000))
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    driver.set_window_size(1366, 900)
+
+
+def _shots(driver, name: str) -> None:
+    """Screenshots of what a person sees at 1366×768 (desktop) and 390×844 (phone)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width, height, size in ((1366, 768, "desktop"), (390, 844, "phone")):
+        driver.set_window_size(width, height)
+        driver.save_screenshot(str(ARTIFACTS / f"{name}-{size}.png"))
     driver.set_window_size(1366, 900)
 
 
@@ -220,3 +242,63 @@ def test_admin_uploads_cases_and_sees_the_reject_report(server, browser):
         _shot(browser, name)
     assert HOSTILE not in browser.page_source
     assert _console_errors(browser) == []
+
+
+QUERY = "邻居梁颖又拉闸断电，我们家冰箱里的东西都坏了。她住在三灶镇中心村西街75号"
+
+
+def test_a_name_and_an_address_in_the_description_raise_the_alert_and_lead_to_the_chain(risk_server, browser):
+    _login(browser, risk_server, "mediator")
+    browser.get(risk_server + "/")
+    browser.find_element(By.ID, "q").send_keys(QUERY)
+    browser.find_element(By.ID, "search-button").click()
+    alert = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "repeat-alert")))
+    people = alert.find_elements(By.CSS_SELECTOR, ".alert-party")
+    assert len(people) == 1 and "梁颖" in people[0].text and "梁穎" in people[0].text and "已有 5 件纠纷" in people[0].text
+    assert "西街75" in alert.text
+    _shots(browser, "10-search-alert")
+    people[0].find_element(By.PARTIAL_LINK_TEXT, "同一当事人同一地址").click()
+    timeline = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "chain-timeline")))
+    assert len(timeline.find_elements(By.TAG_NAME, "li")) == 5
+    _shots(browser, "11-chain")
+    browser.get(risk_server + "/cases/LY3")
+    banner = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "repeat-alert")))
+    assert "共 5 件" in banner.text and "本案" in banner.text and len(banner.find_elements(By.CSS_SELECTOR, "a[href*='/cases/LY']")) >= 4
+    assert _console_errors(browser) == []
+
+
+def test_mediator_works_the_register_and_records_a_revisit(risk_server, browser):
+    _login(browser, risk_server, "mediator")
+    browser.get(risk_server + "/risk")
+    table = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "risk-table")))
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert rows and "红" in rows[0].text and "高风险" in rows[0].text and "每周两次" in rows[0].text
+    _shots(browser, "12-risk")
+    Select = __import__("selenium.webdriver.support.select", fromlist=["Select"]).Select
+    Select(browser.find_element(By.ID, "risk-level")).select_by_value("高")
+    browser.find_element(By.CSS_SELECTOR, "#risk-filter button").click()
+    _wait(browser, lambda d: "level=" in d.current_url)
+    names = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#risk-table tbody tr")]
+    assert names and all("高风险" in n for n in names)
+    browser.find_element(By.LINK_TEXT, "李娟").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "followup-form")))
+    assert browser.find_element(By.ID, "party-level").text == "高风险"
+    browser.find_element(By.ID, "followup-note").send_keys("上门回访，双方情绪稳定")
+    browser.find_element(By.ID, "followup-button").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash-ok")))
+    assert "上门回访，双方情绪稳定" in browser.find_element(By.ID, "timeline").text
+    _shots(browser, "13-party")
+    assert _console_errors(browser) == []
+
+
+def test_analyst_sees_the_register_masked_and_cannot_record(risk_server, browser):
+    _login(browser, risk_server, "analyst")
+    browser.get(risk_server + "/risk")
+    table = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "risk-table"))).text
+    assert "李某某" in table and "李娟" not in table
+    browser.find_element(By.LINK_TEXT, "李某某").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "party")))
+    assert not browser.find_elements(By.ID, "followup-form") and "李娟" not in browser.page_source
+    browser.get(risk_server + "/?q=" + QUERY)
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "results")))
+    assert not browser.find_elements(By.ID, "repeat-alert")  # no probing whether a name is a party

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from leian.home import Home
 
-__all__ = ["HOSTILE", "PASSWORD", "ROLES_USERS", "cases", "web_home"]
+__all__ = ["HOSTILE", "PASSWORD", "ROLES_USERS", "cases", "risk_home", "risk_records", "web_home"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -103,6 +103,63 @@ def web_home() -> Home:
     home = Home.resolve(tempfile.mkdtemp(prefix="leian-web-test-"))
     source = Path(home.root) / "cases.jsonl"
     source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in cases()) + "\n", encoding="utf-8")
+    with home.open_store() as store:
+        report = ingest(store, [source], rejects_dir=home.rejects_dir)
+        assert report.ok, report.reject_messages
+        sync_all(home, store)
+        accounts = Accounts(store)
+        for role, username in ROLES_USERS.items():
+            accounts.add(username, role, PASSWORD, display_name=f"测试{role}")
+    return home
+
+
+def risk_records() -> list[dict]:
+    """A small register for the risk, party and chain pages: a family whose quarrels turned violent (recent),
+    梁颖 in five cases at one address under three spellings, a settled noise case."""
+    import datetime as dt
+
+    from leian.graph.followups import local_today
+
+    today = local_today()
+
+    def day(days_ago: int) -> str:
+        return (today - dt.timedelta(days=days_ago)).isoformat()
+
+    family = {"province": "山西省", "city": "长治市", "district": "上党区", "town": "韩店街道", "community": "西故县村"}
+    sanzao = {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": "三灶镇", "community": "中心村",
+              "address": "三灶镇中心村西街75号"}
+    couple = [{"name": "李娟", "role": "申请人", "phone": "13512340001"}, {"name": "张强", "role": "被申请人", "phone": "13512340002"}]
+    records = [
+        {"id": "F1", "title": "李娟与张强家庭暴力纠纷", "text": "李娟称丈夫张强酒后对其拳打脚踢", "type": "婚姻家庭/家庭暴力",
+         "occurred_on": day(150), "channel": "110非警务警情", "outcome": "调解成功", "handling": "民警出具家庭暴力告诫书"},
+        {"id": "F2", "title": "张强再次殴打李娟", "text": "张强再次殴打李娟，扬言要同归于尽", "type": "家庭暴力",
+         "occurred_on": day(70), "channel": "110非警务警情", "outcome": "处理中"},
+        {"id": "F3", "title": "张强动刀威胁李娟", "text": "李娟反映张强砸东西、动刀威胁", "type": "家庭暴力",
+         "occurred_on": day(10), "outcome": "处理中", "handling": "法院发出人身安全保护令"},
+    ]
+    records = [{**r, "location": family, "parties": couple} for r in records]
+    for i, name in enumerate(["梁颖", "梁穎", "梁\u3000颖", "梁颖", "梁颖"], 1):
+        records.append({"id": f"LY{i}", "title": f"拉闸断电纠纷（第{i}次）", "text": "邻居拉闸断电，影响生活", "type": "邻里/相邻关系",
+                        "occurred_on": day(400 - 40 * i), "location": sanzao, "outcome": "调解成功",
+                        "parties": [{"name": f"邻居{i}", "role": "申请人", "phone": f"1390000000{i}"},
+                                    {"name": name, "role": "被申请人", "phone": "13800007575"}]})
+    records.append({"id": "N1", "title": "装修噪音纠纷", "text": "楼上装修噪音扰民，约定施工时段", "type": "邻里/噪音",
+                    "occurred_on": day(20), "outcome": "调解成功", "location": {**family, "community": "东故县村"},
+                    "parties": [{"name": "王明", "role": "申请人"}, {"name": "赵亮", "role": "被申请人"}]})
+    return records
+
+
+@functools.lru_cache(maxsize=1)
+def risk_home() -> Home:
+    """A home with :func:`risk_records`, indexes built, one user per role (password :data:`PASSWORD`)."""
+    from leian.data.ingest import ingest
+    from leian.web.accounts import Accounts
+
+    from leian.indexers import sync_all
+
+    home = Home.resolve(tempfile.mkdtemp(prefix="leian-risk-test-"))
+    source = Path(home.root) / "cases.jsonl"
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in risk_records()) + "\n", encoding="utf-8")
     with home.open_store() as store:
         report = ingest(store, [source], rejects_dir=home.rejects_dir)
         assert report.ok, report.reject_messages
