@@ -63,7 +63,7 @@ from leian.analytics.counts import (
 )
 from leian.data.places import LEVELS
 from leian.data.store import Store
-from leian.graph.repeats import RESOLVE_SEQ
+from leian.graph.repeats import RESOLVE_SEQ, address_counts
 
 __all__ = [
     "RISKS",
@@ -392,19 +392,13 @@ def repeat_hotspots(store: Store, *, min_cases: int = REPEAT_MIN, limit: int = 5
         "GROUP BY p.identity HAVING n >= ? ORDER BY n DESC, name LIMIT ?",
         (min_cases, limit),
     ).fetchall()
-    addresses = store.conn.execute(
-        "SELECT address, COUNT(*) AS n, GROUP_CONCAT(id) AS ids, MIN(case_date), MAX(case_date) FROM ("
-        "  SELECT id, case_date, TRIM(json_extract(record, '$.location.address')) AS address FROM cases"
-        ") WHERE address IS NOT NULL AND address != '' GROUP BY address HAVING n >= ? ORDER BY n DESC, address LIMIT ?",
-        (min_cases, limit),
-    ).fetchall()
+    # Addresses are counted as everywhere else (leian.graph.repeats.place_cases): by street part in their place.
+    has_places = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_places'").fetchone()
+    addresses = address_counts(store, min_cases, limit) if has_places else []
     return {
         "parties": [
             {"name": "".join(r[0].split()), "cases": r[2], "case_ids": sorted(r[3].split(",")), "first": r[4], "last": r[5]}
             for r in parties
         ],
-        "addresses": [
-            {"address": r[0], "cases": r[1], "case_ids": sorted(r[2].split(",")), "first": r[3], "last": r[4]}
-            for r in addresses
-        ],
+        "addresses": addresses,
     }

@@ -75,3 +75,19 @@ def test_search_json_carries_the_alert(tmp_path):
     assert answer["results"] and [p["case_ids"] for p in answer["repeat_alert"]["parties"]] == [["L1", "L2", "L3", "L4", "L5"]]
     text = runner.invoke(cli, ["--home", home, "search", QUERY]).output
     assert "重复纠纷提示：梁颖" in text
+
+
+def test_repeat_counts_agree_everywhere(store):
+    """Dashboard, search alert and address history, party timeline and chains count the same cases (issue 15)."""
+    from leian.analytics.hotspots import repeat_hotspots
+    from leian.graph.repeats import all_chains, party_cases, place_cases
+
+    alert = repeat_alert(store, QUERY)
+    [person] = alert["parties"]
+    dashboard = repeat_hotspots(store)
+    address = next(a for a in dashboard["addresses"] if a["address"].endswith("中心村西街75"))
+    party = next(p for p in dashboard["parties"] if p["name"] == "梁颖")
+    expected = ["L1", "L2", "L3", "L4", "L5"]
+    assert address["case_ids"] == sorted(place_cases(store, "三灶镇中心村西街75号院")) == alert["addresses"][0]["case_ids"] == expected
+    assert party["case_ids"] == party_cases(store, [person["party_id"]])[person["party_id"]] == person["case_ids"] == expected
+    assert [c.case_ids for c in all_chains(store) if person["party_id"] in c.party_ids] == [expected, expected]
