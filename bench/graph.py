@@ -2,7 +2,8 @@
 
 Cases come from the scenario generator (``leian.data.generate``), stored
 without the search index. Per size it prints, side by side: entity-resolution
-time, networkx build time, the process's resident-memory growth and the
+time, repeat chains, respondent chains (重点关注对象, 群体性纠纷) and the risk
+register (风险台账, as of the last case's day) with their times, networkx build time, the process's resident-memory growth and the
 pickle size, the Bolt load time, and 2-hop neighbourhood latency p50/p99 for
 both stores (the same random cases, the same walk). The Bolt server is a
 throw-away ArcadeDB started by ``tools/arcadedb_server.py`` unless
@@ -20,6 +21,7 @@ many cases keep at least one SIMILAR_TO edge (coverage).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
 import importlib.util
 import os
@@ -36,7 +38,8 @@ from leian.data.ingest import ingest
 from leian.graph.model import case_node_id
 from leian.graph.neo4j import Neo4jGraphStore
 from leian.graph.networkx import GRAPH_FILE, NetworkxGraphStore
-from leian.graph.repeats import all_chains, resolve_changes
+from leian.graph.repeats import all_chains, resolve_changes, respondent_chains
+from leian.graph.risk import register
 from leian.graph.sync import apply_changes
 from leian.home import Home
 
@@ -75,7 +78,7 @@ def _progress(n: int, message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {n} cases: {message}", flush=True)
 
 
-def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int) -> dict:
+def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int, skip_stores: bool = False) -> dict:
     cases_file = work / f"cases-{n}.jsonl"
     if not cases_file.exists():
         generate_to_file(cases_file, n, seed, work / f"truth-{n}.json")
@@ -91,6 +94,20 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int) 
         started = time.perf_counter()
         row["chains"] = len(all_chains(store))
         row["chains_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        respondents = respondent_chains(store)
+        row["respondent_s"] = time.perf_counter() - started
+        row["respondents"] = len(respondents)
+        row["group_disputes"] = sum(c.group_dispute for c in respondents)
+        last_day = store.conn.execute("SELECT MAX(case_date) FROM cases").fetchone()[0]
+        started = time.perf_counter()
+        listed = register(store, today=dt.date.fromisoformat(last_day[:10]))
+        row["register_s"] = time.perf_counter() - started
+        row["register"] = len(listed)
+        row["red"] = sum(a.level == "高" for a in listed)
+        _progress(n, f"chains {row['chains_s']:.0f} s, respondent chains {row['respondent_s']:.1f} s, register {row['register_s']:.1f} s")
+        if skip_stores:
+            return row
 
         gc.collect()
         before = _rss()
@@ -153,6 +170,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="2-hop queries per store (default 200)")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     parser.add_argument("--work", help="working directory (default: a temporary one)")
+    parser.add_argument("--resolution-only", action="store_true",
+                        help="time resolution, chains, respondent chains and the risk register only (no graph stores)")
     parser.add_argument("--calibrate-similar", type=int, metavar="N", help="only calibrate the SIMILAR_TO threshold on N generated cases")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="leian-bench-graph-"))
@@ -163,16 +182,18 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     tool = server_dir = None
     bolt_uri = args.bolt
-    if bolt_uri is None and any(n <= args.bolt_max for n in sizes):
+    if bolt_uri is None and not args.resolution_only and any(n <= args.bolt_max for n in sizes):
         tool, server_dir = _server_tool(), work / "arcadedb"
         bolt_uri = tool.start(server_dir, heap=args.heap)
     try:
-        rows = [run_size(n, work, bolt_uri if n <= args.bolt_max else None, args.queries, args.seed) for n in sizes]
+        rows = [run_size(n, work, bolt_uri if n <= args.bolt_max else None, args.queries, args.seed, args.resolution_only)
+                for n in sizes]
     finally:
         if tool:
             tool.stop(server_dir)
     print(f"cpus={os.cpu_count()} queries={args.queries} seed={args.seed}")
-    columns = ["cases", "resolve_s", "chains", "nx_build_s", "nx_rss_mb", "pickle_mb", "nodes", "edges", "hood_nodes",
+    columns = ["cases", "resolve_s", "chains", "chains_s", "respondents", "group_disputes", "respondent_s", "register",
+               "red", "register_s", "nx_build_s", "nx_rss_mb", "pickle_mb", "nodes", "edges", "hood_nodes",
                "nx_p50_ms", "nx_p99_ms", "bolt_load_s", "bolt_p50_ms", "bolt_p99_ms"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))

@@ -11,6 +11,12 @@ An optional ``config.toml`` there holds settings such as the embedding model::
 
     [display]
     timezone = "Asia/Shanghai"   # how times are shown (they are stored in UTC)
+
+    [repeats]                    # respondent chains and 群体性纠纷 (docs/graph.md)
+    respondent_min_cases = 3
+    respondent_window_days = 180
+    group_min_claimants = 5
+    group_window_days = 30
 """
 from __future__ import annotations
 
