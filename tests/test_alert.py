@@ -54,13 +54,16 @@ def test_without_a_place_namesakes_are_both_listed_and_unknown_text_finds_nothin
     assert repeat_alert(store, "住在三灶镇中心村西街750号")["addresses"] == []
 
 
-def test_the_index_catches_up_with_new_parties(store):
-    index = PartyIndex(store)
-    before = len(index.find(QUERY)[0]) and len(index)
-    store.upsert_batch([validate({"id": "N1", "text": "欠款", "occurred_on": "2025-06-01", "location": PLACE,
-                                  "parties": [{"name": "欧阳明月", "phone": "13700000001"}]})])
-    resolve_changes(store)
-    assert index.find("欧阳明月欠钱不还")[0] == ["欧阳明月"] and len(index) > before
+def test_the_index_catches_up_with_new_parties(tmp_path):
+    with Home.resolve(tmp_path).open_store() as store:
+        store.upsert_batch([validate(r) for r in RECORDS])
+        resolve_changes(store)
+        index = PartyIndex(store)
+        before = len(index.find(QUERY)[0]) and len(index)
+        store.upsert_batch([validate({"id": "N1", "text": "欠款", "occurred_on": "2025-06-01", "location": PLACE,
+                                      "parties": [{"name": "欧阳明月", "phone": "13700000001"}]})])
+        resolve_changes(store)
+        assert index.find("欧阳明月欠钱不还")[0] == ["欧阳明月"] and len(index) > before
 
 
 def test_search_json_carries_the_alert(tmp_path):
