@@ -66,7 +66,7 @@ def repeats(home: Home, kind: str | None, as_json: bool) -> None:
     if as_json:
         echo_json({"chains": [c.to_dict() for c in chains]})
         return
-    by_kind = {k: sum(1 for c in chains if c.kind == k) for k in KINDS}
+    by_kind = {k: sum(1 for c in chains if c.kind == k) for k in KINDS if kind in (None, k)}
     click.echo(f"{len(chains)} 条重复纠纷链（" + "，".join(f"{KINDS[k]} {n}" for k, n in by_kind.items()) + "）")
     for chain in chains:
         group = "【群体性纠纷】" if chain.group_dispute else ""
