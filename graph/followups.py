@@ -16,26 +16,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from leian.data.store import Store
 from leian.errors import InvalidInput, NotFound
+from leian.clock import local_time, timezone
 from leian.graph.resolve import Entity, Resolver
 
-__all__ = ["LOCAL_TZ", "local_today", "to_local", "record_followup", "followups_of", "find_party"]
+__all__ = ["local_today", "to_local", "record_followup", "followups_of", "find_party"]
 
-#: Where the people who read LeiAn live: dates and times they read are in this zone; storage stays UTC.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_NOTE_CHARS = 2000
 
 
 def local_today() -> dt.date:
-    return dt.datetime.now(LOCAL_TZ).date()
+    """Today where the people who read LeiAn are (:mod:`leian.clock`'s zone)."""
+    return dt.datetime.now(timezone()).date()
 
 
 def to_local(stamp: str) -> str:
     """A stored UTC time as the local ``YYYY-MM-DD HH:MM``."""
-    return dt.datetime.fromisoformat(stamp).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return local_time(stamp)
 
 
 def find_party(store: Store, text: str) -> str:
