@@ -201,7 +201,8 @@ def test_no_page_or_answer_shows_a_role_what_it_may_not_see(app, clients, job_id
     app.test_client().post("/api/login", json={"username": "13822224444", "password": "x"})  # a phone typed as user name
     home = str(app.extensions["leian"].home.root)
     values = {"case_id": [r["id"] for r in records()], "name": [LIBRARY], "username": ["med"], "filename": ["app.css"],
-              "job_id": [job_id]}
+              "job_id": [job_id],
+              "party_id": sorted({r[0] for r in app.extensions["leian"].store.conn.execute("SELECT entity_id FROM graph_mentions")})}
     queries = _queries(app, clients)
     found, called = [], set()
     for rule in app.url_map.iter_rules():

@@ -331,7 +331,7 @@ def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
 
 
 def _party_name(services: Any, user: User, entity: Any) -> str:
-    return entity.name if sees_names(user.role) or entity.kind != "person" else mask_known_names(services, user, entity.name)
+    return entity.name if sees_names(user.role) or entity.kind == "organization" else mask_known_names(services, user, entity.name)
 
 
 def _shown_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str, Any]:
@@ -347,7 +347,7 @@ def _masked_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str,
     if sees_names(user.role):
         return chain
     kinds = {e: entity.kind for e, entity in Resolver(services.store).entities(chain["party_ids"]).items()}
-    chain["parties"] = [name if kinds.get(e) != "person" else mask_known_names(services, user, name)
+    chain["parties"] = [name if kinds.get(e) == "organization" else mask_known_names(services, user, name)
                         for e, name in zip(chain["party_ids"], chain["parties"])]
     # A reason may name the address the cases share: no house numbers for roles that do not see addresses.
     chain["reasons"] = [mask_address_for(mask_known_names(services, user, reason), user.role) for reason in chain["reasons"]]
@@ -381,11 +381,11 @@ def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
     case_ids = party_cases(store, [party_id]).get(party_id, [])
     assessment = assess(store, party_id).to_dict()
     visits = followups_of(store, {party_id: entity})[party_id]
-    full = sees_names(user.role) or entity.kind != "person"
+    full = sees_names(user.role) or entity.kind == "organization"
     names = list(dict.fromkeys(" ".join(n.split()) for n in entity.names))
     reasons = entity.reasons
     if not sees_names(user.role):
-        reasons = [mask_known_names(services, user, r) for r in reasons]
+        reasons = [mask_address_for(mask_known_names(services, user, r), user.role) for r in reasons]
         visits = [{**v, "note": mask_known_names(services, user, v["note"])} for v in visits]
     timeline = [{"kind": "case", "date": c["date"] or "", **c} for c in _case_items(services, user, case_ids)]
     timeline += [{"kind": "visit", "date": v["local_date"], **v} for v in visits]
@@ -411,7 +411,7 @@ def risk_register(services: Any, user: User, *, level: str | None = None, where:
     parties = []
     for assessment in found:
         item = assessment.to_dict()
-        if not sees_names(user.role) and assessment.kind == "person":
+        if not sees_names(user.role) and assessment.kind != "organization":
             item["name"] = mask_known_names(services, user, item["name"])
         item["overdue"] = bool(item["revisit"]["due"] and item["revisit"]["due"] <= today)
         item.pop("history")
