@@ -33,7 +33,7 @@ from leian.data.places import LEVELS
 from leian.data.private import create_private
 from leian.data.record import Case, content_hash
 
-__all__ = ["Store", "BatchResult", "Change", "MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["Store", "BatchResult", "Change", "CHOICE_COLUMNS", "MIGRATIONS", "SCHEMA_VERSION"]
 
 #: Schema migrations; entry ``i`` takes the schema from version ``i`` to ``i + 1``.
 #: Append new entries, never edit applied ones.
@@ -101,6 +101,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+#: Columns of ``cases`` whose values people pick from (:meth:`Store.value_counts`).
+CHOICE_COLUMNS = ("category", "subtype", "outcome", "channel", "province", "city", "district", "town", "community", "grid")
 
 
 class BatchResult(NamedTuple):
@@ -428,6 +430,31 @@ class Store:
 
     def last_change(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+
+    def value_counts(self, *columns: str) -> dict[tuple[str | None, ...], int]:
+        """How many cases have each combination of values in ``columns`` (e.g. ``outcome`` or
+        ``category, subtype``), for choices people pick from; cases lacking the first column are left out."""
+        unknown = [c for c in columns if c not in CHOICE_COLUMNS]
+        if unknown or not columns:
+            raise ValueError(f"not a column to choose by: {', '.join(unknown) or '(none)'}")
+        names = ", ".join(columns)
+        rows = self.conn.execute(f"SELECT {names}, COUNT(*) FROM cases WHERE {columns[0]} IS NOT NULL GROUP BY {names}")
+        return {tuple(row[:-1]): row[-1] for row in rows}
+
+    def newest_first(self, case_ids: Iterable[str] | None = None) -> list[str]:
+        """``case_ids`` (or every case) ordered by case date, newest first; undated cases last, then by id."""
+        if case_ids is None:
+            rows = self.conn.execute("SELECT id, case_date FROM cases").fetchall()
+        else:
+            wanted = list(case_ids)
+            rows = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows += self.conn.execute(
+                    f"SELECT id, case_date FROM cases WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+        dated = sorted((r for r in rows if r[1]), key=lambda r: (r[1], r[0]), reverse=True)
+        return [r[0] for r in dated] + sorted(r[0] for r in rows if not r[1])
 
     def stats(self) -> dict[str, Any]:
         """Counts a person wants at a glance: cases, types, places, outcomes, channels, dates."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["DEFAULT_TIMEZONE", "local_time", "now_utc", "timezone", "utc_bounds"]
+__all__ = ["DEFAULT_TIMEZONE", "local_time", "now_utc", "timezone", "today", "utc_bounds"]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -39,6 +39,11 @@ def timezone(name: str | None = None) -> ZoneInfo:
 def now_utc() -> str:
     """The current time as stored: UTC, ISO 8601, to the second."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def today(zone: str | None = None) -> str:
+    """Today's date where the people are (``YYYY-MM-DD``), not where the server's clock is."""
+    return dt.datetime.now(timezone(zone)).date().isoformat()
 
 
 def local_time(stamp: str | dt.datetime | None, zone: str | None = None, *, seconds: bool = False) -> str:

@@ -22,7 +22,7 @@ def _libraries(home: Home) -> Iterator[Libraries]:
     require_store(home)
     with home.open_store() as store:
         try:
-            yield Libraries(store)
+            yield Libraries(store, self_review=bool(home.setting("library", "self_review", False)))
         except LibraryError as exc:
             raise click.ClickException(str(exc)) from None
         except RuntimeError as exc:  # the embedding model or search index cannot be loaded
@@ -92,11 +92,14 @@ def _add(home: Home, libs: Libraries, name: str, case_ids: Sequence[str], editor
 
             encoder = load_encoder(model_for_home(home))
         duplicates = near_duplicates(libs, name, case_ids, encoder=encoder)
-    added = libs.add_cases(name, case_ids, editor=editor)
-    skipped = len(set(case_ids)) - len(added)
-    click.echo(f"已加入 {len(added)} 件到案例库 {name}" + (f"（{skipped} 件已在库中）" if skipped else ""))
+    result = libs.add(name, case_ids, editor=editor)
+    click.echo(f"已加入 {len(result.added)} 件到案例库 {name}"
+               + (f"（{len(result.present)} 件已在库中）" if result.present else ""))
     for dup in duplicates:
         click.echo(f"警告：{dup.case_id} 与库中 {dup.similar_to} 疑似重复（相似度 {dup.score:.3f}）", err=True)
+    if result.missing:
+        # The good ones are in; the bad ones are named, and the exit status says not all went in.
+        raise click.ClickException(f"以下编号的案件不存在，未加入：{'、'.join(result.missing)}")
 
 
 @click.group("library")
@@ -350,13 +353,18 @@ def suggest(home: Home, name: str, per_gap: int, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["md", "docx", "jsonl"]), required=True, help="导出格式。")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="写入的文件。")
-@click.option("--status", type=click.Choice(STATUSES), help="只导出这一状态的条目（如 published）。")
+@click.option("--status", type=click.Choice(STATUSES), default="published", show_default=True,
+              help="只导出这一状态的条目。")
+@click.option("--drafts", is_flag=True, help="导出全部条目，草稿和已审核的也导出（忽略 --status）。")
 @click.option("--unmasked", is_flag=True, help="保留当事人姓名、电话和身份证号原样（默认脱敏）。")
 @pass_home
-def export(home: Home, name: str, fmt: str, out: str, status: str | None, unmasked: bool) -> None:
-    """把案例库 NAME 导出为 Markdown、Word 或 JSON Lines 文件。"""
+def export(home: Home, name: str, fmt: str, out: str, status: str, drafts: bool, unmasked: bool) -> None:
+    """把案例库 NAME 导出为 Markdown、Word 或 JSON Lines 文件（默认只含已发布条目）。"""
     from leian.library.export import export_library
 
     with _libraries(home) as libs:
-        count = export_library(libs, name, fmt, out, masked=not unmasked, status=status)
+        count = export_library(libs, name, fmt, out, masked=not unmasked, status=None if drafts else status,
+                               zone=home.timezone)
     click.echo(f"已导出 {count} 件到 {out}" + ("（未脱敏）" if unmasked else "（已脱敏）"))
+    if not count and not drafts:
+        click.echo(f"库中没有{STATUS_NAMES[status]}的条目；要连草稿一起导出，请加 --drafts", err=True)

@@ -30,6 +30,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from leian.clock import today
 from leian.data.normalize import strip_bidi, xml_safe
 from leian.data.places import place_label
 from leian.library.masking import Masker
@@ -41,7 +42,8 @@ __all__ = ["FORMATS", "DOCX_FONT", "render", "export_library", "write_markdown",
 DOCX_FONT = "宋体"
 
 
-def render(libs: Libraries, name: str, *, masked: bool = True, status: str | None = None) -> dict[str, Any]:
+def render(libs: Libraries, name: str, *, masked: bool = True, status: str | None = None,
+           zone: str | None = None) -> dict[str, Any]:
     """The library and its entries as plain data, ready to write in any format."""
     library = libs.get(name)
     entries = libs.entries(name, status=status)
@@ -67,7 +69,9 @@ def render(libs: Libraries, name: str, *, masked: bool = True, status: str | Non
             "tags": entry.tags,
             "sections": {label: show(text) for label, text in entry.sections.items()},
         })
-    return {"library": library.name, "description": library.description, "masked": masked, "entries": rendered}
+    scope = "仅含已发布条目" if status == "published" else f"仅含{STATUS_NAMES[status]}条目" if status else "含全部条目（草稿未经审核）"
+    return {"library": library.name, "description": library.description, "masked": masked, "scope": scope,
+            "exported_on": today(zone), "entries": rendered}
 
 
 def _facts(entry: dict[str, Any]) -> list[tuple[str, str]]:
@@ -105,6 +109,7 @@ def write_markdown(data: dict[str, Any], out: Path) -> None:
     lines = [f"# {data['library']}", ""]
     if data["description"]:
         lines += [data["description"], ""]
+    lines += [f"共 {len(data['entries'])} 件，{data['scope']}，{'已脱敏' if data['masked'] else '未脱敏'}。", ""]
     for number, entry in enumerate(data["entries"], 1):
         lines += [f"## {number}. {entry['title']}", ""]
         lines += [f"- {label}：{value}" for label, value in _facts(entry)]
@@ -115,16 +120,48 @@ def write_markdown(data: dict[str, Any], out: Path) -> None:
 
 
 def write_docx(data: dict[str, Any], out: Path) -> None:
+    """A4 Word document: a cover page, then each case on a page of its own, page numbers in the footer."""
     data = _strings(data, lambda text: xml_safe(strip_bidi(text)))  # Word's XML holds no control characters
     import docx
+    from docx.enum.section import WD_SECTION
+    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
+    from docx.shared import Cm, Pt
 
     document = docx.Document()
     for style_name in ("Normal", "Title", "Heading 1", "Heading 2"):
         _set_font(document.styles[style_name])
-    document.add_heading(data["library"], level=0)
-    if data["description"]:
-        document.add_paragraph(data["description"])
+    cover = document.sections[0]
+    cover.page_width, cover.page_height = Cm(21), Cm(29.7)
+    for side in ("left_margin", "right_margin"):
+        setattr(cover, side, Cm(2.6))
+    cover.top_margin, cover.bottom_margin = Cm(2.5), Cm(2.5)
+
+    for _ in range(6):
+        document.add_paragraph()
+    title = document.add_heading(data["library"], level=0)
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    for line in filter(None, [data["description"], f"共 {len(data['entries'])} 件典型案例", data.get("scope"),
+                              "当事人姓名、电话、身份证号已脱敏" if data["masked"] else "未脱敏：含当事人个人信息，仅限内部使用",
+                              f"导出日期：{data.get('exported_on', '')}"]):
+        paragraph = document.add_paragraph(line)
+        paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        paragraph.runs[0].font.size = Pt(14)
+    if data["entries"]:
+        document.add_paragraph().add_run("目录").bold = True
+        for number, entry in enumerate(data["entries"], 1):
+            document.add_paragraph(f"{number}. {entry['title']}")
+
+    # The cases start on a new page, in a section whose footer carries the page number.
+    body = document.add_section(WD_SECTION.NEW_PAGE)
+    body.footer.is_linked_to_previous = False
+    footer = body.footer.paragraphs[0]
+    footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    footer.add_run("第 ")
+    _page_number_field(footer.add_run())
+    footer.add_run(" 页")
     for number, entry in enumerate(data["entries"], 1):
+        if number > 1:
+            document.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
         document.add_heading(f"{number}. {entry['title']}", level=1)
         for label, value in _facts(entry):
             document.add_paragraph(f"{label}：{value}")
@@ -132,6 +169,25 @@ def write_docx(data: dict[str, Any], out: Path) -> None:
             document.add_heading(label, level=2)
             document.add_paragraph(entry["sections"][label] or "（待补充）")
     document.save(str(out))
+
+
+def _page_number_field(run: Any) -> None:
+    """A PAGE field in ``run``: Word fills in the number of the page it is on."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    for kind, text in (("begin", None), (None, "PAGE"), ("separate", None), (None, "1"), ("end", None)):
+        if kind:
+            element = OxmlElement("w:fldChar")
+            element.set(qn("w:fldCharType"), kind)
+        elif text == "PAGE":
+            element = OxmlElement("w:instrText")
+            element.set(qn("xml:space"), "preserve")
+            element.text = "PAGE"
+        else:
+            element = OxmlElement("w:t")
+            element.text = text
+        run._r.append(element)
 
 
 def _set_font(style: Any) -> None:
@@ -165,11 +221,15 @@ def export_library(
     *,
     masked: bool = True,
     status: str | None = None,
+    zone: str | None = None,
 ) -> int:
-    """Write library ``name`` to ``out`` in ``fmt`` (md, docx, jsonl); returns the number of entries."""
+    """Write library ``name`` to ``out`` in ``fmt`` (md, docx, jsonl); returns the number of entries.
+
+    ``status`` keeps only the entries with that status; ``zone`` is the time zone of the export date.
+    """
     if fmt not in FORMATS:
         raise LibraryError(f"未知导出格式 {fmt!r}（可选：{'、'.join(FORMATS)}）")
-    data = render(libs, name, masked=masked, status=status)
+    data = render(libs, name, masked=masked, status=status, zone=zone)
     out = Path(out)
     if not out.parent.is_dir():
         raise LibraryError(f"输出目录不存在：{out.parent}")

@@ -6,7 +6,9 @@ Each entry is one case written up the way 典型案例 are published — 基本�
 edited by the trainer; an updated record does not change them afterwards.
 
 Status of an entry: ``draft`` → ``reviewed`` → ``published``. Only a reviewed
-entry can be published. Editing the content (any of the five sections) of a
+entry can be published, and only once its :data:`REQUIRED_SECTIONS` are
+written. The reviewer must not be one of the entry's authors (whoever added it
+or edited a section) unless ``self_review`` is allowed. Editing the content (any of the five sections) of a
 reviewed or published entry sends it back to ``draft`` and clears its reviewer:
 what was reviewed is no longer what is there. Tags are not content; editing
 them keeps the status. Every change is kept in the history (who, when, which
@@ -42,6 +44,10 @@ leian.library.store.LibraryError: 条目 A1（邻里纠纷典型案例）尚未�
 'draft'
 >>> [(h.field, h.old, h.new) for h in libs.history("邻里纠纷典型案例", "A1")][-2:]
 [('经验启示', '', '先查看现场'), ('状态', 'reviewed', 'draft')]
+>>> libs.review("邻里纠纷典型案例", "A1", reviewer="李梅")
+Traceback (most recent call last):
+...
+leian.library.store.LibraryError: 李梅 编写过条目 A1，须由另一人审核和发布（只有一位培训师的中心可在 config.toml 中设 [library] self_review = true）
 >>> store.close()
 """
 from __future__ import annotations
@@ -56,12 +62,14 @@ from leian.data.record import Case
 from leian.data.store import Store
 
 __all__ = [
+    "AddResult",
     "Libraries",
     "Library",
     "Entry",
     "HistoryItem",
     "LibraryError",
     "SECTIONS",
+    "REQUIRED_SECTIONS",
     "STATUSES",
     "STATUS_NAMES",
     "MIGRATIONS",
@@ -70,6 +78,8 @@ __all__ = [
 
 #: The five sections of a 典型案例 write-up, in order.
 SECTIONS = ("基本案情", "调解过程", "调解结果", "经验启示", "法律依据")
+#: Sections that must be written before an entry may be published (法律依据 is not always needed).
+REQUIRED_SECTIONS = ("基本案情", "调解过程", "调解结果", "经验启示")
 #: Entry statuses, in the order an entry moves through them.
 STATUSES = ("draft", "reviewed", "published")
 #: How statuses read in Chinese output.
@@ -139,6 +149,7 @@ class Library:
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "id": self.id,
             "name": self.name,
             "description": self.description,
             "created_at": self.created_at,
@@ -146,6 +157,18 @@ class Library:
             "entries": self.entries,
             "by_status": self.by_status,
         }
+
+
+@dataclass
+class AddResult:
+    """What adding a batch of cases did: the ids added, those already in the library, those that do not exist."""
+
+    added: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"added": self.added, "present": self.present, "missing": self.missing}
 
 
 @dataclass
@@ -236,10 +259,17 @@ def _tags(tags: Iterable[str]) -> list[str]:
 
 
 class Libraries:
-    """Case libraries kept in a :class:`~leian.data.store.Store` (creates its tables on first use)."""
+    """Case libraries kept in a :class:`~leian.data.store.Store` (creates its tables on first use).
 
-    def __init__(self, store: Store):
+    Args:
+        store: the case store the libraries live in.
+        self_review: let the author of an entry review and publish it too (a small
+            centre with one trainer); by default a reviewer must be someone else.
+    """
+
+    def __init__(self, store: Store, *, self_review: bool = False):
         self.store = store
+        self.self_review = self_review
         store.migrate_component("library", MIGRATIONS)
 
     @property
@@ -276,6 +306,14 @@ class Libraries:
             entries=sum(counts.values()), by_status={s: counts.get(s, 0) for s in STATUSES},
         )
 
+    def name_of(self, library_id: int) -> str:
+        """The name of the library with this id; :class:`LibraryError` if there is none."""
+        fits = 0 < library_id < 2**63  # SQLite's integer range
+        row = self.conn.execute("SELECT name FROM libraries WHERE id = ?", (library_id,)).fetchone() if fits else None
+        if row is None:
+            raise LibraryError(f"没有编号为 {library_id} 的案例库")
+        return row["name"]
+
     def rename(self, old: str, new: str) -> Library:
         new = self._valid_name(new)
         with self.store.transaction() as conn:
@@ -307,15 +345,30 @@ class Libraries:
         """Add cases as draft entries with prefilled sections; returns the ids newly added.
 
         Cases already in the library are left as they are. An unknown case id
-        raises :class:`LibraryError` and adds nothing.
+        raises :class:`LibraryError` and adds nothing (:meth:`add` adds the others).
         """
         ids = list(dict.fromkeys(case_ids))
-        cases = self.store.get_many(ids)
-        missing = [i for i in ids if i not in cases]
+        missing = [i for i in ids if i not in self.store.get_many(ids)]
         if missing:
             raise LibraryError(f"案件不存在：{'、'.join(missing)}（未加入任何案件）")
+        return self.add(name, ids, editor=editor).added
+
+    def add(self, name: str, case_ids: Sequence[str], *, editor: str | None = None) -> AddResult:
+        """Add the cases that exist as draft entries; say which were added, already there, or not found.
+
+        >>> import tempfile, pathlib
+        >>> from leian.data.record import validate
+        >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "cases.sqlite")
+        >>> _ = store.upsert_batch([validate({"id": "A1", "text": "漏水"}), validate({"id": "A2", "text": "噪音"})])
+        >>> libs = Libraries(store); _ = libs.create("样例"); _ = libs.add_cases("样例", ["A1"])
+        >>> libs.add("样例", ["A1", "A2", "NOPE", "A2"])
+        AddResult(added=['A2'], present=['A1'], missing=['NOPE'])
+        >>> store.close()
+        """
+        ids = list(dict.fromkeys(i.strip() for i in case_ids if i and i.strip()))
+        cases = self.store.get_many(ids)
         now = _now()
-        added: list[str] = []
+        result = AddResult()
         with self.store.transaction() as conn:
             library = self._require(name)
             present = set(self.case_ids(name))
@@ -323,7 +376,11 @@ class Libraries:
                 "SELECT COALESCE(MAX(position), 0) FROM library_entries WHERE library_id = ?", (library["id"],)
             ).fetchone()[0]
             for case_id in ids:
+                if case_id not in cases:
+                    result.missing.append(case_id)
+                    continue
                 if case_id in present:
+                    result.present.append(case_id)
                     continue
                 position += 1
                 sections = prefill(cases[case_id])
@@ -333,9 +390,10 @@ class Libraries:
                     (library["id"], case_id, position, *sections.values(), editor, now, now),
                 )
                 self._log(library["id"], case_id, _ENTRY_LABEL, None, "加入", editor, now)
-                added.append(case_id)
-            self._touch(library["id"], now)
-        return added
+                result.added.append(case_id)
+            if result.added:
+                self._touch(library["id"], now)
+        return result
 
     def remove_cases(self, name: str, case_ids: Sequence[str], *, editor: str | None = None) -> int:
         """Remove entries (the cases stay in the store); a case not in the library is an error."""
@@ -429,6 +487,16 @@ class Libraries:
         """Publish a reviewed entry; a draft cannot be published."""
         return self._advance(name, case_id, "reviewed", "published", reviewer)
 
+    def authors(self, name: str, case_id: str) -> set[str]:
+        """Who wrote the entry: who added it and everyone who edited one of its sections."""
+        library = self._require(name)
+        rows = self.conn.execute(
+            f"SELECT editor FROM library_history WHERE library_id = ? AND case_id = ? AND editor IS NOT NULL"
+            f" AND (field = ? OR field IN ({','.join('?' * len(SECTIONS))}))",
+            (library["id"], case_id, _ENTRY_LABEL, *SECTIONS),
+        )
+        return {row[0] for row in rows}
+
     def history(self, name: str, case_id: str | None = None) -> list[HistoryItem]:
         """Changes to a library's entries (or to one entry), oldest first."""
         library = self._require(name)
@@ -453,6 +521,12 @@ class Libraries:
                 if target == "published" and row["status"] == "draft":
                     raise LibraryError(f"条目 {case_id}（{name}）尚未审核（草稿），不能发布")
                 raise LibraryError(f"条目 {case_id}（{name}）当前为「{STATUS_NAMES[row['status']]}」，不能{'审核' if target == 'reviewed' else '发布'}")
+            if not self.self_review and reviewer in self.authors(name, case_id):
+                raise LibraryError(f"{reviewer} 编写过条目 {case_id}，须由另一人审核和发布"
+                                   "（只有一位培训师的中心可在 config.toml 中设 [library] self_review = true）")
+            empty = [section for section in REQUIRED_SECTIONS if not row[_COLUMNS[section]].strip()]
+            if target == "published" and empty:
+                raise LibraryError(f"条目 {case_id} 的{'、'.join(empty)}尚未填写，不能发布")
             stamp = "reviewed_at" if target == "reviewed" else "published_at"
             conn.execute(
                 f"UPDATE library_entries SET status = ?, reviewer = ?, {stamp} = ?, updated_at = ?"

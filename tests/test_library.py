@@ -98,10 +98,19 @@ def test_library_from_search_exports_masked_docx(home, libs, tmp_path):
     assert {"王建国", "李秀英"} <= hidden and len(hidden) > 2
 
     out = tmp_path / "漏水.docx"
-    assert run(home, "export", "漏水典型案例", "--format", "docx", "--out", str(out)).exit_code == 0
+    published_only = run(home, "export", "漏水典型案例", "--format", "docx", "--out", str(out))
+    assert published_only.exit_code == 0 and "已导出 0 件" in published_only.output and "--drafts" in published_only.output
+    assert run(home, "export", "漏水典型案例", "--format", "docx", "--out", str(out), "--drafts").exit_code == 0
     document = docx.Document(str(out))
     styled = [(p.style.name, p.text) for p in document.paragraphs]
-    assert styled[0] == ("Title", "漏水典型案例")
+    assert [text for style, text in styled if style == "Title"] == ["漏水典型案例"]
+    cover, body = document.sections
+    assert (round(cover.page_width.cm, 1), round(cover.page_height.cm, 1)) == (21.0, 29.7)  # A4
+    assert "PAGE" in body.footer._element.xml and not body.footer.is_linked_to_previous  # page numbers
+    page_breaks = document.element.body.xml.count('w:type="page"')
+    assert page_breaks == len(ids) - 1  # each case starts a page; the first one starts the body section
+    cover_text = "\n".join(text for _, text in styled[: styled.index(next(s for s in styled if s[0] == "Heading 1"))])
+    assert f"共 {len(ids)} 件典型案例" in cover_text and "已脱敏" in cover_text and "目录" in cover_text
     entry_titles = [text for style, text in styled if style == "Heading 1"]
     assert len(entry_titles) == len(ids)
     assert [text for style, text in styled if style == "Heading 2"] == list(SECTIONS) * len(ids)
@@ -114,7 +123,7 @@ def test_library_from_search_exports_masked_docx(home, libs, tmp_path):
     assert rpr.rFonts.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}eastAsia") == DOCX_FONT
 
     unmasked = tmp_path / "unmasked.docx"
-    assert run(home, "export", "漏水典型案例", "--format", "docx", "--out", str(unmasked), "--unmasked").exit_code == 0
+    assert run(home, "export", "漏水典型案例", "--format", "docx", "--out", str(unmasked), "--unmasked", "--drafts").exit_code == 0
     assert "王建国" in "\n".join(p.text for p in docx.Document(str(unmasked)).paragraphs)
 
 
@@ -194,9 +203,15 @@ def test_status_transitions_and_history(libs):
     libs.add_cases("审核", ["PMC-010"], editor="李梅")
     with pytest.raises(LibraryError, match="尚未审核"):
         libs.publish("审核", "PMC-010", reviewer="张审")
+    with pytest.raises(LibraryError, match="须由另一人审核"):
+        libs.review("审核", "PMC-010", reviewer="李梅")  # who added the entry is one of its authors
     assert libs.review("审核", "PMC-010", reviewer="张审").status == "reviewed"
     with pytest.raises(LibraryError, match="当前为「已审核」"):
         libs.review("审核", "PMC-010", reviewer="张审")
+    with pytest.raises(LibraryError, match="经验启示尚未填写"):
+        libs.publish("审核", "PMC-010", reviewer="王主任")  # an empty required section blocks publishing
+    libs.edit("审核", "PMC-010", "经验启示", "工伤纠纷先固定证据", editor="李梅")
+    libs.review("审核", "PMC-010", reviewer="张审")
     published = libs.publish("审核", "PMC-010", reviewer="王主任")
     assert (published.status, published.reviewer) == ("published", "王主任") and published.published_at
     assert libs.set_tags("审核", "PMC-010", ["工伤", "典型"], editor="李梅").status == "published"
@@ -208,6 +223,9 @@ def test_status_transitions_and_history(libs):
     history = [(h.field, h.old, h.new, h.editor) for h in libs.history("审核", "PMC-010")]
     assert history == [
         ("条目", None, "加入", "李梅"),
+        ("状态", "draft", "reviewed", "张审"),
+        ("经验启示", "", "工伤纠纷先固定证据", "李梅"),
+        ("状态", "reviewed", "draft", "李梅"),
         ("状态", "draft", "reviewed", "张审"),
         ("状态", "reviewed", "published", "王主任"),
         ("标签", "", "工伤、典型", "李梅"),
@@ -254,7 +272,6 @@ def error_library(libs):
     ("args", "named"),
     [
         (["show", "没有这个库"], "没有这个库"),
-        (["add", "错误", "PMC-011", "NO-SUCH", "--no-check"], "NO-SUCH"),
         (["edit", "错误", "PMC-010", "--field", "心得", "--value", "x"], "心得"),
         (["edit", "错误", "PMC-999", "--field", "经验启示", "--value", "x"], "PMC-999"),
         (["review", "错误", "PMC-010", "--reviewer", "张审", "--publish"], "尚未审核"),
@@ -311,3 +328,20 @@ def test_deleting_a_case_from_the_store_removes_its_entries(tmp_path):
         assert [h.case_id for h in libs.history("样本")] == ["K1", "K2"]
         store.upsert_batch([validate({"id": "K2", "text": "拖欠工资三个月"})])
         assert libs.entry("样本", "K2").sections["基本案情"] == "拖欠工资"
+
+
+def test_a_small_centre_may_let_the_author_review(libs):
+    from leian.library.store import Libraries
+
+    libs.create("单人中心")
+    libs.add_cases("单人中心", ["PMC-011"], editor="李梅")
+    assert libs.authors("单人中心", "PMC-011") == {"李梅"}
+    solo = Libraries(libs.store, self_review=True)
+    assert solo.review("单人中心", "PMC-011", reviewer="李梅").status == "reviewed"
+
+
+def test_cli_add_with_bad_ids_adds_the_good_ones_and_names_the_bad(home, libs):
+    libs.create("部分加入")
+    result = run(home, "add", "部分加入", "PMC-012", "NO-SUCH", "PMC-013", "--no-check")
+    assert result.exit_code == 1 and "已加入 2 件" in result.output and "NO-SUCH" in result.output.splitlines()[-1]
+    assert libs.case_ids("部分加入") == ["PMC-012", "PMC-013"]

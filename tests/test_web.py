@@ -29,10 +29,9 @@ from leian.cli import cli
 from leian.home import Home
 from leian.indexers import sync_all
 
-LIBRARY = "培训案例库"
+LIBRARY = "培训/案例库 #1?"  # a name that must never be part of a URL
 #: Values for the variable parts of every rule, so each route is called for real.
-PATH_VALUES = {"case_id": "T0001", "name": LIBRARY, "username": "med", "filename": "app.css", "job_id": "no-such-job",
-               "party_id": "P0000001"}
+PATH_VALUES = {"case_id": "T0001", "username": "med", "filename": "app.css", "job_id": "no-such-job", "party_id": "P0000001"}
 ROLES = list(ROLES_USERS)
 
 
@@ -43,7 +42,8 @@ def app():
         libs = libraries(services())
         if LIBRARY not in [lib.name for lib in libs.list()]:
             libs.create(LIBRARY)
-            libs.add_cases(LIBRARY, ["R000", "DOG1"])
+            libs.add_cases(LIBRARY, ["R000", "DOG1"], editor="tra")
+        PATH_VALUES["library_id"] = str(libs.get(LIBRARY).id)
     return app
 
 
@@ -273,13 +273,13 @@ def test_search_api_answers_the_engine_contract(clients):
     ("GET", "/api/search?q=漏水&since=2024-13-01", 400),
     ("GET", "/api/hotspots?level=planet", 400),
     ("GET", "/api/cases/NOPE", 404),
-    ("GET", "/api/libraries/没有这个库", 404),
-    ("GET", "/api/libraries/" + LIBRARY + "/export?format=pdf", 400),
+    ("GET", "/api/libraries/999999", 404),
+    ("GET", "/api/libraries/{library_id}/export?format=pdf", 400),
     ("GET", "/api/no/such/route", 404),
     ("DELETE", "/api/search", 405),
 ])
-def test_errors_are_json_with_a_chinese_message(clients, method, url, status):
-    answer = clients["admin"].open(url, method=method, headers={"X-CSRF-Token": clients["admin"].csrf})
+def test_errors_are_json_with_a_chinese_message(app, clients, method, url, status):
+    answer = clients["admin"].open(url.format(**PATH_VALUES), method=method, headers={"X-CSRF-Token": clients["admin"].csrf})
     assert answer.status_code == status
     error = answer.get_json()["error"]
     assert error["code"] == status and re.search(r"[\u4e00-\u9fff]", error["message"])
@@ -315,22 +315,32 @@ def test_openapi_document_describes_every_api_route(app):
 
 
 def test_library_workflow_through_the_api_and_masked_export(clients):
-    client = clients["trainer"]
-    headers = {"X-CSRF-Token": client.csrf}
-    detail = client.get(f"/api/libraries/{LIBRARY}").get_json()
-    assert [e["case_id"] for e in detail["entries"]] == ["R000", "DOG1"]
+    trainer, admin = clients["trainer"], clients["admin"]
+    base = f"/api/libraries/{PATH_VALUES['library_id']}"
+    detail = trainer.get(base).get_json()
+    assert detail["library"]["name"] == LIBRARY and [e["case_id"] for e in detail["entries"]] == ["R000", "DOG1"]
     assert "王建国" not in json.dumps(detail, ensure_ascii=False)
-    edited = client.patch(f"/api/libraries/{LIBRARY}/entries/DOG1", headers=headers,
-                          json={"sections": {"经验启示": "先固定证据"}, "tags": ["噪音"], "action": "review"})
-    assert edited.status_code == 200 and edited.get_json()["entry"]["status"] == "reviewed"
-    published = client.patch(f"/api/libraries/{LIBRARY}/entries/DOG1", headers=headers, json={"action": "publish"})
-    assert published.get_json()["entry"]["status"] == "published"
-    exported = client.get(f"/api/libraries/{LIBRARY}/export?format=jsonl")
+    edited = trainer.patch(f"{base}/entries/DOG1", headers={"X-CSRF-Token": trainer.csrf},
+                           json={"sections": {"经验启示": "先固定证据"}, "tags": ["噪音"]})
+    assert edited.status_code == 200 and edited.get_json()["entry"]["status"] == "draft"
+    own = trainer.patch(f"{base}/entries/DOG1", headers={"X-CSRF-Token": trainer.csrf}, json={"action": "review"})
+    assert own.status_code == 400 and "须由另一人审核" in own.get_json()["error"]["detail"]  # the author may not review
+    for action, status in (("review", "reviewed"), ("publish", "published")):
+        answer = admin.patch(f"{base}/entries/DOG1", headers={"X-CSRF-Token": admin.csrf}, json={"action": action})
+        assert answer.get_json()["entry"]["status"] == status
+    exported = trainer.get(f"{base}/export?format=jsonl")
     assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    assert "%2F" in exported.headers["Content-Disposition"] or "_" in exported.headers["Content-Disposition"]
     lines = [json.loads(line) for line in exported.get_data(as_text=True).splitlines()]
-    assert lines[1]["经验启示"] == "先固定证据" and "刘芳" not in exported.get_data(as_text=True)
-    docx = client.get(f"/libraries/{LIBRARY}/export?format=docx")
+    assert [line["case_id"] for line in lines] == ["DOG1"]  # published only, unless drafts are asked for
+    assert lines[0]["经验启示"] == "先固定证据" and "刘芳" not in exported.get_data(as_text=True)
+    with_drafts = trainer.get(f"{base}/export?format=jsonl&drafts=1").get_data(as_text=True).splitlines()
+    assert [json.loads(line)["case_id"] for line in with_drafts] == ["R000", "DOG1"]
+    docx = trainer.get(f"/libraries/{PATH_VALUES['library_id']}/export?format=docx")
     assert docx.status_code == 200 and docx.data[:2] == b"PK"
+    added = trainer.post(f"{base}/cases", headers={"X-CSRF-Token": trainer.csrf},
+                         json={"case_ids": ["T0003", "NOPE-1", "DOG1"]}).get_json()
+    assert (added["added"], added["present"], added["missing"]) == (["T0003"], ["DOG1"], ["NOPE-1"])
 
 
 def test_audit_log_records_searches_views_and_exports(app, clients):
@@ -338,7 +348,7 @@ def test_audit_log_records_searches_views_and_exports(app, clients):
     assert app.test_client().post("/api/login", json={"username": "med", "password": "not-the-password"}).status_code == 401
     assert clients["mediator"].get("/api/search", query_string={"q": "邻居家的狗咬人"}).status_code == 200
     clients["mediator"].get("/cases/DOG1")
-    clients["trainer"].get(f"/api/libraries/{LIBRARY}/export?format=md")
+    clients["trainer"].get(f"/api/libraries/{PATH_VALUES['library_id']}/export?format=md")
     entries = clients["admin"].get("/api/audit").get_json()["entries"]
     seen = {(e["username"], e["action"], e["target"]) for e in entries}
     assert ("med", "view", "DOG1") in seen and ("tra", "export", LIBRARY) in seen

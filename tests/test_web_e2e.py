@@ -1,6 +1,8 @@
 """End-to-end tests of the web app in real headless Chromium (selenium), served by waitress.
 
-Each test saves a screenshot of its page under ``test-artifacts/web/``.
+Each test saves screenshots of what it checked under ``test-artifacts/web/``, at a desktop
+size (1366×768) and a phone size (390×844). One browser and one server serve the module;
+checks are grouped per page load (2 shared cores).
 """
 from __future__ import annotations
 
@@ -8,23 +10,27 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from leian.web.app import create_app
+from leian.web.app import create_app, services
+from leian.web.queries import libraries
 from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from waitress.server import create_server
 from web_support import HOSTILE, PASSWORD, ROLES_USERS, risk_home, web_home
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "web"
+DESKTOP, PHONE = (1366, 768), (390, 844)
 
 
-def _serve(home):
-    app = create_app(home)
+def _serve(app):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -35,8 +41,13 @@ def _serve(home):
 
 
 @pytest.fixture(scope="module")
-def server():
-    httpd, url = _serve(web_home())
+def app():
+    return create_app(web_home())
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    httpd, url = _serve(app)
     yield url
     httpd.close()
 
@@ -44,7 +55,7 @@ def server():
 @pytest.fixture(scope="module")
 def risk_server():
     """A second app over a small register: a violent family, 梁颖's five cases at one address."""
-    httpd, url = _serve(risk_home())
+    httpd, url = _serve(create_app(risk_home()))
     yield url
     httpd.close()
 
@@ -55,11 +66,12 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1366,900",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
                  f"--user-data-dir={tempfile.mkdtemp(prefix='leian-chromium-')}"):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("unhandledPromptBehavior", "ignore")
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.downloads = Path(downloads)
     yield driver
@@ -70,21 +82,24 @@ def _wait(driver, condition, timeout: float = 60):
     return WebDriverWait(driver, timeout).until(condition)
 
 
-def _shot(driver, name: str) -> None:
+def _size(driver, size: tuple[int, int]) -> None:
+    driver.set_window_size(*size)
+
+
+def _shot(driver, name: str, sizes=(DESKTOP, PHONE)) -> None:
+    """Screenshots of the whole page at each size (the page is reloaded only by resizing), then back to desktop."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1366, min(max(height, 900), 3000))
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-    driver.set_window_size(1366, 900)
+    for width, height in sizes:
+        driver.set_window_size(width, height)
+        full = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(width, min(max(full, height), 4000))
+        driver.save_screenshot(str(ARTIFACTS / f"{name}-{width}.png"))
+    _size(driver, DESKTOP)
 
 
 def _shots(driver, name: str) -> None:
-    """Screenshots of what a person sees at 1366×768 (desktop) and 390×844 (phone)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for width, height, size in ((1366, 768, "desktop"), (390, 844, "phone")):
-        driver.set_window_size(width, height)
-        driver.save_screenshot(str(ARTIFACTS / f"{name}-{size}.png"))
-    driver.set_window_size(1366, 900)
+    """Screenshots of the page at 1366×768 (desktop) and 390×844 (phone)."""
+    _shot(driver, name)
 
 
 def _painted_pixels(driver, selector: str) -> int:
@@ -102,6 +117,7 @@ def _console_errors(driver) -> list[str]:
 
 
 def _login(driver, server: str, role: str) -> None:
+    _size(driver, DESKTOP)
     driver.delete_all_cookies()
     driver.get(server + "/login")
     driver.find_element(By.ID, "username").send_keys(ROLES_USERS[role])
@@ -110,43 +126,79 @@ def _login(driver, server: str, role: str) -> None:
     _wait(driver, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".topbar")))
 
 
-def test_login_page_then_search_paraphrase_finds_the_dog_case_first(server, browser):
+def _query(driver) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(driver.current_url).query)
+
+
+def _top(element) -> float:
+    return element.rect["y"]
+
+
+def test_enter_searches_facets_become_chips_and_the_case_breadcrumb_returns(server, browser):
     browser.get(server + "/login")
     _shot(browser, "01-login")
     _login(browser, server, "mediator")
     box = browser.find_element(By.ID, "q")
     box.send_keys("隔壁邻居养的狗一到半夜就叫个不停，吵得我们全家睡不着觉")
-    browser.find_element(By.ID, "search-button").click()
+    box.send_keys(Keys.ENTER)  # Enter searches (Shift+Enter would be a new line)
     first = _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#results .result .result-title")))
-    assert first.get_attribute("href").endswith("/cases/DOG1")
-    assert browser.find_elements(By.CSS_SELECTOR, ".facet li")
-    _shot(browser, "02-search")
-    assert _console_errors(browser) == []
-
-
-def test_clicking_a_place_in_the_tree_filters_the_results(server, browser):
-    _login(browser, server, "mediator")
-    browser.get(server + "/?q=楼上卫生间漏水把我家天花板泡坏了")
-    town = _wait(browser, expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#facet-place a[title='镇街']")))
-    name = town.text
-    town.click()
-    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#facet-place a.chosen"))
-    assert browser.find_element(By.CSS_SELECTOR, "#facet-place a.chosen").text == name
-    places = [meta.text for meta in browser.find_elements(By.CSS_SELECTOR, "#results .result .meta")]
-    assert places and all(name in place for place in places)
+    assert "/cases/DOG1" in first.get_attribute("href")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#active-filters")  # nothing filtered yet
+    # A facet click filters the results and shows the filter as a chip; the form's panel stays folded.
+    browser.find_element(By.CSS_SELECTOR, "#facet-outcome a").click()
+    chip = _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#active-filters .filter-chip")))
+    assert chip.text.startswith("调解结果") and _query(browser)["outcome"] == ["调解成功"]
+    assert browser.find_element(By.ID, "more-filters").get_attribute("open") is None
+    assert all("调解成功" in r.text for r in browser.find_elements(By.CSS_SELECTOR, "#results .result .meta"))
+    browser.find_element(By.CSS_SELECTOR, "#facet-place a[title='镇街']").click()
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#active-filters .filter-chip")) == 2)
+    _shot(browser, "02-search-chips")
     filtered = browser.current_url
-    browser.find_element(By.CSS_SELECTOR, "#facet-date summary").click()  # opens the newest year's months in place
-    assert browser.find_element(By.CSS_SELECTOR, "#facet-date li.leaf a").is_displayed() and browser.current_url == filtered
-    browser.execute_script("window.scrollTo(0, 0)")
-    _shot(browser, "02-search-place")
+    # The case page's breadcrumb leads back to this very search.
+    browser.find_element(By.CSS_SELECTOR, "#results .result .result-title").click()
+    back = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "back-to-search")))
+    back.click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "active-filters")))
+    assert browser.current_url == filtered
+    # Removing a chip removes that filter only.
+    next(c for c in browser.find_elements(By.CSS_SELECTOR, "#active-filters .filter-chip") if c.text.startswith("调解结果")).click()
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#active-filters .filter-chip")) == 1)
+    assert "outcome" not in _query(browser) and "where" in _query(browser)
     assert _console_errors(browser) == []
 
 
-def test_repeat_party_raises_the_repeat_alert(server, browser):
+def test_on_a_phone_results_come_before_the_folded_facets(server, browser):
     _login(browser, server, "mediator")
-    browser.get(server + "/?q=邻居装修噪音太大&parties=王建国")
+    _size(browser, PHONE)
+    browser.get(server + "/?q=楼上卫生间漏水把我家天花板泡坏了")
+    results = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "results")))
+    panel = browser.find_element(By.ID, "facet-panel")
+    assert _top(results) < _top(panel) and panel.get_attribute("open") is None
+    browser.find_element(By.ID, "facet-jump").click()
+    assert panel.get_attribute("open") is not None and browser.find_element(By.CSS_SELECTOR, "#facet-type a").is_displayed()
+    browser.get(server + "/?q=楼上卫生间漏水把我家天花板泡坏了")
+    _shot(browser, "02-search-phone", sizes=(PHONE,))
+    _size(browser, DESKTOP)
+    browser.get(server + "/?q=楼上卫生间漏水把我家天花板泡坏了")
+    assert browser.find_element(By.ID, "facet-panel").get_attribute("open") is not None  # a desktop shows them open
+
+
+def test_filters_are_choices_from_the_store_and_a_party_name_alone_searches(server, browser):
+    _login(browser, server, "mediator")
+    browser.get(server + "/")
+    browser.find_element(By.CSS_SELECTOR, "#more-filters summary").click()
+    outcomes = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#filter-outcome option")]
+    channels = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#filter-channel option")]
+    assert outcomes[0] == "" and {"调解成功", "调解失败", "处理中"} <= set(outcomes)
+    assert {"网格员排查", "12345热线", "当事人申请"} <= set(channels) and "110非警务警情" not in channels  # only what is stored
+    assert "邻里/噪音" in [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#filter-type option")]
+    browser.find_element(By.ID, "parties").send_keys("王建国")
+    browser.find_element(By.ID, "search-button").click()
     alert = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "repeat-alert")))
     assert "王建国" in alert.text
+    ids = [urlsplit(a.get_attribute("href")).path.rsplit("/", 1)[-1] for a in browser.find_elements(By.CSS_SELECTOR, "#results .result-title")]
+    assert {"R000", "R001", "R002", "R003"} <= set(ids[:4])
+    _shot(browser, "02-search-party")
 
 
 def test_case_page_escapes_hostile_text_and_masks_for_analyst(server, browser):
@@ -196,32 +248,117 @@ def test_dashboard_draws_the_trend_chart_and_lists_hotspots(server, browser):
     assert _console_errors(browser) == []
 
 
-def test_trainer_builds_a_library_and_downloads_its_export(server, browser):
+LIBRARY = "邻里/噪音 典型案例"  # a "/" in the name must not break its pages, links or export
+
+
+def _alert(driver):
+    try:
+        return driver.switch_to.alert
+    except NoAlertPresentException:
+        return None
+
+
+def _download(driver, suffix: str, before: set[Path]) -> str:
+    _wait(driver, lambda d: any(p.suffix == suffix for p in set(d.downloads.iterdir()) - before), timeout=30)
+    return next(p for p in set(driver.downloads.iterdir()) - before if p.suffix == suffix).read_text(encoding="utf-8")
+
+
+def test_trainer_adds_search_results_to_a_library_and_a_bad_id_is_named(server, browser):
     _login(browser, server, "trainer")
     browser.get(server + "/libraries")
     form = browser.find_element(By.ID, "new-library")
-    form.find_element(By.NAME, "name").send_keys("邻里纠纷典型案例")
+    form.find_element(By.NAME, "name").send_keys(LIBRARY)
     form.find_element(By.NAME, "description").send_keys("新任调解员培训用")
     form.find_element(By.CSS_SELECTOR, "button").click()
-    add = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "add-cases")))
-    add.find_element(By.NAME, "case_ids").send_keys("DOG1 R000")
+    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "add-cases")))
+    library_page = browser.current_url
+    assert browser.find_element(By.TAG_NAME, "h1").text == LIBRARY
+    # From the search results: tick two cases, pick the library, add.
+    browser.get(server + "/?q=" + "邻居家的狗夜里一直叫，还有装修噪音")
+    picks = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#results input.pick"))
+    ticked = [box.get_attribute("value") for box in picks[:2]]
+    for box in picks[:2]:
+        box.click()
+    assert "已勾选 2 件" in browser.find_element(By.CSS_SELECTOR, "#pick-form .selected-count").text
+    _shot(browser, "05-search-add-to-library")
+    Select(browser.find_element(By.CSS_SELECTOR, "#pick-form .library-select")).select_by_visible_text(f"{LIBRARY}（0 件）")
+    browser.find_element(By.CSS_SELECTOR, "#pick-form .add-to-library button").click()
+    flash = _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash-ok")))
+    assert f"已加入 2 件到「{LIBRARY}」" in flash.text and browser.find_elements(By.ID, "results")  # back on the search
+    # A batch with a bad id: the good ones go in, the bad one is named.
+    browser.get(library_page)
+    add = browser.find_element(By.ID, "add-cases")
+    add.find_element(By.NAME, "case_ids").send_keys(f"T0005 NOPE-9 {ticked[0]}")
     add.find_element(By.CSS_SELECTOR, "button").click()
-    _wait(browser, expected_conditions.presence_of_element_located((By.ID, "entry-table")))
+    errors = _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash-error"))).text
+    assert "NOPE-9" in errors and "T0005" not in errors
+    assert "已加入 1 件" in browser.find_element(By.CSS_SELECTOR, ".flash-ok").text and "1 件已在库中" in browser.page_source
+    rows = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#entry-table td:first-child a")]
+    assert sorted(rows) == sorted({*ticked, "T0005"})
     _shot(browser, "05-library")
+    assert _console_errors(browser) == []
+
+
+@pytest.fixture(scope="module")
+def review_library(app) -> int:
+    """A library with three draft entries (added by a colleague of the trainer's), for the review and export checks."""
+    with app.app_context():
+        libs = libraries(services())
+        name = "夜间噪音/犬吠 审核练习"
+        if name not in [lib.name for lib in libs.list()]:
+            libs.create(name)
+            libs.add_cases(name, ["DOG1", "R000", "T0005"], editor="另一位培训师")
+        return libs.get(name).id
+
+
+def test_unsaved_edits_ask_first_and_export_is_published_only(server, browser, review_library):
+    _login(browser, server, "trainer")
+    library_page = f"{server}/libraries/{review_library}"
+    browser.get(library_page)
     browser.find_element(By.LINK_TEXT, "犬只吠叫扰民纠纷").click()
     form = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "entry-form")))
+    assert "经验启示" in browser.find_element(By.ID, "missing-sections").text  # empty required sections block publishing
     lesson = form.find_element(By.NAME, "经验启示")
     lesson.send_keys("夜间噪音纠纷先固定证据，再约定具体时段。")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
+    assert browser.find_element(By.ID, "dirty-note").text == "有尚未保存的修改"
+    browser.find_element(By.ID, "back-to-library").click()  # leaving asks first
+    prompt = _wait(browser, lambda d: _alert(d), timeout=10)
+    assert "尚未保存的修改" in prompt.text
+    prompt.dismiss()
+    assert browser.find_element(By.NAME, "经验启示").get_attribute("value").endswith("再约定具体时段。")
+    browser.find_element(By.ID, "review-button").click()  # reviewing too
+    prompt = _wait(browser, lambda d: _alert(d), timeout=10)
+    assert "尚未保存的修改" in prompt.text
+    prompt.dismiss()
+    assert browser.find_element(By.NAME, "经验启示").get_attribute("value").endswith("再约定具体时段。")
+    _shot(browser, "06-entry-unsaved")
+    browser.find_element(By.ID, "save-button").click()
+    _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash-ok")))
     history = browser.find_element(By.CSS_SELECTOR, ".history").text
     assert "经验启示" in history and "基本案情" not in history  # untouched (masked) sections are not rewritten
-    _shot(browser, "06-entry")
-    browser.find_element(By.LINK_TEXT, "邻里纠纷典型案例").click()
+    assert browser.find_element(By.ID, "review-button").get_attribute("disabled")  # the author does not review
+    assert "另一位" in browser.find_element(By.ID, "own-entry").text
+    browser.get(library_page)
+    before = set(browser.downloads.iterdir())
     browser.find_element(By.ID, "export-md").click()
-    _wait(browser, lambda d: any(p.suffix == ".md" for p in d.downloads.iterdir()), timeout=30)
-    exported = next(p for p in browser.downloads.iterdir() if p.suffix == ".md").read_text(encoding="utf-8")
-    assert "夜间噪音纠纷先固定证据" in exported and "刘某某" in exported and "刘芳" not in exported
+    assert "## " not in _download(browser, ".md", before)  # nothing is published yet: no case in the export
+    entry_page = library_page + "/entries/DOG1"
+    _login(browser, server, "admin")  # someone else reviews and publishes
+    browser.get(entry_page)
+    browser.find_element(By.ID, "review-button").click()
+    _wait(browser, expected_conditions.element_to_be_clickable((By.ID, "publish-button"))).click()
+    assert _wait(browser, expected_conditions.presence_of_element_located((By.ID, "entry-status"))).text == "已发布"
+    _login(browser, server, "trainer")
+    browser.get(library_page)
+    before = set(browser.downloads.iterdir())
+    browser.find_element(By.ID, "export-md").click()
+    exported = _download(browser, ".md", before)
+    assert exported.count("\n## ") == 1 and "夜间噪音纠纷先固定证据" in exported and "仅含已发布条目" in exported
+    assert "刘某某" in exported and "刘芳" not in exported
+    before = set(browser.downloads.iterdir())
+    browser.find_element(By.ID, "export-drafts").click()
+    browser.find_element(By.ID, "export-md").click()
+    assert _download(browser, ".md", before).count("\n## ") == 3  # drafts on request
 
 
 def test_admin_uploads_cases_and_sees_the_reject_report(server, browser):

@@ -54,7 +54,7 @@ __all__ = [
 ROLE_NAMES = {"mediator": "调解员", "analyst": "分析员", "trainer": "培训师", "admin": "管理员"}
 #: Audit action -> how the audit log names it.
 ACTION_NAMES = {
-    "login": "登录", "login_failed": "登录失败", "search": "检索", "view": "查看案件", "ingest": "导入数据",
+    "login": "登录", "login_failed": "登录失败", "search": "检索", "browse": "浏览案件列表", "view": "查看案件", "ingest": "导入数据",
     "user_add": "新建用户", "user_update": "修改用户", "export": "导出案例库", "library_create": "新建案例库",
     "library_rename": "案例库改名", "library_delete": "删除案例库", "library_add": "加入案例库",
     "library_remove": "移出案例库", "library_edit": "编辑条目", "library_review": "审核条目",

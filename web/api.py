@@ -7,12 +7,12 @@ The document at ``/api/openapi.json`` describes every route.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from leian.analytics.counts import PERIOD_NAMES, TYPE_LEVEL_NAMES
 from leian.data.places import LEVEL_NAMES
-from leian.library.store import LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES
 from leian.web.app import current_user, log_in, log_out, services
@@ -196,57 +196,63 @@ def libraries() -> Any:
 @blueprint.post("/libraries")
 def library_create() -> Any:
     body = _json_body()
-    library = queries.libraries(services()).create(_string(body, "name"), description=_string(body, "description", required=False))
+    library = queries.create_library(services(), current_user(), _string(body, "name"),
+                                     _string(body, "description", required=False))
     return jsonify(library=library.to_dict()), 201
 
 
-@blueprint.get("/libraries/<name>")
-def library(name: str) -> Any:
-    return jsonify(queries.library_detail(services(), current_user(), name))
+@blueprint.get("/libraries/<int:library_id>")
+def library(library_id: int) -> Any:
+    return jsonify({**queries.library_detail(services(), current_user(), library_id),
+                    **queries.library_coverage(services(), library_id)})
 
 
-@blueprint.post("/libraries/<name>/cases")
-def library_add(name: str) -> Any:
+@blueprint.patch("/libraries/<int:library_id>")
+def library_update(library_id: int) -> Any:
+    """Rename a library and/or change its description."""
+    body = _json_body()
+    current = queries.library_name(services(), library_id)
+    name = _string(body, "name", required=False) or current
+    description = body.get("description")
+    if description is not None and not isinstance(description, str):
+        abort(400, description="description 须为字符串")
+    library = queries.rename_library(services(), current_user(), library_id, name, description)
+    return jsonify(library=library.to_dict())
+
+
+@blueprint.post("/libraries/<int:library_id>/cases")
+def library_add(library_id: int) -> Any:
+    """Add cases: the ones that exist are added; the answer lists those already there and those not found."""
     case_ids = _json_body().get("case_ids")
     if not isinstance(case_ids, list) or not case_ids or not all(isinstance(c, str) for c in case_ids):
         abort(400, description="case_ids 须为非空的字符串列表")
-    added = queries.libraries(services()).add_cases(name, case_ids, editor=current_user().username)
-    return jsonify(added=added)
+    return jsonify(queries.add_to_library(services(), current_user(), library_id, case_ids))
 
 
-@blueprint.patch("/libraries/<name>/entries/<case_id>")
-def entry_edit(name: str, case_id: str) -> Any:
+@blueprint.patch("/libraries/<int:library_id>/entries/<case_id>")
+def entry_edit(library_id: int, case_id: str) -> Any:
     """Edit sections and tags of an entry, then optionally ``"action": "review" | "publish"``."""
     body = _json_body()
-    libs, editor = queries.libraries(services()), current_user().username
-    try:
-        libs.entry(name, case_id)  # unknown library or entry: nothing is changed
-    except LibraryError as exc:
-        raise queries.NotFound(str(exc)) from None
     sections = body.get("sections", {})
     if not isinstance(sections, dict) or not all(isinstance(v, str) for v in sections.values()):
         abort(400, description="sections 须为 {栏目: 文本}")
-    for section, text in sections.items():
-        libs.edit(name, case_id, section, text, editor=editor)
-    if "tags" in body:
-        tags = body["tags"]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            abort(400, description="tags 须为字符串列表")
-        libs.set_tags(name, case_id, tags, editor=editor)
+    tags = body.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+        abort(400, description="tags 须为字符串列表")
     action = body.get("action")
-    if action == "review":
-        libs.review(name, case_id, reviewer=editor)
-    elif action == "publish":
-        libs.publish(name, case_id, reviewer=editor)
-    elif action is not None:
-        abort(400, description="action 可选：review, publish")
-    return jsonify(entry=libs.entry(name, case_id).to_dict())
+    if action not in (None, "review", "publish"):
+        abort(400, description="action 可选：review（审核）、publish（发布）")
+    entry = queries.edit_entry(services(), current_user(), library_id, case_id, sections=sections, tags=tags)
+    if action is not None:
+        entry = queries.advance_entry(services(), current_user(), library_id, case_id, action)
+    return jsonify(entry=entry.to_dict())
 
 
-@blueprint.get("/libraries/<name>/export")
-def library_export(name: str) -> Response:
+@blueprint.get("/libraries/<int:library_id>/export")
+def library_export(library_id: int) -> Response:
     fmt = choice_arg("format", tuple(DOWNLOAD_TYPES), "docx")
-    content, filename = queries.export_library(services(), current_user(), name, fmt)
+    content, filename = queries.export_library(services(), current_user(), library_id, fmt,
+                                               drafts=request.args.get("drafts") == "1")
     return download(content, filename, DOWNLOAD_TYPES[fmt])
 
 
@@ -255,7 +261,9 @@ def download(content: bytes, filename: str, mimetype: str) -> Response:
     from urllib.parse import quote
 
     response = Response(content, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f"attachment; filename=\"export.{filename.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(filename)}"
+    # A library name may hold / \ or quotes; the saved file's name must not.
+    safe = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", filename)
+    response.headers["Content-Disposition"] = f"attachment; filename=\"export.{safe.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(safe, safe='')}"
     return response
 
 

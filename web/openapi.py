@@ -109,7 +109,7 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
     ("post", "/api/logout", "退出登录", "any", [], None, 200),
     ("get", "/api/me", "当前用户与 CSRF 令牌", "any", [], None, 200),
     ("get", "/api/search", "类案检索（结果按角色脱敏）", "any", [
-        ("q", {"type": "string", "minLength": 1}, "纠纷描述（必填）"),
+        ("q", _STRING, "纠纷描述（没有时按 party 或 address 查找）"),
         ("top_k", {"type": "integer", "minimum": 1, "maximum": 100}, "返回条数"),
         ("type", _STRING, "类型（大类或小类）"), ("where", _STRING, "地点（任一层级）"),
         ("since", {"type": "string", "format": "date"}, "起始日期"), ("until", {"type": "string", "format": "date"}, "截止日期"),
@@ -145,15 +145,18 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
     ("get", "/api/libraries", "案例库列表", "trainer, admin", [], None, 200),
     ("post", "/api/libraries", "新建案例库", "trainer, admin", [], {
         "type": "object", "required": ["name"], "properties": {"name": _STRING, "description": _STRING}}, 201),
-    ("get", "/api/libraries/{name}", "案例库及其条目（按角色脱敏）", "trainer, admin", [], None, 200),
-    ("post", "/api/libraries/{name}/cases", "向案例库加入案件", "trainer, admin", [], {
+    ("get", "/api/libraries/{library_id}", "案例库及其条目（按角色脱敏）、覆盖情况和补充建议", "trainer, admin", [], None, 200),
+    ("patch", "/api/libraries/{library_id}", "案例库改名或修改说明", "trainer, admin", [], {
+        "type": "object", "properties": {"name": _STRING, "description": _STRING}}, 200),
+    ("post", "/api/libraries/{library_id}/cases", "向案例库加入案件（存在的加入，返回已在库中和不存在的编号）", "trainer, admin", [], {
         "type": "object", "required": ["case_ids"], "properties": {"case_ids": {**_STRING_LIST, "minItems": 1}}}, 200),
-    ("patch", "/api/libraries/{name}/entries/{case_id}", "编辑典型案例栏目、标签，审核或发布", "trainer, admin", [], {
+    ("patch", "/api/libraries/{library_id}/entries/{case_id}", "编辑典型案例栏目、标签，审核或发布", "trainer, admin", [], {
         "type": "object", "properties": {
             "sections": {"type": "object", "additionalProperties": _STRING},
             "tags": _STRING_LIST, "action": {"type": "string", "enum": ["review", "publish"]}}}, 200),
-    ("get", "/api/libraries/{name}/export", "导出案例库（脱敏）", "trainer, admin", [
+    ("get", "/api/libraries/{library_id}/export", "导出案例库（脱敏；默认只含已发布条目）", "trainer, admin", [
         ("format", {"type": "string", "enum": ["md", "docx", "jsonl"]}, "导出格式"),
+        ("drafts", {"type": "string", "enum": ["0", "1"]}, "1：草稿和已审核条目也导出"),
     ], None, 200),
     ("post", "/api/ingest", "上传 JSONL/CSV/XLSX 导入（后台进行，返回任务）", "admin", [], {
         "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}, 202),
@@ -172,11 +175,12 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
 def _operation(method: str, path: str, summary: str, roles: str, params: list[tuple[str, dict[str, Any], str]],
                body: dict[str, Any] | None, status: int) -> dict[str, Any]:
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {"name": name, "in": "path", "required": True,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1} if name == "library_id" else {"type": "string", "minLength": 1}}
         for name in (part[1:-1] for part in path.split("/") if part.startswith("{"))
     ]
     parameters += [
-        {"name": name, "in": "query", "required": name in ("q", "node"), "schema": schema, "description": description,
+        {"name": name, "in": "query", "required": name == "node", "schema": schema, "description": description,
          **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
         for name, schema, description in params
     ]

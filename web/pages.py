@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from leian.data.places import LEVEL_NAMES, place_label
-from leian.library.store import SECTIONS, LibraryError
+from leian.library.store import REQUIRED_SECTIONS, SECTIONS, LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES, AccountError
 from leian.web.api import DOWNLOAD_TYPES, choice_arg, download
@@ -48,32 +48,106 @@ def logout() -> Any:
     return redirect(url_for("pages.login"))
 
 
+#: Query parameters that describe the new dispute (the rest of a search's parameters are filters).
+_DESCRIBE = ("q", "parties", "address")
+#: What each active filter is called on its chip.
+_CHIP_NAMES = {"type": "类型", "as_type": "按此类型查找", "where": "地点", "outcome": "调解结果", "channel": "来源渠道", "mediator": "调解员",
+               "parties": "当事人", "address": "地址"}
+_MAX_IDS = 200
+_PAGE_SIZE = 10  # search results per page
+_MAX_PAGE = 100
+
+
 @blueprint.get("/")
 def home() -> Any:
-    """The search page: one box for the dispute, facets, results with why-similar."""
-    text = request.args.get("q", "").strip()
-    filters = {key: request.args.get(key, "").strip() for key in queries.SEARCH_FILTERS}
-    party_text = request.args.get("parties", "").strip()
-    address = request.args.get("address", "").strip()
-    as_type = request.args.get("as_type", "").strip()
+    """The search page: one box for the dispute, filters, results with why-similar.
+
+    Without a description (or party, or address) but with filters, it lists the
+    cases that pass them, newest first: where drill-downs from the dashboard land.
+    """
+    state = _search_state()
+    case_ids = _case_ids_asked()
+    page = _page_arg()
+    answer = listing = None
+    try:
+        if any(state[key] for key in _DESCRIBE):
+            answer = queries.search(services(), current_user(), state["q"], top_k=_PAGE_SIZE, filters=_filters(state),
+                                    parties=_split_list(state["parties"]), address=state["address"], page=page,
+                                    as_type=state["as_type"])
+        elif any(_filters(state).values()) or case_ids is not None:
+            listing = queries.browse(services(), current_user(), filters=_filters(state), case_ids=case_ids, page=page)
+    except queries.QueryError as exc:
+        flash(str(exc), "error")
+    found = answer or listing
+    link = _linker(state)
+    if answer:
+        pages = {"page": page, "prev": page > 1, "next": answer["total"] > page * _PAGE_SIZE}
+    else:
+        pages = {"page": page, "prev": page > 1, "next": bool(listing) and page < listing["pages"]}
+    return render_template(
+        "search.html", state=state, answer=answer, listing=listing, choices=queries.filter_choices(services()),
+        chips=_chips(state, link), facets=_facet_links(found, link, state) if found else [],
+        repeaters=_repeaters(answer) if answer else [], pages=pages,
+        page_link=lambda page: link({"page": str(page)}), libraries=_writable_libraries(),
+        can_add=allowed("pages.library_add", current_user().role),
+    )
+
+
+def _search_state() -> dict[str, str]:
+    """The page's query parameters: what describes the dispute, the filters, and a cluster or id list asked for."""
+    keys = (*_DESCRIBE, *queries.SEARCH_FILTERS, "as_type", "ids", "cluster")
+    return {key: request.args.get(key, "").strip() for key in keys}
+
+
+def _filters(state: dict[str, str]) -> dict[str, str]:
+    return {key: state[key] for key in queries.SEARCH_FILTERS}
+
+
+def _case_ids_asked() -> list[str] | None:
+    """The cases a drill-down names: a list of ids, or the members of a cluster; None when it names none."""
+    if request.args.get("cluster"):
+        cluster = queries.cluster_members(services(), request.args["cluster"])
+        if cluster is None:
+            flash("该主题聚类已不存在（数据更新后重新聚类），以下是全部案件", "error")
+        return cluster
+    if request.args.get("ids"):
+        return _split_list(request.args["ids"])[:_MAX_IDS]
+    return None
+
+
+def _page_arg() -> int:
     page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and 1 <= int(page) <= 100 else 1
-    answer = None
-    if text:
-        try:
-            answer = queries.search(services(), current_user(), text, top_k=10, filters=filters,
-                                    parties=_split_list(party_text), address=address, page=page, as_type=as_type)
-        except queries.QueryError as exc:
-            flash(str(exc), "error")
-    base = {"q": text, "parties": party_text, "address": address, "as_type": as_type, **filters}
-    pages = {"prev": url_for("pages.home", **{k: v for k, v in {**base, "page": page - 1}.items() if v}) if page > 1 else None,
-             "next": url_for("pages.home", **{k: v for k, v in {**base, "page": page + 1}.items() if v})
-             if answer and answer["total"] > page * 10 else None}
-    return render_template("search.html", q=text, filters=filters, party_text=party_text, address=address, answer=answer,
-                           as_type=as_type, pages=pages,
-                           facets=_facet_links(answer, {"q": text, "parties": party_text, "address": address}, filters)
-                           if answer else [],
-                           repeaters=_repeaters(answer) if answer else [])
+    return int(page) if page.isdigit() and 1 <= int(page) <= _MAX_PAGE else 1
+
+
+def _linker(state: dict[str, str]) -> Callable[[dict[str, str]], str]:
+    """Links to this page with some parameters changed ('' removes one); a new filter starts again at page 1."""
+    def link(changes: dict[str, str]) -> str:
+        merged = {**state, **({"page": ""} if "page" not in changes else {}), **changes}
+        return url_for("pages.home", **{k: v for k, v in merged.items() if v})
+    return link
+
+
+def _chips(state: dict[str, str], link: Callable[[dict[str, str]], str]) -> list[dict[str, str]]:
+    """The active filters, each as a chip that removes it (the date range is one chip)."""
+    chips = []
+    for key in ("type", "as_type", "where", "outcome", "channel", "mediator"):
+        if state[key]:
+            chips.append({"label": _CHIP_NAMES[key], "value": state[key], "url": link({key: ""})})
+    if state["since"] or state["until"]:
+        span = f"{state['since'] or '最早'} 至 {state['until'] or '今'}"
+        chips.append({"label": "日期", "value": span, "url": link({"since": "", "until": ""})})
+    if state["cluster"]:
+        chips.append({"label": "主题", "value": queries.cluster_label(services(), current_user(), state["cluster"]),
+                      "url": link({"cluster": ""})})
+    if state["ids"]:
+        chips.append({"label": "指定案件", "value": f"{len(_split_list(state['ids']))} 件", "url": link({"ids": ""})})
+    return chips
+
+
+def _writable_libraries() -> list[Any]:
+    """The libraries the user may add cases to (none for roles without library pages)."""
+    return queries.libraries(services()).list() if allowed("pages.library_add", current_user().role) else []
 
 
 def _split_list(text: str) -> list[str]:
@@ -87,25 +161,22 @@ _FACETS = {"type": ("大类", "type"), "subtype": ("小类", "type"), "outcome":
 _TREE_ITEMS = 12  # nodes shown per tree level, most frequent (places) or newest (dates) first
 
 
-def _facet_links(answer: dict[str, Any], query: dict[str, str], filters: dict[str, str]) -> list[dict[str, Any]]:
+def _facet_links(found: dict[str, Any], link: Callable[[dict[str, str]], str], state: dict[str, str]) -> list[dict[str, Any]]:
     """The facets in page order, each value with its count and the link that sets (or, if set, clears) its filter."""
-
-    def link(changes: dict[str, str]) -> str:
-        return url_for("pages.home", **{k: v for k, v in {**query, **filters, **changes}.items() if v})
 
     def flat(key: str) -> dict[str, Any] | None:
         title, param = _FACETS[key]
-        counts = answer["facets"].get(key)
+        counts = found["facets"].get(key)
         if not counts:
             return None
-        items = [{"value": value, "count": count, "chosen": filters.get(param) == value,
-                  "url": link({param: "" if filters.get(param) == value else value})}
+        items = [{"value": value, "count": count, "chosen": state.get(param) == value,
+                  "url": link({param: "" if state.get(param) == value else value})}
                  for value, count in list(counts.items())[:_FACET_ITEMS]]
-        return {"kind": "list", "title": title, "items": items}
+        return {"kind": "list", "title": title, "id": f"facet-{key}", "items": items}
 
     def tree(key: str, title: str, target: Callable[[dict[str, Any]], dict[str, str]]) -> dict[str, Any] | None:
-        nodes = answer["facets"].get(key)
-        return {"kind": "tree", "title": title, "id": f"facet-{key}", "nodes": _tree_links(nodes, target, filters, link)} if nodes else None
+        nodes = found["facets"].get(key)
+        return {"kind": "tree", "title": title, "id": f"facet-{key}", "nodes": _tree_links(nodes, target, state, link)} if nodes else None
 
     shown = [flat("type"), flat("subtype"), tree("place", "地点", lambda node: {"where": node["name"]}),
              tree("date", "日期", _date_range), flat("outcome"), flat("channel")]
@@ -173,7 +244,20 @@ def case(case_id: str) -> Any:
     similar = queries.similar_cases(services(), current_user(), record, _SIMILAR)
     timeline = queries.party_timeline(services(), current_user(), case_id)
     return render_template("case.html", case=view, place=place_label(record.location), similar=similar, timeline=timeline,
-                           libraries=queries.libraries(services()).list() if allowed("pages.library_add", current_user().role) else [])
+                           libraries=_writable_libraries(), back=_back(), here=request.full_path.rstrip("?"))
+
+
+def _back() -> str | None:
+    """The search (or case list) the user came from, carried in ``back`` so the breadcrumb returns to it."""
+    target = request.args.get("back", "")
+    return target if target.startswith("/?") and _safe_next(target) == target else None
+
+
+@blueprint.app_template_filter("tel")
+def tel(phone: str | None) -> str | None:
+    """A phone number as a ``tel:`` target, or None when it is masked (138****1111) or not a number."""
+    digits = re.sub(r"[\s\-()（）]", "", phone or "")
+    return digits if re.fullmatch(r"\+?\d{5,15}", digits) else None
 
 
 @blueprint.get("/risk")
@@ -232,90 +316,128 @@ def dashboard() -> Any:
 
 @blueprint.route("/libraries", methods=["GET", "POST"])
 def libraries() -> Any:
-    libs = queries.libraries(services())
     if request.method == "POST":
         try:
-            library = libs.create(request.form.get("name", ""), description=request.form.get("description", ""))
+            library = queries.create_library(services(), current_user(), request.form.get("name", ""),
+                                             request.form.get("description", ""))
         except LibraryError as exc:
             flash(str(exc), "error")
             return redirect(url_for("pages.libraries"))
         flash(f"已新建案例库「{library.name}」", "ok")
-        return redirect(url_for("pages.library", name=library.name))
-    return render_template("libraries.html", libraries=libs.list())
+        return redirect(url_for("pages.library", library_id=library.id))
+    return render_template("libraries.html", libraries=queries.libraries(services()).list())
 
 
-@blueprint.get("/libraries/<name>")
-def library(name: str) -> Any:
-    detail = queries.library_detail(services(), current_user(), name)
-    return render_template("library.html", detail=detail, formats=DOWNLOAD_TYPES)
+@blueprint.get("/libraries/<int:library_id>")
+def library(library_id: int) -> Any:
+    detail = queries.library_detail(services(), current_user(), library_id)
+    return render_template("library.html", detail=detail, formats=DOWNLOAD_TYPES,
+                           curation=queries.library_coverage(services(), library_id))
 
 
-@blueprint.post("/libraries/<name>/cases")
-def library_add(name: str) -> Any:
-    case_ids = _split_list(request.form.get("case_ids", ""))
+@blueprint.post("/libraries/add")
+def library_add() -> Any:
+    """Add the chosen cases (search results, a case list, a case page) to the chosen library, then go back."""
+    form = request.form
+    library_id = _int(form.get("library"))
+    back = form.get("back", "")
+    back = back if _safe_next(back) == back and back else url_for("pages.library", library_id=library_id)
+    case_ids = [i for value in form.getlist("case_ids") for i in _split_list(value)]
+    if library_id is None:
+        flash("请选择案例库", "error")
+        return redirect(back)
+    if not case_ids:
+        flash("请先勾选要加入的案件", "error")
+        return redirect(back)
+    result = queries.add_to_library(services(), current_user(), library_id, case_ids)
+    name = queries.library_name(services(), library_id)
+    parts = [f"已加入 {len(result['added'])} 件到「{name}」" if result["added"] else f"没有新加入「{name}」的案件"]
+    if result["present"]:
+        parts.append(f"{len(result['present'])} 件已在库中")
+    flash("，".join(parts), "ok")
+    if result["missing"]:
+        flash("以下编号的案件不存在，未加入：" + "、".join(result["missing"]), "error")
+    for dup in result["near_duplicates"]:
+        flash(f"注意：{dup['case_id']} 与库中 {dup['similar_to']} 疑似重复（相似度 {dup['score']:.2f}），请确认是否需要保留", "warn")
+    return redirect(back)
+
+
+def _int(value: str | None) -> int | None:
     try:
-        added = queries.libraries(services()).add_cases(name, case_ids, editor=current_user().username)
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+@blueprint.post("/libraries/<int:library_id>/settings")
+def library_settings(library_id: int) -> Any:
+    """Rename a library or change its description; or delete it."""
+    if request.form.get("action") == "delete":
+        count = queries.delete_library(services(), current_user(), library_id)
+        flash(f"已删除案例库（{count} 个条目；案件本身仍在案件库中）", "ok")
+        return redirect(url_for("pages.libraries"))
+    try:
+        library = queries.rename_library(services(), current_user(), library_id, request.form.get("name", ""),
+                                         request.form.get("description"))
     except LibraryError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"已加入 {len(added)} 件案件" if added else "这些案件已在库中", "ok")
-    return redirect(url_for("pages.library", name=name))
+        flash(f"已保存：「{library.name}」", "ok")
+    return redirect(url_for("pages.library", library_id=library_id))
 
 
-@blueprint.route("/libraries/<name>/entries/<case_id>", methods=["GET", "POST"])
-def entry(name: str, case_id: str) -> Any:
+@blueprint.route("/libraries/<int:library_id>/entries/<case_id>", methods=["GET", "POST"])
+def entry(library_id: int, case_id: str) -> Any:
     """Edit the 典型案例 sections and tags of one entry."""
-    libs = queries.libraries(services())
-    try:
-        current = libs.entry(name, case_id)
-    except LibraryError as exc:
-        abort(404, description=str(exc))
+    shown = _shown_entry(library_id, case_id)
     if request.method == "POST":
-        editor = current_user().username
         # Only sections the user changed are written: the form shows them masked, and an
         # untouched section must not be overwritten with its masked form.
-        shown = _shown_entry(name, case_id)
-        for section in SECTIONS:
-            if section in request.form and request.form[section].strip() != shown[section].strip():
-                libs.edit(name, case_id, section, request.form[section], editor=editor)
-        tags = _split_list(request.form.get("tags", ""))
-        if tags != current.tags:
-            libs.set_tags(name, case_id, tags, editor=editor)
-        flash("已保存", "ok")
-        return redirect(url_for("pages.entry", name=name, case_id=case_id))
+        changed = {section: request.form[section] for section in SECTIONS
+                   if section in request.form and request.form[section].strip() != shown[section].strip()}
+        queries.edit_entry(services(), current_user(), library_id, case_id, sections=changed,
+                           tags=_split_list(request.form.get("tags", "")))
+        flash("已保存" + ("；内容有改动，条目回到草稿，需重新审核" if changed and shown["status"] != "draft" else ""), "ok")
+        if request.form.get("then") in ("review", "publish"):
+            return _advance(library_id, case_id, request.form["then"])
+        return redirect(url_for("pages.entry", library_id=library_id, case_id=case_id))
+    libs = queries.libraries(services())
+    name = queries.library_name(services(), library_id)
     history = [h.to_dict() for h in libs.history(name, case_id)]
-    return render_template("entry.html", library=libs.get(name).to_dict(), entry=_shown_entry(name, case_id), sections=SECTIONS,
+    return render_template("entry.html", library=libs.get(name).to_dict(), entry=shown, sections=SECTIONS,
+                           required=REQUIRED_SECTIONS, authors=libs.authors(name, case_id), self_review=libs.self_review,
                            history=queries.mask_history(services(), current_user(), case_id, history))
 
 
-def _shown_entry(name: str, case_id: str) -> dict[str, Any]:
-    """The entry as the current user sees it (masked by role)."""
-    detail = queries.library_detail(services(), current_user(), name)
-    return next(e for e in detail["entries"] if e["case_id"] == case_id)
+def _shown_entry(library_id: int, case_id: str) -> dict[str, Any]:
+    """The entry as the current user sees it (masked by role); 404 if the library has no such entry."""
+    detail = queries.library_detail(services(), current_user(), library_id)
+    found = next((e for e in detail["entries"] if e["case_id"] == case_id), None)
+    if found is None:
+        abort(404, description=f"案例库「{detail['library']['name']}」中没有案件 {case_id}")
+    return found
 
 
-@blueprint.post("/libraries/<name>/entries/<case_id>/status")
-def entry_status(name: str, case_id: str) -> Any:
-    action = request.form.get("action")
-    libs = queries.libraries(services())
+@blueprint.post("/libraries/<int:library_id>/entries/<case_id>/status")
+def entry_status(library_id: int, case_id: str) -> Any:
+    return _advance(library_id, case_id, request.form.get("action", ""))
+
+
+def _advance(library_id: int, case_id: str, action: str) -> Any:
     try:
-        if action == "review":
-            libs.review(name, case_id, reviewer=current_user().username)
-        elif action == "publish":
-            libs.publish(name, case_id, reviewer=current_user().username)
-        else:
-            abort(400, description="action 须为 review 或 publish")
+        queries.advance_entry(services(), current_user(), library_id, case_id, action)
     except LibraryError as exc:
         flash(str(exc), "error")
     else:
         flash("已审核" if action == "review" else "已发布", "ok")
-    return redirect(url_for("pages.entry", name=name, case_id=case_id))
+    return redirect(url_for("pages.entry", library_id=library_id, case_id=case_id))
 
 
-@blueprint.get("/libraries/<name>/export")
-def library_export(name: str) -> Any:
+@blueprint.get("/libraries/<int:library_id>/export")
+def library_export(library_id: int) -> Any:
     fmt = choice_arg("format", tuple(DOWNLOAD_TYPES), "docx")
-    content, filename = queries.export_library(services(), current_user(), name, fmt)
+    content, filename = queries.export_library(services(), current_user(), library_id, fmt,
+                                               drafts=request.args.get("drafts") == "1")
     return download(content, filename, DOWNLOAD_TYPES[fmt])
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from leian.data.normalize import mask_numbers, normalize_name, person_names
+from leian.data.places import place_label
 from leian.data.record import Case
 from leian.library.masking import Masker
+from leian.library.store import REQUIRED_SECTIONS
 from leian.web.accounts import User
 from leian.web.privacy import case_view, mask_address_for, mask_tree, page_masker, sees_names, shown, text_masker
 
@@ -23,17 +25,28 @@ __all__ = [
     "SEARCH_FILTERS",
     "NotFound",
     "QueryError",
+    "BROWSE_PAGE",
     "address_history",
+    "browse",
     "case_page",
     "chain_detail",
     "clusters",
     "export_library",
+    "filter_choices",
     "graph_store",
     "heat",
     "hotspots",
     "ingest_file",
+    "add_to_library",
+    "advance_entry",
+    "create_library",
+    "delete_library",
+    "edit_entry",
     "libraries",
+    "library_coverage",
     "library_detail",
+    "library_name",
+    "rename_library",
     "mask_history",
     "mask_known_names",
     "masked_for_audit",
@@ -87,12 +100,14 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
            as_type: str | None = None) -> dict[str, Any]:
     """Similar cases for ``text`` (the engine's JSON contract), masked for ``user``.
 
-    With ``address`` (where the new dispute happens), ``address_history`` lists
-    the earlier cases at that address: a repeat dispute in the making.
+    Without a description, the party names (else the address) are the query:
+    a mediator may look a person up by name alone. With ``address`` (where the
+    new dispute happens), ``address_history`` lists the earlier cases at that
+    address: a repeat dispute in the making.
     """
-    text = (text or "").strip()
+    text = (text or "").strip() or "、".join(parties or []) or (address or "").strip()
     if not text:
-        raise QueryError("请输入纠纷描述")
+        raise QueryError("请输入纠纷描述，或当事人姓名、纠纷地址")
     if not 1 <= top_k <= MAX_TOP_K:
         raise QueryError(f"top_k 须在 1–{MAX_TOP_K} 之间")
     filters = {k: v for k, v in (filters or {}).items() if v}
@@ -170,6 +185,75 @@ def repeat_alert(services: Any, user: User, text: str, *, parties: list[str], ad
     return alert
 
 
+BROWSE_PAGE = 30
+
+
+def browse(services: Any, user: User, *, filters: dict[str, str] | None = None, case_ids: list[str] | None = None,
+           page: int = 1) -> dict[str, Any]:
+    """The cases that pass ``filters`` (and, if given, are among ``case_ids``), newest first, a page at a time.
+
+    What a drill-down from the dashboard opens: no query, just the filtered
+    list, with the same facets as a search. Masked for ``user``.
+    """
+    from leian.search.filters import Filters, allowed_ids, facets
+
+    try:
+        allowed = allowed_ids(services.store, Filters.from_dict({k: v for k, v in (filters or {}).items() if v}))
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    if case_ids is not None:
+        allowed = set(case_ids) if allowed is None else allowed & set(case_ids)
+    ordered = services.store.newest_first(allowed)
+    pages = max(1, -(-len(ordered) // BROWSE_PAGE))
+    page = min(max(page, 1), pages)
+    page_ids = ordered[(page - 1) * BROWSE_PAGE : page * BROWSE_PAGE]
+    found = services.store.get_many(page_ids)
+    mask = text_masker(found.values(), user.role)  # one masker per page: 梁某甲 stays 梁某甲 on it
+    services.accounts.audit(user.username, "browse", detail=_describe(filters, case_ids)[:500], target=",".join(page_ids)[:1000])
+    return {
+        "total": len(ordered),
+        "page": page,
+        "pages": pages,
+        "results": [_listed(found[case_id], mask) for case_id in page_ids if case_id in found],
+        "facets": facets(services.store, ordered),
+    }
+
+
+def _describe(filters: dict[str, str] | None, case_ids: list[str] | None) -> str:
+    parts = [f"{k}={v}" for k, v in (filters or {}).items() if v]
+    if case_ids is not None:
+        parts.append(f"{len(case_ids)} 件指定案件")
+    return "，".join(parts) or "全部案件"
+
+
+def _listed(case: Case, mask: Callable[[str], str]) -> dict[str, Any]:
+    """A case as one row of a list: what it is, where, when, how it ended (masked by ``mask``, one per page)."""
+    return {
+        "id": case.id, "title": mask(case.title) if case.title else None, "snippet": mask(case.text[:160]),
+        "type": "/".join(p for p in (case.category, case.subtype) if p) or case.type,
+        "place": place_label(case.location) or None, "date": case.date, "outcome": case.outcome,
+        "handling": mask(case.handling) if case.handling else None,
+    }
+
+
+def filter_choices(services: Any) -> dict[str, Any]:
+    """What the search filters can be set to: the 大类 › 小类, outcomes and channels the store holds, with counts."""
+    types: dict[str, dict[str, Any]] = {}
+    for (category, subtype), n in sorted(services.store.value_counts("category", "subtype").items(),
+                                         key=lambda item: (item[0][0], item[0][1] or "")):
+        entry = types.setdefault(category, {"name": category, "count": 0, "subtypes": []})
+        entry["count"] += n
+        if subtype:
+            entry["subtypes"].append({"name": subtype, "count": n})
+
+    def by_count(column: str) -> list[dict[str, Any]]:
+        counted = services.store.value_counts(column)
+        return [{"name": key[0], "count": n} for key, n in sorted(counted.items(), key=lambda item: (-item[1], item[0][0]))]
+
+    return {"type": sorted(types.values(), key=lambda t: -t["count"]), "outcome": by_count("outcome"),
+            "channel": by_count("channel")}
+
+
 def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, Any]]:
     """The case and its masked view; the view is audited."""
     case = services.store.get(case_id)
@@ -200,13 +284,13 @@ def similar_cases(services: Any, user: User, case: Case, k: int) -> list[dict[st
     return similar
 
 
-def clusters(services: Any, user: User) -> dict[str, Any]:
-    """Topical clusters with keywords (computed once per process and data version)."""
+def clusters(services: Any, user: User | None) -> dict[str, Any]:
+    """Topical clusters with keywords (computed once per process and data version); unmasked for ``user`` None."""
     from leian.analytics.clusters import cluster_cases
     from leian.embeddings.encoder import model_for_home
 
     found = services.engine("clusters", lambda: cluster_cases(services.store, model=model_for_home(services.home, None)).to_dict())
-    if sees_names(user.role):
+    if user is None or sees_names(user.role):
         return found
     def masked(cluster: dict[str, Any]) -> dict[str, Any]:
         keywords = [mask_known_names(services, user, word) for word in cluster["keywords"]]
@@ -216,6 +300,18 @@ def clusters(services: Any, user: User) -> dict[str, Any]:
         return {**cluster, "label": mask_known_names(services, user, label), "keywords": keywords}
 
     return services.engine("clusters_masked", lambda: {**found, "clusters": [masked(c) for c in found["clusters"]]})
+
+
+def cluster_members(services: Any, cluster_id: str) -> list[str] | None:
+    """The case ids of cluster ``cluster_id``, or None if there is no such cluster (any more)."""
+    found = clusters(services, None)
+    return next((c["case_ids"] for c in found["clusters"] if c["id"] == cluster_id), None)
+
+
+def cluster_label(services: Any, user: User, cluster_id: str) -> str:
+    """How a cluster is named on screen (its keywords), masked for ``user``."""
+    found = clusters(services, user)
+    return next((c["label"] for c in found["clusters"] if c["id"] == cluster_id), cluster_id)
 
 
 def mask_history(services: Any, user: User, case_id: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -529,18 +625,25 @@ def libraries(services: Any) -> Any:
     """The case libraries of the store (:class:`leian.library.store.Libraries`), shared."""
     from leian.library.store import Libraries
 
-    return services.engine("libraries", lambda: Libraries(services.store))
+    self_review = bool(services.home.setting("library", "self_review", False))
+    return services.engine("libraries", lambda: Libraries(services.store, self_review=self_review))
 
 
-def library_detail(services: Any, user: User, name: str) -> dict[str, Any]:
-    """A library with its entries, each write-up masked for ``user`` (raises NotFound)."""
+def library_name(services: Any, library_id: int) -> str:
+    """The name of library ``library_id`` (raises NotFound). Pages and the API address libraries by id,
+    so that a name with / or ? in it is never part of a URL."""
     from leian.library.store import LibraryError
 
-    libs = libraries(services)
     try:
-        library = libs.get(name)
+        return libraries(services).name_of(library_id)
     except LibraryError as exc:
         raise NotFound(str(exc)) from None
+
+
+def library_detail(services: Any, user: User, library_id: int) -> dict[str, Any]:
+    """A library with its entries, each write-up masked for ``user`` (raises NotFound)."""
+    libs = libraries(services)
+    name = library_name(services, library_id)
     entries = libs.entries(name)
     cases = services.store.get_many([e.case_id for e in entries])
     mask = text_masker(cases.values(), user.role)
@@ -549,26 +652,111 @@ def library_detail(services: Any, user: User, name: str) -> dict[str, Any]:
         case = cases[entry.case_id]
         item = mask_tree(entry.to_dict(), mask, keep=("case_id",))
         item["title"] = mask(case.title or case.text[:30])
+        item["missing"] = [section for section in REQUIRED_SECTIONS if not entry.sections[section].strip()]
         listed.append(item)
-    return {"library": library.to_dict(), "entries": listed}
+    return {"library": libs.get(name).to_dict(), "entries": listed}
 
 
-def export_library(services: Any, user: User, name: str, fmt: str) -> tuple[bytes, str]:
-    """Library ``name`` exported as ``fmt`` (md, docx, jsonl), masked, and the file name to download it as; audited."""
+def create_library(services: Any, user: User, name: str, description: str = "") -> Any:
+    """A new library (audited); LibraryError for an empty or taken name."""
+    library = libraries(services).create(name, description=description)
+    services.accounts.audit(user.username, "library_create", target=library.name)
+    return library
+
+
+def rename_library(services: Any, user: User, library_id: int, new_name: str, description: str | None = None) -> Any:
+    """Rename library ``library_id`` (and set its description); audited."""
+    libs = libraries(services)
+    old = library_name(services, library_id)
+    library = libs.rename(old, new_name)
+    if description is not None:
+        library = libs.describe(library.name, description)
+    services.accounts.audit(user.username, "library_rename", target=library.name, detail=f"原名 {old}")
+    return library
+
+
+def delete_library(services: Any, user: User, library_id: int) -> int:
+    """Delete a library with its entries (never the cases); returns how many entries it had; audited."""
+    name = library_name(services, library_id)
+    count = libraries(services).delete(name)
+    services.accounts.audit(user.username, "library_delete", target=name, detail=f"{count} 个条目")
+    return count
+
+
+def add_to_library(services: Any, user: User, library_id: int, case_ids: list[str]) -> dict[str, Any]:
+    """Add the cases that exist to a library; the answer says which were added, already there or not found,
+    and which look like near-duplicates of entries (audited)."""
+    from leian.library.curation import near_duplicates
+
+    libs = libraries(services)
+    name = library_name(services, library_id)
+    ids = list(dict.fromkeys(case_ids))
+    duplicates = near_duplicates(libs, name, ids, encoder=search_engine(services).encoder) if ids else []
+    result = libs.add(name, ids, editor=user.username)
+    if result.added:
+        services.accounts.audit(user.username, "library_add", target=name, detail="、".join(result.added)[:1000])
+    return {**result.to_dict(), "near_duplicates": [d.to_dict() for d in duplicates if d.case_id in result.added]}
+
+
+def edit_entry(services: Any, user: User, library_id: int, case_id: str, *, sections: dict[str, str] | None = None,
+               tags: list[str] | None = None) -> Any:
+    """Set sections and tags of an entry; only what changed is written and audited."""
+    from leian.library.store import LibraryError
+
+    libs = libraries(services)
+    name = library_name(services, library_id)
+    try:
+        before = libs.entry(name, case_id)
+    except LibraryError as exc:
+        raise NotFound(str(exc)) from None
+    with services.store.transaction():
+        for section, text in (sections or {}).items():
+            libs.edit(name, case_id, section, text, editor=user.username)
+        if tags is not None:
+            libs.set_tags(name, case_id, tags, editor=user.username)
+    after = libs.entry(name, case_id)
+    changed = [section for section in after.sections if after.sections[section] != before.sections[section]]
+    changed += ["标签"] if after.tags != before.tags else []
+    if changed:
+        services.accounts.audit(user.username, "library_edit", target=f"{name} / {case_id}", detail="、".join(changed))
+    return after
+
+
+def advance_entry(services: Any, user: User, library_id: int, case_id: str, action: str) -> Any:
+    """Review (``action`` = review) or publish an entry as ``user``; audited."""
+    libs = libraries(services)
+    name = library_name(services, library_id)
+    if action not in ("review", "publish"):
+        raise QueryError("action 可选：review（审核）、publish（发布）")
+    entry = (libs.review if action == "review" else libs.publish)(name, case_id, reviewer=user.username)
+    services.accounts.audit(user.username, f"library_{action}", target=f"{name} / {case_id}")
+    return entry
+
+
+def library_coverage(services: Any, library_id: int) -> dict[str, Any]:
+    """The library's coverage of types and districts, and well-resolved cases suggested for its gaps."""
+    from leian.library.curation import coverage, suggest
+
+    libs = libraries(services)
+    name = library_name(services, library_id)
+    return {"coverage": coverage(libs, name), "suggestions": suggest(libs, name, per_gap=2)}
+
+
+def export_library(services: Any, user: User, library_id: int, fmt: str, *, drafts: bool = False) -> tuple[bytes, str]:
+    """The library's published entries (every entry with ``drafts``) as ``fmt`` (md, docx, jsonl), masked,
+    and the file name to download it as; audited."""
     from leian.library.export import FORMATS
     from leian.library.export import export_library as write_export
-    from leian.library.store import LibraryError
 
     if fmt not in FORMATS:
         raise QueryError(f"未知导出格式 {fmt}（可选：{'、'.join(FORMATS)}）")
     libs = libraries(services)
-    try:
-        libs.get(name)
-    except LibraryError as exc:
-        raise NotFound(str(exc)) from None
+    name = library_name(services, library_id)
     with tempfile.TemporaryDirectory(prefix="leian-export-") as folder:
         path = Path(folder) / f"export.{fmt}"
-        count = write_export(libs, name, fmt, path, masked=True)
+        count = write_export(libs, name, fmt, path, masked=True, status=None if drafts else "published",
+                             zone=services.home.timezone)
         content = path.read_bytes()
-    services.accounts.audit(user.username, "export", target=name, detail=f"{fmt}, {count} 条")
+    scope = "含草稿" if drafts else "仅已发布"
+    services.accounts.audit(user.username, "export", target=name, detail=f"{fmt}，{scope}，{count} 条")
     return content, f"{name}.{fmt}"

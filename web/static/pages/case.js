@@ -1,44 +1,6 @@
-/* LeiAn pages: small progressive enhancements. Data comes from JSON blocks in the page
-   (<script type="application/json">), never from inline scripts (the CSP forbids them). */
+/* Case page: the neighbourhood graph (cytoscape). */
 (function () {
   "use strict";
-
-  function readJson(id) {
-    var node = document.getElementById(id);
-    return node ? JSON.parse(node.textContent) : null;
-  }
-
-  // Case page: the "add to library" form posts to the chosen library.
-  var addForm = document.getElementById("add-to-library");
-  if (addForm) {
-    addForm.addEventListener("submit", function () {
-      addForm.action = document.getElementById("library-select").value;
-    });
-  }
-
-  // Ingest: the upload, then the background job's phase and count until it is done.
-  var ingestForm = document.getElementById("ingest-form");
-  if (ingestForm) {
-    ingestForm.addEventListener("submit", function () {
-      document.getElementById("ingest-uploading").hidden = false;
-      document.getElementById("ingest-button").disabled = true;
-    });
-  }
-  var jobBox = document.getElementById("ingest-job");
-  if (jobBox) {
-    var poll = function () {
-      fetch(jobBox.dataset.url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-        .then(function (r) { return r.json(); })
-        .then(function (job) {
-          if (job.status !== "running") { window.location.reload(); return; }
-          document.getElementById("job-phase").textContent = job.phase_name;
-          document.getElementById("job-written").textContent = job.written;
-          window.setTimeout(poll, 1000);
-        })
-        .catch(function () { window.setTimeout(poll, 3000); });
-    };
-    window.setTimeout(poll, 500);
-  }
 
   // Case page: the neighbourhood graph (cytoscape), expanded by clicking a case or a party.
   var graphBox = document.getElementById("graph");
@@ -115,30 +77,4 @@
     });
   }
 
-  // Dashboard: one line per dispute type over the periods.
-  var trend = readJson("trend-data");
-  var trendCanvas = document.getElementById("trend-chart");
-  if (trend && trendCanvas && window.Chart) {
-    var palette = ["#0f5468", "#c8553d", "#2f7d4f", "#b7791f", "#3182ce", "#805ad5", "#d53f8c", "#718096", "#38a169", "#dd6b20"];
-    var types = trend.types;  // busiest first (the keys of trend.trend arrive sorted by name)
-    new window.Chart(trendCanvas, {
-      type: "line",
-      data: {
-        labels: trend.periods,
-        datasets: types.map(function (name, i) {
-          return {
-            label: name, data: trend.trend[name], borderColor: palette[i % palette.length],
-            backgroundColor: palette[i % palette.length], tension: 0.25, pointRadius: 2, borderWidth: 2,
-            hidden: i >= 5
-          };
-        })
-      },
-      options: {
-        responsive: true, maintainAspectRatio: false, animation: false,
-        interaction: { mode: "index", intersect: false },
-        plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
-        scales: { y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "件数" } } }
-      }
-    });
-  }
 })();
