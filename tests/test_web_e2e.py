@@ -347,7 +347,7 @@ def test_unsaved_edits_ask_first_and_export_is_published_only(server, browser, r
     browser.get(entry_page)
     browser.find_element(By.ID, "review-button").click()
     _wait(browser, expected_conditions.element_to_be_clickable((By.ID, "publish-button"))).click()
-    assert _wait(browser, expected_conditions.presence_of_element_located((By.ID, "entry-status"))).text == "已发布"
+    _wait(browser, expected_conditions.text_to_be_present_in_element((By.ID, "entry-status"), "已发布"))
     _login(browser, server, "trainer")
     browser.get(library_page)
     before = set(browser.downloads.iterdir())
