@@ -77,15 +77,17 @@ def hotspots(home: Home, level: str, period: str, type_level: str, at: str | Non
 @click.option("--min-size", type=click.IntRange(2), default=3, show_default=True, help="保留的最小类；更小的算作未归类。")
 @click.option("--window-days", type=click.IntRange(7), default=90, show_default=True, help="判断“新兴”主题的近期天数。")
 @click.option("--limit", type=click.IntRange(1), default=30, show_default=True, help="列出的类数（JSON 列出全部）。")
+@click.option("--fresh", is_flag=True, help="全部重新聚类（默认：新案件归入已有主题，主题编号保持不变）。")
 @click.option("--progress/--no-progress", default=None, help="编码时显示进度条（默认：在终端中运行时显示）。")
 @click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def clusters(home: Home, model: str | None, k: int, resolution: float, min_size: int, window_days: int, limit: int,
-             progress: bool | None, as_json: bool) -> None:
+             fresh: bool, progress: bool | None, as_json: bool) -> None:
     """全部案件的主题聚类（向量近邻图 + Louvain），以关键词命名。
 
-    类的编号来自其代表案件，同样的数据得到同样的编号。类中多数带日期的案件落在
-    最近 --window-days 天内时，标为“新兴”。
+    类的编号来自其代表案件，同样的数据得到同样的编号；新来的案件归入其近邻所在的主题，
+    已有主题的编号不变（变化超过两成或加 --fresh 时全部重新聚类，相同的主题沿用原编号）。
+    类中多数带日期的案件落在最近 --window-days 天内时，标为“新兴”。
     """
     from leian.analytics.clusters import cluster_cases
     from leian.embeddings.encoder import model_for_home
@@ -95,7 +97,7 @@ def clusters(home: Home, model: str | None, k: int, resolution: float, min_size:
     with home.open_store() as store:
         try:
             found = cluster_cases(store, model=model_for_home(home, model), k=k, resolution=resolution,
-                                  min_size=min_size, window_days=window_days, progress=show_progress)
+                                  min_size=min_size, window_days=window_days, progress=show_progress, fresh=fresh)
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from None
     if as_json:

@@ -9,6 +9,8 @@ Each cluster gets:
 
 - an id derived from its content: ``C`` + a hash of its medoid (the member
   closest to the centroid), so the same data gives the same ids on every run;
+  the id stays with the topic as cases arrive (:func:`cluster_cases` keeps the
+  memberships in the store, tables of component ``analytics``);
 - keywords by class-based TF-IDF over jieba tokens (words frequent in this
   cluster and rare in the others);
 - its size, most frequent places and types, and monthly counts over the last
@@ -28,9 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +53,9 @@ __all__ = [
     "purity",
     "cluster_quality",
     "TREND_MONTHS",
+    "RECLUSTER_SHARE",
+    "SAME_CLUSTER",
+    "MIGRATIONS",
 ]
 
 TREND_MONTHS = 6
@@ -130,8 +137,7 @@ def knn_communities(vectors: np.ndarray, *, k: int = 10, resolution: float = 1.5
     n = len(vectors)
     if n == 0:
         return []
-    centred = vectors - vectors.mean(axis=0)
-    centred = np.ascontiguousarray(centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12), dtype=np.float32)
+    centred = _centred(vectors)
     neighbours = min(k + 1, n)
     index = faiss.IndexFlatIP(centred.shape[1])
     index.add(centred)
@@ -146,6 +152,12 @@ def knn_communities(vectors: np.ndarray, *, k: int = 10, resolution: float = 1.5
                 graph.add_edge(i, int(j), weight=weight)
     communities = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=seed)
     return sorted((sorted(c) for c in communities), key=lambda c: (-len(c), c[0]))
+
+
+def _centred(vectors: np.ndarray) -> np.ndarray:
+    """Unit vectors after removing the direction all sentence embeddings share (the mean)."""
+    centred = vectors - vectors.mean(axis=0)
+    return np.ascontiguousarray(centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12), dtype=np.float32)
 
 
 def ctfidf_keywords(documents: list[list[str]], *, top: int = 8) -> list[list[str]]:
@@ -198,12 +210,24 @@ def cluster_cases(
     window_days: int = 90,
     emerging_share: float = 0.5,
     progress: bool = False,
+    fresh: bool = False,
 ) -> Clustering:
-    """Cluster every case in the store (writable: vectors and tokens go to its cache)."""
+    """Cluster every case in the store (writable: vectors, tokens and the memberships are kept in it).
+
+    Clusters keep their identity as cases arrive: after the first run, a new or
+    changed case joins the cluster most of its ``k`` nearest neighbours belong to;
+    the new cases that do not (their neighbours are mostly other new cases, or
+    noise) are clustered among themselves, so a new topic still shows up as a new
+    cluster. Everything is clustered afresh when the changes pass
+    :data:`RECLUSTER_SHARE` of the cases, when the model or the parameters
+    change, or with ``fresh``; clusters that then match an earlier one by their
+    members (Jaccard at least :data:`SAME_CLUSTER`) keep its id.
+    """
     from leian.embeddings.cache import cached_tokens, cached_vectors
     from leian.embeddings.encoder import load_encoder
     from leian.embeddings.text import head, prepare
 
+    store.migrate_component("analytics", MIGRATIONS)
     cases = list(store.iter_cases())
     encoder = load_encoder(model)
     texts = [prepare(case) for case in cases]
@@ -214,11 +238,20 @@ def cluster_cases(
     names |= {person[i:j] for case in cases for p in case.parties for person in map(normalize_name, person_names(p.name, p.kind))
               for i in range(len(person)) for j in range(i + 2, len(person) + 1)}
     tokens = [[t for t in doc if len(t) > 1 and "某" not in t and t not in names] for doc in cached_tokens(store, texts)]
-    communities = knn_communities(vectors, k=k, resolution=resolution)
-    kept = [c for c in communities if len(c) >= min_size]
-    noise_rows = [i for c in communities if len(c) < min_size for i in c]
+    ids = [case.id for case in cases]
+    settings = json.dumps({"model": encoder.model_id, "k": k, "min_size": min_size, "resolution": resolution}, sort_keys=True)
+    previous = None if fresh else _previous(store, settings, set(ids))
+    if previous is not None:
+        assigned = _assign_new(vectors, ids, previous, k=k, min_size=min_size, resolution=resolution)
+    else:
+        communities = [c for c in knn_communities(vectors, k=k, resolution=resolution) if len(c) >= min_size]
+        assigned = _name_clusters(communities, ids, vectors, _saved_members(store))
+    _save(store, assigned, ids, settings)
+    kept = list(assigned.items())
+    clustered = {row for _, rows in kept for row in rows}
+    noise_rows = [row for row in range(len(cases)) if row not in clustered]
     # Noise is one more class for the keyword statistics, so its words do not look distinctive elsewhere.
-    keywords = ctfidf_keywords([sum((tokens[i] for i in c), []) for c in kept] + [sum((tokens[i] for i in noise_rows), [])])
+    keywords = ctfidf_keywords([sum((tokens[i] for i in rows), []) for _, rows in kept] + [sum((tokens[i] for i in noise_rows), [])])
 
     dates = sorted(case.date[:10] for case in cases if case.date)
     window = None
@@ -229,19 +262,16 @@ def cluster_cases(
         overall_share = sum(d >= window[0] for d in dates) / len(dates)
         months = period_span(period_of(dates[0], "month"), period_of(dates[-1], "month"), "month")[-TREND_MONTHS:]
     clusters = []
-    for rows, words in zip(kept, keywords):
+    for (cluster_id, rows), words in zip(kept, keywords):
         members = [cases[i] for i in rows]
-        centroid = vectors[rows].mean(axis=0)
-        closeness = vectors[rows] @ centroid
-        medoid = min(zip(-closeness, (m.id for m in members)))[1]
         member_dates = [m.date[:10] for m in members if m.date]
         recent = sum(d >= window[0] for d in member_dates) / len(member_dates) if window and member_dates else 0.0
         clusters.append(
             Cluster(
-                id="C" + hashlib.sha1(medoid.encode("utf-8")).hexdigest()[:6],
+                id=cluster_id,
                 keywords=words,
                 case_ids=sorted(m.id for m in members),
-                medoid=medoid,
+                medoid=_medoid(vectors, rows, ids),
                 places=_top(_town_label(m) for m in members),
                 types=_top(m.category for m in members),
                 trend={month: sum(d.startswith(month) for d in member_dates) for month in months} if dates else {},
@@ -251,6 +281,142 @@ def cluster_cases(
         )
     clusters.sort(key=lambda c: (-c.size, c.id))
     return Clustering(clusters, sorted(cases[i].id for i in noise_rows), encoder.model_id, window)
+
+
+#: Tables of the ``analytics`` component: the last clustering's memberships, and what it was made with.
+MIGRATIONS = [
+    """
+    CREATE TABLE analytics_cluster_members (case_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL);
+    CREATE INDEX analytics_cluster_members_cluster ON analytics_cluster_members(cluster_id);
+    CREATE TABLE analytics_cluster_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+#: Past this share of new, changed or deleted cases, everything is clustered afresh.
+RECLUSTER_SHARE = 0.2
+#: Two clusters with at least this Jaccard overlap of members are the same topic (the id carries over).
+SAME_CLUSTER = 0.3
+_NOISE = "noise"
+
+
+@dataclass
+class _Previous:
+    """The last clustering, where it still applies: each case's cluster (or noise), and the cases new since."""
+
+    members: dict[str, str]
+    new: list[str]
+
+
+def _saved_members(store: Store) -> dict[str, str]:
+    return dict(store.conn.execute("SELECT case_id, cluster_id FROM analytics_cluster_members").fetchall())
+
+
+def _previous(store: Store, settings: str, present: set[str]) -> _Previous | None:
+    """The last clustering if it was made with the same settings and few cases changed since; else None."""
+    state = dict(store.conn.execute("SELECT key, value FROM analytics_cluster_state").fetchall())
+    if state.get("settings") != settings or "seq" not in state:
+        return None
+    members = {case_id: cluster for case_id, cluster in _saved_members(store).items() if case_id in present}
+    changed = {change.case_id for change in store.changes_since(int(state["seq"]))}
+    new = sorted((present - set(members)) | (changed & present))
+    gone = len(_saved_members(store)) - len(members)
+    if len(new) + gone > RECLUSTER_SHARE * max(len(present), 1):
+        return None
+    for case_id in new:
+        members.pop(case_id, None)
+    return _Previous(members, new)
+
+
+def _assign_new(vectors: np.ndarray, ids: list[str], previous: _Previous, *, k: int, min_size: int,
+                resolution: float) -> dict[str, list[int]]:
+    """Clusters (id -> rows) of the last run, each new case added where most of its neighbours are;
+    the new cases that belong nowhere yet are clustered among themselves and with the noise."""
+    row_of = {case_id: row for row, case_id in enumerate(ids)}
+    assigned: dict[str, list[int]] = {}
+    for case_id, cluster in previous.members.items():
+        if cluster != _NOISE:
+            assigned.setdefault(cluster, []).append(row_of[case_id])
+    pending = []
+    if previous.new:
+        new_rows = [row_of[i] for i in previous.new]
+        for row, neighbours in zip(new_rows, _neighbours(vectors, new_rows, k)):
+            votes = Counter(previous.members.get(ids[n], "") for n in neighbours)
+            cluster, count = votes.most_common(1)[0]
+            if cluster not in ("", _NOISE) and count * 2 > len(neighbours):
+                assigned[cluster].append(row)
+            else:
+                pending.append(row)
+    if len(pending) >= min_size:
+        # A new topic: pending cases (and old noise) that a clustering of everything puts together. Modularity
+        # cannot find one dense group in a small pool on its own, so the pool is looked at within the whole graph.
+        free = set(pending) | {row_of[i] for i, cluster in previous.members.items() if cluster == _NOISE}
+        for community in knn_communities(vectors, k=k, resolution=resolution):
+            rows = [row for row in community if row in free]
+            if len(rows) >= min_size and any(row in pending for row in rows):
+                assigned.setdefault(_fresh_id(vectors, rows, ids, assigned), rows)
+    return {cluster: sorted(rows) for cluster, rows in assigned.items() if rows}
+
+
+def _neighbours(vectors: np.ndarray, rows: list[int], k: int) -> list[list[int]]:
+    """The ``k`` nearest other cases of each row, by cosine of the centred vectors (as the clustering sees them)."""
+    import faiss
+
+    centred = _centred(vectors)
+    index = faiss.IndexFlatIP(centred.shape[1])
+    index.add(centred)
+    _, nearest = index.search(centred[rows], min(k + 1, len(vectors)))
+    return [[int(n) for n in found if n >= 0 and n != row][:k] for row, found in zip(rows, nearest)]
+
+
+def _name_clusters(communities: list[list[int]], ids: list[str], vectors: np.ndarray,
+                   before: dict[str, str]) -> dict[str, list[int]]:
+    """Ids for fresh communities: the id of the earlier cluster they match by members, else a new one."""
+    earlier: dict[str, set[str]] = {}
+    for case_id, cluster in before.items():
+        if cluster != _NOISE:
+            earlier.setdefault(cluster, set()).add(case_id)
+    pairs = []
+    for number, rows in enumerate(communities):
+        members = {ids[row] for row in rows}
+        for cluster, old in earlier.items():
+            overlap = len(members & old) / len(members | old)
+            if overlap >= SAME_CLUSTER:
+                pairs.append((overlap, number, cluster))
+    named: dict[int, str] = {}
+    for _, number, cluster in sorted(pairs, reverse=True):  # best matches first, each side used once
+        if number not in named and cluster not in named.values():
+            named[number] = cluster
+    assigned: dict[str, list[int]] = {}
+    for number, rows in enumerate(communities):
+        assigned[named[number] if number in named else _fresh_id(vectors, rows, ids, {**assigned, **{c: [] for c in named.values()}})] = rows
+    return assigned
+
+
+def _fresh_id(vectors: np.ndarray, rows: list[int], ids: list[str], taken: dict[str, Any]) -> str:
+    """``C`` + a hash of the cluster's medoid: the same cases give the same id on every run."""
+    medoid = _medoid(vectors, rows, ids)
+    cluster_id = "C" + hashlib.sha1(medoid.encode("utf-8")).hexdigest()[:6]
+    suffix = 1
+    while cluster_id in taken:
+        suffix += 1
+        cluster_id = "C" + hashlib.sha1(f"{medoid}#{suffix}".encode("utf-8")).hexdigest()[:6]
+    return cluster_id
+
+
+def _medoid(vectors: np.ndarray, rows: list[int], ids: list[str]) -> str:
+    """The member closest to the cluster's centroid (ties: the smallest id)."""
+    centroid = vectors[rows].mean(axis=0)
+    closeness = vectors[rows] @ centroid
+    return min(zip(-closeness, (ids[row] for row in rows)))[1]
+
+
+def _save(store: Store, assigned: dict[str, list[int]], ids: list[str], settings: str) -> None:
+    cluster_of = {ids[row]: cluster for cluster, rows in assigned.items() for row in rows}
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM analytics_cluster_members")
+        conn.executemany("INSERT INTO analytics_cluster_members VALUES (?, ?)",
+                         [(case_id, cluster_of.get(case_id, _NOISE)) for case_id in ids])
+        conn.executemany("INSERT OR REPLACE INTO analytics_cluster_state VALUES (?, ?)",
+                         [("settings", settings), ("seq", str(store.last_change()))])
 
 
 def _town_label(case: Case) -> str | None:

@@ -97,3 +97,43 @@ def test_cli_json(sample_home, first_run):
     assert sum(c["size"] for c in data["clusters"]) + data["noise"] == 97
     missing = CliRunner().invoke(cli, ["--home", str(sample_home / "nowhere"), "clusters"])
     assert missing.exit_code == 1 and "中还没有案件库" in missing.output
+
+
+def _copy(sample_home, first_run, tmp_path) -> Store:
+    """A copy of the sample store holding the first run's clusters."""
+    copy = tmp_path / "cases.sqlite"
+    shutil.copy(sample_home / "cases.sqlite", copy)
+    return Store(copy)
+
+
+def test_a_few_new_cases_keep_every_cluster_and_its_id(sample_home, first_run, tmp_path):
+    clustering, _ = first_run
+    biggest = clustering.clusters[0]
+    with _copy(sample_home, first_run, tmp_path) as store:
+        members = store.get_many(biggest.case_ids[:4])
+        # Four more cases of the biggest topic, told again in other words.
+        retold = [validate({"id": f"AGAIN-{i}", "text": "另据反映：" + case.text[: len(case.text) * 2 // 3], "type": case.type})
+                  for i, case in enumerate(members.values())]
+        store.upsert_batch(retold)
+        again = cluster_cases(store)
+    assert {c.id for c in again.clusters} == {c.id for c in clustering.clusters}
+    grown = next(c for c in again.clusters if c.id == biggest.id)
+    assert set(biggest.case_ids) <= set(grown.case_ids) and len(set(grown.case_ids) - set(biggest.case_ids)) >= 3
+    for before in clustering.clusters[1:]:
+        after = next(c for c in again.clusters if c.id == before.id)
+        assert set(before.case_ids) <= set(after.case_ids)
+
+
+def test_a_new_topic_arriving_later_is_a_new_cluster_beside_the_old_ones(sample_home, first_run, tmp_path):
+    clustering, _ = first_run
+    with _copy(sample_home, first_run, tmp_path) as store:
+        store.upsert_batch([validate({"id": f"NEW-{i}", "text": text, "type": "邻里"}) for i, text in enumerate(NEW_TOPIC)])
+        again = cluster_cases(store)
+        fresh = cluster_cases(store, fresh=True)
+    old = {c.id: set(c.case_ids) for c in clustering.clusters}
+    assert all(old[c.id] <= set(c.case_ids) for c in again.clusters if c.id in old) and set(old) <= {c.id for c in again.clusters}
+    new_ids = {f"NEW-{i}" for i in range(len(NEW_TOPIC))}
+    home_of_new = max(again.clusters, key=lambda c: len(new_ids & set(c.case_ids)))
+    assert home_of_new.id not in old and len(new_ids & set(home_of_new.case_ids)) >= 6
+    # Clustered afresh, the topics that match the earlier ones by members keep their ids.
+    assert len({c.id for c in fresh.clusters} & set(old)) >= len(old) // 2
