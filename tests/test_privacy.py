@@ -191,8 +191,9 @@ def _queries(app, clients) -> dict[str, list[dict[str, str]]]:
         "api.case_neighbors": [{"hops": "2"}],
         "api.hotspots": [{}, {"min_count": "1", "level": "community"}],
         "pages.dashboard": [{}, {"level": "community"}],
-        "api.library_export": [{"format": f} for f in ("md", "jsonl", "docx")],
-        "pages.library_export": [{"format": f} for f in ("md", "jsonl", "docx")],
+        "api.library_export": [{"format": f, "drafts": "1"} for f in ("md", "jsonl", "docx")],
+        "pages.library_export": [{"format": f, "drafts": "1"} for f in ("md", "jsonl", "docx")],
+        "pages.dashboard_export": [{"table": t, "format": "csv"} for t in ("hotspots", "heat", "trend")],
     }
 
 
@@ -200,8 +201,10 @@ def test_no_page_or_answer_shows_a_role_what_it_may_not_see(app, clients, job_id
     clients["mediator"].get("/api/search", query_string={"q": "梁建业 身份证110105194912310021 电话 139 1234 5678"})
     app.test_client().post("/api/login", json={"username": "13822224444", "password": "x"})  # a phone typed as user name
     home = str(app.extensions["leian"].home.root)
-    values = {"case_id": [r["id"] for r in records()], "name": [LIBRARY], "username": ["med"], "filename": ["app.css"],
-              "job_id": [job_id],
+    with app.app_context():
+        library_id = str(libraries(services()).get(LIBRARY).id)
+    values = {"case_id": [r["id"] for r in records()], "library_id": [library_id], "username": ["med"],
+              "filename": ["app.css"], "job_id": [job_id],
               "party_id": sorted({r[0] for r in app.extensions["leian"].store.conn.execute("SELECT entity_id FROM graph_mentions")})}
     queries = _queries(app, clients)
     found, called = [], set()

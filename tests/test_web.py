@@ -453,3 +453,11 @@ def test_times_are_stored_in_utc_and_shown_in_local_time(app, clients):
     assert "2026-03-02 07:30:05" in page and "2026-03-01 23:30" not in page
     entries = clients["admin"].get("/api/audit").get_json()["entries"]
     assert "2026-03-01T23:30:05+00:00" in [e["at"] for e in entries]  # the API gives the stored time
+
+
+def test_each_similar_case_is_listed_once(clients):
+    graph = clients["mediator"].get("/api/cases/S001/neighbors").get_json()
+    similar = [s["case_id"] for s in graph["summary"]["similar"]]
+    assert similar and len(similar) == len(set(similar))
+    pairs = [tuple(sorted((e["source"], e["target"]))) for e in graph["edges"] if e["type"] == "SIMILAR_TO"]
+    assert pairs and len(pairs) == len(set(pairs))

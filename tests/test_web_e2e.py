@@ -220,21 +220,57 @@ def test_case_page_escapes_hostile_text_and_masks_for_analyst(server, browser):
     assert _console_errors(browser) == []
 
 
-def test_clicking_a_party_in_the_graph_expands_it(server, browser):
+_GRAPH = "return document.getElementById('graph').cy"
+
+
+def _node_point(driver, graph, name: str) -> tuple[int, int]:
+    """Where the node called ``name`` is drawn, as an offset from the graph box's centre (for ActionChains)."""
+    x, y = driver.execute_script(
+        "var name = arguments[0], cy = document.getElementById('graph').cy;"
+        "var p = cy.nodes().filter(function (n) { return n.data('name') === name; })[0].renderedPosition();"
+        "return [p.x, p.y];", name)
+    box = graph.rect
+    return int(x - box["width"] / 2), int(y - box["height"] / 2)
+
+
+def test_case_graph_zooms_hovers_expands_in_place_and_collapses(server, browser):
     _login(browser, server, "mediator")
     browser.get(server + "/cases/R003")
+    assert browser.find_element(By.CSS_SELECTOR, "a.tel[href='tel:13800001111']").text == "13800001111"
     graph = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "graph")))
     _wait(browser, lambda d: graph.get_attribute("data-drawn") == "true")
-    count = "return document.getElementById('graph').cy.elements().length"  # new edges and nodes
-    before = browser.execute_script(count)
-    x, y = browser.execute_script(
-        "var cy = document.getElementById('graph').cy;"
-        "var p = cy.nodes('[label = \"Party\"]').filter(function (n) { return n.data('name') === '王建国'; })[0].renderedPosition();"
-        "return [p.x, p.y];")
-    box = graph.rect
-    ActionChains(browser).move_to_element_with_offset(graph, int(x - box["width"] / 2), int(y - box["height"] / 2)).click().perform()
-    assert "王建国" in _wait(browser, expected_conditions.presence_of_element_located((By.ID, "graph-selection"))).text
-    _wait(browser, lambda d: d.execute_script(count) > before)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", graph)
+    legend = browser.find_element(By.ID, "graph-legend").text
+    assert all(word in legend for word in ("案件", "当事人", "相似案件", "重复纠纷"))
+    zoom = lambda: browser.execute_script(_GRAPH + ".zoom()")  # noqa: E731
+    start = zoom()
+    browser.find_element(By.ID, "graph-zoom-in").click()
+    assert zoom() == pytest.approx(start * 1.25)
+    browser.find_element(By.ID, "graph-zoom-out").click()
+    browser.find_element(By.ID, "graph-zoom-out").click()
+    assert zoom() < start
+    browser.find_element(By.ID, "graph-fit").click()
+    assert zoom() == pytest.approx(start, rel=0.01)
+    count = _GRAPH + ".elements().length"
+    positions = _GRAPH + ".nodes().map(function (n) { return [n.id(), n.position('x'), n.position('y')]; })"
+    before, placed = browser.execute_script(count), browser.execute_script(positions)
+    ActionChains(browser).move_to_element_with_offset(graph, *_node_point(browser, graph, "王建国")).perform()
+    card = _wait(browser, expected_conditions.visibility_of_element_located((By.ID, "graph-card")))
+    assert "当事人：王建国" in card.text and "单击展开" in card.text
+    ActionChains(browser).click().perform()
+    _wait(browser, lambda d: graph.get_attribute("data-expansions") == "1")
+    assert browser.execute_script(count) > before and "王建国" in browser.find_element(By.ID, "graph-selection").text
+    moved = {node: (x, y) for node, x, y in browser.execute_script(positions)}
+    assert all(moved[node] == pytest.approx((x, y), abs=0.5) for node, x, y in placed)  # nothing else moved
+    _shot(browser, "03-case-graph-expanded")
+    ActionChains(browser).move_to_element_with_offset(graph, *_node_point(browser, graph, "王建国")).click().perform()
+    _wait(browser, lambda d: graph.get_attribute("data-expansions") == "0")
+    assert browser.execute_script(count) == before  # collapsed again
+    ActionChains(browser).move_to_element_with_offset(graph, *_node_point(browser, graph, "王建国")).click().perform()
+    _wait(browser, lambda d: graph.get_attribute("data-expansions") == "1")
+    browser.find_element(By.ID, "graph-reset").click()
+    assert browser.execute_script(count) == before and graph.get_attribute("data-expansions") == "0"
+    assert _console_errors(browser) == []
 
 
 def test_dashboard_draws_the_trend_chart_and_lists_hotspots(server, browser):

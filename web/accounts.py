@@ -58,7 +58,7 @@ ACTION_NAMES = {
     "user_add": "新建用户", "user_update": "修改用户", "export": "导出案例库", "library_create": "新建案例库",
     "library_rename": "案例库改名", "library_delete": "删除案例库", "library_add": "加入案例库",
     "library_remove": "移出案例库", "library_edit": "编辑条目", "library_review": "审核条目",
-    "library_publish": "发布条目",
+    "library_publish": "发布条目", "dashboard_export": "导出分析表",
 }
 ROLES = tuple(ROLE_NAMES)
 MIN_PASSWORD_CHARS = 8

@@ -19,7 +19,7 @@ from leian.web.app import current_user, log_in, log_out, services
 from leian.web.openapi import openapi_document
 from leian.web.security import csrf_token
 
-__all__ = ["DOWNLOAD_TYPES", "blueprint", "choice_arg", "download", "int_arg"]
+__all__ = ["DOWNLOAD_TYPES", "TABLE_TYPES", "blueprint", "choice_arg", "download", "int_arg", "table_file"]
 
 blueprint = Blueprint("api", __name__)
 
@@ -29,6 +29,8 @@ DOWNLOAD_TYPES = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "jsonl": "application/x-ndjson; charset=utf-8",
 }
+#: Table download format -> MIME type.
+TABLE_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 LEVELS = ("city", "district", "town", "community", "grid")
 PERIODS = ("month", "week")
 TYPE_LEVELS = ("category", "subtype")
@@ -180,7 +182,7 @@ def hotspots() -> Any:
 
 @blueprint.get("/heat")
 def heat() -> Any:
-    return jsonify(queries.heat(services(), **_analytics_args()))
+    return jsonify(queries.heat(services(), **_analytics_args(), at=request.args.get("at") or None))
 
 
 @blueprint.get("/clusters")
@@ -254,6 +256,33 @@ def library_export(library_id: int) -> Response:
     content, filename = queries.export_library(services(), current_user(), library_id, fmt,
                                                drafts=request.args.get("drafts") == "1")
     return download(content, filename, DOWNLOAD_TYPES[fmt])
+
+
+def table_file(header: list[str], rows: list[list[Any]], fmt: str) -> bytes:
+    """A table as CSV (UTF-8 with BOM, so Excel reads the Chinese) or XLSX; text that a spreadsheet
+    would run as a formula (=, +, -, @) is written with a leading apostrophe."""
+    def cell(value: Any) -> Any:
+        return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
+
+    cleaned = [[cell(v) for v in row] for row in [header, *rows]]
+    if fmt == "csv":
+        import csv
+        import io
+
+        text = io.StringIO()
+        csv.writer(text).writerows(cleaned)
+        return ("\ufeff" + text.getvalue()).encode("utf-8")
+    import io
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in cleaned:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
 
 
 def download(content: bytes, filename: str, mimetype: str) -> Response:

@@ -140,7 +140,9 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
         *_ANALYTICS, ("at", _STRING, "检验的周期，如 2025-03"),
         ("min_count", {"type": "integer", "minimum": 1, "maximum": 100000}, "激增的最少件数"),
     ], None, 200),
-    ("get", "/api/heat", "地点 × 类型热力表与趋势", "analyst, admin", _ANALYTICS, None, 200),
+    ("get", "/api/heat", "地点 × 类型热力表（到所选周期为止的近 12 期）与趋势", "analyst, admin", [
+        *_ANALYTICS, ("at", _STRING, "到哪一期为止，如 2025-03 或 2025-W11（默认：最近一个完整周期）"),
+    ], None, 200),
     ("get", "/api/clusters", "主题聚类及关键词", "analyst, admin", [], None, 200),
     ("get", "/api/libraries", "案例库列表", "trainer, admin", [], None, 200),
     ("post", "/api/libraries", "新建案例库", "trainer, admin", [], {

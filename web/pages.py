@@ -11,7 +11,8 @@ from leian.data.places import LEVEL_NAMES, place_label
 from leian.library.store import REQUIRED_SECTIONS, SECTIONS, LibraryError
 from leian.web import queries
 from leian.web.accounts import ROLES, AccountError
-from leian.web.api import DOWNLOAD_TYPES, choice_arg, download
+from leian.analytics.counts import PERIOD_NAMES, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
+from leian.web.api import DOWNLOAD_TYPES, TABLE_TYPES, choice_arg, download, table_file
 from leian.web.app import current_user, log_in, log_out, services
 from leian.web.jobs import UPLOAD_TYPES
 from leian.web.security import allowed
@@ -87,7 +88,7 @@ def home() -> Any:
     return render_template(
         "search.html", state=state, answer=answer, listing=listing, choices=queries.filter_choices(services()),
         chips=_chips(state, link), facets=_facet_links(found, link, state) if found else [],
-        repeaters=_repeaters(answer) if answer else [], pages=pages,
+        repeaters=_repeaters(answer) if answer else [], pages=pages, back=request.full_path.rstrip("?"),
         page_link=lambda page: link({"page": str(page)}), libraries=_writable_libraries(),
         can_add=allowed("pages.library_add", current_user().role),
     )
@@ -244,13 +245,7 @@ def case(case_id: str) -> Any:
     similar = queries.similar_cases(services(), current_user(), record, _SIMILAR)
     timeline = queries.party_timeline(services(), current_user(), case_id)
     return render_template("case.html", case=view, place=place_label(record.location), similar=similar, timeline=timeline,
-                           libraries=_writable_libraries(), back=_back(), here=request.full_path.rstrip("?"))
-
-
-def _back() -> str | None:
-    """The search (or case list) the user came from, carried in ``back`` so the breadcrumb returns to it."""
-    target = request.args.get("back", "")
-    return target if target.startswith("/?") and _safe_next(target) == target else None
+                           libraries=_writable_libraries(), here=request.full_path.rstrip("?"))
 
 
 @blueprint.app_template_filter("tel")
@@ -297,21 +292,86 @@ def chain(case_id: str) -> Any:
     return render_template("chain.html", detail=queries.chain_detail(services(), current_user(), case_id))
 
 
-@blueprint.get("/dashboard")
-def dashboard() -> Any:
-    args = {
-        "level": choice_arg("level", ("district", "town", "community", "grid"), "town"),
-        "period": choice_arg("period", ("month", "week"), "month"),
-        "type_level": "category",
+def _dashboard_args() -> dict[str, Any]:
+    """The dashboard's choices: place level, month or week, 大类 or 小类, and the period looked at (default: latest complete)."""
+    return {
+        "level": choice_arg("level", ("district", "town", "community", "grid"), "town", LEVEL_NAMES),
+        "period": choice_arg("period", PERIODS, "month", PERIOD_NAMES),
+        "type_level": choice_arg("type_level", TYPE_LEVELS, "category", TYPE_LEVEL_NAMES),
+        "at": request.args.get("at") or None,
     }
-    report = error = None
+
+
+def _dashboard_data(args: dict[str, Any]) -> dict[str, Any]:
+    """Hotspots, the heat table and trend, and repeats, for the dashboard and its exports."""
+    report = error = table = None
     try:
         report = queries.hotspots(services(), current_user(), **args)
+        table = queries.heat(services(), **{**args, "at": report["period"]})
     except queries.QueryError as exc:
         error = str(exc)
-    table = queries.heat(services(), **args)
+    return {"report": report, "heat": table, "error": error}
+
+
+@blueprint.get("/dashboard")
+def dashboard() -> Any:
+    args = _dashboard_args()
+    data = _dashboard_data(args)
+    if data["error"] and args["at"]:  # a period from another granularity (2025-W11 after switching to months)
+        return redirect(url_for("pages.dashboard", **{k: v for k, v in {**args, "at": None}.items() if v}))
     clusters = queries.clusters(services(), current_user())
-    return render_template("dashboard.html", report=report, error=error, heat=table, clusters=clusters, args=args)
+    # The exports are of what the page shows: the same choices, the period it tested.
+    kept = {**args, "at": data["report"]["period"] if data["report"] else None}
+    return render_template("dashboard.html", **data, clusters=clusters, args=args, args_kept={k: v for k, v in kept.items() if v},
+                           level_names=LEVEL_NAMES,
+                           period_names=PERIOD_NAMES, type_level_names=TYPE_LEVEL_NAMES,
+                           cases_url=lambda params: _cases_url(params, args["period"]))
+
+
+def _cases_url(params: dict[str, Any], period: str) -> str:
+    """The case list behind a number of the dashboard: its filters, with a ``period`` label as since/until."""
+    from leian.analytics.counts import period_end, period_start
+
+    filters = {k: v for k, v in params.items() if v and k != "period"}
+    if params.get("period"):
+        filters.update(since=period_start(params["period"], period), until=period_end(params["period"], period))
+    return url_for("pages.home", **filters)
+
+
+#: Dashboard tables that can be downloaded -> their name in the file name.
+_DASHBOARD_TABLES = {"hotspots": "热点预警", "heat": "地点类型分布", "trend": "走势"}
+
+
+@blueprint.get("/dashboard/export")
+def dashboard_export() -> Any:
+    """A dashboard table as CSV or XLSX, as the page shows it for the same choices."""
+    args = _dashboard_args()
+    which = choice_arg("table", tuple(_DASHBOARD_TABLES), "hotspots")
+    fmt = choice_arg("format", ("csv", "xlsx"), "csv")
+    data = _dashboard_data(args)
+    if data["error"]:
+        abort(400, description=data["error"])
+    header, rows = _dashboard_table(which, data)
+    content = table_file(header, rows, fmt)
+    period = data["report"]["period"]
+    services().accounts.audit(current_user().username, "dashboard_export", target=_DASHBOARD_TABLES[which],
+                              detail=f"{fmt}，{period}，{len(rows)} 行")
+    return download(content, f"{_DASHBOARD_TABLES[which]}-{period}.{fmt}", TABLE_TYPES[fmt])
+
+
+def _dashboard_table(which: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    report, heat = data["report"], data["heat"]
+    if which == "hotspots":
+        header = ["等级", "地点", "类型", "周期", "本期件数", "预期件数", "原因", "本期案件"]
+        rows = [[h["risk"], h["place_label"], h["type"], h["period"], h["count"], h["expected"], h["why"],
+                 " ".join(h["case_ids"])] for h in report["hotspots"]]
+    elif which == "heat":
+        header = [LEVEL_NAMES[heat["level"]], *heat["types"], "其他", "合计"]
+        rows = [[row["place"], *row["counts"], row["other"], row["total"]] for row in heat["places"]]
+    else:
+        header = ["周期", *heat["trend"]]
+        rows = [[label, *(series[i] for series in heat["trend"].values())] for i, label in enumerate(heat["periods"])]
+    return header, rows
 
 
 @blueprint.route("/libraries", methods=["GET", "POST"])

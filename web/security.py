@@ -42,6 +42,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "pages.party": _REGISTER,
     "pages.party_followup": _VISITORS,
     "pages.chain": ANYONE,
+    "pages.dashboard_export": _ANALYSTS,
     "pages.libraries": _TRAINERS,
     "pages.library": _TRAINERS,
     "pages.library_add": _TRAINERS,

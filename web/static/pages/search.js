@@ -22,6 +22,8 @@
     jump.addEventListener("click", function () { panel.open = true; });
   }
 
+  if (document.getElementById("results")) { window.LeiAn.rememberSearch(); }
+
   var picks = document.querySelectorAll("#pick-form input.pick");
   var counter = document.querySelector("#pick-form .selected-count");
   var update = function () {
