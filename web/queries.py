@@ -610,6 +610,10 @@ def heat(services: Any, *, level: str = "town", period: str = "month", type_leve
 
     try:
         table = count_cells(services.store, level, period, type_level)
+        if not table.periods and not at:  # no dated, placed, typed case yet: an empty table, not an error
+            return {"level": level, "period": period, "type_level": type_level, "at": None, "all_periods": [], "periods": [],
+                    "window": None, "types": [], "type_filters": {}, "places": [], "trend": {}, "trend_folded": [],
+                    "folded_name": FOLDED, "ranges": {}, "incomplete": None, "max": 0}
         last = table.index(at or table.latest_complete())
     except ValueError as exc:
         raise QueryError(str(exc)) from None
