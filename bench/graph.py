@@ -3,7 +3,8 @@
 Cases come from the scenario generator (``leian.data.generate``), stored
 without the search index. Per size it prints, side by side: entity-resolution
 time, repeat chains, respondent chains (重点关注对象, 群体性纠纷) and the risk
-register (风险台账, as of the last case's day) with their times, networkx build time, the process's resident-memory growth and the
+register (风险台账, as of the last case's day) with their wall times and the peak
+resident memory of the process during each (``*_peak_mb``, sampled every 20 ms), networkx build time, the process's resident-memory growth and the
 pickle size, the Bolt load time, and 2-hop neighbourhood latency p50/p99 for
 both stores (the same random cases, the same walk). The Bolt server is a
 throw-away ArcadeDB started by ``tools/arcadedb_server.py`` unless
@@ -24,16 +25,18 @@ import argparse
 import datetime as dt
 import gc
 import importlib.util
+import json
 import os
 import random
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import psutil
 
-from leian.data.generate import generate_to_file
+from leian.data.generate import generate_to_file, score_respondent_chains
 from leian.data.ingest import ingest
 from leian.graph.model import case_node_id
 from leian.graph.neo4j import Neo4jGraphStore
@@ -48,6 +51,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _rss() -> int:
     return psutil.Process().memory_info().rss
+
+
+class _Stage:
+    """Wall time and peak resident memory of one stage, RSS sampled every 20 ms by a thread."""
+
+    def __enter__(self) -> "_Stage":
+        self.peak = _rss()
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        self.started = time.perf_counter()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.02):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.started
+        self._done.set()
+        self._sampler.join()
+        self.peak = max(self.peak, _rss())
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak / 2**20
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -87,25 +116,33 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int, 
     with home.open_store() as store:
         if store.count() < n:
             ingest(store, [cases_file], rejects_dir=home.rejects_dir, batch_size=2000)
-        started = time.perf_counter()
-        resolve_changes(store)
-        row["resolve_s"] = time.perf_counter() - started
-        _progress(n, f"entities resolved in {row['resolve_s']:.0f} s")
-        started = time.perf_counter()
-        row["chains"] = len(all_chains(store))
-        row["chains_s"] = time.perf_counter() - started
-        started = time.perf_counter()
-        respondents = respondent_chains(store)
-        row["respondent_s"] = time.perf_counter() - started
+        gc.collect()
+        with _Stage() as stage:
+            resolve_changes(store)
+        row["resolve_s"], row["resolve_peak_mb"] = stage.seconds, stage.peak_mb
+        _progress(n, f"entities resolved in {row['resolve_s']:.0f} s, peak RSS {stage.peak_mb:.0f} MiB")
+        with _Stage() as stage:
+            row["chains"] = len(all_chains(store))
+        row["chains_s"], row["chains_peak_mb"] = stage.seconds, stage.peak_mb
+        with _Stage() as stage:
+            respondents = respondent_chains(store)
+        row["respondent_s"], row["respondent_peak_mb"] = stage.seconds, stage.peak_mb
         row["respondents"] = len(respondents)
         row["group_disputes"] = sum(c.group_dispute for c in respondents)
+        truth_file = work / f"truth-{n}.json"
+        if truth_file.exists():
+            score = score_respondent_chains([(c.case_ids, c.group_dispute) for c in respondents],
+                                            json.loads(truth_file.read_text(encoding="utf-8")))
+            row["respondent_recall"], row["respondent_precision"] = score.recall, score.precision
+            _progress(n, f"respondent chains against the generator truth: {score.line()}")
         last_day = store.conn.execute("SELECT MAX(case_date) FROM cases").fetchone()[0]
-        started = time.perf_counter()
-        listed = register(store, today=dt.date.fromisoformat(last_day[:10]))
-        row["register_s"] = time.perf_counter() - started
+        with _Stage() as stage:
+            listed = register(store, today=dt.date.fromisoformat(last_day[:10]))
+        row["register_s"], row["register_peak_mb"] = stage.seconds, stage.peak_mb
         row["register"] = len(listed)
         row["red"] = sum(a.level == "高" for a in listed)
-        _progress(n, f"chains {row['chains_s']:.0f} s, respondent chains {row['respondent_s']:.1f} s, register {row['register_s']:.1f} s")
+        _progress(n, f"chains {row['chains_s']:.0f} s, respondent chains {row['respondent_s']:.1f} s, "
+                     f"register {row['register_s']:.1f} s (peak RSS {row['register_peak_mb']:.0f} MiB)")
         if skip_stores:
             return row
 
@@ -192,8 +229,9 @@ def main() -> None:
         if tool:
             tool.stop(server_dir)
     print(f"cpus={os.cpu_count()} queries={args.queries} seed={args.seed}")
-    columns = ["cases", "resolve_s", "chains", "chains_s", "respondents", "group_disputes", "respondent_s", "register",
-               "red", "register_s", "nx_build_s", "nx_rss_mb", "pickle_mb", "nodes", "edges", "hood_nodes",
+    columns = ["cases", "resolve_s", "resolve_peak_mb", "chains", "chains_s", "chains_peak_mb", "respondents",
+               "group_disputes", "respondent_recall", "respondent_precision", "respondent_s", "respondent_peak_mb", "register", "red", "register_s",
+               "register_peak_mb", "nx_build_s", "nx_rss_mb", "pickle_mb", "nodes", "edges", "hood_nodes",
                "nx_p50_ms", "nx_p99_ms", "bolt_load_s", "bolt_p50_ms", "bolt_p99_ms"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))

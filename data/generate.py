@@ -50,7 +50,8 @@ from leian.data import generate_text as words
 from leian.data.normalize import normalize_name, to_simplified
 from leian.data.taxonomy import Taxonomy
 
-__all__ = ["GENERATOR_VERSION", "GenerateReport", "Generator", "Profile", "generate_to_file"]
+__all__ = ["GENERATOR_VERSION", "GenerateReport", "Generator", "Profile", "RespondentScore", "generate_to_file",
+           "score_respondent_chains"]
 
 GENERATOR_VERSION = 2
 
@@ -1139,3 +1140,52 @@ def generate_to_file(path: str | Path, n: int, seed: int, truth_path: str | Path
     return GenerateReport(str(path), n, round(time.perf_counter() - started, 3),
                           str(truth_path) if truth_path is not None else None,
                           len(truth["repeat_chains"]), len(truth["decoys"]), len(truth["spikes"]))
+
+
+@dataclass(frozen=True)
+class RespondentScore:
+    """Respondent chains found against the planted ones (see :func:`score_respondent_chains`)."""
+
+    planted: int
+    recovered: int
+    touching: int
+    exact: int
+    group_flag_right: int
+    decoys_linked: int
+    background: int
+
+    @property
+    def recall(self) -> float:
+        return self.recovered / max(1, self.planted)
+
+    @property
+    def precision(self) -> float:
+        return self.exact / max(1, self.touching)
+
+    def line(self) -> str:
+        return (f"recall {self.recall:.3f} ({self.recovered}/{self.planted}), precision {self.precision:.3f} "
+                f"({self.exact}/{self.touching} found chains touching planted cases are planted ones); "
+                f"群体性纠纷 flag right {self.group_flag_right}/{self.recovered}; decoys linked {self.decoys_linked}; "
+                f"{self.background} other respondent chains among background cases")
+
+
+def score_respondent_chains(found: list[tuple[list[str], bool]], truth: dict[str, Any]) -> RespondentScore:
+    """Score found respondent chains, each ``(case_ids, group_dispute)``, against a generator truth.
+
+    A planted chain is recovered when a found chain has exactly its cases; precision counts, among found
+    chains touching a planted or decoy case, those that are exactly a planted chain; a decoy is linked when
+    any found chain holds one of its cases. Chains among background cases are counted apart (the background
+    may hold real repeat respondents the generator did not plan).
+    """
+    planted = {tuple(c["case_ids"]): c["group_dispute"] for c in truth["respondent_chains"]}
+    decoy_cases = {c for d in truth["respondent_decoys"] for c in d["case_ids"]}
+    watched = {c for ids in planted for c in ids} | decoy_cases
+    found_flags = {tuple(ids): flag for ids, flag in found}
+    recovered = [ids for ids in planted if ids in found_flags]
+    touching = [ids for ids in found_flags if set(ids) & watched]
+    return RespondentScore(
+        planted=len(planted), recovered=len(recovered), touching=len(touching),
+        exact=sum(ids in planted for ids in touching),
+        group_flag_right=sum(found_flags[ids] == planted[ids] for ids in recovered),
+        decoys_linked=sum(bool(set(ids) & decoy_cases) for ids in found_flags),
+        background=len(found_flags) - len(touching))

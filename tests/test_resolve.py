@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from leian.cli import cli
-from leian.data.generate import Generator
+from leian.data.generate import Generator, score_respondent_chains
 from leian.data.record import validate
 from leian.graph.repeats import all_chains, resolve_changes
 from leian.home import Home
@@ -276,14 +276,16 @@ def _outcome(store) -> tuple:
     return frozenset(frozenset(g) for g in groups.values()), chains
 
 
-@pytest.mark.parametrize("records", ["trap", "variants"])
+@pytest.mark.parametrize("records", ["trap", "variants", "respondents"])
 def test_resolution_does_not_depend_on_arrival_order(tmp_path, records):
     import random
 
     if records == "trap":
         items = [validate({"id": i, "text": "纠纷", "occurred_on": d, "location": loc, "parties": p}) for i, d, loc, p in ORDER_TRAP]
-    else:
+    elif records == "variants":
         items = [validate(r) for r in _records()]
+    else:
+        items = _respondent_cases()
     orders = [list(range(len(items))), list(reversed(range(len(items))))]
     shuffler = random.Random(5)
     orders += [shuffler.sample(range(len(items)), len(items)) for _ in range(3)]
@@ -302,6 +304,9 @@ def test_resolution_does_not_depend_on_arrival_order(tmp_path, records):
     if records == "trap":
         partition, _ = outcomes[0]
         assert len(partition) == 1  # one 王建国: A and C share the phone, B and C the address
+    if records == "respondents":
+        _, chains = outcomes[0]
+        assert {ids for kind, ids, _ in chains if kind == "respondent"} == {("L1", "L2", "L3"), tuple(f"M{i}" for i in range(1, 7))}
 
 
 def _respondent_case(case_id, date, location, claimant, respondent, role="申请人"):
@@ -309,12 +314,11 @@ def _respondent_case(case_id, date, location, claimant, respondent, role="申请
                      "parties": [{"role": role, **claimant}, {"role": "被申请人", **respondent}]})
 
 
-def test_respondent_chains_and_group_disputes_on_hand_made_records(tmp_path):
-    from leian.graph.repeats import RepeatSettings
-
+def _respondent_cases() -> list:
+    """A labour company owing three workers of two towns, a 物业公司 against six owners, and what is not a respondent chain."""
     labour = {"name": "珠海市恒达建筑劳务有限公司", "kind": "organization"}
     manager = {"name": "珠海市华辉物业服务有限公司", "kind": "organization"}
-    cases = [
+    return [
         # 欠薪: three workers of two towns in four months, the name in full twice and short once.
         _respondent_case("L1", "2025-01-10", SANZAO, {"name": "周一", "phone": "13700000001"}, labour),
         _respondent_case("L2", "2025-02-20", PINGSHA, {"name": "吴二", "phone": "13700000002"}, {**labour, "name": "珠海恒达建筑劳务有限公司"}),
@@ -328,8 +332,13 @@ def test_respondent_chains_and_group_disputes_on_hand_made_records(tmp_path):
         _respondent_case("T1", "2025-03-01", HONGQI, {"name": "孙丽", "phone": "13600000001"}, {"name": "钱勇", "phone": "13600000002"}),
         _respondent_case("T2", "2025-05-01", HONGQI, {"name": "李平", "phone": "13600000003"}, {"name": "钱勇", "phone": "13600000002"}),
     ]
+
+
+def test_respondent_chains_and_group_disputes_on_hand_made_records(tmp_path):
+    from leian.graph.repeats import RepeatSettings
+
     with Home.resolve(tmp_path).open_store() as store:
-        store.upsert_batch(cases)
+        store.upsert_batch(_respondent_cases())
         resolve_changes(store)
         chains = {tuple(c.case_ids): c for c in all_chains(store) if c.kind == "respondent"}
         stricter = [c for c in all_chains(store, RepeatSettings(respondent_min_cases=4)) if c.kind == "respondent"]
@@ -355,21 +364,10 @@ def test_respondent_chains_and_families_on_generator_truth(tmp_path):
         end = __import__("datetime").date.fromisoformat(truth["date_range"][1])
         levels = [assess(store, predicted[tuple(m)], today=end).level
                   for family in truth["families"] for eid in family["entity_ids"] for m in truth["entities"][eid]["mentions"][:1]]
-    planted = {tuple(c["case_ids"]): c for c in truth["respondent_chains"]}
-    decoy_cases = {c for d in truth["respondent_decoys"] for c in d["case_ids"]}
-    planted_cases = {c for ids in planted for c in ids}
-    found_ids = {tuple(c.case_ids): c for c in found}
-    recovered = [ids for ids in planted if ids in found_ids]
-    touching = [c for c in found if set(c.case_ids) & (planted_cases | decoy_cases)]
-    exact = [c for c in touching if tuple(c.case_ids) in planted]
-    recall, precision = len(recovered) / len(planted), len(exact) / max(1, len(touching))
-    groups_right = sum(found_ids[ids].group_dispute == planted[ids]["group_dispute"] for ids in recovered)
-    print(f"\nrespondent chains (n=4000, seed 3): recall {recall:.3f} ({len(recovered)}/{len(planted)}), precision {precision:.3f} "
-          f"({len(exact)}/{len(touching)} found chains touching planted cases are planted ones); 群体性纠纷 flag right "
-          f"{groups_right}/{len(recovered)}; {len(found) - len(touching)} other respondent chains among background cases; "
-          f"families at 高: {levels.count('高')}/{len(levels)}")
-    assert recall >= 0.95 and precision == 1.0 and groups_right == len(recovered)
-    assert not any(set(c.case_ids) & decoy_cases for c in found), "a respondent decoy was linked"
+    score = score_respondent_chains([(c.case_ids, c.group_dispute) for c in found], truth)
+    print(f"\nrespondent chains (n=4000, seed 3): {score.line()}; families at 高: {levels.count('高')}/{len(levels)}")
+    assert score.recall >= 0.95 and score.precision == 1.0 and score.group_flag_right == score.recovered
+    assert score.decoys_linked == 0, "a respondent decoy was linked"
     for decoy in truth["respondent_decoys"]:
         a, b = ({predicted[tuple(m)] for m in truth["entities"][e]["mentions"]} for e in decoy["entity_ids"])
         assert not a & b, f"decoy {decoy['name']}: two companies linked"

@@ -85,6 +85,16 @@ def test_levels_fall_with_revisits_and_quiet_months(store):
     assert later.level == "低" and [h["level"] for h in later.history][-3:] == ["高", "中", "低"]
 
 
+def test_quiet_months_alone_lower_the_level_step_by_step(store):
+    wife = _party(store, "李娟")
+    # The last case was 10 days ago; each further 60 quiet days is one level down, with no revisit recorded.
+    seen = [assess(store, wife, today=TODAY + dt.timedelta(days=days)) for days in (49, 50, 110, 170)]
+    assert [a.level for a in seen] == ["高", "中", "低", "微"]
+    assert "已60天无新纠纷，降1级" in seen[1].reasons and "已180天无新纠纷，降3级" in seen[3].reasons
+    assert [(a.colour, a.cadence, a.responsible) for a in seen[1:]] == [
+        ("橙", "每周", "镇街"), ("黄", "每半月", "村"), ("蓝", "每月", "村")]
+
+
 def test_register_filters_by_colour_and_place(store):
     assert len(register(store, level="红")) == 2 and register(store, level="蓝") == []
     assert len(register(store, where="韩店街道")) == 2 and register(store, where="东故县村") == []
