@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,7 +26,7 @@ from leian.data.record import MAX_DEPTH, Case, RecordError, field_label, validat
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 
-__all__ = ["ingest", "IngestReport", "Reject", "DEFAULT_BATCH_SIZE"]
+__all__ = ["ingest", "ingest_records", "IngestReport", "Reject", "DEFAULT_BATCH_SIZE"]
 
 DEFAULT_BATCH_SIZE = 500
 _log = logging.getLogger(__name__)
@@ -167,12 +167,57 @@ def ingest(
         max_messages: how many reject messages the report keeps for display.
         on_commit: called with the report after each batch is committed (progress that counts only stored cases).
     """
+    paths = [Path(p) for p in paths]
+    label = paths[0].stem if len(paths) == 1 else f"{len(paths)}-files"
+    return _ingest(store, [(str(p), lambda p=p: read_records(p)) for p in paths], label, rejects_dir=rejects_dir,
+                   batch_size=batch_size, progress=progress, taxonomy=taxonomy, max_messages=max_messages, on_commit=on_commit)
+
+
+def ingest_records(
+    store: Store,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    rejects_dir: str | Path,
+    source: str = "records",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = False,
+    taxonomy: Taxonomy | None = None,
+    max_messages: int = 20,
+) -> IngestReport:
+    """Ingest records given as mappings (one per case, as in a JSONL file) into ``store``.
+
+    Exactly like :func:`ingest` of a file: each record is validated, rejects
+    are named ``source:N`` (N counted from 1) and written to ``rejects_dir``.
+    """
+
+    def read() -> Iterator[RawRecord]:
+        for number, record in enumerate(records, 1):
+            if isinstance(record, Mapping):
+                yield RawRecord(source, number, dict(record))
+            else:
+                yield RawRecord(source, number, None, f"不是 JSON 对象（是 {type(record).__name__}）")
+
+    return _ingest(store, [(source, read)], source, rejects_dir=rejects_dir, batch_size=batch_size, progress=progress,
+                   taxonomy=taxonomy, max_messages=max_messages, on_commit=None)
+
+
+def _ingest(
+    store: Store,
+    sources: list[tuple[str, Callable[[], Iterable[RawRecord]]]],
+    label: str,
+    *,
+    rejects_dir: str | Path,
+    batch_size: int,
+    progress: bool,
+    taxonomy: Taxonomy | None,
+    max_messages: int,
+    on_commit: Callable[[IngestReport], None] | None,
+) -> IngestReport:
+    """Validate and store the records of each ``(name, reader)`` source; ``label`` names the rejects file."""
     from tqdm import tqdm
 
     taxonomy = taxonomy or Taxonomy.default()
-    paths = [Path(p) for p in paths]
-    report = IngestReport(files=[str(p) for p in paths])
-    label = paths[0].stem if len(paths) == 1 else f"{len(paths)}-files"
+    report = IngestReport(files=[name for name, _ in sources])
     rejects = _RejectWriter(Path(rejects_dir), label)
     started_at = _now()
     started = time.perf_counter()
@@ -209,11 +254,11 @@ def ingest(
             on_commit(report)
 
     try:
-        for path in paths:
+        for _, read in sources:
             batch: list[tuple[Case, RawRecord]] = []
             first_line_of: dict[str, int] = {}
             try:
-                for item in read_records(path):
+                for item in read():
                     report.read += 1
                     bar.update()
                     if item.data is None:

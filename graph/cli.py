@@ -14,7 +14,7 @@ from leian.data.record import KIND_NAMES
 from leian.data.store import Store
 from leian.home import Home
 
-__all__ = ["repeats", "neighbors", "party", "graph", "risk", "followups", "followup", "summarize_neighborhood"]
+__all__ = ["repeats", "neighbors", "party", "graph", "risk", "followups", "followup"]
 
 _CONNECTION_ERRORS = (DriverError, Neo4jError, OSError)
 _GRAPH_HELP = "图谱存储：Bolt 地址，如 bolt://host:7687（账号密码取自 LEIAN_NEO4J_USER / LEIAN_NEO4J_PASSWORD）。默认取 <数据目录>/config.toml 中的 [graph] uri，否则用内置的 networkx 图谱。"
@@ -123,18 +123,12 @@ def risk(home: Home, level: str | None, where: str | None, today: str | None, as
 @pass_home
 def followups(home: Home, due: bool, today: str | None, as_json: bool) -> None:
     """谁该回访、何时到期，最早到期的在前。"""
-    from leian.graph.followups import followups_of
-    from leian.graph.resolve import Resolver
-    from leian.graph.risk import LEVEL_NAMES, register
+    from leian.graph.parties import due_followups
+    from leian.graph.risk import LEVEL_NAMES
 
     day = _today(today)
     with _synced_store(home) as store:
-        found = [a for a in register(store, today=day) if a.due and (not due or a.due <= day.isoformat())]
-        visits = followups_of(store, Resolver(store).entities([a.party_id for a in found]))
-    items = [{"party_id": a.party_id, "name": a.name, "level": a.level, "colour": a.colour, "due": a.due,
-              "overdue": a.due <= day.isoformat(), "every_days": a.every_days, "cadence": a.cadence,
-              "responsible": a.responsible, "responsible_body": a.body,
-              "last_visit": visits[a.party_id][-1] if visits[a.party_id] else None} for a in found]
+        items = due_followups(store, day, due_only=due)
     if as_json:
         echo_json({"today": day.isoformat(), "followups": items})
         return
@@ -179,6 +173,7 @@ def followup_record(home: Home, party: str, note: str, by: str, as_json: bool) -
 def neighbors(home: Home, case_id: str, hops: int, uri: str | None, as_json: bool) -> None:
     """一件案件的关联：当事人及其其他案件、地点、调解员、相似案件和重复纠纷。"""
     from leian.graph.model import case_node_id
+    from leian.graph.neighborhood import summarize_neighborhood
 
     with _synced_store(home) as store, _synced_graph(home, store, uri) as graph:
         if store.get(case_id) is None:
@@ -201,94 +196,18 @@ def neighbors(home: Home, case_id: str, hops: int, uri: str | None, as_json: boo
         click.echo("相似案件：" + "、".join(f"{s['case_id']}（{s['score']:.2f}）" for s in data["similar"]))
 
 
-def summarize_neighborhood(case_id: str, nodes: dict, edges: list) -> dict[str, Any]:
-    """The parts of a case's neighbourhood a mediator reads, from nodes and edges."""
-    from leian.graph.model import case_node_id, plain_id
-
-    me = case_node_id(case_id)
-    case_node = nodes.get(me)
-    parties = []
-    for edge in sorted(edges, key=lambda e: e.dst):
-        if edge.src == me and edge.type == "INVOLVES":
-            node = nodes[edge.dst]
-            other_cases = sorted(
-                plain_id(e.src) for e in edges if e.type == "INVOLVES" and e.dst == edge.dst and e.src != me
-            )
-            parties.append({
-                "party_id": plain_id(edge.dst),
-                "name": node.props.get("name"),
-                "role": edge.props.get("role"),
-                "kind": node.props.get("kind"),
-                "names": node.props.get("names", []),
-                "reasons": node.props.get("reasons", []),
-                "other_cases": other_cases,
-            })
-    location = next((e.dst for e in edges if e.src == me and e.type == "OCCURRED_IN"), None)
-    # A place's id is its full path, top down.
-    place = plain_id(location).split("›") if location else []
-    mediators = [
-        {"name": nodes[e.dst].props.get("name"), "org": nodes[e.dst].props.get("org")}
-        for e in edges
-        if e.src == me and e.type == "MEDIATED_BY" and e.dst in nodes
-    ]
-    # Each case links to its own nearest neighbours, so two cases near each other are linked both ways: list each once.
-    best: dict[str, float] = {}
-    for e in edges:
-        if e.type == "SIMILAR_TO" and me in (e.src, e.dst):
-            other = plain_id(e.dst if e.src == me else e.src)
-            best[other] = max(best.get(other, 0.0), e.props.get("score") or 0.0)
-    similar = [{"case_id": other, "score": score} for other, score in sorted(best.items(), key=lambda item: (-item[1], item[0]))]
-    return {
-        "case": {"case_id": case_id, **(case_node.props if case_node else {})},
-        "parties": parties,
-        "place": place,
-        "mediators": mediators,
-        "repeat_of": sorted(plain_id(e.dst) for e in edges if e.type == "REPEAT_OF" and e.src == me),
-        "repeated_by": sorted(plain_id(e.src) for e in edges if e.type == "REPEAT_OF" and e.dst == me),
-        "similar": similar,
-        "nodes": len(nodes),
-        "edges": len(edges),
-    }
-
-
 @click.command()
 @click.argument("name_or_id")
 @click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
 @pass_home
 def party(home: Home, name_or_id: str, as_json: bool) -> None:
     """当事人的历史：叫这个名字（或这个编号）的每位当事人、其各种写法、合并依据和所涉案件。"""
-    from leian.graph.resolve import Resolver
-    from leian.graph.signals import entities_named
+    from leian.graph.parties import party_history
 
     with _synced_store(home) as store:
-        resolver = Resolver(store)
-        entity_ids = [name_or_id] if resolver.entities([name_or_id]) else entities_named(store, name_or_id, anonymous=True)
-        entities = resolver.entities(entity_ids)
-        titles = {
-            case_id: case.title
-            for e in entities.values()
-            for case_id, case in store.get_many(e.case_ids).items()
-        }
-        from leian.graph.followups import followups_of
-
-        visits = followups_of(store, entities)
-    if not entities:
+        data = {"parties": party_history(store, name_or_id)}
+    if not data["parties"]:
         raise click.ClickException(f"没有名为或编号为 {name_or_id!r} 的当事人")
-    data = {"parties": [
-        {
-            "party_id": e.entity_id,
-            "name": e.name,
-            "kind": e.kind,
-            "names": e.names,
-            "reasons": e.reasons,
-            "cases": [
-                {"case_id": m.case_id, "date": m.case_date, "role": m.role, "name_as_written": m.name, "title": titles.get(m.case_id)}
-                for m in sorted(e.mentions, key=lambda m: (m.case_date or "", m.case_id))
-            ],
-            "followups": visits[e.entity_id],
-        }
-        for e in sorted(entities.values(), key=lambda e: (-len(e.mentions), e.entity_id))
-    ]}
     if as_json:
         echo_json(data)
         return

@@ -16,7 +16,7 @@ from leian.data.taxonomy import Taxonomy
 from leian.embeddings.encoder import load_encoder
 from leian.home import Home
 from leian.library.calibrate import PARAPHRASES
-from leian.library.cli import case_ids_in
+from leian.library.case_ids import case_ids_in
 from leian.library.curation import RESOLVED_OUTCOMES, UNKNOWN, coverage, near_duplicates, suggest
 from leian.library.export import DOCX_FONT, export_library
 from leian.library.store import SECTIONS, Libraries, LibraryError

@@ -362,7 +362,7 @@ def graph_store(services: Any) -> Any:
 
 def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict[str, Any]:
     """Nodes and edges around a graph node, ready to draw, with names masked for ``user``."""
-    from leian.graph.cli import summarize_neighborhood
+    from leian.graph.neighborhood import summarize_neighborhood
     from leian.graph.model import LABELS, label_of, plain_id
 
     if node_id.split(":", 1)[0] not in LABELS.values() or ":" not in node_id:

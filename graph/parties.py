@@ -1,0 +1,49 @@
+"""A party's history and the revisits due: what ``leian party``, ``leian followups`` and the web's party pages show."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from leian.data.store import Store
+from leian.graph.followups import followups_of
+from leian.graph.resolve import Resolver
+from leian.graph.risk import register
+from leian.graph.signals import entities_named
+
+__all__ = ["party_history", "due_followups"]
+
+
+def party_history(store: Store, name_or_id: str) -> list[dict[str, Any]]:
+    """Every resolved party with this id (or name, anonymous parties included): spellings, merge reasons,
+    cases oldest first and revisits; the party with the most cases first. Resolution must be caught up."""
+    resolver = Resolver(store)
+    entity_ids = [name_or_id] if resolver.entities([name_or_id]) else entities_named(store, name_or_id, anonymous=True)
+    entities = resolver.entities(entity_ids)
+    titles = {case_id: case.title for e in entities.values() for case_id, case in store.get_many(e.case_ids).items()}
+    visits = followups_of(store, entities)
+    return [
+        {
+            "party_id": e.entity_id,
+            "name": e.name,
+            "kind": e.kind,
+            "names": e.names,
+            "reasons": e.reasons,
+            "cases": [
+                {"case_id": m.case_id, "date": m.case_date, "role": m.role, "name_as_written": m.name, "title": titles.get(m.case_id)}
+                for m in sorted(e.mentions, key=lambda m: (m.case_date or "", m.case_id))
+            ],
+            "followups": visits[e.entity_id],
+        }
+        for e in sorted(entities.values(), key=lambda e: (-len(e.mentions), e.entity_id))
+    ]
+
+
+def due_followups(store: Store, today: dt.date, *, due_only: bool = False) -> list[dict[str, Any]]:
+    """The parties of the 风险台账 with a revisit due (only those due by ``today`` with ``due_only``),
+    earliest first, each with its last revisit."""
+    found = [a for a in register(store, today=today) if a.due and (not due_only or a.due <= today.isoformat())]
+    visits = followups_of(store, Resolver(store).entities([a.party_id for a in found]))
+    return [{"party_id": a.party_id, "name": a.name, "level": a.level, "colour": a.colour, "due": a.due,
+             "overdue": a.due <= today.isoformat(), "every_days": a.every_days, "cadence": a.cadence,
+             "responsible": a.responsible, "responsible_body": a.body,
+             "last_visit": visits[a.party_id][-1] if visits[a.party_id] else None} for a in found]

@@ -1,0 +1,327 @@
+"""The Python API: one object over a LeiAn home that the CLI, the web app and users' own scripts all call.
+
+:func:`open` gives a :class:`LeiAn` over a home directory; its methods ingest
+records, search, and read the graph, the analytics and the case libraries.
+Each answer is a typed object (:mod:`leian.results`) whose ``to_dict()`` is
+the JSON the matching ``leian … --json`` command prints. Engines (the search
+model and indexes, the party-name automaton) load on first use and are kept.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leian.data.ingest import IngestReport
+from leian.data.record import Case
+from leian.data.store import Store
+from leian.errors import NotFound
+from leian.home import Home
+from leian.results import (
+    CaseRecord,
+    FollowupList,
+    HotspotAnswer,
+    Neighborhood,
+    PartyHistory,
+    ReindexReport,
+    RepeatChains,
+    RiskRegister,
+    SearchAnswer,
+    StoreStats,
+)
+
+if TYPE_CHECKING:
+    from leian.analytics.clusters import Clustering
+    from leian.graph.base import GraphStore
+    from leian.library.store import Libraries
+    from leian.search.engine import Query, SearchEngine
+
+__all__ = ["LeiAn", "IngestResult", "open", "NO_STORE"]
+
+#: What is said when a home has no case store yet.
+NO_STORE = "{root} 中还没有案件库（请先运行 `leian ingest` 或 `leian demo`）"
+
+Records = Iterable[Mapping[str, Any]]
+
+
+@dataclass
+class IngestResult(IngestReport):
+    """An :class:`~leian.data.ingest.IngestReport` and the notices the indexes raised (repeat disputes joined)."""
+
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "notices": self.notices}
+
+
+def open(home: str | os.PathLike[str] | Home | None = None, *, readonly: bool = False, create: bool = True,
+         model: str | None = None) -> LeiAn:
+    """Open a LeiAn home (``--home`` semantics: else ``$LEIAN_HOME``, else ``./leian-data``).
+
+    Args:
+        home: the home directory, or a resolved :class:`~leian.home.Home`.
+        readonly: open the case store read-only (searching and ingesting need it writable).
+        create: create the store if the home has none; with False a home without one raises NotFound.
+        model: the embedding model (else ``[embeddings] model`` of config.toml, else m3e-small).
+
+    Raises:
+        NotFound: the home has no case store and ``readonly`` or not ``create``.
+    """
+    resolved = home if isinstance(home, Home) else Home.resolve(home)
+    if (readonly or not create) and not resolved.exists():
+        raise NotFound(NO_STORE.format(root=resolved.root))
+    return LeiAn(resolved, resolved.open_store(readonly=readonly), model=model)
+
+
+class LeiAn:
+    """A LeiAn home with its store open; engines load on first use. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, home: Home, store: Store, *, model: str | None = None):
+        self.home = home
+        self.store = store
+        self.model = model
+        self._engine: SearchEngine | None = None
+        self._party_index: Any = None
+
+    def close(self) -> None:
+        """Close the store (the engines go with it)."""
+        self._engine = None
+        self._party_index = None
+        self.store.close()
+
+    def __enter__(self) -> LeiAn:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the store ------------------------------------------------------------
+
+    def ingest(self, paths_or_records: Iterable[str | os.PathLike[str]] | Records, *, batch_size: int = 500,
+               index: bool = True, progress: bool = False, source: str = "records") -> IngestResult:
+        """Validate and store records, then bring every index up to date.
+
+        Args:
+            paths_or_records: JSONL, CSV or XLSX files, or records as mappings (one per case).
+            batch_size: records per transaction.
+            index: update the search index and graph afterwards (else ``reindex`` later).
+            progress: progress bars on stderr.
+            source: how rejects of records given as mappings are named (``source:N``).
+        """
+        from leian.data.ingest import ingest, ingest_records
+        from leian.indexers import sync_all
+
+        items = list(paths_or_records)
+        if all(isinstance(item, (str, os.PathLike)) for item in items):
+            report = ingest(self.store, [Path(p) for p in items], rejects_dir=self.home.rejects_dir,  # type: ignore[arg-type]
+                            batch_size=batch_size, progress=progress)
+        else:  # records; one that is not a mapping is rejected as such
+            report = ingest_records(self.store, items, rejects_dir=self.home.rejects_dir, source=source,  # type: ignore[arg-type]
+                                    batch_size=batch_size, progress=progress)
+        notices = sync_all(self.home, self.store, progress=progress) if index else []
+        self._party_index = None
+        return IngestResult(**vars(report), notices=notices)
+
+    def stats(self) -> StoreStats:
+        """Cases, parties, dates and counts by type, outcome, channel and district."""
+        return StoreStats.from_dict({**self.store.stats(), "home": str(self.home.root)})
+
+    def case(self, case_id: str) -> Case:
+        """The stored case ``case_id`` (raises NotFound)."""
+        case = self.store.get(case_id)
+        if case is None:
+            raise NotFound(f"没有编号为 {case_id!r} 的案件")
+        return case
+
+    def show(self, case_id: str) -> CaseRecord:
+        """The case's normalised form and the record as it came in."""
+        case = self.case(case_id)
+        return CaseRecord.from_dict({"case": case.to_dict(), "original": case.raw})
+
+    def cases(self) -> Iterator[Case]:
+        """Every stored case."""
+        return self.store.iter_cases()
+
+    # -- search ---------------------------------------------------------------
+
+    @property
+    def engine(self) -> SearchEngine:
+        """The search engine (model and indexes), loaded once and caught up with the store."""
+        if self._engine is None:
+            from leian.search.engine import SearchEngine
+
+            self._engine = SearchEngine(self.home, store=self.store, model=self.model)
+        return self._engine
+
+    def search(self, text: str, *, top_k: int = 10, type: str | None = None, where: str | None = None,
+               since: str | None = None, until: str | None = None, outcome: str | None = None,
+               channel: str | None = None, mediator: str | None = None, parties: Sequence[str] = (),
+               as_type: str | None = None, page: int = 1, alert: bool = True) -> SearchAnswer:
+        """Past cases similar to ``text``, a new dispute told in one's own words.
+
+        Args:
+            text: the new dispute.
+            top_k: results per page.
+            type, where, since, until, outcome, channel, mediator: filters (as ``leian search``): only such cases.
+            parties: the new dispute's parties; cases they are parties to rank higher.
+            as_type: the new dispute's type, in place of the predicted one (raises cases of that type).
+            page: which page of ``top_k`` results, from 1.
+            alert: add the repeat alert (known parties and addresses the text names).
+
+        Raises:
+            ValueError: a filter or page that is not valid (the message says which).
+        """
+        filters = self._filters(type=type, where=where, since=since, until=until, outcome=outcome, channel=channel,
+                                mediator=mediator)
+        answer = self.engine.search(text, top_k=top_k, filters=filters, parties=list(parties), type=as_type, page=page)
+        if alert:
+            answer["repeat_alert"] = self.repeat_alert(text, parties=list(parties))
+        return SearchAnswer.from_dict(answer)
+
+    def search_many(self, queries: Sequence[str | Mapping[str, Any]], *, top_k: int = 10, alert: bool = True,
+                    **filters: str | None) -> list[SearchAnswer]:
+        """Answer many queries (encoded in one batch), in order; ``filters`` as in :meth:`search`.
+
+        A query is its text, or a mapping with ``text`` and optional ``type``, ``where`` and ``parties``
+        (the lines of ``leian search --batch``): they describe the new dispute, as in :meth:`search`.
+        """
+        from leian.search.engine import Query
+
+        asked = [{"text": q} if isinstance(q, str) else q for q in queries]
+        built = [Query(q["text"], type=q.get("type"), where=q.get("where"), parties=q.get("parties") or []) for q in asked]
+        answers = self.engine.search_many(built, top_k=top_k, filters=self._filters(**filters))
+        if alert:
+            for query, answer in zip(asked, answers):
+                answer["repeat_alert"] = self.repeat_alert(query["text"], parties=list(query.get("parties") or []))
+        return [SearchAnswer.from_dict(a) for a in answers]
+
+    @staticmethod
+    def _filters(**given: str | None) -> Any:
+        from leian.search.filters import Filters
+
+        return Filters(**given).check()
+
+    def repeat_alert(self, text: str, *, parties: Sequence[str] = (), address: str | None = None) -> dict[str, Any]:
+        """Known parties and addresses ``text`` (or ``parties``, ``address``) names, with their cases and chains."""
+        from leian.graph.alert import PartyIndex, repeat_alert
+        from leian.graph.repeats import resolve_changes
+
+        resolve_changes(self.store)
+        if self._party_index is None:
+            self._party_index = PartyIndex(self.store)
+        return repeat_alert(self.store, text, parties=list(parties), address=address, index=self._party_index)
+
+    def neighbors_of(self, case_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` cases nearest to a stored case in the search index, ``(id, cosine)``, best first."""
+        return self.engine.neighbors(case_id, k)
+
+    def reindex(self, *, progress: bool = False) -> ReindexReport:
+        """Rebuild the search index from the store (cached vectors reused)."""
+        from leian.search.engine import reindex
+
+        self._engine = None
+        return ReindexReport.from_dict(reindex(self.home, self.store, model=self.model, progress=progress))
+
+    # -- graph ----------------------------------------------------------------
+
+    def resolve(self, *, progress: bool = False) -> list[str]:
+        """Catch party resolution and repeat chains up with the store (cheap when nothing changed); returns notices."""
+        from leian.graph.repeats import resolve_changes
+
+        return resolve_changes(self.store, progress=progress)
+
+    @contextmanager
+    def graph(self, uri: str | None = None, *, progress: bool = False) -> Iterator[GraphStore]:
+        """The configured graph store (``uri``, else ``[graph] uri``, else networkx), caught up with the store."""
+        from leian.graph.factory import open_graph
+        from leian.graph.sync import apply_changes
+
+        self.resolve(progress=progress)
+        with open_graph(self.home, uri) as graph:
+            apply_changes(graph, self.store, progress=progress)
+            yield graph
+
+    def neighbors(self, case_id: str, *, hops: int = 2, uri: str | None = None) -> Neighborhood:
+        """A case's parties and their other cases, place, mediators, repeat chains and similar cases."""
+        from leian.graph.model import case_node_id
+        from leian.graph.neighborhood import summarize_neighborhood
+
+        with self.graph(uri) as graph:
+            self.case(case_id)
+            nodes, edges = graph.neighborhood(case_node_id(case_id), hops)
+        return Neighborhood.from_dict(summarize_neighborhood(case_id, nodes, edges))
+
+    def party(self, name_or_id: str) -> PartyHistory:
+        """Every party with this name or id: spellings, why merged, cases and revisits (raises NotFound)."""
+        from leian.graph.parties import party_history
+
+        self.resolve()
+        found = party_history(self.store, name_or_id)
+        if not found:
+            raise NotFound(f"没有名为或编号为 {name_or_id!r} 的当事人")
+        return PartyHistory.from_dict({"parties": found})
+
+    def repeats(self, kind: str | None = None) -> RepeatChains:
+        """Repeat-dispute chains in time order (``kind``: same_parties, same_address or respondent)."""
+        from leian.graph.repeats import RepeatSettings, all_chains
+
+        settings = RepeatSettings.from_home(self.home)
+        self.resolve()
+        return RepeatChains(chains=[c for c in all_chains(self.store, settings) if kind is None or c.kind == kind])
+
+    def risk(self, *, today: dt.date | None = None, level: str | None = None, where: str | None = None) -> RiskRegister:
+        """The 风险台账 on ``today`` (default: today, local), optionally one level (or colour) and place."""
+        from leian.graph.followups import local_today
+        from leian.graph.risk import register
+
+        day = today or local_today()
+        self.resolve()
+        return RiskRegister(today=day.isoformat(), parties=register(self.store, today=day, level=level, where=where))
+
+    def followups(self, *, today: dt.date | None = None, due: bool = False) -> FollowupList:
+        """Parties with a revisit due (only those due by ``today`` with ``due``), earliest first."""
+        from leian.graph.followups import local_today
+        from leian.graph.parties import due_followups
+
+        day = today or local_today()
+        self.resolve()
+        return FollowupList(today=day.isoformat(), followups=due_followups(self.store, day, due_only=due))
+
+    def record_followup(self, party: str, note: str, *, by: str, source: str = "api") -> dict[str, Any]:
+        """Record a revisit to ``party`` (an id, or a name only one party has); returns it."""
+        from leian.graph.followups import find_party, record_followup
+
+        self.resolve()
+        return record_followup(self.store, find_party(self.store, party), note, by=by, source=source)
+
+    # -- analytics ------------------------------------------------------------
+
+    def hotspots(self, *, level: str = "town", period: str = "month", type_level: str = "category", at: str | None = None,
+                 fdr: float = 0.05, min_count: int = 5, repeats: bool = False) -> HotspotAnswer:
+        """Spikes, rising trends and latent risks per place and type in period ``at`` (default: the latest complete one)."""
+        from leian.analytics.hotspots import detect_hotspots, repeat_hotspots
+
+        report = detect_hotspots(self.store, level=level, period=period, type_level=type_level, at=at, fdr=fdr,
+                                 min_count=min_count)
+        return HotspotAnswer(report=report, repeats=repeat_hotspots(self.store) if repeats else None)
+
+    def clusters(self, *, k: int = 10, resolution: float = 1.5, min_size: int = 3, window_days: int = 90,
+                 fresh: bool = False, progress: bool = False) -> Clustering:
+        """Topical clusters of every case (kNN graph of the vectors + Louvain), named by keywords; ids kept as cases arrive."""
+        from leian.analytics.clusters import cluster_cases
+        from leian.embeddings.encoder import model_for_home
+
+        return cluster_cases(self.store, model=model_for_home(self.home, self.model), k=k, resolution=resolution,
+                             min_size=min_size, window_days=window_days, progress=progress, fresh=fresh)
+
+    # -- case libraries -------------------------------------------------------
+
+    def libraries(self) -> Libraries:
+        """The case libraries (典型案例库): create, add, edit, review, publish, export."""
+        from leian.library.store import Libraries
+
+        return Libraries(self.store, self_review=bool(self.home.setting("library", "self_review", False)))
