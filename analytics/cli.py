@@ -117,10 +117,11 @@ def clusters(home: Home, model: str | None, k: int, resolution: float, min_size:
 @click.option("--at", "at", metavar="PERIOD", help="检验的周期，如 2025-03 或 2025-W11（默认：最近一个完整周期）。")
 @click.option("--clusters/--no-clusters", "with_clusters", default=True, show_default=True, help="包含主题聚类（会为尚未缓存的案件编码）。")
 @click.option("--model", help="聚类所用的向量模型（默认：config.toml 中 [embeddings] model，否则 m3e-small）。")
+@click.option("--unmasked", is_flag=True, help="保留当事人姓名和门牌号原样（默认像案例库导出一样脱敏）。")
 @click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出写入了什么。")
 @pass_home
 def report(home: Home, out: str, level: str, period: str, type_level: str, at: str | None, with_clusters: bool,
-           model: str | None, as_json: bool) -> None:
+           model: str | None, unmasked: bool, as_json: bool) -> None:
     """把分析报告写入 OUT：中文图表和 Markdown 摘要（report.md）。"""
     from leian.analytics.report import write_report
     from leian.embeddings.encoder import model_for_home
@@ -129,10 +130,11 @@ def report(home: Home, out: str, level: str, period: str, type_level: str, at: s
     with home.open_store() as store:
         try:
             written = write_report(store, out, level=level, period=period, type_level=type_level, at=at,
-                                   clusters=with_clusters, model=model_for_home(home, model))
+                                   clusters=with_clusters, model=model_for_home(home, model), masked=not unmasked)
         except (ValueError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from None
+    written.pop("chart_texts")  # for tests of what the charts show, not for the reader
     if as_json:
         echo_json(written)
         return
-    click.echo(f"报告已写入 {written['out']}：" + "、".join(written["files"]))
+    click.echo(f"报告已写入 {written['out']}：" + "、".join(written["files"]) + ("（未脱敏）" if unmasked else "（已脱敏）"))

@@ -1,5 +1,11 @@
 """The analyst's report: charts (PNG and SVG) and a Markdown summary in Chinese.
 
+Party names are masked as in the library exports (梁某甲 / 梁某乙, one label per
+person through the whole report) and addresses lose their house numbers, unless
+asked for unmasked. Charts show complete periods only (the month still running
+is left out, not drawn as a fall), no bar of zero cases, whole numbers on every
+count axis, and clusters by their keywords.
+
 Charts are drawn with a real CJK font: Noto Sans SC from the PyPI package
 ``pylopdf-fonts-zh-cn`` when installed, else Debian's ``fonts-noto-cjk`` or
 ``fonts-wqy-microhei``. Before a chart is saved, every character on it is
@@ -15,17 +21,19 @@ set()
 """
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from leian.analytics.counts import TYPE_LEVEL_NAMES, count_cells
+from leian.clock import today
+from leian.analytics.counts import TYPE_LEVEL_NAMES, count_cells, period_end
 from leian.analytics.hotspots import RISK_RULES, HotspotReport, detect_hotspots, repeat_hotspots
+from leian.data.normalize import mask_address
 from leian.data.places import LEVEL_NAMES
 from leian.data.store import Store
+from leian.library.masking import Masker
 
 __all__ = ["cjk_font_path", "missing_glyphs", "figure_texts", "write_report", "RISK_COLOURS", "FONT_CANDIDATES"]
 
@@ -35,6 +43,7 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
 )
+CHART_FORMATS = ("png", "svg")
 RISK_COLOURS = {"红": "#d62728", "橙": "#ff7f0e", "黄": "#e6b800", "蓝": "#1f77b4"}
 
 
@@ -87,23 +96,30 @@ def _use_font() -> str:
     return name
 
 
-def _save(figure, out: Path, name: str) -> list[str]:
-    """Check every glyph, then write ``name``.png and ``name``.svg; returns the file names."""
+def _save(figure, out: Path, name: str) -> dict[str, list[str]]:
+    """Check every glyph, then write ``name``.png and ``name``.svg; returns {name: every text drawn}."""
     from matplotlib import pyplot
 
-    missing = missing_glyphs(figure_texts(figure), cjk_font_path())
+    figure.canvas.draw()  # tick labels exist only once drawn: check them too
+    texts = figure_texts(figure)
+    missing = missing_glyphs(texts, cjk_font_path())
     if missing:
         pyplot.close(figure)
         raise RuntimeError(f"图表 {name}：字体缺少这些字 {''.join(sorted(missing))}")
-    files = []
-    for suffix in ("png", "svg"):
+    for suffix in CHART_FORMATS:
         figure.savefig(out / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
-        files.append(f"{name}.{suffix}")
     pyplot.close(figure)
-    return files
+    return {name: texts}
 
 
-def _trend_chart(store: Store, out: Path, months: int = 24) -> list[str]:
+def _whole_counts(axis) -> None:
+    """Ticks of a count axis at whole numbers only (no 2.5 cases)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _trend_chart(store: Store, out: Path, months: int = 24) -> dict[str, list[str]]:
     from matplotlib import pyplot
 
     rows = store.conn.execute(
@@ -111,8 +127,12 @@ def _trend_chart(store: Store, out: Path, months: int = 24) -> list[str]:
         "WHERE case_date IS NOT NULL AND category IS NOT NULL GROUP BY month, category"
     ).fetchall()
     if not rows:
-        return []
-    periods = sorted({r[0] for r in rows})[-months:]
+        return {}
+    periods = sorted({r[0] for r in rows})
+    last_day = store.conn.execute("SELECT MAX(substr(case_date, 1, 10)) FROM cases WHERE category IS NOT NULL").fetchone()[0]
+    if len(periods) > 1 and last_day < period_end(periods[-1], "month"):
+        periods = periods[:-1]  # the month still running would read as a fall
+    periods = periods[-months:]
     totals: dict[str, int] = {}
     for _, category, n in rows:
         totals[category] = totals.get(category, 0) + n
@@ -130,17 +150,19 @@ def _trend_chart(store: Store, out: Path, months: int = 24) -> list[str]:
     axes.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
     axes.set_xticks(periods[:: max(1, len(periods) // 12)])
     axes.tick_params(axis="x", rotation=45)
+    axes.set_ylim(bottom=0)
+    _whole_counts(axes.yaxis)
     axes.grid(alpha=0.3)
     return _save(figure, out, "trend")
 
 
-def _hotspot_chart(found: HotspotReport, out: Path, limit: int = 15) -> list[str]:
+def _hotspot_chart(found: HotspotReport, out: Path, limit: int = 15) -> dict[str, list[str]]:
     from matplotlib import pyplot
     from matplotlib.patches import Patch
 
-    spots = found.hotspots[:limit]
+    spots = [s for s in found.hotspots if s.count > 0][:limit]  # a latent (蓝) cell of 0 this period is no bar
     if not spots:
-        return []
+        return {}
     labels = [f"{s.cell.place_label}·{s.cell.type}" for s in spots][::-1]
     counts = [s.count for s in spots][::-1]
     expected = [s.expected for s in spots][::-1]
@@ -151,27 +173,31 @@ def _hotspot_chart(found: HotspotReport, out: Path, limit: int = 15) -> list[str
     marks = axes.scatter(expected, y, color="black", marker="|", s=200, zorder=3, label="预期件数")
     axes.set_yticks(y, labels)
     axes.set_xlabel("案件数")
+    _whole_counts(axes.xaxis)
     axes.set_title(f"{found.period} 风险预警（{LEVEL_NAMES[found.level]} × {TYPE_LEVEL_NAMES[found.type_level]}）")
     legend = [Patch(color=c, label=f"{risk}色预警") for risk, c in RISK_COLOURS.items()]
     axes.legend(handles=legend + [marks], fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(figure, out, "hotspots")
 
 
-def _place_heatmap(store: Store, out: Path, level: str, period: str, recent: int = 12) -> list[str]:
+def _place_heatmap(store: Store, out: Path, level: str, period: str, recent: int = 12) -> dict[str, list[str]]:
     from matplotlib import pyplot
 
     table = count_cells(store, level, period, "category")
     if not table.series:
-        return []
-    span = slice(max(0, len(table.periods) - recent), len(table.periods))
+        return {}
+    last = table.index(table.latest_complete())  # a period still running is no period to compare
+    span = slice(max(0, last + 1 - recent), last + 1)
     places: dict[str, int] = {}
     types: dict[str, int] = {}
     for cell, counts in table.series.items():
         n = int(counts[span].sum())
         places[cell.place_label] = places.get(cell.place_label, 0) + n
         types[cell.category] = types.get(cell.category, 0) + n
-    top_places = sorted(places, key=lambda p: (-places[p], p))[:12]
-    top_types = sorted(types, key=lambda t: (-types[t], t))[:8]
+    top_places = [p for p in sorted(places, key=lambda p: (-places[p], p)) if places[p]][:12]
+    top_types = [t for t in sorted(types, key=lambda t: (-types[t], t)) if types[t]][:8]
+    if not top_places:
+        return {}
     grid = np.zeros((len(top_places), len(top_types)), dtype=int)
     for cell, counts in table.series.items():
         if cell.place_label in top_places and cell.category in top_types:
@@ -184,22 +210,23 @@ def _place_heatmap(store: Store, out: Path, level: str, period: str, recent: int
         axes.text(j, i, str(n), ha="center", va="center", fontsize=8, color="white" if n > grid.max() * 0.6 else "black")
     first, last = table.periods[span][0], table.periods[span][-1]
     axes.set_title(f"高发{LEVEL_NAMES[level]}与纠纷类型（{first} 至 {last}）")
-    figure.colorbar(image, ax=axes, label="案件数")
+    _whole_counts(figure.colorbar(image, ax=axes, label="案件数").ax.yaxis)
     return _save(figure, out, "places")
 
 
-def _cluster_chart(clustering, out: Path, limit: int = 12) -> list[str]:
+def _cluster_chart(clustering, out: Path, show: Callable[[str], str], limit: int = 12) -> dict[str, list[str]]:
     from matplotlib import pyplot
 
-    shown = clustering.clusters[:limit]
+    shown = [c for c in clustering.clusters if c.size][:limit]
     if not shown:
-        return []
-    labels = [f"{c.id} {c.label}" + ("（新兴）" if c.emerging else "") for c in shown][::-1]
+        return {}
+    labels = [show(c.label) + ("（新兴）" if c.emerging else "") for c in shown][::-1]
     figure, axes = pyplot.subplots(figsize=(10, 0.45 * len(shown) + 1.5))
     axes.barh(range(len(shown)), [c.size for c in shown][::-1],
               color=["#d62728" if c.emerging else "#7f7f7f" for c in shown][::-1])
     axes.set_yticks(range(len(shown)), labels)
     axes.set_xlabel("案件数")
+    _whole_counts(axes.xaxis)
     axes.set_title("主题聚类（关键词为各类的区分性词语，红色为新兴主题）")
     return _save(figure, out, "clusters")
 
@@ -214,10 +241,12 @@ def write_report(
     at: str | None = None,
     clusters: bool = True,
     model: str | None = None,
+    masked: bool = True,
 ) -> dict[str, object]:
     """Write charts and ``report.md`` into ``out``; returns what was written and found.
 
-    ``clusters`` needs a writable store (vectors are cached in it).
+    ``clusters`` needs a writable store (vectors are cached in it). With ``masked`` (the default)
+    party names and house numbers are masked as in the library exports.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,20 +255,24 @@ def write_report(
     dated = bool(count_cells(store, level, period, type_level).periods)
     found = detect_hotspots(store, level=level, period=period, type_level=type_level, at=at) if dated or at else None
     repeats = repeat_hotspots(store, limit=20)
-    files = _trend_chart(store, out)
+    charts = _trend_chart(store, out)
     if found is not None:
-        files += _hotspot_chart(found, out) + _place_heatmap(store, out, level, period)
+        charts |= _hotspot_chart(found, out) | _place_heatmap(store, out, level, period)
     clustering = None
     if clusters:
         from leian.analytics.clusters import cluster_cases
 
         clustering = cluster_cases(store, model=model)
-        files += _cluster_chart(clustering, out)
-    markdown = _markdown(store, found, repeats, clustering, files)
+    show = _report_masker(store, found, repeats, clustering) if masked else _Unmasked()
+    if clustering is not None:
+        charts |= _cluster_chart(clustering, out, show)
+    files = [f"{name}.{suffix}" for name in charts for suffix in CHART_FORMATS]
+    markdown = _markdown(store, found, repeats, clustering, files, show)
     (out / "report.md").write_text(markdown, encoding="utf-8")
     return {
         "out": str(out),
         "files": files + ["report.md"],
+        "chart_texts": charts,
         "period": found.period if found else None,
         "hotspots": len(found.hotspots) if found else None,
         "clusters": len(clustering.clusters) if clustering else None,
@@ -247,12 +280,47 @@ def write_report(
     }
 
 
-def _markdown(store: Store, found: HotspotReport | None, repeats: dict, clustering, files: list[str]) -> str:
+class _Unmasked:
+    """What ``--unmasked`` shows: every text as it is."""
+
+    def __call__(self, text: str) -> str:
+        return text
+
+    def address(self, text: str) -> str:
+        return text
+
+
+class _ReportMasker:
+    """One masker for the whole report: a person keeps one label in it (梁某甲), and two people never share one."""
+
+    def __init__(self, masker: Masker):
+        self.masker = masker
+
+    def __call__(self, text: str) -> str:
+        return self.masker.mask(text)
+
+    def address(self, text: str) -> str:
+        return mask_address(self.masker.mask(text))
+
+
+def _report_masker(store: Store, found: HotspotReport | None, repeats: dict, clustering) -> _ReportMasker:
+    """A masker that knows every party named in the report's texts, registered in the order they appear."""
+    texts = [h.why for h in found.hotspots] if found else []
+    texts += [p["name"] for p in repeats["parties"]] + [a["address"] for a in repeats["addresses"]]
+    texts += [word for c in clustering.clusters for word in c.keywords] if clustering else []
+    masker = Masker()
+    for text in texts:
+        masker.add_parties(store.party_names_in(text))
+    return _ReportMasker(masker)
+
+
+def _markdown(store: Store, found: HotspotReport | None, repeats: dict, clustering, files: list[str],
+              show: Callable[[str], str]) -> str:
     first, last = store.conn.execute("SELECT MIN(case_date), MAX(case_date) FROM cases").fetchone()
     lines = [
         "# 矛盾纠纷风险分析报告",
         "",
-        f"生成时间：{dt.date.today().isoformat()}　数据范围：{first or '-'} 至 {last or '-'}　案件总数：{store.count()}",
+        f"生成时间：{today()}　数据范围：{first or '-'} 至 {last or '-'}　案件总数：{store.count()}",
         "",
         "## 一、本期风险预警",
         "",
@@ -270,7 +338,7 @@ def _markdown(store: Store, found: HotspotReport | None, repeats: dict, clusteri
     if found is not None and found.hotspots:
         lines += ["| 等级 | 地点 | 类型 | 本期件数 | 预期件数 | 原因 |", "| --- | --- | --- | ---: | ---: | --- |"]
         lines += [
-            f"| {h.risk} | {h.cell.place_label} | {h.cell.type} | {h.count} | {h.expected:.1f} | {h.why} |"
+            f"| {h.risk} | {h.cell.place_label} | {h.cell.type} | {h.count} | {h.expected:.1f} | {show(h.why)} |"
             for h in found.hotspots[:30]
         ]
         if len(found.hotspots) > 30:
@@ -281,16 +349,17 @@ def _markdown(store: Store, found: HotspotReport | None, repeats: dict, clusteri
     lines += ["", "## 二、重复纠纷", ""]
     if repeats["parties"] or repeats["addresses"]:
         lines += ["| 对象 | 件数 | 首次 | 最近 |", "| --- | ---: | --- | --- |"]
-        lines += [f"| 当事人 {p['name']} | {p['cases']} | {p['first'] or '-'} | {p['last'] or '-'} |" for p in repeats["parties"]]
-        lines += [f"| 地址 {a['address']} | {a['cases']} | {a['first'] or '-'} | {a['last'] or '-'} |" for a in repeats["addresses"]]
+        lines += [f"| 当事人 {show(p['name'])} | {p['cases']} | {p['first'] or '-'} | {p['last'] or '-'} |" for p in repeats["parties"]]
+        lines += [f"| 地址 {show.address(a['address'])} | {a['cases']} | {a['first'] or '-'} | {a['last'] or '-'} |"
+                  for a in repeats["addresses"]]
     else:
         lines.append("未发现同一当事人或同一地址三件及以上的重复纠纷。")
     if clustering is not None:
         lines += ["", "## 三、主题聚类", "",
                   f"共 {len(clustering.clusters)} 个主题，未归类 {len(clustering.noise)} 件。", "",
-                  "| 编号 | 关键词 | 件数 | 主要类型 | 主要地点 | 新兴 |", "| --- | --- | ---: | --- | --- | --- |"]
+                  "| 主题（关键词） | 件数 | 主要类型 | 主要地点 | 新兴 |", "| --- | ---: | --- | --- | --- |"]
         lines += [
-            f"| {c.id} | {'、'.join(c.keywords[:6])} | {c.size} | {'、'.join(t for t, _ in c.types) or '-'} | "
+            f"| {show('、'.join(c.keywords[:6]))} | {c.size} | {'、'.join(t for t, _ in c.types) or '-'} | "
             f"{'、'.join(p for p, _ in c.places) or '-'} | {'是' if c.emerging else ''} |"
             for c in clustering.clusters[:20]
         ]

@@ -1,6 +1,7 @@
 """The analyst's report: real charts with a real CJK font (no tofu), and a Chinese Markdown summary."""
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -72,9 +73,34 @@ def test_summary_in_chinese_names_the_hotspot_and_the_repeat_party(written):
     assert summary.startswith("# 矛盾纠纷风险分析报告")
     row = next(line for line in summary.splitlines() if "平沙镇" in line and line.startswith("| 红"))
     assert "劳动" in row and "群体" in row
-    assert "王建国" in summary and "主题聚类" in summary
+    assert "主题聚类" in summary
+    # Names masked as in the library exports: the repeat party is told apart, never named.
+    assert "王建国" not in summary and "| 当事人 王某" in summary
+    assert "138" not in summary.split("## 二、重复纠纷")[1]
     for name in ("trend", "hotspots", "places", "clusters"):
         assert f"![{name}.png]({name}.png)" in summary
+
+
+def test_charts_show_complete_months_whole_counts_and_clusters_by_keywords(written):
+    _, result = written
+    texts = result["chart_texts"]
+    # The data runs to 2025-12-12: December is still running and is left out of the monthly trend.
+    months = [t for t in texts["trend"] if t[:4] == "2025" and len(t) == 7]
+    assert months and max(months) == "2025-11"
+    assert "2025-12" not in texts["places"][-1] and all("2025-12" not in t for t in texts["places"])
+    # Count axes carry whole numbers only.
+    for name in ("trend", "hotspots", "places", "clusters"):
+        ticks = [t.replace("\u2212", "-") for t in texts[name] if t.replace(".", "", 1).replace("\u2212", "").isdigit()]
+        assert ticks and all(float(t).is_integer() and "." not in t for t in ticks), (name, ticks)
+    # Clusters are named by their keywords, not by ids like C3.
+    assert not [t for t in texts["clusters"] if re.search(r"\bC[0-9a-f]{6}\b", t)]
+    assert any("、" in t for t in texts["clusters"])
+
+
+def test_an_unmasked_report_names_the_parties(tmp_path):
+    with build_store(tmp_path / "home" / "cases.sqlite") as store:
+        write_report(store, tmp_path / "out", at="2025-12", clusters=False, masked=False)
+    assert "| 当事人 王建国 |" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
 
 
 def test_the_font_draws_every_character_and_the_check_can_fail():
