@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from leian.data.areas import Area
 from leian.data.places import LEVELS, LEVEL_NAMES
 from leian.data.store import Store
 
@@ -179,8 +180,9 @@ class CountTable:
         return np.sum(list(self.series.values()), axis=0)
 
 
-def count_cells(store: Store, level: str = "town", period: str = "month", type_level: str = "category") -> CountTable:
-    """Count cases per cell and period; cases lacking a date, the place level or the type are left out."""
+def count_cells(store: Store, level: str = "town", period: str = "month", type_level: str = "category",
+                area: Area | None = None) -> CountTable:
+    """Count cases per cell and period (of ``area`` only, if given); cases lacking a date, the place level or the type are left out."""
     check_level(level)
     if period not in PERIODS:
         raise ValueError(f"未知的统计周期 {period!r}（可选：{'、'.join(PERIODS)}）")
@@ -189,12 +191,14 @@ def count_cells(store: Store, level: str = "town", period: str = "month", type_l
     path_columns = LEVELS[: LEVELS.index(level) + 1]
     type_columns = ("category", "subtype") if type_level == "subtype" else ("category",)
     columns = ", ".join(path_columns + type_columns)
+    in_area, params = area.sql() if area else ("1", [])
     # Grouping by day (not period) keeps ISO weeks in Python; a cell has at most a few hundred days.
     rows = store.conn.execute(
         f"SELECT {columns}, case_date, COUNT(*) FROM cases "
-        f"WHERE {level} IS NOT NULL AND case_date IS NOT NULL "
+        f"WHERE {level} IS NOT NULL AND case_date IS NOT NULL AND {in_area} "
         + " ".join(f"AND {c} IS NOT NULL" for c in type_columns)
-        + f" GROUP BY {columns}, case_date"
+        + f" GROUP BY {columns}, case_date",
+        params,
     ).fetchall()
     by_cell: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     first = last = None

@@ -61,6 +61,7 @@ from leian.analytics.counts import (
     period_start,
     trend_test,
 )
+from leian.data.areas import Area
 from leian.data.places import LEVELS
 from leian.data.store import Store
 from leian.graph.repeats import RESOLVE_SEQ, address_counts
@@ -206,9 +207,10 @@ def detect_hotspots(
     fdr: float = 0.05,
     min_count: int = 5,
     min_ratio: float = 2.0,
+    area: Area | None = None,
 ) -> HotspotReport:
-    """Test every cell in period ``at`` (default: the latest complete one) and rate its risk."""
-    table = count_cells(store, level, period, type_level)
+    """Test every cell (of ``area`` only, if given) in period ``at`` (default: the latest complete one) and rate its risk."""
+    table = count_cells(store, level, period, type_level, area)
     tested = at or table.latest_complete()
     t = table.index(tested)
     cells = list(table.series)
@@ -383,18 +385,20 @@ def _party_case_totals(store: Store, last: str) -> dict[str, tuple[str, int]]:
     return {identity: ("".join(name.split()), n) for identity, name, n in rows}
 
 
-def repeat_hotspots(store: Store, *, min_cases: int = REPEAT_MIN, limit: int = 50) -> dict[str, list[dict[str, object]]]:
-    """Parties and addresses with ``min_cases`` or more cases, most cases first."""
+def repeat_hotspots(store: Store, *, min_cases: int = REPEAT_MIN, limit: int = 50,
+                    area: Area | None = None) -> dict[str, list[dict[str, object]]]:
+    """Parties and addresses with ``min_cases`` or more cases (counting those of ``area`` only, if given), most cases first."""
+    in_area, params = area.sql("c") if area else ("1", [])
     parties = store.conn.execute(
         "SELECT MIN(p.name) AS name, p.identity, COUNT(DISTINCT p.case_id) AS n, "
         "GROUP_CONCAT(DISTINCT p.case_id) AS ids, MIN(c.case_date), MAX(c.case_date) "
-        f"FROM ({_parties(store)}) p JOIN cases c ON c.id = p.case_id "
+        f"FROM ({_parties(store)}) p JOIN cases c ON c.id = p.case_id WHERE {in_area} "
         "GROUP BY p.identity HAVING n >= ? ORDER BY n DESC, name LIMIT ?",
-        (min_cases, limit),
+        (*params, min_cases, limit),
     ).fetchall()
     # Addresses are counted as everywhere else (leian.graph.repeats.place_cases): by street part in their place.
     has_places = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_places'").fetchone()
-    addresses = address_counts(store, min_cases, limit) if has_places else []
+    addresses = address_counts(store, min_cases, limit, area) if has_places else []
     return {
         "parties": [
             {"name": "".join(r[0].split()), "cases": r[2], "case_ids": sorted(r[3].split(",")), "first": r[4], "last": r[5]}

@@ -41,6 +41,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from leian.data.areas import Area
 from leian.data.normalize import normalize_name
 from leian.data.places import parse_address
 from leian.data.store import Store
@@ -497,14 +498,15 @@ def place_cases(store: Store, address: str | None) -> list[str]:
     return [case_id for case_id, town, community in rows if (community and community in text) or (town and town in text)]
 
 
-def address_counts(store: Store, min_cases: int, limit: int) -> list[dict[str, Any]]:
-    """Addresses (street in village/community or town) with ``min_cases`` or more cases, most first."""
+def address_counts(store: Store, min_cases: int, limit: int, area: Area | None = None) -> list[dict[str, Any]]:
+    """Addresses (street in village/community or town) with ``min_cases`` or more cases (of ``area`` only, if given), most first."""
     Resolver(store)
+    in_area, params = area.sql("c") if area else ("1", [])
     rows = store.conn.execute(
         "SELECT p.town, p.community, p.street, COUNT(*) AS n, GROUP_CONCAT(p.case_id), MIN(c.case_date), MAX(c.case_date) "
-        "FROM graph_places p JOIN cases c ON c.id = p.case_id WHERE p.street IS NOT NULL "
+        f"FROM graph_places p JOIN cases c ON c.id = p.case_id WHERE p.street IS NOT NULL AND {in_area} "
         "GROUP BY p.town, p.community, p.street HAVING n >= ? ORDER BY n DESC, p.town, p.community, p.street LIMIT ?",
-        (min_cases, limit)).fetchall()
+        (*params, min_cases, limit)).fetchall()
     return [{"address": f"{town or ''}{community or ''}{street}", "cases": n, "case_ids": sorted(ids.split(",")),
              "first": first, "last": last} for town, community, street, n, ids, first, last in rows]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,10 @@ DOCX_FONT = "宋体"
 
 
 def render(libs: Libraries, name: str, *, masked: bool = True, status: str | None = None,
-           zone: str | None = None) -> dict[str, Any]:
-    """The library and its entries as plain data, ready to write in any format."""
+           zone: str | None = None, case_ids: Collection[str] | None = None) -> dict[str, Any]:
+    """The library and its entries (only those of ``case_ids`` if given) as plain data, ready to write in any format."""
     library = libs.get(name)
-    entries = libs.entries(name, status=status)
+    entries = [e for e in libs.entries(name, status=status) if case_ids is None or e.case_id in case_ids]
     cases = libs.store.get_many([e.case_id for e in entries])
     # One masker for the whole export: a person keeps one label in it, and two people never share one.
     masker = Masker.for_cases(cases[e.case_id] for e in entries)
@@ -222,14 +223,16 @@ def export_library(
     masked: bool = True,
     status: str | None = None,
     zone: str | None = None,
+    case_ids: Collection[str] | None = None,
 ) -> int:
     """Write library ``name`` to ``out`` in ``fmt`` (md, docx, jsonl); returns the number of entries.
 
-    ``status`` keeps only the entries with that status; ``zone`` is the time zone of the export date.
+    ``status`` keeps only the entries with that status, ``case_ids`` (if given) only the entries of those
+    cases (what the exporting user may see); ``zone`` is the time zone of the export date.
     """
     if fmt not in FORMATS:
         raise LibraryError(f"未知导出格式 {fmt!r}（可选：{'、'.join(FORMATS)}）")
-    data = render(libs, name, masked=masked, status=status, zone=zone)
+    data = render(libs, name, masked=masked, status=status, zone=zone, case_ids=case_ids)
     out = Path(out)
     if not out.parent.is_dir():
         raise LibraryError(f"输出目录不存在：{out.parent}")

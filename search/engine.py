@@ -399,17 +399,20 @@ class SearchEngine:
         type: str | None = None,
         where: str | None = None,
         page: int = 1,
+        within: set[str] | None = None,
     ) -> dict[str, Any]:
         """Cases similar to ``text``: the CLI JSON contract object.
 
         ``filters`` restrict which cases may be returned (applied inside
-        retrieval); ``type``, ``where`` and ``parties`` describe the new case and
-        only raise the score of cases that share them (``type`` replaces the
-        predicted type). ``page`` (from 1) returns results ``(page-1)*top_k`` on.
+        retrieval), and so does ``within`` (the ids of the cases the asker may
+        see, e.g. those of their area); ``type``, ``where`` and ``parties``
+        describe the new case and only raise the score of cases that share them
+        (``type`` replaces the predicted type). ``page`` (from 1) returns
+        results ``(page-1)*top_k`` on.
         """
         query = Query(text, type=type, where=where, parties=parties)
         vector = self.encoder.encode([query.embedded])[0]
-        return self.search_vector(query, vector, top_k=top_k, filters=filters, page=page)
+        return self.search_vector(query, vector, top_k=top_k, filters=filters, page=page, within=within)
 
     def search_many(self, queries: Sequence[Query], *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Answer many queries, encoding them in one batch; results in input order."""
@@ -439,15 +442,18 @@ class SearchEngine:
         return self._element_weights[1]
 
     def search_vector(
-        self, query: Query, vector: np.ndarray, *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None, page: int = 1
+        self, query: Query, vector: np.ndarray, *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None, page: int = 1,
+        within: set[str] | None = None,
     ) -> dict[str, Any]:
-        """Search with an already encoded query vector."""
+        """Search with an already encoded query vector (``within``: as in :meth:`search`)."""
         if not isinstance(filters, Filters):
             filters = Filters.from_dict(filters)
         if page < 1:
             raise ValueError("页码须为 1 或更大")
         self.understand([query])
         allowed = allowed_ids(self.store, filters)
+        if within is not None:
+            allowed = set(within) if allowed is None else allowed & within
         with self._lock:  # a catch-up in another thread changes the indexes between its batches
             ranked, parts, pool = self.rank(query, vector, top_k=top_k * page, allowed=allowed)
         probability = parts.get("relevance", {})
@@ -631,13 +637,13 @@ class SearchEngine:
             "why": why,
         }
 
-    def neighbors(self, case_id: str, k: int = 10) -> list[tuple[str, float]]:
-        """Dense neighbours ``(id, cosine)`` of a stored case, itself excluded, best first."""
+    def neighbors(self, case_id: str, k: int = 10, *, within: set[str] | None = None) -> list[tuple[str, float]]:
+        """Dense neighbours ``(id, cosine)`` of a stored case, itself excluded, best first (among ``within`` if given)."""
         with self._lock:
             if case_id not in self.vectors:
                 raise KeyError(f"case {case_id!r} is not in the search index")
             vector = self.vectors.vectors([case_id])
-            hits = self.vectors.search(vector, k + 1)[0]
+            hits = self.vectors.search(vector, k + 1, within)[0]
         return [(other, score) for other, score in hits if other != case_id][:k]
 
 

@@ -32,13 +32,14 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from leian.clock import now_utc
-from leian.clock import now_utc
+from leian.clock import now_utc, utc_bounds
+from leian.data.areas import Area
 from leian.data.store import Store
 from werkzeug.security import check_password_hash, generate_password_hash
 
 __all__ = [
     "ACTION_NAMES",
+    "ALL_AREAS_ROLES",
     "MIGRATIONS",
     "MIN_PASSWORD_CHARS",
     "ROLES",
@@ -58,7 +59,8 @@ ACTION_NAMES = {
     "user_add": "新建用户", "user_update": "修改用户", "export": "导出案例库", "library_create": "新建案例库",
     "library_rename": "案例库改名", "library_delete": "删除案例库", "library_add": "加入案例库",
     "library_remove": "移出案例库", "library_edit": "编辑条目", "library_review": "审核条目",
-    "library_publish": "发布条目", "dashboard_export": "导出分析表",
+    "library_publish": "发布条目", "dashboard_export": "导出分析表", "view_chain": "查看重复纠纷链",
+    "view_party": "查看当事人", "view_risk": "查看风险台账", "followup": "记录回访",
 }
 ROLES = tuple(ROLE_NAMES)
 MIN_PASSWORD_CHARS = 8
@@ -96,7 +98,12 @@ MIGRATIONS = [
     );
     CREATE INDEX web_sessions_username ON web_sessions(username);
     """,
+    # The area (区县 or 区县/镇街) whose cases the user sees; NULL: every case.
+    "ALTER TABLE web_users ADD COLUMN area TEXT;",
+    "CREATE INDEX web_audit_action ON web_audit(action);",
 ]
+#: Roles that see every case whatever area their account names.
+ALL_AREAS_ROLES = frozenset({"admin"})
 #: After LOCKOUT_FAILURES failed logins within LOCKOUT_WINDOW a username is refused for the rest of the window.
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = dt.timedelta(minutes=15)
@@ -118,10 +125,16 @@ class User:
     active: bool
     created_at: str
     last_login: str | None
+    area: str | None = None
 
     @property
     def role_name(self) -> str:
         return ROLE_NAMES[self.role]
+
+    @property
+    def scope(self) -> Area | None:
+        """The area whose cases this user sees, or None for every case (no area set, or a role that sees all)."""
+        return None if self.role in ALL_AREAS_ROLES else Area.parse(self.area)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "role_name": self.role_name}
@@ -143,30 +156,35 @@ class Accounts:
         self.store = store
         store.migrate_component("web", MIGRATIONS)
 
-    def add(self, username: str, role: str, password: str, *, display_name: str | None = None) -> User:
+    def add(self, username: str, role: str, password: str, *, display_name: str | None = None,
+            area: str | None = None) -> User:
         username = username.strip()
         if not _USERNAME.fullmatch(username):
             raise AccountError("用户名须为 2–40 个字母、数字、汉字或 _ . -")
         self._check_role(role)
         self._check_password(password)
+        area = self._checked_area(area)
         with self.store.transaction() as conn:
             if conn.execute("SELECT 1 FROM web_users WHERE username = ?", (username,)).fetchone():
                 raise AccountError(f"用户名 {username} 已存在")
             conn.execute(
-                "INSERT INTO web_users (username, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                (username, (display_name or "").strip() or username, role, generate_password_hash(password), _now()),
+                "INSERT INTO web_users (username, display_name, role, password_hash, created_at, area) VALUES (?, ?, ?, ?, ?, ?)",
+                (username, (display_name or "").strip() or username, role, generate_password_hash(password), _now(), area),
             )
         return self.require(username)
 
     def update(self, username: str, *, role: str | None = None, active: bool | None = None,
-               password: str | None = None) -> User:
-        """Change a user's role, whether they may log in, or their password."""
-        self.require(username)
+               password: str | None = None, area: str | None = None) -> User:
+        """Change a user's role, whether they may log in, their password, or their area (``""``: every case)."""
+        before = self.require(username)
         if role is not None:
             self._check_role(role)
         if password is not None:
             self._check_password(password)
+        new_area = self._checked_area(area) if area is not None else before.area
         with self.store.transaction() as conn:
+            if new_area != before.area:
+                conn.execute("UPDATE web_users SET area = ? WHERE username = ?", (new_area, username))
             if role is not None:
                 conn.execute("UPDATE web_users SET role = ? WHERE username = ?", (role, username))
             if active is not None:
@@ -175,7 +193,7 @@ class Accounts:
                 conn.execute(
                     "UPDATE web_users SET password_hash = ? WHERE username = ?", (generate_password_hash(password), username)
                 )
-            if active is False or password is not None or role is not None:
+            if active is False or password is not None or role is not None or new_area != before.area:
                 # Whoever was logged in as this user must log in again under the new terms.
                 conn.execute("DELETE FROM web_sessions WHERE username = ?", (username,))
         return self.require(username)
@@ -265,15 +283,59 @@ class Accounts:
                 (_now(), username, action, target, detail),
             )
 
-    def audit_log(self, *, limit: int = 200, username: str | None = None) -> list[dict[str, Any]]:
-        """The latest audit entries, newest first."""
-        sql = "SELECT at, username, action, target, detail FROM web_audit"
-        params: tuple[Any, ...] = ()
-        if username:
-            sql += " WHERE username = ?"
-            params = (username,)
-        rows = self.store.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+    def audit_log(self, *, limit: int = 200, offset: int = 0, username: str | None = None, action: str | None = None,
+                  since: str | None = None, until: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
+        """Audit entries, newest first, by one user and of one action if given, on the local days
+        ``since`` .. ``until`` (``YYYY-MM-DD`` in ``zone``, both included); ``limit`` of them from ``offset``."""
+        where, params = self._audit_where(username, action, since, until, zone)
+        rows = self.store.conn.execute(
+            f"SELECT at, username, action, target, detail FROM web_audit{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
         return [dict(row) for row in rows]
+
+    def audit_count(self, *, username: str | None = None, action: str | None = None, since: str | None = None,
+                    until: str | None = None, zone: str | None = None) -> int:
+        """How many audit entries :meth:`audit_log` with these filters has in all."""
+        where, params = self._audit_where(username, action, since, until, zone)
+        return self.store.conn.execute(f"SELECT COUNT(*) FROM web_audit{where}", params).fetchone()[0]
+
+    def audit_users(self) -> list[str]:
+        """Every name the audit log holds, for the filter's choices."""
+        rows = self.store.conn.execute("SELECT DISTINCT username FROM web_audit WHERE username IS NOT NULL ORDER BY username")
+        return [row[0] for row in rows]
+
+    @staticmethod
+    def _audit_where(username: str | None, action: str | None, since: str | None, until: str | None,
+                     zone: str | None) -> tuple[str, list[str]]:
+        clauses, params = [], []
+        if username:
+            clauses.append("username = ?")
+            params.append(username)
+        if action:
+            if action not in ACTION_NAMES:
+                raise AccountError(f"未知操作 {action}")
+            clauses.append("action = ?")
+            params.append(action)
+        for day, bound, label in ((since, 0, "起始日期"), (until, 1, "截止日期")):
+            if day:
+                try:
+                    moment = utc_bounds(day, zone)[bound]
+                except ValueError:
+                    raise AccountError(f"{label}不是有效日期（YYYY-MM-DD）：{day}") from None
+                clauses.append("at >= ?" if bound == 0 else "at < ?")
+                params.append(moment)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def _checked_area(self, area: str | None) -> str | None:
+        """``area`` as stored (None: every case); AccountError when it is malformed or no case lies in it."""
+        try:
+            parsed = Area.parse(area)
+        except ValueError as exc:
+            raise AccountError(str(exc)) from None
+        if parsed is not None and not parsed.exists_in(self.store):
+            raise AccountError(f"案件库中没有区域 {parsed.label} 的案件（请从已有的区县、镇街中选择）")
+        return str(parsed) if parsed else None
 
     @staticmethod
     def _check_role(role: str) -> None:
@@ -287,4 +349,5 @@ class Accounts:
 
 
 def _user(row: Any) -> User:
-    return User(row["username"], row["display_name"], row["role"], bool(row["active"]), row["created_at"], row["last_login"])
+    return User(row["username"], row["display_name"], row["role"], bool(row["active"]), row["created_at"], row["last_login"],
+                row["area"])

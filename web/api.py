@@ -182,7 +182,7 @@ def hotspots() -> Any:
 
 @blueprint.get("/heat")
 def heat() -> Any:
-    return jsonify(queries.heat(services(), **_analytics_args(), at=request.args.get("at") or None))
+    return jsonify(queries.heat(services(), current_user(), **_analytics_args(), at=request.args.get("at") or None))
 
 
 @blueprint.get("/clusters")
@@ -206,7 +206,7 @@ def library_create() -> Any:
 @blueprint.get("/libraries/<int:library_id>")
 def library(library_id: int) -> Any:
     return jsonify({**queries.library_detail(services(), current_user(), library_id),
-                    **queries.library_coverage(services(), library_id)})
+                    **queries.library_coverage(services(), current_user(), library_id)})
 
 
 @blueprint.patch("/libraries/<int:library_id>")
@@ -323,12 +323,17 @@ def user_create() -> Any:
     if role not in ROLES:
         abort(400, description=f"role 可选：{', '.join(ROLES)}")
     user = services().accounts.add(_string(body, "username"), role, _string(body, "password"),
-                                   display_name=_string(body, "display_name", required=False))
+                                   display_name=_string(body, "display_name", required=False),
+                                   area=_string(body, "area", required=False))
     services().accounts.audit(current_user().username, "user_add", target=user.username, detail=user.role_name)
     return jsonify(user=user.to_dict()), 201
 
 
 @blueprint.get("/audit")
 def audit() -> Any:
-    return jsonify(entries=services().accounts.audit_log(limit=int_arg("limit", 200, 1, 10_000),
-                                                         username=request.args.get("username") or None))
+    filters = {"username": request.args.get("username") or None, "action": request.args.get("action") or None,
+               "since": request.args.get("since") or None, "until": request.args.get("until") or None,
+               "zone": services().home.timezone}
+    accounts = services().accounts
+    entries = accounts.audit_log(limit=int_arg("limit", 200, 1, 10_000), offset=int_arg("offset", 0, 0, 10**9), **filters)
+    return jsonify(entries=entries, total=accounts.audit_count(**filters))

@@ -22,9 +22,10 @@ def user() -> None:
 @click.argument("username")
 @click.option("--role", required=True, type=click.Choice(["admin", "mediator", "analyst", "trainer"]), help="角色：决定此人能做什么。")
 @click.option("--name", "display_name", help="页面上显示的姓名（默认同 USERNAME）。")
+@click.option("--area", help="负责的区域：“区县”或“区县/镇街”，此人只能看到该区域的案件（默认全部；管理员总能看到全部）。")
 @click.option("--password-stdin", is_flag=True, help="从标准输入的第一行读取密码（否则提示输入）。")
 @pass_home
-def user_add(home: Home, username: str, role: str, display_name: str | None, password_stdin: bool) -> None:
+def user_add(home: Home, username: str, role: str, display_name: str | None, area: str | None, password_stdin: bool) -> None:
     """新建网页版用户（第一个管理员就用这条命令创建）。"""
     from leian.web.accounts import AccountError, Accounts
 
@@ -34,7 +35,7 @@ def user_add(home: Home, username: str, role: str, display_name: str | None, pas
         password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
     with home.open_store() as store:
         try:
-            created = Accounts(store).add(username, role, password, display_name=display_name)
+            created = Accounts(store).add(username, role, password, display_name=display_name, area=area)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
         Accounts(store).audit(None, "user_add", target=created.username, detail=f"{created.role_name}（命令行）")
@@ -56,7 +57,8 @@ def user_list(home: Home, as_json: bool) -> None:
     for account in users:
         state = "" if account.active else "  （已停用）"
         last = local_time(account.last_login, home.timezone) or "从未"
-        click.echo(f"{account.username}\t{account.role_name}\t{account.display_name}\t最近登录 {last}{state}")
+        area = account.area or "全部区域"
+        click.echo(f"{account.username}\t{account.role_name}\t{account.display_name}\t{area}\t最近登录 {last}{state}")
 
 
 @click.command()

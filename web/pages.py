@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from leian.data.areas import area_choices
 from leian.data.places import LEVEL_NAMES, place_label
 from leian.library.store import REQUIRED_SECTIONS, SECTIONS, LibraryError
 from leian.web import queries
-from leian.web.accounts import ROLES, AccountError
+from leian.web.accounts import ACTION_NAMES, ALL_AREAS_ROLES, ROLES, AccountError
 from leian.analytics.counts import PERIOD_NAMES, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
 from leian.web.api import DOWNLOAD_TYPES, TABLE_TYPES, choice_arg, download, table_file
 from leian.web.app import current_user, log_in, log_out, services
@@ -107,7 +108,7 @@ def _filters(state: dict[str, str]) -> dict[str, str]:
 def _case_ids_asked() -> list[str] | None:
     """The cases a drill-down names: a list of ids, or the members of a cluster; None when it names none."""
     if request.args.get("cluster"):
-        cluster = queries.cluster_members(services(), request.args["cluster"])
+        cluster = queries.cluster_members(services(), current_user(), request.args["cluster"])
         if cluster is None:
             flash("该主题聚类已不存在（数据更新后重新聚类），以下是全部案件", "error")
         return cluster
@@ -307,7 +308,7 @@ def _dashboard_data(args: dict[str, Any]) -> dict[str, Any]:
     report = error = table = None
     try:
         report = queries.hotspots(services(), current_user(), **args)
-        table = queries.heat(services(), **{**args, "at": report["period"]})
+        table = queries.heat(services(), current_user(), **{**args, "at": report["period"]})
     except queries.QueryError as exc:
         error = str(exc)
     return {"report": report, "heat": table, "error": error}
@@ -392,7 +393,7 @@ def libraries() -> Any:
 def library(library_id: int) -> Any:
     detail = queries.library_detail(services(), current_user(), library_id)
     return render_template("library.html", detail=detail, formats=DOWNLOAD_TYPES,
-                           curation=queries.library_coverage(services(), library_id))
+                           curation=queries.library_coverage(services(), current_user(), library_id))
 
 
 @blueprint.post("/libraries/add")
@@ -522,14 +523,15 @@ def users() -> Any:
         form = request.form
         try:
             user = accounts.add(form.get("username", ""), form.get("role", ""), form.get("password", ""),
-                                display_name=form.get("display_name", ""))
+                                display_name=form.get("display_name", ""), area=form.get("area", ""))
         except AccountError as exc:
             flash(str(exc), "error")
         else:
             accounts.audit(current_user().username, "user_add", target=user.username, detail=user.role_name)
             flash(f"已新建用户 {user.username}（{user.role_name}）", "ok")
         return redirect(url_for("pages.users"))
-    return render_template("users.html", users=accounts.list(), roles=ROLES)
+    return render_template("users.html", users=accounts.list(), roles=ROLES, areas=area_choices(services().store),
+                           all_areas_roles=ALL_AREAS_ROLES)
 
 
 @blueprint.post("/admin/users/<username>")
@@ -542,16 +544,33 @@ def user_update(username: str) -> Any:
     try:
         user = accounts.update(username, role=form.get("role") or None,
                                active=None if form.get("active") is None else form.get("active") == "1",
-                               password=form.get("password") or None)
+                               password=form.get("password") or None, area=form.get("area"))
     except AccountError as exc:
         flash(str(exc), "error")
     else:
         accounts.audit(current_user().username, "user_update", target=username,
-                       detail=f"{user.role_name}，{'启用' if user.active else '停用'}" + ("，重设密码" if form.get("password") else ""))
+                       detail=f"{user.role_name}，{'启用' if user.active else '停用'}，区域 {user.area or '全部'}"
+                       + ("，重设密码" if form.get("password") else ""))
         flash(f"已更新用户 {username}", "ok")
     return redirect(url_for("pages.users"))
 
 
+AUDIT_PAGE = 50
+
+
 @blueprint.get("/admin/audit")
 def audit() -> Any:
-    return render_template("audit.html", entries=services().accounts.audit_log(limit=300))
+    """The audit log, newest first, filtered by user, action and local dates, a page at a time."""
+    accounts = services().accounts
+    filters = {key: request.args.get(key, "").strip() or None for key in ("username", "action", "since", "until")}
+    try:
+        total = accounts.audit_count(**filters, zone=services().home.timezone)
+    except AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("pages.audit"))
+    pages = max(1, -(-total // AUDIT_PAGE))
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    entries = accounts.audit_log(**filters, zone=services().home.timezone, limit=AUDIT_PAGE, offset=(page - 1) * AUDIT_PAGE)
+    return render_template("audit.html", entries=entries, total=total, page=page, pages=pages, filters=filters,
+                           users=accounts.audit_users(), actions=ACTION_NAMES,
+                           query={k: v for k, v in filters.items() if v})

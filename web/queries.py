@@ -4,6 +4,12 @@ Each function takes the :class:`~leian.web.app.Services` of the process and
 the logged-in :class:`~leian.web.accounts.User`, calls the engine's Python
 API, masks personal data by role (:mod:`leian.web.privacy`) and writes the
 audit log. Bad user input raises :class:`QueryError` with a message to show.
+
+A user with an area (:attr:`User.scope <leian.web.accounts.User.scope>`) sees
+only the cases of that area in every answer: :func:`visible_ids` is the set,
+passed to the engines as a parameter where they select (search, neighbours,
+counts) and applied to what they return everywhere else. A case outside the
+area is "not found", as if it did not exist.
 """
 from __future__ import annotations
 
@@ -61,6 +67,7 @@ __all__ = [
     "search",
     "search_engine",
     "similar_cases",
+    "visible_ids",
 ]
 
 #: Graph node label -> its name on screen.
@@ -80,6 +87,29 @@ class QueryError(ValueError):
 
 class NotFound(LookupError):
     """The case, library or entry asked for does not exist."""
+
+
+def visible_ids(services: Any, user: User) -> set[str] | None:
+    """The ids of the cases ``user`` may see: those of their area, or None for every case."""
+    area = user.scope
+    return None if area is None else area.case_ids(services.store)
+
+
+def _visible(services: Any, user: User, case_ids: list[str]) -> list[str]:
+    """``case_ids`` (in order) that ``user`` may see."""
+    seen = visible_ids(services, user)
+    return list(case_ids) if seen is None else [c for c in case_ids if c in seen]
+
+
+def _require_visible(services: Any, user: User, case_id: str) -> Case:
+    """The case ``case_id`` if it exists and lies in ``user``'s area, else NotFound (the same either way:
+    a case outside one's area does not exist for one)."""
+    case = services.store.get(case_id)
+    area = user.scope
+    if case is None or (area is not None and (case.location.get("district") != area.district
+                                               or (area.town and case.location.get("town") != area.town))):
+        raise NotFound(f"没有编号为 {case_id} 的案件")
+    return case
 
 
 def search_engine(services: Any) -> Any:
@@ -118,7 +148,7 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
         parties = None
     try:
         answer = search_engine(services).search(text, top_k=top_k, filters=filters, parties=parties or None, page=page,
-                                                type=(as_type or "").strip() or None)
+                                                type=(as_type or "").strip() or None, within=visible_ids(services, user))
     except ValueError as exc:
         raise QueryError(str(exc)) from None
     services.accounts.audit(user.username, "search", detail=masked_for_audit(services, text)[:500],
@@ -153,11 +183,13 @@ def address_history(services: Any, user: User, address: str) -> list[dict[str, A
     address = address.strip()
     if len(address) < MIN_ADDRESS_CHARS:
         return []
-    ids = place_cases(services.store, address)[:_LISTED]
-    return _case_items(services, user, ids)
+    ids = place_cases(services.store, address)
+    return _case_items(services, user, ids)[:_LISTED]
 
 
 def _case_items(services: Any, user: User, case_ids: list[str]) -> list[dict[str, Any]]:
+    """The cases (those ``user`` may see) as short masked items."""
+    case_ids = _visible(services, user, case_ids)
     found = services.store.get_many(case_ids)
     mask = text_masker(found.values(), user.role)
     return [
@@ -182,8 +214,11 @@ def repeat_alert(services: Any, user: User, text: str, *, parties: list[str], ad
     if not sees_names(user.role):
         return {"parties": [], "addresses": [], "text": ""}
     alert = find_alert(services.store, text, parties=parties, address=address, index=party_index(services))
-    for item in alert["parties"] + alert["addresses"]:
-        item["cases_shown"] = _case_items(services, user, item["case_ids"][-_LISTED:])
+    for kind in ("parties", "addresses"):
+        for item in alert[kind]:
+            item["case_ids"] = _visible(services, user, item["case_ids"])
+            item["cases_shown"] = _case_items(services, user, item["case_ids"][-_LISTED:])
+        alert[kind] = [item for item in alert[kind] if item["case_ids"]]  # known only outside the user's area
     return alert
 
 
@@ -205,6 +240,9 @@ def browse(services: Any, user: User, *, filters: dict[str, str] | None = None, 
         raise QueryError(str(exc)) from None
     if case_ids is not None:
         allowed = set(case_ids) if allowed is None else allowed & set(case_ids)
+    area_ids = visible_ids(services, user)
+    if area_ids is not None:
+        allowed = area_ids if allowed is None else allowed & area_ids
     ordered = services.store.newest_first(allowed)
     pages = max(1, -(-len(ordered) // BROWSE_PAGE))
     page = min(max(page, 1), pages)
@@ -258,9 +296,7 @@ def filter_choices(services: Any) -> dict[str, Any]:
 
 def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, Any]]:
     """The case and its masked view; the view is audited."""
-    case = services.store.get(case_id)
-    if case is None:
-        raise NotFound(f"没有编号为 {case_id} 的案件")
+    case = _require_visible(services, user, case_id)
     services.accounts.audit(user.username, "view", target=case_id)
     return case, case_view(case, user.role)
 
@@ -268,7 +304,7 @@ def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, 
 def similar_cases(services: Any, user: User, case: Case, k: int) -> list[dict[str, Any]]:
     """The ``k`` cases nearest to ``case`` in the search index, as short masked summaries."""
     try:
-        hits = search_engine(services).neighbors(case.id, k)
+        hits = search_engine(services).neighbors(case.id, k, within=visible_ids(services, user))
     except KeyError:  # not indexed yet (ingested with --no-index)
         return []
     found = services.store.get_many([case_id for case_id, _ in hits])
@@ -292,21 +328,40 @@ def clusters(services: Any, user: User | None) -> dict[str, Any]:
     from leian.embeddings.encoder import model_for_home
 
     found = services.engine("clusters", lambda: cluster_cases(services.store, model=model_for_home(services.home, None)).to_dict())
+    if user is not None and user.scope is not None:
+        found = _clusters_in_area(found, user.scope, visible_ids(services, user) or set())
     if user is None or sees_names(user.role):
         return found
-    def masked(cluster: dict[str, Any]) -> dict[str, Any]:
-        keywords = [mask_known_names(services, user, word) for word in cluster["keywords"]]
-        label = cluster["label"]
-        for word, shown_as in sorted(zip(cluster["keywords"], keywords), key=lambda pair: -len(pair[0])):
-            label = label.replace(word, shown_as)  # the label is made of keywords
-        return {**cluster, "label": mask_known_names(services, user, label), "keywords": keywords}
-
-    return services.engine("clusters_masked", lambda: {**found, "clusters": [masked(c) for c in found["clusters"]]})
+    if user.scope is not None:  # masked afresh: an area's clusters are not everyone's
+        return {**found, "clusters": [_masked_cluster(services, user, c) for c in found["clusters"]]}
+    return services.engine("clusters_masked", lambda: {**found, "clusters": [_masked_cluster(services, user, c) for c in found["clusters"]]})
 
 
-def cluster_members(services: Any, cluster_id: str) -> list[str] | None:
-    """The case ids of cluster ``cluster_id``, or None if there is no such cluster (any more)."""
-    found = clusters(services, None)
+def _clusters_in_area(found: dict[str, Any], area: Area, ids: set[str]) -> dict[str, Any]:
+    """The clusters with cases in ``area``, each with only those cases and places, largest first."""
+    shown = []
+    for cluster in found["clusters"]:
+        members = [c for c in cluster["case_ids"] if c in ids]
+        if members:
+            places = [p for p in cluster["places"] if (area.town or area.district) in p["place"]]
+            shown.append({**cluster, "case_ids": members, "size": len(members), "places": places,
+                          "medoid": cluster["medoid"] if cluster["medoid"] in ids else members[0]})
+    shown.sort(key=lambda c: -c["size"])
+    return {**found, "clusters": shown}
+
+
+def _masked_cluster(services: Any, user: User, cluster: dict[str, Any]) -> dict[str, Any]:
+    """A cluster with the party names in its keywords and label masked for ``user``."""
+    keywords = [mask_known_names(services, user, word) for word in cluster["keywords"]]
+    label = cluster["label"]
+    for word, shown_as in sorted(zip(cluster["keywords"], keywords), key=lambda pair: -len(pair[0])):
+        label = label.replace(word, shown_as)  # the label is made of keywords
+    return {**cluster, "label": mask_known_names(services, user, label), "keywords": keywords}
+
+
+def cluster_members(services: Any, user: User, cluster_id: str) -> list[str] | None:
+    """The case ids of cluster ``cluster_id`` that ``user`` may see, or None if there is no such cluster (any more)."""
+    found = clusters(services, None if user.scope is None else user)
     return next((c["case_ids"] for c in found["clusters"] if c["id"] == cluster_id), None)
 
 
@@ -369,6 +424,8 @@ def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict
         raise QueryError(f"不是图谱节点编号：{node_id}")
     graph = graph_store(services)
     nodes, edges = graph.neighborhood(node_id, hops)
+    if user.scope is not None:
+        nodes, edges = _graph_in_area(node_id, nodes, edges, visible_ids(services, user) or set())
     if node_id not in nodes:
         raise NotFound(f"图谱中没有节点 {node_id}")
     cases = services.store.get_many([plain_id(n) for n in nodes if label_of(n) == "Case"])
@@ -384,7 +441,7 @@ def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict
         elif node.label == "Party":
             name = node.props.get("name", "")
             item.update(name=shown(name) if sees_names(user.role) else page_masker().party_name(name, node.props.get("kind", "person")),
-                        cases=node.props.get("case_count"))
+                        cases=node.props.get("case_count") if user.scope is None else None)  # the count spans every area
         else:
             item["name"] = mask(node.props.get("name") or plain_id(node.id))
         drawn.append(item)
@@ -410,6 +467,26 @@ def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict
     return answer
 
 
+def _graph_in_area(center: str, nodes: dict[str, Any], edges: list[Any], ids: set[str]) -> tuple[dict[str, Any], list[Any]]:
+    """The part of a neighbourhood a user of an area may see: its cases in ``ids``, and the other nodes
+    still linked to ``center`` through them (a party is not shown by way of a case elsewhere)."""
+    from leian.graph.model import label_of, plain_id
+
+    kept = {n for n in nodes if label_of(n) != "Case" or plain_id(n) in ids}
+    edges = [e for e in edges if e.src in kept and e.dst in kept]
+    if center not in kept or (label_of(center) != "Case" and not any(label_of(n) == "Case" for n in kept)):
+        return {}, []
+    linked: dict[str, set[str]] = {}
+    for e in edges:
+        linked.setdefault(e.src, set()).add(e.dst)
+        linked.setdefault(e.dst, set()).add(e.src)
+    reached, frontier = {center}, [center]
+    while frontier:
+        frontier = [n for node in frontier for n in linked.get(node, ()) if n not in reached]
+        reached.update(frontier)
+    return {n: node for n, node in nodes.items() if n in reached}, [e for e in edges if e.src in reached]
+
+
 def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
     """For each party of a case (once), its other cases in time order; the chains the case belongs to."""
     from leian.graph.repeats import RepeatSettings, chains_of, party_cases
@@ -422,13 +499,13 @@ def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
     parties = []
     for entity_id in dict.fromkeys(m.entity_id for m in mentions):
         entity = entities.get(entity_id)
-        others = [c for c in cases.get(entity_id, []) if c != case_id]
+        others = _visible(services, user, [c for c in cases.get(entity_id, []) if c != case_id])
         if entity is None or not others:
             continue
         role = "/".join(dict.fromkeys(m.role or "" for m in mentions if m.entity_id == entity_id))
         parties.append({"party_id": entity_id, "name": _party_name(services, user, entity), "role": role,
                         "cases": _case_items(services, user, others[-_LISTED:]), "count": len(others) + 1})
-    chains = [_shown_chain(services, user, c.to_dict()) for c in chains_of(store, [case_id], RepeatSettings.from_home(services.home))]
+    chains = _shown_chains(services, user, chains_of(store, [case_id], RepeatSettings.from_home(services.home)))
     linked = [c for chain in chains if chain["kind"] != "respondent" for c in chain["case_ids"]]
     position = linked.index(case_id) if case_id in linked else -1
     return {"parties": parties, "chains": chains,
@@ -439,10 +516,19 @@ def _party_name(services: Any, user: User, entity: Any) -> str:
     return entity.name if sees_names(user.role) or entity.kind == "organization" else mask_known_names(services, user, entity.name)
 
 
-def _shown_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str, Any]:
-    """A chain as ``user`` may see it: its cases as short items, names masked for roles that see none."""
-    chain = {**chain, "cases": _case_items(services, user, chain["case_ids"][:_LISTED])}
-    return _masked_chain(services, user, chain)
+def _shown_chains(services: Any, user: User, chains: list[Any]) -> list[dict[str, Any]]:
+    """The chains as ``user`` may see them: their cases as short items, names masked for roles that see none."""
+    return [{**chain, "cases": _case_items(services, user, chain["case_ids"][:_LISTED])}
+            for chain in _chains_in_view(services, user, [_masked_chain(services, user, c.to_dict()) for c in chains])]
+
+
+def _chains_in_view(services: Any, user: User, chains: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chains with only the cases ``user`` may see, those left with two or more (a repeat within the area)."""
+    seen = visible_ids(services, user)
+    if seen is None:
+        return chains
+    kept = [{**chain, "case_ids": [c for c in chain["case_ids"] if c in seen]} for chain in chains]
+    return [chain for chain in kept if len(chain["case_ids"]) >= 2]
 
 
 def _masked_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str, Any]:
@@ -461,8 +547,7 @@ def _masked_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str,
 
 def chain_detail(services: Any, user: User, case_id: str) -> dict[str, Any]:
     """Every chain a case belongs to, all cases on one timeline, with the parties that link them (audited)."""
-    if services.store.get(case_id) is None:
-        raise NotFound(f"没有编号为 {case_id} 的案件")
+    _require_visible(services, user, case_id)
     timeline = party_timeline(services, user, case_id)
     services.accounts.audit(user.username, "view_chain", target=case_id)
     ids = list(dict.fromkeys(c for chain in timeline["chains"] for c in chain["case_ids"])) or [case_id]
@@ -471,10 +556,20 @@ def chain_detail(services: Any, user: User, case_id: str) -> dict[str, Any]:
             "parties": [{"party_id": p["party_id"], "name": p["name"], "role": p["role"], "count": p["count"]} for p in timeline["parties"]]}
 
 
+def _party_case_ids(services: Any, user: User, party_id: str) -> list[str]:
+    """The cases of a party that ``user`` may see; NotFound for a party with none in the user's area."""
+    from leian.graph.repeats import party_cases
+
+    case_ids = _visible(services, user, party_cases(services.store, [party_id]).get(party_id, []))
+    if not case_ids and user.scope is not None:
+        raise NotFound(f"没有编号为 {party_id} 的当事人")
+    return case_ids
+
+
 def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
     """One party: spellings and why merged, cases and revisits on one timeline, chains, risk level and its history."""
     from leian.graph.followups import followups_of
-    from leian.graph.repeats import RepeatSettings, chains_of, party_cases
+    from leian.graph.repeats import RepeatSettings, chains_of
     from leian.graph.resolve import Resolver
     from leian.graph.risk import assess
 
@@ -482,8 +577,8 @@ def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
     entity = Resolver(store).entities([party_id]).get(party_id)
     if entity is None:
         raise NotFound(f"没有编号为 {party_id} 的当事人")
+    case_ids = _party_case_ids(services, user, party_id)
     services.accounts.audit(user.username, "view_party", target=party_id)
-    case_ids = party_cases(store, [party_id]).get(party_id, [])
     assessment = assess(store, party_id).to_dict()
     visits = followups_of(store, {party_id: entity})[party_id]
     full = sees_names(user.role) or entity.kind == "organization"
@@ -495,7 +590,7 @@ def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
     timeline = [{"kind": "case", "date": c["date"] or "", **c} for c in _case_items(services, user, case_ids)]
     timeline += [{"kind": "visit", "date": v["local_date"], **v} for v in visits]
     timeline.sort(key=lambda item: (item["date"], item["kind"]))
-    chains = [_shown_chain(services, user, c.to_dict()) for c in chains_of(store, case_ids, RepeatSettings.from_home(services.home))]
+    chains = _shown_chains(services, user, chains_of(store, case_ids, RepeatSettings.from_home(services.home)))
     return {"party_id": party_id, "kind": entity.kind, "name": _party_name(services, user, entity),
             "names": names if full else list(dict.fromkeys(mask_known_names(services, user, n) for n in names)), "reasons": reasons,
             "cases": len(case_ids), "timeline": timeline, "followups": visits, "chains": chains,
@@ -512,6 +607,9 @@ def risk_register(services: Any, user: User, *, level: str | None = None, where:
         found = register(services.store, level=level or None, where=where or None)
     except ValueError as exc:
         raise QueryError(str(exc)) from None
+    seen = visible_ids(services, user)
+    if seen is not None:  # the parties with a case in the user's area
+        found = [a for a in found if any(c in seen for c in a.case_ids)]
     today = local_today().isoformat()
     parties = []
     for assessment in found:
@@ -519,6 +617,8 @@ def risk_register(services: Any, user: User, *, level: str | None = None, where:
         if not sees_names(user.role) and assessment.kind != "organization":
             item["name"] = mask_known_names(services, user, item["name"])
         item["overdue"] = bool(item["revisit"]["due"] and item["revisit"]["due"] <= today)
+        if seen is not None:
+            item["case_ids"] = [c for c in item["case_ids"] if c in seen]
         item.pop("history")
         parties.append(item)
     services.accounts.audit(user.username, "view_risk", detail=f"level={level or ''} where={where or ''}")
@@ -530,6 +630,7 @@ def record_followup(services: Any, user: User, party_id: str, note: str) -> dict
     from leian.errors import UserError
     from leian.graph.followups import record_followup as store_followup
 
+    _party_case_ids(services, user, party_id)
     try:
         item = store_followup(services.store, party_id, note, by=user.display_name or user.username, source="web")
     except UserError as exc:
@@ -547,7 +648,7 @@ def repeat_chains(services: Any, user: User) -> dict[str, Any]:
     from leian.graph.repeats import RepeatSettings
 
     chains = [chain.to_dict() for chain in all_chains(services.store, RepeatSettings.from_home(services.home))]
-    return {"chains": [_masked_chain(services, user, chain) for chain in chains]}
+    return {"chains": _chains_in_view(services, user, [_masked_chain(services, user, chain) for chain in chains])}
 
 
 def mask_known_names(services: Any, user: User, text: str) -> str:
@@ -579,10 +680,10 @@ def hotspots(services: Any, user: User, *, level: str = "town", period: str = "m
 
     try:
         report = detect_hotspots(services.store, level=level, period=period, type_level=type_level, at=at,
-                                 min_count=min_count).to_dict()
+                                 min_count=min_count, area=user.scope).to_dict()
     except ValueError as exc:
         raise QueryError(str(exc)) from None
-    report["repeats"] = repeat_hotspots(services.store)
+    report["repeats"] = repeat_hotspots(services.store, area=user.scope)
     for spot in report["hotspots"]:
         spot["why"] = mask_known_names(services, user, spot["why"])
     for party in report["repeats"]["parties"]:
@@ -592,7 +693,7 @@ def hotspots(services: Any, user: User, *, level: str = "town", period: str = "m
     return report
 
 
-def heat(services: Any, *, level: str = "town", period: str = "month", type_level: str = "category", at: str | None = None,
+def heat(services: Any, user: User, *, level: str = "town", period: str = "month", type_level: str = "category", at: str | None = None,
          window: int = 12, max_places: int = 15, max_types: int = 12, trend_types: int = 6) -> dict[str, Any]:
     """What the dashboard draws for the periods up to ``at`` (default: the latest): the place × type table
     over the last ``window`` periods, and the trend per type over every period.
@@ -609,7 +710,7 @@ def heat(services: Any, *, level: str = "town", period: str = "month", type_leve
     from leian.analytics.counts import count_cells, period_end, period_start
 
     try:
-        table = count_cells(services.store, level, period, type_level)
+        table = count_cells(services.store, level, period, type_level, user.scope)
         if not table.periods and not at:  # no dated, placed, typed case yet: an empty table, not an error
             return {"level": level, "period": period, "type_level": type_level, "at": None, "all_periods": [], "periods": [],
                     "window": None, "types": [], "type_filters": {}, "places": [], "trend": {}, "trend_folded": [],
@@ -690,7 +791,8 @@ def library_detail(services: Any, user: User, library_id: int) -> dict[str, Any]
     """A library with its entries, each write-up masked for ``user`` (raises NotFound)."""
     libs = libraries(services)
     name = library_name(services, library_id)
-    entries = libs.entries(name)
+    seen = visible_ids(services, user)
+    entries = [e for e in libs.entries(name) if seen is None or e.case_id in seen]
     cases = services.store.get_many([e.case_id for e in entries])
     mask = text_masker(cases.values(), user.role)
     listed = []
@@ -736,9 +838,11 @@ def add_to_library(services: Any, user: User, library_id: int, case_ids: list[st
 
     libs = libraries(services)
     name = library_name(services, library_id)
-    ids = list(dict.fromkeys(case_ids))
+    asked = list(dict.fromkeys(case_ids))
+    ids = _visible(services, user, asked)  # a case outside the user's area is not found, like one that does not exist
     duplicates = near_duplicates(libs, name, ids, encoder=search_engine(services).encoder) if ids else []
     result = libs.add(name, ids, editor=user.username)
+    result.missing += [c for c in asked if c not in ids]
     if result.added:
         services.accounts.audit(user.username, "library_add", target=name, detail="、".join(result.added)[:1000])
     return {**result.to_dict(), "near_duplicates": [d.to_dict() for d in duplicates if d.case_id in result.added]}
@@ -751,6 +855,7 @@ def edit_entry(services: Any, user: User, library_id: int, case_id: str, *, sect
 
     libs = libraries(services)
     name = library_name(services, library_id)
+    _require_visible(services, user, case_id)
     try:
         before = libs.entry(name, case_id)
     except LibraryError as exc:
@@ -774,18 +879,21 @@ def advance_entry(services: Any, user: User, library_id: int, case_id: str, acti
     name = library_name(services, library_id)
     if action not in ("review", "publish"):
         raise QueryError("action 可选：review（审核）、publish（发布）")
+    _require_visible(services, user, case_id)
     entry = (libs.review if action == "review" else libs.publish)(name, case_id, reviewer=user.username)
     services.accounts.audit(user.username, f"library_{action}", target=f"{name} / {case_id}")
     return entry
 
 
-def library_coverage(services: Any, library_id: int) -> dict[str, Any]:
-    """The library's coverage of types and districts, and well-resolved cases suggested for its gaps."""
+def library_coverage(services: Any, user: User, library_id: int) -> dict[str, Any]:
+    """The library's coverage of types and districts, and well-resolved cases (of ``user``'s area) suggested for its gaps."""
     from leian.library.curation import coverage, suggest
 
     libs = libraries(services)
     name = library_name(services, library_id)
-    return {"coverage": coverage(libs, name), "suggestions": suggest(libs, name, per_gap=2)}
+    seen = visible_ids(services, user)
+    suggestions = [s for s in suggest(libs, name, per_gap=2) if seen is None or s["case_id"] in seen]
+    return {"coverage": coverage(libs, name), "suggestions": suggestions}
 
 
 def export_library(services: Any, user: User, library_id: int, fmt: str, *, drafts: bool = False) -> tuple[bytes, str]:
@@ -801,7 +909,7 @@ def export_library(services: Any, user: User, library_id: int, fmt: str, *, draf
     with tempfile.TemporaryDirectory(prefix="leian-export-") as folder:
         path = Path(folder) / f"export.{fmt}"
         count = write_export(libs, name, fmt, path, masked=True, status=None if drafts else "published",
-                             zone=services.home.timezone)
+                             zone=services.home.timezone, case_ids=visible_ids(services, user))
         content = path.read_bytes()
     scope = "含草稿" if drafts else "仅已发布"
     services.accounts.audit(user.username, "export", target=name, detail=f"{fmt}，{scope}，{count} 条")

@@ -1,0 +1,216 @@
+"""Users of an area see the cases of that area only, in every query path of the web app and the API.
+
+The test home (tests/web_support.py) holds cases in three towns of 金湾区. A
+mediator of 红旗镇 and an analyst of 平沙镇 ask every page and API route; each
+answer must name no case of another town. An admin sees every case whatever
+area the account names, and the admin sets areas in the users page (audited).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from leian.data.areas import Area, area_choices
+from leian.web.accounts import AccountError, Accounts
+from leian.web.app import create_app, services
+from leian.web.queries import libraries
+from web_support import PASSWORD, ROLES_USERS, cases, web_home
+
+AREA_USERS = {"area-med": ("mediator", "金湾区/红旗镇"), "area-ana": ("analyst", "金湾区/平沙镇"),
+              "area-tra": ("trainer", "金湾区/红旗镇"), "area-adm": ("admin", "金湾区/红旗镇")}
+LIBRARY = "辖区测试库"
+TOWN_OF = {r["id"]: r["location"]["town"] for r in cases()}
+CASE_ID = re.compile(r"\b(?:T\d{4}|L\d{3}|S\d{3}|R\d{3}|DOG1|XSS1)\b")
+
+
+@pytest.fixture(scope="module")
+def app():
+    app = create_app(web_home(), testing=True)
+    with app.app_context():
+        accounts = services().accounts
+        for username, (role, area) in AREA_USERS.items():
+            if accounts.get(username) is None:
+                accounts.add(username, role, PASSWORD, area=area)
+        libs = libraries(services())
+        if LIBRARY not in [lib.name for lib in libs.list()]:
+            libs.create(LIBRARY)
+            libs.add_cases(LIBRARY, ["R000", "DOG1", "T0001"], editor="tra")
+    return app
+
+
+def login(app, username: str):
+    client = app.test_client()
+    answer = client.post("/api/login", json={"username": username, "password": PASSWORD})
+    assert answer.status_code == 200, answer.get_json()
+    client.csrf = answer.get_json()["csrf_token"]
+    return client
+
+
+@pytest.fixture(scope="module")
+def clients(app):
+    return {username: login(app, username) for username in AREA_USERS}
+
+
+def towns_named(text: str) -> set[str]:
+    """The towns of the cases whose ids ``text`` names."""
+    return {TOWN_OF[case_id] for case_id in CASE_ID.findall(text) if case_id in TOWN_OF}
+
+
+def test_an_area_is_checked_against_the_store_and_admins_see_everything(app):
+    with app.app_context():
+        accounts = services().accounts
+        with pytest.raises(AccountError, match="没有区域 金湾区 › 金鼎镇"):
+            accounts.add("typo-area", "mediator", PASSWORD, area="金湾区/金鼎镇")
+        with pytest.raises(AccountError, match="区县/镇街"):
+            accounts.add("deep-area", "mediator", PASSWORD, area="金湾区/红旗镇/三板村")
+        assert accounts.get("area-med").scope == Area("金湾区", "红旗镇")
+        assert accounts.get("area-adm").scope is None  # the admin role grants every area
+        choices = area_choices(services().store)
+        assert [d["name"] for d in choices] == ["金湾区"]
+        assert {t["name"] for t in choices[0]["towns"]} == {"三灶镇", "红旗镇", "平沙镇"}
+
+
+def test_search_finds_only_the_cases_of_the_users_area(clients):
+    for username, town in (("area-med", "红旗镇"), ("area-ana", "平沙镇")):
+        answer = clients[username].get("/api/search", query_string={"q": "楼上漏水渗到楼下天花板", "top_k": 30}).get_json()
+        assert answer["results"], username
+        assert towns_named(" ".join(r["id"] for r in answer["results"])) == {town}
+        page = clients[username].get("/?q=楼上漏水渗到楼下天花板").get_data(as_text=True)
+        assert towns_named(page) == {town}
+    everything = clients["area-adm"].get("/api/search", query_string={"q": "楼上漏水渗到楼下天花板", "top_k": 30}).get_json()
+    assert len(towns_named(" ".join(r["id"] for r in everything["results"]))) == 3
+
+
+def test_a_party_name_search_and_its_alert_stay_in_the_area(clients):
+    # 王建国's four cases are all in 平沙镇: the 红旗镇 mediator finds none of them, and no alert.
+    answer = clients["area-med"].get("/api/search", query_string={"party": "王建国"}).get_json()
+    assert not [r for r in answer["results"] if r["id"].startswith("R")]
+    assert not answer["repeat_alert"]["parties"]
+
+
+def test_cases_outside_the_area_are_not_found(clients):
+    med = clients["area-med"]
+    assert med.get("/api/cases/DOG1").status_code == 200
+    for url in ("/api/cases/S000", "/cases/S000", "/api/cases/S000/neighbors", "/api/chains/R000", "/chains/R000",
+                "/api/graph/neighbors?node=case:S000"):
+        answer = med.get(url)
+        assert answer.status_code == 404, url
+        assert "三灶镇" not in answer.get_data(as_text=True) and "王建国" not in answer.get_data(as_text=True), url
+
+
+def test_case_page_similar_cases_and_graph_show_only_the_area(clients):
+    med = clients["area-med"]
+    page = med.get("/cases/DOG1").get_data(as_text=True)
+    assert towns_named(page) == {"红旗镇"}
+    graph = med.get("/api/cases/L000/neighbors", query_string={"hops": 2}).get_json()
+    case_nodes = [n for n in graph["nodes"] if n["label"] == "Case"]
+    assert len(case_nodes) > 1
+    assert {TOWN_OF[n["case_id"]] for n in case_nodes} == {"红旗镇"}
+    assert all(n.get("cases") is None for n in graph["nodes"] if n["label"] == "Party")
+    # Reaching out from the town node itself: only its own cases.
+    town = med.get("/api/graph/neighbors", query_string={"node": next(n["id"] for n in graph["nodes"] if n["label"] == "Location")})
+    assert town.status_code == 200
+
+
+def test_browsing_and_drill_downs_list_only_the_area(clients):
+    page = clients["area-ana"].get("/?type=邻里").get_data(as_text=True)
+    assert towns_named(page) == {"平沙镇"}
+    assert "三灶镇" not in page.split('id="results"')[1].split("</ol>")[0]
+
+
+def test_the_dashboard_counts_only_the_area(clients):
+    ana = clients["area-ana"]
+    heat = ana.get("/api/heat").get_json()
+    assert {row["where"] for row in heat["places"]} == {"平沙镇"}
+    hotspots = ana.get("/api/hotspots").get_json()
+    assert hotspots["hotspots"]
+    assert {TOWN_OF[c] for spot in hotspots["hotspots"] for c in spot["case_ids"]} <= {"平沙镇"}
+    assert "三灶镇" not in str(hotspots) and "红旗镇" not in str(hotspots)  # the planted spike lies in another town
+    for party in hotspots["repeats"]["parties"]:
+        assert {TOWN_OF[c] for c in party["case_ids"]} == {"平沙镇"}
+    clusters = ana.get("/api/clusters").get_json()["clusters"]
+    assert clusters and {TOWN_OF[c] for cluster in clusters for c in cluster["case_ids"]} == {"平沙镇"}
+    assert all(cluster["size"] == len(cluster["case_ids"]) for cluster in clusters)
+    page = ana.get("/dashboard").get_data(as_text=True)
+    assert "三灶镇" not in page and "红旗镇" not in page
+    everyone = clients["area-adm"].get("/api/heat").get_json()
+    assert {row["where"] for row in everyone["places"]} == {"三灶镇", "红旗镇", "平沙镇"}
+
+
+def test_repeats_risk_register_and_party_pages_keep_to_the_area(clients):
+    ana, med = clients["area-ana"], clients["area-med"]
+    chains = ana.get("/api/repeats").get_json()["chains"]
+    assert chains and all({TOWN_OF[c] for c in chain["case_ids"]} == {"平沙镇"} for chain in chains)
+    assert med.get("/api/repeats").get_json()["chains"] == []  # 王建国's chain lies in 平沙镇
+    for item in med.get("/api/risk").get_json()["parties"]:
+        assert {TOWN_OF[c] for c in item["case_ids"]} == {"红旗镇"}
+    party_id = next(p for p in ana.get("/api/chains/R000").get_json()["parties"] if p["count"] == 4)["party_id"]
+    assert ana.get(f"/api/parties/{party_id}").status_code == 200
+    assert med.get(f"/api/parties/{party_id}").status_code == 404
+    assert med.get(f"/parties/{party_id}").status_code == 404
+    refused = med.post(f"/api/parties/{party_id}/followups", json={"note": "电话回访"}, headers={"X-CSRF-Token": med.csrf})
+    assert refused.status_code == 404
+
+
+def test_libraries_and_their_exports_hold_only_the_areas_entries(app, clients):
+    tra = clients["area-tra"]
+    with app.app_context():
+        library_id = libraries(services()).get(LIBRARY).id
+    detail = tra.get(f"/api/libraries/{library_id}").get_json()
+    assert [e["case_id"] for e in detail["entries"]] == ["DOG1"]
+    assert {TOWN_OF[s["case_id"]] for s in detail["suggestions"]} <= {"红旗镇"}
+    export = tra.get(f"/api/libraries/{library_id}/export", query_string={"format": "jsonl", "drafts": "1"})
+    assert export.status_code == 200
+    assert CASE_ID.findall(export.get_data(as_text=True)) and towns_named(export.get_data(as_text=True)) == {"红旗镇"}
+    assert tra.get(f"/libraries/{library_id}/entries/R000").status_code == 404
+    added = tra.post(f"/api/libraries/{library_id}/cases", json={"case_ids": ["L001", "S001"]},
+                     headers={"X-CSRF-Token": tra.csrf}).get_json()
+    assert added["added"] == ["L001"] and added["missing"] == ["S001"]
+
+
+def test_the_admin_sets_an_area_and_the_user_sees_the_change_after_logging_in_again(app, clients):
+    with app.app_context():
+        if services().accounts.get("area-move") is None:
+            services().accounts.add("area-move", "mediator", PASSWORD)
+    mover = login(app, "area-move")
+    assert mover.get("/api/cases/S000").status_code == 200  # no area yet: every case
+    admin = login(app, ROLES_USERS["admin"])
+    users_page = admin.get("/admin/users").get_data(as_text=True)
+    assert "金湾区 › 平沙镇" in users_page and "全部区域" in users_page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', users_page).group(1)
+    admin.post("/admin/users/area-move", data={"csrf_token": token, "role": "mediator", "active": "1", "area": "金湾区/平沙镇"})
+    assert mover.get("/api/me").status_code == 401  # the old session ended with the change of area
+    mover = login(app, "area-move")
+    answer = mover.get("/api/search", query_string={"q": "装修噪音扰民", "top_k": 20}).get_json()
+    assert towns_named(" ".join(r["id"] for r in answer["results"])) == {"平沙镇"}
+    audit = admin.get("/api/audit", query_string={"action": "user_update", "username": ROLES_USERS["admin"]}).get_json()
+    assert any(e["target"] == "area-move" and "金湾区/平沙镇" in e["detail"] for e in audit["entries"])
+    admin.post("/admin/users/area-move", data={"csrf_token": token, "role": "mediator", "active": "1", "area": "金湾区/金鼎镇"})
+    with app.app_context():
+        assert services().accounts.get("area-move").area == "金湾区/平沙镇"  # a typo changes nothing
+
+
+def test_audit_log_filters_by_user_action_and_date_and_pages(app, clients):
+    with app.app_context():
+        accounts = services().accounts
+        for i in range(60):
+            accounts.audit("area-ana", "view", target=f"T{i:04d}")
+        zone = services().home.timezone
+    admin = login(app, ROLES_USERS["admin"])
+    answer = admin.get("/api/audit", query_string={"username": "area-ana", "action": "view", "limit": 25}).get_json()
+    assert answer["total"] >= 60 and len(answer["entries"]) == 25
+    assert {(e["username"], e["action"]) for e in answer["entries"]} == {("area-ana", "view")}
+    second = admin.get("/api/audit", query_string={"username": "area-ana", "action": "view", "limit": 25, "offset": 25}).get_json()
+    assert not {e["target"] for e in second["entries"]} & {e["target"] for e in answer["entries"]}
+    from leian.clock import today
+
+    day = today(zone)
+    assert admin.get("/api/audit", query_string={"since": day, "until": day, "username": "area-ana"}).get_json()["total"] >= 60
+    assert admin.get("/api/audit", query_string={"until": "2000-01-01"}).get_json()["total"] == 0
+    bad = admin.get("/api/audit", query_string={"since": "2024-13-01"})
+    assert bad.status_code == 400 and "起始日期" in bad.get_json()["error"]["detail"]
+    page = admin.get("/admin/audit", query_string={"username": "area-ana", "action": "view"}).get_data(as_text=True)
+    assert "查看案件" in page and 'id="audit-next"' in page and "（已筛选）" in page
+    assert "第 1 / " in page
+    page2 = admin.get("/admin/audit", query_string={"username": "area-ana", "action": "view", "page": 2}).get_data(as_text=True)
+    assert 'id="audit-prev"' in page2
