@@ -5,7 +5,7 @@ without the search index. Per size it prints, side by side: entity-resolution
 time, repeat chains, respondent chains (重点关注对象, 群体性纠纷) and the risk
 register (风险台账, as of the last case's day) with their wall times and the peak
 resident memory of the process during each (``*_peak_mb``, sampled every 20 ms), networkx build time, the process's resident-memory growth and the
-pickle size, the Bolt load time, and 2-hop neighbourhood latency p50/p99 for
+graph.sqlite size, the Bolt load time, and 2-hop neighbourhood latency p50/p99 for
 both stores (the same random cases, the same walk). The Bolt server is a
 throw-away ArcadeDB started by ``tools/arcadedb_server.py`` unless
 ``--bolt URI`` is given.
@@ -155,7 +155,7 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int, 
         row["nx_rss_mb"] = (_rss() - before) / 2**20
         row["nodes"], row["edges"] = graph.counts()
         _progress(n, f"networkx graph built in {row['nx_build_s']:.0f} s")
-        row["pickle_mb"] = (home.graph_dir / GRAPH_FILE).stat().st_size / 2**20
+        row["graph_mb"] = sum(p.stat().st_size for p in home.graph_dir.glob(GRAPH_FILE + "*")) / 2**20
         sample = random.Random(seed).sample(store.ids(), min(queries, n))
         row["nx_p50_ms"], row["nx_p99_ms"], row["hood_nodes"] = _latency(graph, sample)
         if bolt_uri:
@@ -231,7 +231,7 @@ def main() -> None:
     print(f"cpus={os.cpu_count()} queries={args.queries} seed={args.seed}")
     columns = ["cases", "resolve_s", "resolve_peak_mb", "chains", "chains_s", "chains_peak_mb", "respondents",
                "group_disputes", "respondent_recall", "respondent_precision", "respondent_s", "respondent_peak_mb", "register", "red", "register_s",
-               "register_peak_mb", "nx_build_s", "nx_rss_mb", "pickle_mb", "nodes", "edges", "hood_nodes",
+               "register_peak_mb", "nx_build_s", "nx_rss_mb", "graph_mb", "nodes", "edges", "hood_nodes",
                "nx_p50_ms", "nx_p99_ms", "bolt_load_s", "bolt_p50_ms", "bolt_p99_ms"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))

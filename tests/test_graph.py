@@ -347,3 +347,59 @@ def test_ingest_prints_and_stores_the_repeat_flag(tmp_path):
     assert flag["related"] == ["R01"] and flag["notice"] == notice
     graph = NetworkxGraphStore(Home.resolve(home).graph_dir)
     assert ("case:R02", "REPEAT_OF", "case:R01") in {(e.src, e.type, e.dst) for e in graph.iter_edges()}
+
+
+def test_the_graph_is_kept_in_sqlite_and_reopens_equal(store, tmp_path):
+    """State after reopen equals state before; the file holds JSON values only (nothing to unpickle)."""
+    import sqlite3
+
+    directory = tmp_path / "graph"
+    with NetworkxGraphStore(directory) as graph:
+        apply_changes(graph, store, similar=_similar)
+        before, watermark = _snapshot(graph), graph.watermark()
+    assert sorted(p.name for p in directory.iterdir() if not p.name.startswith("graph.sqlite-")) == ["graph.sqlite"]
+    with sqlite3.connect(directory / "graph.sqlite") as raw:
+        for (props,) in raw.execute("SELECT props FROM nodes UNION ALL SELECT props FROM edges"):
+            assert isinstance(json.loads(props), dict)
+    again = NetworkxGraphStore(directory)
+    assert _snapshot(again) == before and again.watermark() == watermark
+    # networkx holds the whole graph on demand, read from the tables.
+    whole = again.graph
+    assert (whole.number_of_nodes(), whole.number_of_edges()) == again.counts()
+    assert whole.edges["case:R01", "case:H01", "SIMILAR_TO"] == {"score": 0.88}
+    again.close()
+
+
+def test_a_failed_sync_commits_nothing(store, tmp_path):
+    directory = tmp_path / "graph"
+    with NetworkxGraphStore(directory) as graph:
+        apply_changes(graph, store)
+        before, watermark = _snapshot(graph), graph.watermark()
+    with pytest.raises(KeyError), NetworkxGraphStore(directory) as graph:
+        graph.delete_nodes(["case:R01"])
+        graph.upsert_edges([Edge("case:R02", "SIMILAR_TO", "case:NOPE")])
+    again = NetworkxGraphStore(directory)
+    assert _snapshot(again) == before and again.watermark() == watermark
+    again.close()
+
+
+def test_a_home_with_the_old_pickle_is_rebuilt_from_the_store(tmp_path):
+    """graph.pickle is never unpickled (it would run code): the graph is rebuilt from the store and the pickle removed."""
+    runner = CliRunner()
+    home = tmp_path / "home"
+    source = tmp_path / "cases.jsonl"
+    source.write_text("".join(json.dumps(c.raw, ensure_ascii=False) + "\n" for c in _cases()), encoding="utf-8")
+    assert runner.invoke(cli, ["--home", str(home), "ingest", str(source), "--no-index"]).exit_code == 0
+    graph_dir = Home.resolve(home).graph_dir
+    graph_dir.mkdir(parents=True)
+    planted = tmp_path / "unpickled"
+    # A pickle that, if loaded, would create a file.
+    (graph_dir / "graph.pickle").write_bytes(
+        b"cos\nsystem\n(S'touch " + str(planted).encode() + b"'\ntR.")
+    result = runner.invoke(cli, ["--home", str(home), "neighbors", "R02", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["repeat_of"] == ["R01"]
+    assert not planted.exists() and not (graph_dir / "graph.pickle").exists()
+    local = NetworkxGraphStore(graph_dir)
+    assert sum(1 for n in local.iter_nodes() if n.label == "Case") == 5
+    local.close()
