@@ -70,6 +70,7 @@ def similar_source(home: Home, store: Store) -> SimilarFn | None:
 
     Runs after the search indexer (see ``leian.indexers``), so the index already
     holds the changed cases; a case the index lacks simply gets no SIMILAR_TO edges.
+    Within :func:`leian.indexers.sync_all` the search step's engine is reused.
     """
     try:
         from leian.search.engine import MANIFEST, SearchEngine
@@ -82,8 +83,14 @@ def similar_source(home: Home, store: Store) -> SimilarFn | None:
 
     @functools.cache
     def engine() -> SearchEngine:
-        """Opened on the first look-up: a sync with no new case needs none."""
-        return SearchEngine(home, store=store)
+        """The engine this ingest's search step opened, else one opened on the first look-up
+        (a sync with no new case needs none)."""
+        shared = getattr(store, "shared", None)  # one ingest's pass (leian.indexers.IngestPass)
+        if shared is None:
+            return SearchEngine(home, store=store)
+        if "search_engine" not in shared:
+            shared["search_engine"] = SearchEngine(home, store=store)
+        return shared["search_engine"]
 
     def neighbors(case_id: str) -> list[tuple[str, float]]:
         try:

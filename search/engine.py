@@ -724,8 +724,12 @@ def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("model") == model_id_for(model_for_home(home)) and manifest.get("seq") == store.last_change():
             return []
-    with SearchEngine(home, store=store, progress=progress):
-        pass  # opening applies the changes and saves
+    engine = SearchEngine(home, store=store, progress=progress)  # opening applies the changes and saves
+    shared = getattr(store, "shared", None)  # one ingest's pass (leian.indexers.IngestPass)
+    if shared is not None:
+        shared["search_engine"] = engine  # the graph's SIMILAR_TO look-ups use it: the index is not loaded twice
+    else:
+        engine.close()
     return []
 
 

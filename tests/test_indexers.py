@@ -1,0 +1,73 @@
+"""One pass per ingest: every indexer (disputes, search, graph) reads the change log once, each case is
+decoded once, and the graph's SIMILAR_TO step uses the search engine the ingest opened."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from leian.cli import sample_path
+from leian.data.ingest import ingest
+from leian.data.store import Store
+from leian.graph.networkx import NetworkxGraphStore
+from leian.home import Home
+from leian.indexers import sync_all
+from leian.search import engine as search_engine
+
+
+class CountingStore(Store):
+    """The real store, counting how often the change log is read and each case decoded."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self.log_reads = 0
+        self.decoded: Counter[str] = Counter()
+
+    def changes_since(self, seq, limit=None):
+        self.log_reads += 1
+        return super().changes_since(seq, limit)
+
+    def get_many(self, case_ids):
+        found = super().get_many(case_ids)
+        self.decoded.update(found.keys())
+        return found
+
+    def get(self, case_id):
+        found = super().get(case_id)
+        self.decoded.update([case_id] if found else [])
+        return found
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def test_an_ingest_reads_the_log_once_and_decodes_each_case_once(tmp_path, monkeypatch):
+    home = Home.resolve(tmp_path / "home")
+    lines = sample_path().read_text(encoding="utf-8").splitlines(keepends=True)
+    with home.open_store() as store:
+        ingest(store, [_write(tmp_path / "first.jsonl", lines[:60])], rejects_dir=home.rejects_dir)
+        sync_all(home, store)
+
+    opened = []
+    real_init = search_engine.SearchEngine.__init__
+
+    def counting_init(self, *args, **kwargs):
+        opened.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(search_engine.SearchEngine, "__init__", counting_init)
+    with CountingStore(home.root / "cases.sqlite") as store:
+        ingest(store, [_write(tmp_path / "rest.jsonl", lines[60:])], rejects_dir=home.rejects_dir)
+        store.log_reads, store.decoded = 0, Counter()
+        sync_all(home, store)
+        new = [json.loads(line)["id"] for line in lines[60:]]
+        assert store.log_reads == 1
+        assert set(store.decoded) >= set(new) and max(store.decoded.values()) == 1, store.decoded.most_common(3)
+        last = store.last_change()
+    assert len(opened) == 1, "the graph's SIMILAR_TO step reuses the search step's engine"
+    with NetworkxGraphStore(home.graph_dir) as graph:
+        assert graph.watermark()[1] == last
+        similar = {e.src for e in graph.edges_touching([f"case:{c}" for c in new], ["SIMILAR_TO"])}
+    assert similar & {f"case:{c}" for c in new}
