@@ -74,8 +74,19 @@ class GraphStore(ABC):
     def set_watermark(self, source: str, seq: int) -> None: ...
 
     @abstractmethod
+    def similar_seq(self) -> int:
+        """The store change up to which every changed case's SIMILAR_TO edges were taken from the search index.
+
+        Behind the watermark when a sync ran without a search index (``ingest --no-index``, a crash
+        between the search and graph steps): the next sync with one catches those cases up.
+        """
+
+    @abstractmethod
+    def set_similar_seq(self, seq: int) -> None: ...
+
+    @abstractmethod
     def clear(self) -> None:
-        """Remove every node, edge and the watermark."""
+        """Remove every node, edge and both watermarks."""
 
     def flush(self) -> None:
         """Make applied changes durable (a no-op where every write already is)."""

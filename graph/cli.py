@@ -35,7 +35,7 @@ def _synced_store(home: Home) -> Iterator[Store]:
 def _synced_graph(home: Home, store: Store, uri: str | None):
     """The configured graph store, caught up with the case store."""
     from leian.graph.factory import open_graph
-    from leian.graph.sync import apply_changes
+    from leian.graph.sync import catch_up
 
     try:
         graph = open_graph(home, uri)
@@ -44,7 +44,7 @@ def _synced_graph(home: Home, store: Store, uri: str | None):
     except _CONNECTION_ERRORS as exc:
         raise click.ClickException(f"无法使用图谱服务器 {uri or home.setting('graph', 'uri')}：{exc}") from None
     with graph:
-        apply_changes(graph, store, progress=progress_default())
+        catch_up(graph, home, store, progress=progress_default())
         yield graph
 
 
@@ -281,5 +281,6 @@ def push(home: Home, uri: str, replace: bool) -> None:
                 target.clear()
             target.load(local.iter_nodes(), local.iter_edges())
             target.set_watermark(*local.watermark())
+            target.set_similar_seq(local.similar_seq())
             nodes, edges = target.counts()
     click.echo(f"已推送到 {target.name}：现有 {nodes} 个节点、{edges} 条关系")

@@ -251,6 +251,13 @@ class Neo4jGraphStore(GraphStore):
     def set_watermark(self, source: str, seq: int) -> None:
         self.write(f"MERGE (m:{META_LABEL} {{id: 'leian'}}) SET m.source = $source, m.seq = $seq", source=source, seq=seq)
 
+    def similar_seq(self) -> int:
+        rows = self._read(f"MATCH (m:{META_LABEL} {{id: 'leian'}}) RETURN m.similar_seq AS seq")
+        return int(rows[0]["seq"] or 0) if rows else 0
+
+    def set_similar_seq(self, seq: int) -> None:
+        self.write(f"MERGE (m:{META_LABEL} {{id: 'leian'}}) SET m.similar_seq = $seq", seq=seq)
+
     def clear(self) -> None:
         for label in [*LABELS, META_LABEL]:
             self.write(f"MATCH (n:{label}) DETACH DELETE n")

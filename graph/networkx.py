@@ -3,7 +3,7 @@
 The graph lives in ``<directory>/graph.sqlite`` (WAL): a ``nodes`` table (id,
 label, properties as JSON), an ``edges`` table keyed by (source, type, target)
 — one edge per source, type and target, as a Neo4j ``MERGE`` makes — and a
-``meta`` table holding the watermark. Every primitive a sync uses (upsert,
+``meta`` table holding the watermarks. Every primitive a sync uses (upsert,
 delete, the edges touching some nodes, which nodes nothing points at) is an
 indexed query on those tables, so a sync costs what it changes, whatever the
 size of the graph; nothing is ever pickled (loading a pickle runs code).
@@ -184,6 +184,9 @@ class NetworkxGraphStore(GraphStore):
     def set_watermark(self, source: str, seq: int) -> None:
         self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [("source", source), ("seq", str(seq))])
 
+    def set_similar_seq(self, seq: int) -> None:
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('similar_seq', ?)", [(str(seq),)])
+
     def clear(self) -> None:
         for table in ("edges", "nodes", "meta"):
             self._write(f"DELETE FROM {table}", [()])
@@ -244,6 +247,10 @@ class NetworkxGraphStore(GraphStore):
     def watermark(self) -> tuple[str | None, int]:
         meta = dict(self._query("SELECT key, value FROM meta"))
         return meta.get("source"), int(meta.get("seq", 0))
+
+    def similar_seq(self) -> int:
+        found = self._query("SELECT value FROM meta WHERE key = 'similar_seq'")
+        return int(found[0][0]) if found else 0
 
     @property
     def graph(self) -> networkx.MultiDiGraph:

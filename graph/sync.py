@@ -40,7 +40,7 @@ from leian.graph.repeats import chain_of, resolve_changes
 from leian.graph.resolve import Entity, Resolver
 from leian.home import Home
 
-__all__ = ["sync", "apply_changes", "party_node", "SimilarFn", "similar_source"]
+__all__ = ["sync", "catch_up", "apply_changes", "party_node", "SimilarFn", "similar_source"]
 
 #: ``neighbors(case_id) -> [(case_id, score), ...]`` above the calibrated threshold.
 SimilarFn = Callable[[str], list[tuple[str, float]]]
@@ -61,8 +61,16 @@ def sync(home: Home, store: Store, *, progress: bool = False, uri: str | None = 
     """Bring resolution, repeat flags and the graph up to date; returns repeat notices to print."""
     notices = resolve_changes(store, progress=progress)
     with open_graph(home, uri) as graph:
-        apply_changes(graph, store, progress=progress, similar=similar_source(home, store))
+        catch_up(graph, home, store, progress=progress)
     return notices
+
+
+def catch_up(graph: GraphStore, home: Home, store: Store, *, progress: bool = False) -> int:
+    """Apply the store's changes to an open graph, SIMILAR_TO edges included when there is a search index.
+
+    What every command that reads the graph calls first (entity resolution already caught up).
+    """
+    return apply_changes(graph, store, progress=progress, similar=similar_source(home, store))
 
 
 def similar_source(home: Home, store: Store) -> SimilarFn | None:
@@ -139,16 +147,23 @@ def apply_changes(
     for start in range(0, len(changes), batch_size):
         batch = changes[start : start + batch_size]
         _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)))
-        if similar is None or start + batch_size < len(changes):
-            graph.set_watermark(source, batch[-1].seq)
+        graph.set_watermark(source, batch[-1].seq)
         bar.update(len(batch))
     bar.close()
-    if similar is not None and changes:
-        # Last, when every changed case is in the graph: neighbours may come later in the log.
-        changed = list(dict.fromkeys(c.case_id for c in changes))
-        for start in range(0, len(changed), batch_size):
-            _link_similar(graph, changed[start : start + batch_size], similar)
-        graph.set_watermark(source, changes[-1].seq)
+    if similar is not None:
+        # Last, when every changed case is in the graph (neighbours may come later in the log), and for
+        # every case changed since SIMILAR_TO edges were last taken: this sync's, and those of syncs
+        # that had no search index to ask (`ingest --no-index`, a crash between the two steps).
+        applied = changes[-1].seq if changes else seq
+        since = graph.similar_seq()
+        if since < applied:
+            pending = list(dict.fromkeys(c.case_id for c in store.changes_since(since) if c.seq <= applied))
+            linking = tqdm(total=len(pending), disable=not (progress and pending), desc="相似案件", unit="件")
+            for start in range(0, len(pending), batch_size):
+                _link_similar(graph, pending[start : start + batch_size], similar)
+                linking.update(len(pending[start : start + batch_size]))
+            linking.close()
+            graph.set_similar_seq(applied)
     graph.flush()
     return len(changes)
 

@@ -238,11 +238,11 @@ class LeiAn:
     def graph(self, uri: str | None = None, *, progress: bool = False) -> Iterator[GraphStore]:
         """The configured graph store (``uri``, else ``[graph] uri``, else networkx), caught up with the store."""
         from leian.graph.factory import open_graph
-        from leian.graph.sync import apply_changes
+        from leian.graph.sync import catch_up
 
         self.resolve(progress=progress)
         with open_graph(self.home, uri) as graph:
-            apply_changes(graph, self.store, progress=progress)
+            catch_up(graph, self.home, self.store, progress=progress)
             yield graph
 
     def neighbors(self, case_id: str, *, hops: int = 2, uri: str | None = None) -> Neighborhood:

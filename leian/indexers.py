@@ -92,10 +92,14 @@ class IngestPass:
         self.shared.clear()
 
 
-def sync_all(home: Home, store: Store, *, progress: bool = False) -> list[str]:
-    """Bring every registered index up to date with the store, in one pass; returns lines to print."""
+def sync_all(home: Home, store: Store, *, progress: bool = False, one_pass: IngestPass | None = None) -> list[str]:
+    """Bring every registered index up to date with the store, in one pass; returns lines to print.
+
+    ``one_pass``: a pass a step before already used (``leian reindex`` rebuilt the search index in it);
+    closed here like a new one.
+    """
     lines: list[str] = []
-    one_pass = IngestPass(store)
+    one_pass = one_pass or IngestPass(store)
     try:
         for entry in INDEXERS:
             module_name, function_name = entry.split(":")

@@ -184,15 +184,21 @@ def _reasons(why: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出汇总。")
 @pass_home
 def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool) -> None:
-    """从案件库重建检索索引（已缓存的向量直接复用）。"""
+    """从案件库重建检索索引（已缓存的向量直接复用），再让纠纷要素和知识图谱（含相似案件关系）赶上案件库。"""
+    from leian.indexers import IngestPass, sync_all
     from leian.search.engine import reindex as run_reindex
 
     require_store(home)
+    show_progress = progress_default() if progress is None else progress
     with home.open_store() as store:
+        one_pass = IngestPass(store)
         try:
-            report = run_reindex(home, store, model=model, progress=progress_default() if progress is None else progress)
+            report = run_reindex(home, one_pass, model=model, progress=show_progress)
         except RuntimeError as exc:
+            one_pass.close_shared()
             raise click.ClickException(str(exc)) from None
+        # The other indexes, the graph's SIMILAR_TO step asking the engine just rebuilt.
+        sync_all(home, store, progress=show_progress, one_pass=one_pass)
     if as_json:
         echo_json(report)
     else:

@@ -739,6 +739,9 @@ def reindex(home: Home, store: Store, *, model: str | None = None, progress: boo
     encoder = load_encoder(model_for_home(home, model))
     before = encoder.texts_encoded
     engine = SearchEngine(home, store=store, model=model, rebuild=True, progress=progress)
+    shared = getattr(store, "shared", None)  # a pass of leian.indexers: the graph step asks this engine next
+    if shared is not None:
+        shared["search_engine"] = engine
     keep: set[str] = set()
     for (text,) in store.conn.execute("SELECT search_text FROM cases"):
         keep.add(text_hash(text))  # tokens are cached per whole text

@@ -71,3 +71,57 @@ def test_an_ingest_reads_the_log_once_and_decodes_each_case_once(tmp_path, monke
         assert graph.watermark()[1] == last
         similar = {e.src for e in graph.edges_touching([f"case:{c}" for c in new], ["SIMILAR_TO"])}
     assert similar & {f"case:{c}" for c in new}
+
+
+def _graph(home: Path) -> tuple[dict, dict]:
+    with NetworkxGraphStore(Home.resolve(home).graph_dir) as graph:
+        return ({n.id: (n.label, n.props) for n in graph.iter_nodes()},
+                {(e.src, e.type, e.dst): e.props for e in graph.iter_edges()})
+
+
+def _cli(*args: str) -> str:
+    from click.testing import CliRunner
+
+    from leian.cli import cli
+
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _similar_edges(edges: dict) -> set:
+    return {key for key in edges if key[1] == "SIMILAR_TO"}
+
+
+def test_the_next_graph_command_catches_up_similar_edges_an_ingest_without_index_left_out(tmp_path):
+    lines = sample_path().read_text(encoding="utf-8").splitlines(keepends=True)
+    first, rest = _write(tmp_path / "first.jsonl", lines[:60]), _write(tmp_path / "rest.jsonl", lines[60:])
+    clean, behind = tmp_path / "clean", tmp_path / "behind"
+    for home in (clean, behind):
+        _cli("--home", str(home), "ingest", str(first))
+    _cli("--home", str(clean), "ingest", str(rest))
+    _cli("--home", str(behind), "ingest", str(rest), "--no-index")
+    new_case = json.loads(lines[-1])["id"]
+    # Any command that reads the graph catches up the search index and the SIMILAR_TO edges.
+    _cli("--home", str(behind), "neighbors", new_case, "--json")
+    expected = _graph(clean)
+    assert _graph(behind) == expected
+    new_sources = {key[0] for key in _similar_edges(expected[1])} & {f"case:{json.loads(line)['id']}" for line in lines[60:]}
+    assert new_sources, "the new cases have SIMILAR_TO edges to compare"
+    exported = tmp_path / "graph.graphml"
+    _cli("--home", str(behind), "graph", "export", "--format", "graphml", str(exported))
+    assert exported.read_text(encoding="utf-8").count(">SIMILAR_TO<") == len(_similar_edges(expected[1]))
+
+
+def test_reindex_syncs_the_graph_with_its_similar_edges(tmp_path):
+    source = sample_path()
+    clean, bulk = tmp_path / "clean", tmp_path / "bulk"
+    _cli("--home", str(clean), "ingest", str(source))
+    _cli("--home", str(bulk), "ingest", str(source), "--no-index")
+    # Before any search index: the graph is built without SIMILAR_TO ...
+    _cli("--home", str(bulk), "graph", "sync")
+    assert not _similar_edges(_graph(bulk)[1])
+    # ... and `leian reindex` brings the graph level with a home that always had one.
+    _cli("--home", str(bulk), "reindex")
+    assert _graph(bulk) == _graph(clean)
+    assert _similar_edges(_graph(clean)[1])
