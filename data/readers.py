@@ -77,7 +77,7 @@ def read_records(path: str | Path) -> Iterator[RawRecord]:
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise FileFormatError(f"{path.name}：不支持的文件类型 {path.suffix!r}（请用 .jsonl、.csv 或 .xlsx）")
+        raise FileFormatError(f"{path.name}：不支持的文件类型 {path.suffix!r}（请用 {'、'.join(FORMATS)}）")
     if not path.is_file():
         raise FileFormatError(f"{path}：文件不存在")
     return {"jsonl": _read_jsonl, "csv": _read_csv, "xlsx": _read_xlsx}[kind](path)

@@ -40,6 +40,7 @@ from leian.data.places import LEVELS, parse_address
 from leian.data.taxonomy import Taxonomy
 
 __all__ = [
+    "guess_kind",
     "Case",
     "Party",
     "Mediator",
@@ -552,7 +553,7 @@ def _party(index: int, item: Any) -> Party:
         if kind is None:
             raise FieldError(f"{where}.kind", f"未知类别 {kind_raw!r}（可选：{'、'.join(f'{k}（{n}）' for k, n in KIND_NAMES.items())}）")
     else:
-        kind = _guess_kind(name)
+        kind = guess_kind(name)
     phone = item.get("phone")
     phone_norm = None
     if phone not in (None, ""):
@@ -591,7 +592,8 @@ def _party(index: int, item: Any) -> Party:
     )
 
 
-def _guess_kind(name: str) -> str:
+def guess_kind(name: str) -> str:
+    """A party's kind (person, group, organization) from its name, when the record does not say."""
     simplified = normalize_name(name)
     if _GROUP_NAME.search(simplified):
         return "group"

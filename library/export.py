@@ -204,6 +204,7 @@ def _set_font(style: Any) -> None:
 
 
 def write_jsonl(data: dict[str, Any], out: Path) -> None:
+    data = _strings(data, strip_bidi)  # an export is read by people too: no text poses as another
     with out.open("w", encoding="utf-8") as handle:
         for entry in data["entries"]:
             record = {"library": data["library"], "masked": data["masked"], **entry}

@@ -55,6 +55,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -72,9 +73,13 @@ __all__ = [
     "REQUIRED_SECTIONS",
     "STATUSES",
     "STATUS_NAMES",
+    "MAX_NAME_CHARS",
     "MIGRATIONS",
     "prefill",
 ]
+
+#: The longest library name (it heads pages, file names and Word covers).
+MAX_NAME_CHARS = 80
 
 #: The five sections of a 典型案例 write-up, in order.
 SECTIONS = ("基本案情", "调解过程", "调解结果", "经验启示", "法律依据")
@@ -538,9 +543,16 @@ class Libraries:
         return self.entry(name, case_id)
 
     def _valid_name(self, name: str) -> str:
+        """A library name as stored: trimmed, at most MAX_NAME_CHARS, no control or format characters
+        (NUL, line breaks, RLO and other bidi controls would hide or disguise it on screen and in files)."""
         name = (name or "").strip()
         if not name:
             raise LibraryError("案例库名称不能为空")
+        if len(name) > MAX_NAME_CHARS:
+            raise LibraryError(f"案例库名称最多 {MAX_NAME_CHARS} 个字符（现有 {len(name)} 个）")
+        bad = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")), None)
+        if bad is not None:
+            raise LibraryError(f"案例库名称不能含控制字符或不可见字符（第 {name.index(bad) + 1} 个字符 U+{ord(bad):04X}）")
         return name
 
     @staticmethod

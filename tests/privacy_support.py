@@ -5,13 +5,14 @@ Phones and ID numbers appear in the free text (full-width digits, spaces and dot
 ``(0756)1234567``, ``0756 1234567``, ``075612345678``, 15-digit and space-split 18-digit IDs);
 persons hide in group parties (``刘梦英等42人``), in organisation-like names (``王小店``,
 ``刘大队``), in spaced names (``陈 国 强``); two people share the surname 梁; the case addresses
-carry house numbers.
+carry house numbers; bidirectional controls (RLO …), which no page may render, hide in a title,
+a text and a mediator.
 """
 from __future__ import annotations
 
 import re
 
-__all__ = ["ID_NUMBERS", "NAMES", "ADDRESSES", "PARTY_PHONES", "TEXT_PHONES", "records", "leaks"]
+__all__ = ["BIDI", "ID_NUMBERS", "NAMES", "ADDRESSES", "PARTY_PHONES", "TEXT_PHONES", "records", "leaks"]
 
 #: Phones written only inside free text: no role may see them whole.
 TEXT_PHONES = {
@@ -35,6 +36,8 @@ ID_NUMBERS = {
 NAMES = ["刘梦英", "梦英", "王小店", "刘大队", "陈国强", "陈 国 强", "梁建业", "梁小红"]
 #: Addresses with house numbers (only mediators may see them).
 ADDRESSES = ["丽景华庭22-2802", "海澄村东街18号"]
+#: Characters that reorder displayed text: shown to no role.
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def records() -> list[dict]:
@@ -59,9 +62,10 @@ def records() -> list[dict]:
         {**base, "id": "P4", "occurred_on": "2025-04-05", "title": "梁氏兄妹漏水纠纷",
          "text": f"梁建业与梁小红因楼上漏水争执，梁小红身份证{ids[2]}，电话{phones[6]}，住{ADDRESSES[0]}。",
          "parties": [{"name": "梁建业", "role": "申请人"}, {"name": "梁小红", "role": "被申请人"}]},
-        {**base, "id": "P5", "occurred_on": "2025-05-05", "title": "梁建业再次反映漏水",
-         "text": "梁建业再次反映楼上漏水未修复，与刘大队协商未果。",
-         "parties": [{"name": "梁建业", "role": "申请人"}, {"name": "刘大队", "role": "被申请人"}]},
+        {**base, "id": "P5", "occurred_on": "2025-05-05", "title": "梁建业再次反映漏水\u202e修已",
+         "text": "梁建业再次反映楼上漏水未修复，\u2066与刘大队协商未果\u2069。\u202e",
+         "parties": [{"name": "梁建业", "role": "申请人"}, {"name": "刘大队", "role": "被申请人"}],
+         "mediators": [{"name": "周\u202e平", "org": "三灶镇人民调解委员会\u200f"}]},
     ]
 
 
@@ -86,4 +90,5 @@ def leaks(text: str, *, sees_names: bool, home: str | None = None) -> list[str]:
         found += [address for address in ADDRESSES if address in text or address.replace("号", "") in text]
     if home and home in text:
         found.append(home)
+    found += [f"U+{ord(m.group(0)):04X}" for m in BIDI.finditer(text)]
     return found

@@ -150,11 +150,12 @@ def clients(app):
 
 
 @pytest.fixture(scope="module")
-def job_id(clients):
-    """An upload whose reject holds an ID number and a phone, and whose good record is stored."""
+def job(clients):
+    """An upload whose reject holds an ID number, a phone and a person's name, and whose good record is stored."""
     admin = clients["admin"]
     body = (json.dumps({"id": "P9", "text": "梁建业第三次反映漏水", "parties": [{"name": "梁建业"}]}, ensure_ascii=False) + "\n"
-            + json.dumps({"id": "P10", "text": "身份证 110105 19491231 002X，电话 139 1234 5678", "amount": "很多"},
+            + json.dumps({"id": "P10", "text": "梁小红身份证 110105 19491231 002X，电话 139 1234 5678", "amount": "很多",
+                          "parties": [{"name": "梁小红", "id_number": "110105194912310021"}]},
                          ensure_ascii=False) + "\n").encode("utf-8")
     started = admin.post("/api/ingest", headers={"X-CSRF-Token": admin.csrf}, content_type="multipart/form-data",
                          data={"file": (io.BytesIO(body), "上报.jsonl")})
@@ -162,8 +163,8 @@ def job_id(clients):
     for _ in range(600):
         job = admin.get(f"/api/ingest/{started.get_json()['id']}").get_json()
         if job["status"] != "running":
-            assert job["status"] == "done", job
-            return job["id"]
+            assert job["status"] == "done" and job["report"]["rejects_file"], job
+            return job
         time.sleep(0.2)
     raise AssertionError("the upload did not finish")
 
@@ -197,14 +198,14 @@ def _queries(app, clients) -> dict[str, list[dict[str, str]]]:
     }
 
 
-def test_no_page_or_answer_shows_a_role_what_it_may_not_see(app, clients, job_id):
+def test_no_page_or_answer_shows_a_role_what_it_may_not_see(app, clients, job):
     clients["mediator"].get("/api/search", query_string={"q": "梁建业 身份证110105194912310021 电话 139 1234 5678"})
     app.test_client().post("/api/login", json={"username": "13822224444", "password": "x"})  # a phone typed as user name
     home = str(app.extensions["leian"].home.root)
     with app.app_context():
         library_id = str(libraries(services()).get(LIBRARY).id)
     values = {"case_id": [r["id"] for r in records()], "library_id": [library_id], "username": ["med"],
-              "filename": ["app.css"], "job_id": [job_id],
+              "filename": ["app.css"], "job_id": [job["id"]], "rejects_file": [job["report"]["rejects_file"]],
               "party_id": sorted({r[0] for r in app.extensions["leian"].store.conn.execute("SELECT entity_id FROM graph_mentions")})}
     queries = _queries(app, clients)
     found, called = [], set()
@@ -252,3 +253,4 @@ def test_the_audit_log_keeps_no_typed_name_phone_id_or_failed_user_name(app, cli
     assert not leaks(log, sees_names=False) and "my-Secret-pw!" not in log
     assert "梁某某" in log and "未知用户#" in log
     assert all(name not in log for name in NAMES)
+

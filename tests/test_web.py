@@ -31,7 +31,8 @@ from leian.indexers import sync_all
 
 LIBRARY = "培训/案例库 #1?"  # a name that must never be part of a URL
 #: Values for the variable parts of every rule, so each route is called for real.
-PATH_VALUES = {"case_id": "T0001", "username": "med", "filename": "app.css", "job_id": "no-such-job", "party_id": "P0000001"}
+PATH_VALUES = {"case_id": "T0001", "username": "med", "filename": "app.css", "job_id": "no-such-job", "party_id": "P0000001",
+               "rejects_file": "no-such-rejects.jsonl"}
 ROLES = list(ROLES_USERS)
 
 

@@ -26,6 +26,7 @@ leian.web.accounts.AccountError: 用户名 liming 已存在
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -104,7 +105,8 @@ MIGRATIONS = [
 ]
 #: Roles that see every case whatever area their account names.
 ALL_AREAS_ROLES = frozenset({"admin"})
-#: After LOCKOUT_FAILURES failed logins within LOCKOUT_WINDOW a username is refused for the rest of the window.
+#: After LOCKOUT_FAILURES failed logins within LOCKOUT_WINDOW from one client address, a username is refused
+#: to that address for the rest of the window (its owner, elsewhere, still logs in).
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = dt.timedelta(minutes=15)
 #: A session ends after this long without a request, and in any case after SESSION_MAX.
@@ -211,16 +213,18 @@ class Accounts:
     def list(self) -> list[User]:
         return [_user(row) for row in self.store.conn.execute("SELECT * FROM web_users ORDER BY username")]
 
-    def check_password(self, username: str, password: str) -> User | None:
+    def check_password(self, username: str, password: str, *, client: str | None = None) -> User | None:
         """The active user with this password (and their last login updated), else None.
 
-        A username with too many recent failed logins is refused whatever the password
-        (guessing is slowed to LOCKOUT_FAILURES tries per LOCKOUT_WINDOW).
+        A username with too many recent failed logins from ``client`` is refused to it whatever the
+        password (guessing is slowed to LOCKOUT_FAILURES tries per LOCKOUT_WINDOW and address), while
+        the same username from another address is not: a stranger cannot keep a user out.
+        Every call verifies one password hash, so how long it takes tells no username that exists.
         """
-        if self.locked_out(username):
-            return None
         row = self.store.conn.execute("SELECT * FROM web_users WHERE username = ?", (username,)).fetchone()
-        if row is None or not row["active"] or not check_password_hash(row["password_hash"], password):
+        known = row is not None and bool(row["active"])
+        matches = check_password_hash(row["password_hash"] if known else _dummy_hash(), password)
+        if not known or not matches or self.locked_out(username, client):
             return None
         with self.store.transaction() as conn:
             conn.execute("UPDATE web_users SET last_login = ? WHERE username = ?", (_now(), username))
@@ -236,12 +240,13 @@ class Accounts:
             return username
         return "未知用户#" + hashlib.sha256(username.encode("utf-8")).hexdigest()[:10]
 
-    def locked_out(self, username: str) -> bool:
-        """Whether ``username`` had LOCKOUT_FAILURES failed logins within the last LOCKOUT_WINDOW."""
+    def locked_out(self, username: str, client: str | None) -> bool:
+        """Whether ``username`` had LOCKOUT_FAILURES failed logins from ``client`` within the last LOCKOUT_WINDOW
+        (a failed login is audited with its client address as target)."""
         since = (dt.datetime.now(dt.UTC) - LOCKOUT_WINDOW).isoformat(timespec="seconds")
         failures = self.store.conn.execute(
-            "SELECT COUNT(*) FROM web_audit WHERE action = 'login_failed' AND username = ? AND at >= ?",
-            (self.audit_name(username), since),
+            "SELECT COUNT(*) FROM web_audit WHERE action = 'login_failed' AND username = ? AND target IS ? AND at >= ?",
+            (self.audit_name(username), client, since),
         ).fetchone()[0]
         return failures >= LOCKOUT_FAILURES
 
@@ -346,6 +351,12 @@ class Accounts:
     def _check_password(password: str) -> None:
         if len(password) < MIN_PASSWORD_CHARS:
             raise AccountError(f"密码至少 {MIN_PASSWORD_CHARS} 个字符")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password, made like every stored one: verified when the username has no account."""
+    return generate_password_hash(secrets.token_urlsafe(16))
 
 
 def _user(row: Any) -> User:

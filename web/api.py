@@ -298,17 +298,29 @@ def download(content: bytes, filename: str, mimetype: str) -> Response:
 
 @blueprint.post("/ingest")
 def ingest() -> Any:
-    """Upload a JSONL/CSV/XLSX file (multipart field ``file``); 202 with the job to poll."""
+    """Upload a file ``leian ingest`` reads (multipart field ``file``); 202 with the job to poll."""
     job = services().jobs.upload(services(), current_user(), request.files.get("file"))
     return jsonify(job.to_dict()), 202, {"Location": url_for("api.ingest_job", job_id=job.id)}
 
 
+@blueprint.get("/ingest")
+def ingest_runs() -> Any:
+    """The latest ingest runs (uploads and ``leian ingest``), newest first, each with its rejects file to download."""
+    return jsonify(runs=queries.ingest_runs(services(), limit=int_arg("limit", 20, 1, 500)))
+
+
 @blueprint.get("/ingest/<job_id>")
 def ingest_job(job_id: str) -> Any:
-    job = services().jobs.get(job_id, services())
+    job = services().jobs.get(job_id)
     if job is None:
         raise queries.NotFound(f"没有导入任务 {job_id}")
     return jsonify(job.to_dict())
+
+
+@blueprint.get("/ingest/rejects/<rejects_file>")
+def ingest_rejects(rejects_file: str) -> Any:
+    """A rejects file (JSONL: line, fields, reasons and the record), masked by role."""
+    return download(queries.rejects_file(services(), current_user(), rejects_file), rejects_file, DOWNLOAD_TYPES["jsonl"])
 
 
 @blueprint.get("/users")

@@ -36,9 +36,13 @@ from flask import (
     session,
     url_for,
 )
+from flask.json.provider import DefaultJSONProvider
+from flask_limiter import Limiter
+from leian.clock import local_time
+from leian.data.normalize import strip_bidi
 from leian.data.private import open_private, use_private_umask
 from leian.data.store import Store
-from leian.clock import local_time
+from leian.errors import ConfigError
 from leian.library.store import STATUS_NAMES, LibraryError
 from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, AccountError, Accounts, User
 from leian.web.jobs import IngestJobs
@@ -50,11 +54,14 @@ from leian.web.security import (
     csrf_valid,
     is_public,
 )
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from leian.home import Home
 
-__all__ = ["MESSAGES", "Services", "create_app", "current_user", "log_in", "log_out", "services"]
+__all__ = ["LOGIN_LIMIT", "MESSAGES", "Services", "client_address", "create_app", "current_user", "log_in", "log_out",
+           "services"]
 
 #: Status code -> the message users see.
 MESSAGES = {
@@ -64,10 +71,14 @@ MESSAGES = {
     404: "未找到",
     405: "不支持该请求方法",
     413: "文件过大",
+    429: "请求过于频繁，请稍后再试",
     500: "服务器内部错误",
 }
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+#: Failed logins one client address may make, whatever the user names it tries (``[web] login_limit``).
+#: Only failures count: a busy office behind one address logs in as often as it likes.
+LOGIN_LIMIT = "20 per minute;200 per day"
 
 
 class Services:
@@ -77,7 +88,7 @@ class Services:
         self.home = home
         self.store: Store = home.open_store()
         self.accounts = Accounts(self.store)
-        self.jobs = IngestJobs()
+        self.jobs = IngestJobs(home)
         self._lock = threading.Lock()
         self._engines: dict[str, Any] = {}
         self._loading: dict[str, threading.Lock] = {}
@@ -125,12 +136,18 @@ def current_user() -> User:
     return g.user
 
 
+def client_address() -> str:
+    """The requester's address (the one a trusted proxy reports, with ``[web] proxies``): what rate limits
+    and login lockouts are kept per."""
+    return request.remote_addr or "-"
+
+
 def log_in(username: str, password: str) -> User | None:
-    """Check the password and start a new session (a fresh cookie: no session fixation); audited."""
+    """Check the password and start a new session (a fresh cookie: no session fixation); audited with the client's address."""
     accounts = services().accounts
-    user = accounts.check_password(username, password)
+    user = accounts.check_password(username, password, client=client_address())
     if user is None:
-        accounts.audit(accounts.audit_name(username), "login_failed")
+        accounts.audit(accounts.audit_name(username), "login_failed", target=client_address())
         return None
     session.clear()
     session["sid"] = accounts.open_session(user.username)
@@ -165,10 +182,13 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
     """
     use_private_umask()
     app = Flask(__name__.rsplit(".", 1)[0], template_folder="templates", static_folder="static")
+    app.json = _ShownJSON(app)
+    settings = _web_settings(home)
     app.config.update(
         TESTING=testing,
         SECRET_KEY=secrets.token_bytes(32) if testing else _secret_key(home),
         SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings["secure_cookies"],
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="leian_session",
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
@@ -182,6 +202,10 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
 
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api")
+    if settings["proxies"]:
+        # Behind N reverse proxies the client is the address the outermost one saw (X-Forwarded-For).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["proxies"], x_proto=settings["proxies"])  # type: ignore[method-assign]
+    _limit_logins(app, settings["login_limit"])
     app.before_request(_check_access)
     app.after_request(_add_headers)
     app.register_error_handler(HTTPException, _http_error)
@@ -192,7 +216,48 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
     app.jinja_env.globals.update(csrf_token=csrf_token, ROLE_NAMES=ROLE_NAMES, ACTION_NAMES=ACTION_NAMES,
                                  STATUS_NAMES=STATUS_NAMES, allowed=allowed)
     app.jinja_env.filters["localtime"] = lambda stamp, seconds=False: local_time(stamp, zone, seconds=seconds)
+    app.jinja_env.finalize = _shown
     return app
+
+
+#: ``[web]`` settings of config.toml -> (type, default).
+_WEB_SETTINGS: dict[str, tuple[type, Any]] = {"secure_cookies": (bool, False), "proxies": (int, 0), "login_limit": (str, LOGIN_LIMIT)}
+
+
+def _web_settings(home: Home) -> dict[str, Any]:
+    """The ``[web]`` settings: ``secure_cookies`` (serve the session cookie only over HTTPS), ``proxies`` (how many
+    reverse proxies in front to trust for the client's address) and ``login_limit``."""
+    settings = {}
+    for key, (kind, default) in _WEB_SETTINGS.items():
+        value = home.setting("web", key, default)
+        if type(value) is not kind or (kind is int and value < 0):
+            wanted = {bool: "true 或 false", int: "非负整数", str: "文字"}[kind]
+            raise ConfigError(f"{Path(home.root) / 'config.toml'}：[web] {key} 须为{wanted}，而不是 {value!r}")
+        settings[key] = value
+    return settings
+
+
+def _limit_logins(app: Flask, limit: str) -> None:
+    """Count failed logins per client address, on the page and the API together; past ``limit`` the client
+    gets 429 until the window moves on."""
+    limiter = Limiter(client_address, app=app, storage_uri="memory://", headers_enabled=True)
+    rule = limiter.shared_limit(limit, scope="login", methods=["POST"], deduct_when=lambda response: response.status_code == 401)
+    for endpoint in ("pages.login", "api.login"):
+        app.view_functions[endpoint] = rule(app.view_functions[endpoint])
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints, without bidirectional control characters (no text can pose as another)."""
+    if isinstance(value, Markup):
+        return Markup(strip_bidi(str(value)))
+    return strip_bidi(value) if isinstance(value, str) else value
+
+
+class _ShownJSON(DefaultJSONProvider):
+    """JSON answers without bidirectional control characters, like the pages (they are never part of JSON's syntax)."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return strip_bidi(super().dumps(obj, **kwargs))
 
 
 def _wants_json() -> bool:
@@ -246,6 +311,8 @@ def _http_error(exc: HTTPException) -> Any:
     code = exc.code or 500
     # Werkzeug's own descriptions are generic English; ours are given with abort(code, description=...).
     detail = exc.description if exc.description and exc.description != type(exc).description else None
+    if code == 429:  # flask-limiter's description is the limit in English
+        detail = "登录失败次数过多，请稍后再试"
     response = _error(code, detail)
     if code == 405 and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)

@@ -1,10 +1,18 @@
 """Uploads ingested in the background, so the page can show how far along they are.
 
 One job per upload: a thread runs :func:`leian.web.queries.ingest_file` on the
-saved file while the page polls ``GET /api/ingest/<job_id>``. What a job
-reports is real: its phase (写入案件库, then 更新检索索引与图谱) and how many
-cases the store has written since the job started. Jobs live in the memory of
-the server process (the report of a finished job is also in the audit log).
+saved file while the page polls ``GET /api/ingest/<job_id>``. The upload does
+what ``leian ingest`` does: every good record is stored, every bad one is named
+(file, line, field) and kept in a rejects file, the indexes and the graph are
+brought up to date, and the run is audited. What a job reports is real: its
+phase (写入案件库, then 更新检索索引与图谱) and how many cases are committed so
+far. Jobs live in the memory of the server process; every finished run is also
+in the store's ingest log (:func:`leian.web.queries.ingest_runs`), listed after
+a restart with its rejects file.
+
+Uploads are saved under ``<home>/uploads/leian-upload-<pid>-*`` (owner only) and
+removed when their job ends; those a killed server left behind are removed when
+the next one starts.
 
 Examples
 --------
@@ -15,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -24,11 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PHASES", "UPLOAD_TYPES", "IngestJob", "IngestJobs", "safe_filename"]
+from leian.data.private import private_dir
+from leian.data.readers import FORMATS
+
+__all__ = ["PHASES", "UPLOAD_PREFIX", "UPLOAD_TYPES", "IngestJob", "IngestJobs", "remove_stale_uploads", "safe_filename"]
 
 _log = logging.getLogger(__name__)
 
-UPLOAD_TYPES = (".jsonl", ".csv", ".xlsx")
+#: What the upload accepts: what ``leian ingest`` reads.
+UPLOAD_TYPES = tuple(FORMATS)
+UPLOAD_PREFIX = "leian-upload-"
 
 #: Phase -> its name on screen, in order.
 PHASES = {"queued": "排队中", "store": "校验并写入案件库", "index": "更新检索索引与图谱", "done": "完成", "failed": "失败"}
@@ -40,7 +54,6 @@ class IngestJob:
     username: str
     id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     phase: str = "queued"
-    start_seq: int = 0
     written: int = 0
     report: dict[str, Any] | None = None
     error: str | None = None
@@ -57,15 +70,17 @@ class IngestJob:
 class IngestJobs:
     """The ingest jobs of one server process; one runs at a time (the store has one writer)."""
 
-    def __init__(self) -> None:
+    def __init__(self, home: Any) -> None:
         self._jobs: dict[str, IngestJob] = {}
         self._run_lock = threading.Lock()
+        self.uploads_dir = Path(home.root) / "uploads"
+        remove_stale_uploads(self.uploads_dir)
 
     def upload(self, services: Any, user: Any, upload: Any) -> IngestJob:
         """Save an uploaded file (a werkzeug ``FileStorage``) and start ingesting it.
 
         Raises:
-            QueryError: no file, or not a JSONL, CSV or XLSX file (nothing is saved).
+            QueryError: no file, or not a file ``leian ingest`` reads (nothing is saved).
         """
         from leian.web.queries import QueryError
 
@@ -73,10 +88,15 @@ class IngestJobs:
             raise QueryError("请选择要导入的文件")
         suffix = Path(upload.filename).suffix.lower()
         if suffix not in UPLOAD_TYPES:
-            raise QueryError(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 JSONL、CSV 或 XLSX")
-        folder = Path(tempfile.mkdtemp(prefix="leian-upload-"))  # deleted when the job ends
-        path = folder / safe_filename(upload.filename, suffix)
-        upload.save(path)
+            listed = "、".join(t.lstrip(".").upper() for t in UPLOAD_TYPES)
+            raise QueryError(f"不支持的文件类型 {suffix or '（无扩展名）'}，请上传 {listed} 文件")
+        folder = Path(tempfile.mkdtemp(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-", dir=private_dir(self.uploads_dir)))
+        try:
+            path = folder / safe_filename(upload.filename, suffix)
+            upload.save(path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return self.start(services, user, folder, path, upload.filename)
 
     def start(self, services: Any, user: Any, folder: Path, path: Path, filename: str) -> IngestJob:
@@ -86,17 +106,19 @@ class IngestJobs:
         job = IngestJob(filename, user.username)
         self._jobs[job.id] = job
 
+        def committed(report: Any) -> None:
+            job.written = report.stored
+
         def run() -> None:
             try:
                 with self._run_lock:
-                    job.start_seq = services.store.last_change()
                     job.phase = "store"
-                    job.report = ingest_file(services, user, path, filename, on_indexing=lambda: setattr(job, "phase", "index"))
-                    job.written = services.store.last_change() - job.start_seq
+                    job.report = ingest_file(services, user, path, filename, on_commit=committed,
+                                             on_indexing=lambda: setattr(job, "phase", "index"))
                     job.phase = "done"
             except Exception as exc:  # noqa: BLE001 - the page shows what went wrong instead of waiting forever
                 _log.exception("ingest of %s failed", filename)
-                job.error = f"{type(exc).__name__}: {exc}"
+                job.error = f"导入中断（{type(exc).__name__}），已写入的 {job.written} 件案件保留；详情见服务器日志"
                 job.phase = "failed"
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -104,12 +126,30 @@ class IngestJobs:
         threading.Thread(target=run, name=f"ingest-{job.id}", daemon=True).start()
         return job
 
-    def get(self, job_id: str, services: Any) -> IngestJob | None:
-        """The job, with the count of cases written so far brought up to date."""
-        job = self._jobs.get(job_id)
-        if job is not None and job.phase == "store":
-            job.written = services.store.last_change() - job.start_seq
-        return job
+    def get(self, job_id: str) -> IngestJob | None:
+        return self._jobs.get(job_id)
+
+
+def remove_stale_uploads(uploads_dir: Path) -> list[Path]:
+    """Remove the upload folders of server processes that are gone (a killed server leaves its upload,
+    a whole file of personal data, behind); returns what was removed. A live server's uploads are kept."""
+    removed = []
+    for folder in sorted(uploads_dir.glob(f"{UPLOAD_PREFIX}*")) if uploads_dir.is_dir() else []:
+        pid = folder.name[len(UPLOAD_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def safe_filename(filename: str, suffix: str) -> str:

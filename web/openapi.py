@@ -160,9 +160,13 @@ OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, dict[str, Any], str]]
         ("format", {"type": "string", "enum": ["md", "docx", "jsonl"]}, "导出格式"),
         ("drafts", {"type": "string", "enum": ["0", "1"]}, "1：草稿和已审核条目也导出"),
     ], None, 200),
-    ("post", "/api/ingest", "上传 JSONL/CSV/XLSX 导入（后台进行，返回任务）", "admin", [], {
+    ("post", "/api/ingest", "上传 JSONL/NDJSON/JSON/CSV/XLSX 导入（后台进行，返回任务；同 leian ingest）", "admin", [], {
         "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}, 202),
+    ("get", "/api/ingest", "最近的导入记录（网页上传与命令行导入，最新在前），各带可下载的拒收文件名", "admin", [
+        ("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "条数"),
+    ], None, 200),
     ("get", "/api/ingest/{job_id}", "导入任务的进度与结果（页面“数据导入”上传后）", "admin", [], None, 200),
+    ("get", "/api/ingest/rejects/{rejects_file}", "下载拒收文件（JSONL：行号、字段、原因和记录，按角色脱敏）", "admin", [], None, 200),
     ("get", "/api/users", "用户列表", "admin", [], None, 200),
     ("post", "/api/users", "新建用户", "admin", [], {
         "type": "object", "required": ["username", "role", "password"],

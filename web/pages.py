@@ -5,6 +5,7 @@ import calendar
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from leian.data.areas import area_choices
@@ -27,9 +28,16 @@ _FACET_ITEMS = 10  # values shown per facet, most frequent first
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths are followed after login (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """Only same-site paths are followed after login (no open redirect).
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as ``/``, so ``/%09/evil.example``
+    (a tab) is ``//evil.example`` to them: a target holding any control character, space or backslash is refused.
+    """
+    if (target and target.startswith("/") and not target.startswith("//")
+            and not any(ch <= " " or ch in "\x7f\\" for ch in target)):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("pages.home")
 
 
@@ -504,7 +512,8 @@ def library_export(library_id: int) -> Any:
 
 @blueprint.route("/ingest", methods=["GET", "POST"])
 def ingest() -> Any:
-    """Upload JSONL/CSV/XLSX; the ingest runs in the background and the page follows it to the report."""
+    """Upload a file ``leian ingest`` reads; the ingest runs in the background and the page follows it to the report.
+    Earlier runs are listed below it, each with its rejects file."""
     if request.method == "POST":
         try:
             job = services().jobs.upload(services(), current_user(), request.files.get("file"))
@@ -512,8 +521,9 @@ def ingest() -> Any:
             flash(str(exc), "error")
             return redirect(url_for("pages.ingest"))
         return redirect(url_for("pages.ingest", job=job.id))
-    job = services().jobs.get(request.args.get("job", ""), services()) if request.args.get("job") else None
-    return render_template("ingest.html", job=job.to_dict() if job else None, types=UPLOAD_TYPES)
+    job = services().jobs.get(request.args.get("job", "")) if request.args.get("job") else None
+    return render_template("ingest.html", job=job.to_dict() if job else None, types=UPLOAD_TYPES,
+                           runs=queries.ingest_runs(services()))
 
 
 @blueprint.route("/admin/users", methods=["GET", "POST"])

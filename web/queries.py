@@ -13,12 +13,15 @@ area is "not found", as if it did not exist.
 """
 from __future__ import annotations
 
+import json
+import logging
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from leian.data.normalize import mask_numbers, normalize_name, person_names
+from leian.data.normalize import mask_numbers, normalize_name, person_names, strip_bidi
 from leian.data.places import place_label
 from leian.data.record import Case
 from leian.library.masking import Masker
@@ -43,6 +46,8 @@ __all__ = [
     "heat",
     "hotspots",
     "ingest_file",
+    "ingest_runs",
+    "rejects_file",
     "add_to_library",
     "advance_entry",
     "create_library",
@@ -69,6 +74,8 @@ __all__ = [
     "similar_cases",
     "visible_ids",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: Graph node label -> its name on screen.
 GRAPH_LABELS = {"Case": "案件", "Party": "当事人", "Location": "地点", "Mediator": "调解员", "Organization": "调解组织",
@@ -378,27 +385,90 @@ def mask_history(services: Any, user: User, case_id: str, history: list[dict[str
 
 
 def ingest_file(services: Any, user: User, path: Path, filename: str, *,
+                on_commit: Callable[[Any], None] | None = None,
                 on_indexing: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Ingest one uploaded file, bring every index up to date, and report (audited).
+    """Ingest one uploaded file as ``leian ingest`` does, bring every index up to date, and report (audited).
 
-    ``on_indexing`` is called when the cases are stored and the indexes are being updated.
+    ``on_commit`` is called with the ingest report after each committed batch; ``on_indexing`` when the
+    cases are stored and the indexes are being updated. The audit row is written whatever happens; an
+    index that cannot be updated costs no stored case (the report says so, ``leian reindex`` catches up).
     """
     from leian.data.ingest import ingest
 
     from leian.indexers import sync_all
 
-    report = ingest(services.store, [path], rejects_dir=services.home.rejects_dir)
-    if on_indexing is not None:
-        on_indexing()
-    notices = sync_all(services.home, services.store)
-    services.reset_engines()  # the next request loads the indexes just written
-    services.accounts.audit(user.username, "ingest", target=filename,
-                            detail=f"读取 {report.read}，入库 {report.stored}，拒收 {report.rejected}")
-    answer = {**report.to_dict(), "files": [filename], "stored": report.stored, "ok": report.ok,
-              "reject_messages": report.reject_messages, "notices": notices}
-    # Server paths never leave the server: the rejects file is named, and downloaded through the app.
-    answer["rejects_file"] = Path(answer.pop("rejects_path")).name if answer.get("rejects_path") else None
+    report = ingest(services.store, [path], rejects_dir=services.home.rejects_dir, on_commit=on_commit)
+    answer = {**_run_summary(report.to_dict(), [filename]), "stored": report.stored, "ok": report.ok,
+              "reject_messages": report.reject_messages, "notices": [], "index_error": None}
+    try:
+        if on_indexing is not None:
+            on_indexing()
+        answer["notices"] = sync_all(services.home, services.store)
+    except Exception as exc:  # noqa: BLE001 - the cases are stored; the page must say the indexes lag, not lose the report
+        _log.exception("updating the indexes after ingesting %s failed", filename)
+        answer["index_error"] = f"检索索引或图谱未能更新（{type(exc).__name__}），已入库的案件不受影响；请运行 `leian reindex`"
+    finally:
+        services.reset_engines()  # the next request loads the indexes just written
+        services.accounts.audit(user.username, "ingest", target=filename,
+                                detail=f"读取 {report.read}，入库 {report.stored}，拒收 {report.rejected}")
     return answer
+
+
+def _run_summary(summary: dict[str, Any], files: list[str]) -> dict[str, Any]:
+    """An ingest report as it leaves the server: files and the rejects file by name only, never a server path."""
+    rejects = summary.get("rejects_path")
+    return {**{k: v for k, v in summary.items() if k != "rejects_path"}, "files": files,
+            "rejects_file": Path(rejects).name if rejects else None}
+
+
+def ingest_runs(services: Any, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest ingest runs (uploads and ``leian ingest`` alike), newest first, as kept in the store's ingest log;
+    ``rejects_file`` is named only while the file is still there to download."""
+    rows = services.store.conn.execute(
+        "SELECT started_at, finished_at, files, summary FROM ingest_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    runs = []
+    for row in rows:
+        summary = _run_summary(json.loads(row["summary"] or "{}"), [Path(f).name for f in json.loads(row["files"])])
+        if summary["rejects_file"] and not (Path(services.home.rejects_dir) / summary["rejects_file"]).is_file():
+            summary["rejects_file"] = None
+        runs.append({"started_at": row["started_at"], "finished_at": row["finished_at"], **summary})
+    return runs
+
+
+#: A rejects file's name as ingest writes it (``<stamp>-<file stem>.jsonl``): nothing that could leave the folder.
+_REJECTS_NAME = re.compile(r"[\w\-]+\.jsonl")
+
+
+def rejects_file(services: Any, user: User, name: str) -> bytes:
+    """A rejects file of ``<home>/rejects/``, masked for ``user`` like a case page (audited as an export).
+
+    Each line is a rejected record with its line, fields and reasons; the record's party names are masked for
+    roles that see no names (phone and ID numbers were masked when the file was written, and again here).
+    """
+    path = Path(services.home.rejects_dir) / name
+    if not _REJECTS_NAME.fullmatch(name) or not path.is_file():
+        raise NotFound(f"没有拒收文件 {name}")
+    lines = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.strip():
+                lines.append(json.dumps(_masked_reject(json.loads(line), user.role), ensure_ascii=False))
+    services.accounts.audit(user.username, "export", target=name, detail="拒收文件")
+    # A lone surrogate a rejected record held is written as its \ud800 escape, as in the file itself.
+    return ("\n".join(lines) + "\n").encode("utf-8", errors="backslashreplace") if lines else b""
+
+
+def _masked_reject(reject: dict[str, Any], role: str) -> dict[str, Any]:
+    if sees_names(role):
+        return mask_tree(reject, shown, keep=("id", "source"))
+    from leian.data.record import guess_kind
+
+    record = reject.get("record")
+    parties = record.get("parties") if isinstance(record, dict) else None
+    masker = Masker()
+    names = [p.get("name") for p in parties if isinstance(p, dict)] if isinstance(parties, list) else []
+    masker.add_parties((name, guess_kind(name)) for name in names if isinstance(name, str) and name.strip())
+    return mask_tree(reject, lambda text: strip_bidi(masker.mask(text)), keep=("id", "source"))
 
 
 def graph_store(services: Any) -> Any:

@@ -79,6 +79,8 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "api.library_export": _TRAINERS,
     "api.ingest": _ADMINS,
     "api.ingest_job": _ADMINS,
+    "api.ingest_runs": _ADMINS,
+    "api.ingest_rejects": _ADMINS,
     "api.users": _ADMINS,
     "api.user_create": _ADMINS,
     "api.audit": _ADMINS,
