@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from leian.settings import DEFAULT_MODEL
+
 if TYPE_CHECKING:
     from leian.home import Home
 
 __all__ = ["Encoder", "load_encoder", "resolve_model", "model_for_home", "model_id_for", "DEFAULT_MODEL"]
 
-#: The name the default model goes by in ``--model``, config and cache keys.
-DEFAULT_MODEL = "m3e-small"
 
 _loaded: dict[str, Encoder] = {}
 _load_lock = threading.Lock()
@@ -80,7 +80,7 @@ def model_for_home(home: Home | None, model: str | None = None) -> str:
     """``--model`` if given, else ``[embeddings] model`` in the home's config, else the default."""
     if model:
         return resolve_model(model)
-    return resolve_model(home.setting("embeddings", "model") if home is not None else None)
+    return resolve_model(home.settings.embeddings.model if home is not None else None)
 
 
 def model_id_for(model: str | None) -> str:

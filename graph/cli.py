@@ -42,7 +42,7 @@ def _synced_graph(home: Home, store: Store, uri: str | None):
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except _CONNECTION_ERRORS as exc:
-        raise click.ClickException(f"无法使用图谱服务器 {uri or home.setting('graph', 'uri')}：{exc}") from None
+        raise click.ClickException(f"无法使用图谱服务器 {uri or home.settings.graph.uri}：{exc}") from None
     with graph:
         catch_up(graph, home, store, progress=progress_default())
         yield graph
@@ -58,9 +58,9 @@ def repeats(home: Home, kind: str | None, as_json: bool) -> None:
     """重复纠纷：同一对当事人、同一当事人同一地址、或同一被申请人对多名申请人（重点关注对象、群体性纠纷）的案件链，按时间排列。
 
     门槛见 config.toml 的 [repeats]。"""
-    from leian.graph.repeats import KINDS, RepeatSettings, all_chains
+    from leian.graph.repeats import KINDS, all_chains
 
-    settings = RepeatSettings.from_home(home)
+    settings = home.settings.repeats
     with _synced_store(home) as store:
         chains = [c for c in all_chains(store, settings) if kind is None or c.kind == kind]
     if as_json:

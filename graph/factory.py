@@ -7,6 +7,7 @@ Examples
 --------
 >>> import tempfile
 >>> from leian.home import Home
+from leian.settings import BOLT_SCHEMES
 >>> home = Home.resolve(tempfile.mkdtemp())
 >>> graph_uri(home, None) is None, graph_uri(home, "bolt://db:7687")
 (True, 'bolt://db:7687')
@@ -17,15 +18,15 @@ from __future__ import annotations
 
 from leian.graph.base import GraphStore
 from leian.home import Home
+from leian.settings import BOLT_SCHEMES
 
 __all__ = ["open_graph", "graph_uri", "BOLT_SCHEMES"]
 
-BOLT_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
 
 def graph_uri(home: Home, uri: str | None) -> str | None:
     """The configured Bolt URI, or None for the embedded store."""
-    return uri or home.setting("graph", "uri") or None
+    return uri or home.settings.graph.uri
 
 
 def open_graph(home: Home, uri: str | None = None) -> GraphStore:

@@ -18,7 +18,7 @@ Pair and address links are kept as keys per case (``pair:P1|P2``,
 chain is a maximal connected group of linked cases, ordered by date (its kind
 is ``same_parties`` when any pair links it). Respondent chains are read from
 the resolved mentions. The numbers come from ``[repeats]`` in
-``<home>/config.toml`` (:class:`RepeatSettings`).
+``<home>/config.toml`` (:class:`leian.settings.RepeatSettings`, ``home.settings.repeats``).
 
 :func:`resolve_changes` applies the store's change log to resolution and
 links and returns one notice per chain that a changed case joined, so an
@@ -46,6 +46,7 @@ from leian.data.normalize import normalize_name
 from leian.data.places import parse_address
 from leian.data.store import Store
 from leian.graph.resolve import Mention, Resolver, address_key
+from leian.settings import RepeatSettings
 
 __all__ = [
     "RESOLVE_SEQ",
@@ -71,31 +72,6 @@ KINDS = {"same_parties": "同一对当事人", "same_address": "同一当事人�
 _BATCH = 500
 _RECONCILE_CHUNK = 2000
 _GROUP_SIZE = re.compile(r"等\s*(\d+)\s*(?:人|户|名)")
-
-
-@dataclass(frozen=True)
-class RepeatSettings:
-    """How many cases make a respondent chain and how many claimants a 群体性纠纷 (``[repeats]`` in config.toml)."""
-
-    respondent_min_cases: int = 3
-    respondent_window_days: int = 180
-    group_min_claimants: int = 5
-    group_window_days: int = 30
-
-    @classmethod
-    def from_home(cls, home: Any) -> RepeatSettings:
-        """The settings of a :class:`~leian.home.Home` (``[repeats]`` keys), defaults for what it leaves out."""
-        from leian.errors import ConfigError
-
-        given = home.config.get("repeats", {})
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise ConfigError(f"config.toml [repeats]：未知设置 {', '.join(unknown)}（可用：{', '.join(sorted(known))}）")
-        for key, value in given.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"config.toml [repeats] {key}：须为正整数，实为 {value!r}")
-        return cls(**given)
 
 
 @dataclass

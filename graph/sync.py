@@ -46,12 +46,6 @@ __all__ = ["sync", "catch_up", "apply_changes", "party_node", "SimilarFn", "simi
 SimilarFn = Callable[[str], list[tuple[str, float]]]
 
 _BATCH = 1000
-#: How many similar cases each case links to, and the cosine they must reach. Calibrated with
-#: ``bench/graph.py --calibrate-similar 2000`` (m3e-small, generated cases): at 0.86, 96% of the
-#: kept top-3 neighbours share the case's 大类 (62% its 小类) and 75% of cases keep an edge;
-#: at 0.84 it is 93% for 94% of cases, at 0.88 99% for 38%. See docs/quality.md.
-SIMILAR_TOP = 3
-SIMILAR_THRESHOLD = 0.86
 #: Nodes that exist only because cases point at them (directly or up a PART_OF / MEMBER_OF /
 #: SUBTYPE_OF chain): deleted once nothing does, as a fresh build would never have made them.
 _PRUNED_LABELS = frozenset({"Location", "Mediator", "Organization", "DisputeType", "Channel", "Element"})
@@ -59,7 +53,7 @@ _PRUNED_LABELS = frozenset({"Location", "Mediator", "Organization", "DisputeType
 
 def sync(home: Home, store: Store, *, progress: bool = False, uri: str | None = None) -> list[str]:
     """Bring resolution, repeat flags and the graph up to date; returns repeat notices to print."""
-    notices = resolve_changes(store, progress=progress)
+    notices = resolve_changes(store, progress=progress, settings=home.settings.repeats)
     with open_graph(home, uri) as graph:
         catch_up(graph, home, store, progress=progress)
     return notices
@@ -86,8 +80,8 @@ def similar_source(home: Home, store: Store) -> SimilarFn | None:
         return None
     if not (home.index_dir / MANIFEST).is_file():
         return None
-    threshold = float(home.setting("graph", "similar_threshold", SIMILAR_THRESHOLD))
-    top = int(home.setting("graph", "similar_top", SIMILAR_TOP))
+    # How many similar cases each case links to and the cosine they must reach: [graph] in leian.settings.
+    threshold, top = home.settings.graph.similar_threshold, home.settings.graph.similar_top
 
     @functools.cache
     def engine() -> SearchEngine:

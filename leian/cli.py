@@ -44,9 +44,11 @@ def sample_path() -> Path:
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:
     """类案 LeiAn：矛盾纠纷类案检索与知识图谱。"""
+    from leian.errors import UserError
+
     try:
         ctx.obj = Home.resolve(home)
-    except ValueError as exc:
+    except UserError as exc:  # config.toml is not TOML, or a setting is wrong: one line naming the key
         raise click.ClickException(str(exc)) from None
 
 

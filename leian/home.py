@@ -1,22 +1,17 @@
 """The LeiAn home directory: where the store, indexes, graph and rejects live.
 
 Resolved from ``--home DIR``, else ``$LEIAN_HOME``, else ``./leian-data``.
-An optional ``config.toml`` there holds settings such as the embedding model::
+An optional ``config.toml`` there holds settings, for example::
 
     [embeddings]
     model = "/models/bge-small-zh"
 
-    [graph]
-    uri = "bolt://graph.example:7687"
-
     [display]
     timezone = "Asia/Shanghai"   # how times are shown (they are stored in UTC)
 
-    [repeats]                    # respondent chains and 群体性纠纷 (docs/graph.md)
-    respondent_min_cases = 3
-    respondent_window_days = 180
-    group_min_claimants = 5
-    group_window_days = 30
+Every key, its type and default is in :mod:`leian.settings` (the table in
+``docs/settings.md``); the file is checked when the home is resolved, and a
+mistake is one :class:`~leian.errors.ConfigError` line naming the key.
 """
 from __future__ import annotations
 
@@ -24,10 +19,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from leian.data.store import Store
 from leian.errors import ConfigError
+from leian.settings import Settings
 
 __all__ = ["Home", "DEFAULT_HOME", "HOME_ENV"]
 
@@ -40,19 +35,24 @@ class Home:
     """Paths and settings under one LeiAn home directory."""
 
     root: Path
-    config: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
 
     @classmethod
     def resolve(cls, home: str | os.PathLike[str] | None = None) -> Home:
+        """The home at ``home`` (else ``$LEIAN_HOME``, else ``./leian-data``), its ``config.toml`` validated.
+
+        Raises:
+            ConfigError: the file is not TOML, or a key is unknown, of the wrong type or out of range.
+        """
         root = Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().absolute()
         config_path = root / "config.toml"
-        config: dict[str, Any] = {}
-        if config_path.is_file():
-            try:
-                config = tomllib.loads(config_path.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"{config_path}：配置文件格式有误：{exc}") from None
-        return cls(root, config)
+        if not config_path.is_file():
+            return cls(root)
+        try:
+            config = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}：配置文件格式有误：{exc}") from None
+        return cls(root, Settings.from_toml(config, source=str(config_path)))
 
     @property
     def db_path(self) -> Path:
@@ -70,20 +70,10 @@ class Home:
     def graph_dir(self) -> Path:
         return self.root / "graph"
 
-    def setting(self, section: str, key: str, default: Any = None) -> Any:
-        return self.config.get(section, {}).get(key, default)
-
     @property
     def timezone(self) -> str:
-        """The zone times are shown in (``[display] timezone``, default Asia/Shanghai); checked on first use."""
-        from leian.clock import DEFAULT_TIMEZONE, timezone
-
-        name = self.setting("display", "timezone", DEFAULT_TIMEZONE)
-        try:
-            timezone(name)
-        except ValueError as exc:
-            raise ConfigError(f"{self.root / 'config.toml'}：[display] timezone：{exc}") from None
-        return name
+        """The zone times are shown in (``[display] timezone``, default Asia/Shanghai)."""
+        return self.settings.display.timezone
 
     def exists(self) -> bool:
         return self.db_path.is_file()

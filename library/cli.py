@@ -23,7 +23,7 @@ def _libraries(home: Home) -> Iterator[Libraries]:
     require_store(home)
     with home.open_store() as store:
         try:
-            yield Libraries(store, self_review=bool(home.setting("library", "self_review", False)))
+            yield Libraries(store, self_review=home.settings.library.self_review)
         except LibraryError as exc:
             raise click.ClickException(str(exc)) from None
         except RuntimeError as exc:  # the embedding model or search index cannot be loaded

@@ -89,7 +89,7 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
             answers = engine.search_many([Query(i["text"], type=i["type"], where=i["where"], parties=i["parties"]) for i in items], top_k=top_k, filters=filters)
             index = _party_index(engine.store)
             for item, answer in zip(items, answers):
-                answer["repeat_alert"] = _alert(engine.store, index, item["text"], item["parties"])
+                answer["repeat_alert"] = _alert(engine.store, index, item["text"], item["parties"], engine.home.settings.repeats)
         for answer in answers:
             if as_json:
                 click.echo(json.dumps(answer, ensure_ascii=False, default=str))
@@ -101,7 +101,7 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
         raise click.ClickException("查询内容为空")
     with _open_engine(home, model) as engine:
         answer = engine.search(text, top_k=top_k, filters=filters, parties=list(parties), type=as_type, page=page)
-        answer["repeat_alert"] = _alert(engine.store, _party_index(engine.store), text, list(parties))
+        answer["repeat_alert"] = _alert(engine.store, _party_index(engine.store), text, list(parties), engine.home.settings.repeats)
     if as_json:
         echo_json(answer)
     else:
@@ -114,13 +114,13 @@ def _party_index(store):
     return PartyIndex(store)
 
 
-def _alert(store, index, text: str, parties: list[str]) -> dict[str, Any]:
+def _alert(store, index, text: str, parties: list[str], settings) -> dict[str, Any]:
     """The repeat alert of a query: known parties and addresses its text (or --party) names."""
     from leian.graph.alert import repeat_alert
     from leian.graph.repeats import resolve_changes
 
-    resolve_changes(store)
-    return repeat_alert(store, text, parties=parties, index=index)
+    resolve_changes(store, settings=settings)
+    return repeat_alert(store, text, parties=parties, index=index, settings=settings)
 
 
 def _print_answer(answer: dict[str, Any]) -> None:

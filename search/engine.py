@@ -212,12 +212,8 @@ class SearchEngine:
         self._bm25_name, self._bm25_seq = manifest.get("bm25"), manifest.get("bm25_seq", 0)
 
     def _index_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"kind": self.home.setting("search", "index_kind", "auto")}
-        for key in ("nprobe", "threshold"):
-            value = self.home.setting("search", key)
-            if value is not None:
-                options[key] = int(value)
-        return options
+        search = self.home.settings.search
+        return {"kind": search.index_kind, "nprobe": search.nprobe, "threshold": search.threshold}
 
     def rebuild(self, *, progress: bool = False) -> None:
         """Rebuild every index from the store (vectors come from the cache where they can)."""

@@ -72,12 +72,11 @@ import faiss
 import numpy as np
 
 from leian.search.base import VectorIndex, write_atomic, write_atomic_file
+from leian.settings import ANN_THRESHOLD
 
 __all__ = ["FaissIndex", "KINDS", "ANN_THRESHOLD", "COMPACT_RATIO", "COMPACT_FLOOR", "choose_kind"]
 
 KINDS = ("auto", "flat", "ivf")
-#: Below this many vectors ``auto`` uses the exact flat index.
-ANN_THRESHOLD = 50_000
 #: A filtered search over at most this many allowed vectors scores them exactly.
 _EXACT_SUBSET = 4096
 #: Chunk ``c`` of the case numbered ``n`` has the FAISS id ``n | c << _CHUNK_SHIFT`` (c >= 1).

@@ -220,7 +220,8 @@ def repeat_alert(services: Any, user: User, text: str, *, parties: list[str], ad
 
     if not sees_names(user.role):
         return {"parties": [], "addresses": [], "text": ""}
-    alert = find_alert(services.store, text, parties=parties, address=address, index=party_index(services))
+    alert = find_alert(services.store, text, parties=parties, address=address, index=party_index(services),
+                       settings=services.home.settings.repeats)
     for kind in ("parties", "addresses"):
         for item in alert[kind]:
             item["case_ids"] = _visible(services, user, item["case_ids"])
@@ -559,7 +560,7 @@ def _graph_in_area(center: str, nodes: dict[str, Any], edges: list[Any], ids: se
 
 def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
     """For each party of a case (once), its other cases in time order; the chains the case belongs to."""
-    from leian.graph.repeats import RepeatSettings, chains_of, party_cases
+    from leian.graph.repeats import chains_of, party_cases
     from leian.graph.resolve import Resolver
 
     store = services.store
@@ -575,7 +576,7 @@ def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
         role = "/".join(dict.fromkeys(m.role or "" for m in mentions if m.entity_id == entity_id))
         parties.append({"party_id": entity_id, "name": _party_name(services, user, entity), "role": role,
                         "cases": _case_items(services, user, others[-_LISTED:]), "count": len(others) + 1})
-    chains = _shown_chains(services, user, chains_of(store, [case_id], RepeatSettings.from_home(services.home)))
+    chains = _shown_chains(services, user, chains_of(store, [case_id], services.home.settings.repeats))
     linked = [c for chain in chains if chain["kind"] != "respondent" for c in chain["case_ids"]]
     position = linked.index(case_id) if case_id in linked else -1
     return {"parties": parties, "chains": chains,
@@ -639,7 +640,7 @@ def _party_case_ids(services: Any, user: User, party_id: str) -> list[str]:
 def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
     """One party: spellings and why merged, cases and revisits on one timeline, chains, risk level and its history."""
     from leian.graph.followups import followups_of
-    from leian.graph.repeats import RepeatSettings, chains_of
+    from leian.graph.repeats import chains_of
     from leian.graph.resolve import Resolver
     from leian.graph.risk import assess
 
@@ -660,7 +661,7 @@ def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
     timeline = [{"kind": "case", "date": c["date"] or "", **c} for c in _case_items(services, user, case_ids)]
     timeline += [{"kind": "visit", "date": v["local_date"], **v} for v in visits]
     timeline.sort(key=lambda item: (item["date"], item["kind"]))
-    chains = _shown_chains(services, user, chains_of(store, case_ids, RepeatSettings.from_home(services.home)))
+    chains = _shown_chains(services, user, chains_of(store, case_ids, services.home.settings.repeats))
     return {"party_id": party_id, "kind": entity.kind, "name": _party_name(services, user, entity),
             "names": names if full else list(dict.fromkeys(mask_known_names(services, user, n) for n in names)), "reasons": reasons,
             "cases": len(case_ids), "timeline": timeline, "followups": visits, "chains": chains,
@@ -715,9 +716,7 @@ def repeat_chains(services: Any, user: User) -> dict[str, Any]:
     """Every repeat-dispute chain (cases in time order, the parties linking them), names masked for ``user``."""
     from leian.graph.repeats import all_chains
 
-    from leian.graph.repeats import RepeatSettings
-
-    chains = [chain.to_dict() for chain in all_chains(services.store, RepeatSettings.from_home(services.home))]
+    chains = [chain.to_dict() for chain in all_chains(services.store, services.home.settings.repeats)]
     return {"chains": _chains_in_view(services, user, [_masked_chain(services, user, chain) for chain in chains])}
 
 
@@ -842,7 +841,7 @@ def libraries(services: Any) -> Any:
     """The case libraries of the store (:class:`leian.library.store.Libraries`), shared."""
     from leian.library.store import Libraries
 
-    self_review = bool(services.home.setting("library", "self_review", False))
+    self_review = services.home.settings.library.self_review
     return services.engine("libraries", lambda: Libraries(services.store, self_review=self_review))
 
 
