@@ -7,7 +7,6 @@ Examples
 --------
 >>> import tempfile
 >>> from leian.home import Home
-from leian.settings import BOLT_SCHEMES
 >>> home = Home.resolve(tempfile.mkdtemp())
 >>> graph_uri(home, None) is None, graph_uri(home, "bolt://db:7687")
 (True, 'bolt://db:7687')
