@@ -29,6 +29,7 @@ from scipy import stats
 from leian.data.areas import Area
 from leian.data.places import LEVELS, LEVEL_NAMES
 from leian.data.store import Store
+from leian.errors import InvalidInput
 
 __all__ = [
     "PERIODS",
@@ -98,7 +99,7 @@ def period_span(first: str, last: str, period: str) -> list[str]:
 def check_level(level: str) -> None:
     """Raise ValueError for a place level the store does not know."""
     if level not in LEVELS:
-        raise ValueError(f"未知的地点层级 {level!r}（可选：{'、'.join(LEVELS)}）")
+        raise InvalidInput(f"未知的地点层级 {level!r}（可选：{'、'.join(LEVELS)}）")
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class CountTable:
         try:
             return self.periods.index(label)
         except ValueError:
-            raise ValueError(
+            raise InvalidInput(
                 f"周期 {label!r} 不在数据范围内（{self.periods[0]} 至 {self.periods[-1]}）"
                 if self.periods
                 else _NO_CELLS
@@ -167,7 +168,7 @@ class CountTable:
     def latest_complete(self) -> str:
         """The latest period whose last day the data reaches."""
         if not self.periods:
-            raise ValueError(_NO_CELLS)
+            raise InvalidInput(_NO_CELLS)
         last = self.periods[-1]
         if self.last_date is not None and self.last_date < period_end(last, self.period) and len(self.periods) > 1:
             return self.periods[-2]
@@ -185,9 +186,9 @@ def count_cells(store: Store, level: str = "town", period: str = "month", type_l
     """Count cases per cell and period (of ``area`` only, if given); cases lacking a date, the place level or the type are left out."""
     check_level(level)
     if period not in PERIODS:
-        raise ValueError(f"未知的统计周期 {period!r}（可选：{'、'.join(PERIODS)}）")
+        raise InvalidInput(f"未知的统计周期 {period!r}（可选：{'、'.join(PERIODS)}）")
     if type_level not in TYPE_LEVELS:
-        raise ValueError(f"未知的类型粒度 {type_level!r}（可选：{'、'.join(TYPE_LEVELS)}）")
+        raise InvalidInput(f"未知的类型粒度 {type_level!r}（可选：{'、'.join(TYPE_LEVELS)}）")
     path_columns = LEVELS[: LEVELS.index(level) + 1]
     type_columns = ("category", "subtype") if type_level == "subtype" else ("category",)
     columns = ", ".join(path_columns + type_columns)

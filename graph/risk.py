@@ -33,6 +33,7 @@ from typing import Any
 from leian.data.normalize import normalize_text
 from leian.data.places import LEVELS as PLACE_LEVELS
 from leian.data.store import Store
+from leian.errors import InvalidInput
 from leian.graph.followups import followups_of, local_today
 from leian.graph.resolve import Resolver
 
@@ -288,7 +289,7 @@ def register(store: Store, *, today: dt.date | None = None, level: str | None = 
     if level in COLOURS.values():
         level = next(k for k, v in COLOURS.items() if v == level)
     if level is not None and level not in LEVELS:
-        raise ValueError(f"未知风险等级 {level}（可选：{'、'.join(LEVELS)} 或 {'、'.join(COLOURS.values())}）")
+        raise InvalidInput(f"未知风险等级 {level}（可选：{'、'.join(LEVELS)} 或 {'、'.join(COLOURS.values())}）")
     since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
     facts = _facts(store, rules, since, None)
     if where:

@@ -75,7 +75,7 @@ def similar_source(home: Home, store: Store) -> SimilarFn | None:
     Within :func:`leian.indexers.sync_all` the search step's engine is reused.
     """
     try:
-        from leian.search.engine import MANIFEST, SearchEngine
+        from leian.search.engine import MANIFEST, NotIndexed, SearchEngine
     except ImportError:
         return None
     if not (home.index_dir / MANIFEST).is_file():
@@ -97,7 +97,7 @@ def similar_source(home: Home, store: Store) -> SimilarFn | None:
     def neighbors(case_id: str) -> list[tuple[str, float]]:
         try:
             found = engine().neighbors(case_id, top)
-        except KeyError:
+        except NotIndexed:
             return []
         return [(other, score) for other, score in found if score >= threshold]
 

@@ -3,7 +3,8 @@
 Every command takes the global ``--home DIR`` (else ``$LEIAN_HOME``, else
 ``./leian-data``). Everything it prints for a person is in 简体中文 (option
 names stay English). User mistakes print one plain ``错误：`` line and exit
-non-zero; they never print a traceback.
+1; a bug prints a short id and the log that holds its traceback
+(``<home>/logs/errors.log``) and exits 70. Neither prints a traceback.
 """
 from __future__ import annotations
 
@@ -33,7 +34,28 @@ def sample_path() -> Path:
     return Path(str(resources.files("leian.data") / "samples" / "promediconv.jsonl"))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """The ``leian`` group: a user's mistake is one plain line (exit 1); a bug is logged in the home and
+    shown as a short id and the log's path (exit 70), never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from leian.errorlog import BUG_EXIT, record_bug
+        from leian.errors import UserError
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # click's own ways out: its errors, --help / --version, Ctrl-C, a closed pipe
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            bug = record_bug(exc, ctx.obj.root if isinstance(ctx.obj, Home) else None,
+                             where=f"leian {ctx.invoked_subcommand or ''}")
+            click.echo(bug.message(), err=True)
+            ctx.exit(BUG_EXIT)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--home",
     type=click.Path(file_okay=False),
@@ -305,12 +327,6 @@ localize(cli)
 
 def main() -> None:
     from leian.data.private import use_private_umask
-    from leian.errors import UserError
 
     use_private_umask()  # everything a command writes holds personal data: owner only
-    try:
-        cli(prog_name="leian")
-    except UserError as exc:
-        # A user's mistake raised below the command layer: one plain line, never a traceback.
-        click.echo(f"错误：{exc}", err=True)
-        sys.exit(1)
+    cli(prog_name="leian")

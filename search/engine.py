@@ -42,6 +42,7 @@ from leian.embeddings.encoder import Encoder, load_encoder, model_for_home, mode
 from leian.embeddings.text import keywords, pieces, prepare, prepare_query, text_hash, tokenize
 from leian.disputes import index as disputes
 from leian.disputes.lexicon import Lexicon
+from leian.errors import InvalidInput, NotFound
 from leian.home import Home
 from leian.search.base import (
     VectorIndex,
@@ -55,7 +56,7 @@ from leian.search.bm25 import BM25Index
 from leian.search.filters import Filters, allowed_ids, facets
 from leian.search.fusion import DEFAULT_WEIGHTS, RELEVANCE_FLOOR, Weights, contributions, relevance_level, relevance_probability
 
-__all__ = ["SearchEngine", "Query", "sync", "reindex", "MANIFEST", "FORMAT"]
+__all__ = ["SearchEngine", "Query", "NotIndexed", "sync", "reindex", "MANIFEST", "FORMAT"]
 
 MANIFEST = "manifest.json"
 #: 3: a main segment and delta segments. 2 (a main segment alone) was read as one; format 1 indexes
@@ -73,6 +74,10 @@ _RESOLVED = {"调解成功", "司法确认"}
 GUESS_FLOOR = 0.3
 #: Said instead of a summary when the query names nothing a dispute is made of.
 NO_MEANING = "描述中没有可识别的纠纷内容，请用平常话说明谁和谁、因为什么事发生了纠纷。"
+
+
+class NotIndexed(NotFound):
+    """A stored case the search index does not hold (yet): stored with ``--no-index``."""
 
 
 class Query:
@@ -445,7 +450,7 @@ class SearchEngine:
         if not isinstance(filters, Filters):
             filters = Filters.from_dict(filters)
         if page < 1:
-            raise ValueError("页码须为 1 或更大")
+            raise InvalidInput("页码须为 1 或更大")
         self.understand([query])
         allowed = allowed_ids(self.store, filters)
         if within is not None:
@@ -634,10 +639,14 @@ class SearchEngine:
         }
 
     def neighbors(self, case_id: str, k: int = 10, *, within: set[str] | None = None) -> list[tuple[str, float]]:
-        """Dense neighbours ``(id, cosine)`` of a stored case, itself excluded, best first (among ``within`` if given)."""
+        """Dense neighbours ``(id, cosine)`` of a stored case, itself excluded, best first (among ``within`` if given).
+
+        Raises:
+            NotIndexed: the case is not in the index (stored with ``--no-index``).
+        """
         with self._lock:
             if case_id not in self.vectors:
-                raise KeyError(f"case {case_id!r} is not in the search index")
+                raise NotIndexed(f"案件 {case_id} 尚未建立检索索引（导入时用了 --no-index？请运行 `leian reindex`）")
             vector = self.vectors.vectors([case_id])
             hits = self.vectors.search(vector, k + 1, within)[0]
         return [(other, score) for other, score in hits if other != case_id][:k]

@@ -71,6 +71,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from leian.errors import InvalidInput
 from leian.search.base import VectorIndex, write_atomic, write_atomic_file
 from leian.settings import ANN_THRESHOLD
 
@@ -96,7 +97,7 @@ def choose_kind(kind: str, count: int, threshold: int = ANN_THRESHOLD) -> str:
     ('flat', 'ivf', 'flat')
     """
     if kind not in KINDS:
-        raise ValueError(f"未知的索引类型 {kind!r}（可选：{'、'.join(KINDS)}）")
+        raise InvalidInput(f"未知的索引类型 {kind!r}（可选：{'、'.join(KINDS)}）")
     if kind == "auto":
         kind = "ivf" if count >= threshold else "flat"
     # IVF needs enough vectors to train its centroids.

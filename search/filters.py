@@ -28,6 +28,7 @@ from leian.data.normalize import normalize_name, normalize_text
 from leian.data.places import LEVELS
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
+from leian.errors import InvalidInput
 
 __all__ = ["FACETS", "TREE_LEVELS", "Filters", "allowed_ids", "facets"]
 
@@ -63,7 +64,7 @@ class Filters:
         data = {k: v for k, v in (data or {}).items() if v not in (None, "")}
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"未知的筛选条件：{'、'.join(sorted(unknown))}")
+            raise InvalidInput(f"未知的筛选条件：{'、'.join(sorted(unknown))}")
         return cls(**{k: str(v) for k, v in data.items()}).check()
 
     def check(self) -> Filters:
@@ -75,7 +76,7 @@ class Filters:
                     dt.date.fromisoformat(value)
                 except ValueError:
                     label = "起始日期" if name == "since" else "截止日期"
-                    raise ValueError(f"{name}（{label}）：不是有效日期（YYYY-MM-DD）：{value!r}") from None
+                    raise InvalidInput(f"{name}（{label}）：不是有效日期（YYYY-MM-DD）：{value!r}") from None
         return self
 
     def is_empty(self) -> bool:

@@ -128,4 +128,4 @@ def test_cli_risk_and_followup_round_trip(tmp_path):
     timeline = runner.invoke(cli, ["--home", home, "party", item["party_id"]]).output
     assert "回访（周平）：上门回访，情绪稳定" in timeline
     ambiguous = runner.invoke(cli, ["--home", home, "followup", "record", "无此人", "--note", "x"])
-    assert ambiguous.exit_code != 0 and "没有名为或编号为" in str(ambiguous.exception)
+    assert ambiguous.exit_code == 1 and ambiguous.output.startswith("错误：没有名为或编号为")

@@ -300,7 +300,9 @@ def test_a_server_error_is_a_json_500_without_a_traceback():
     client = login(app, "admin")
     answer = client.get("/api/cases/BROKEN")
     assert answer.status_code == 500
-    assert answer.get_json() == {"error": {"code": 500, "message": "服务器内部错误"}}
+    error = answer.get_json()["error"]
+    assert (error["code"], error["message"]) == (500, "服务器内部错误") and re.fullmatch(r"[0-9a-f]{8}", error["log_id"])
+    assert error["detail"] == f"内部错误（编号 {error['log_id']}），已记入服务器错误日志；报告时请附上编号。"
     page = client.get("/cases/BROKEN")
     assert page.status_code == 500 and "Traceback" not in page.get_data(as_text=True)
 

@@ -36,6 +36,7 @@ from typing import Any
 from leian.clock import now_utc, utc_bounds
 from leian.data.areas import Area
 from leian.data.store import Store
+from leian.errors import InvalidInput
 from werkzeug.security import check_password_hash, generate_password_hash
 
 __all__ = [
@@ -115,7 +116,7 @@ SESSION_MAX = dt.timedelta(hours=12)
 _SEEN_EVERY = dt.timedelta(minutes=5)
 
 
-class AccountError(ValueError):
+class AccountError(InvalidInput):
     """Bad account input (duplicate or unknown user, bad role, short password); the message is shown to the user."""
 
 

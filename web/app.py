@@ -42,11 +42,12 @@ from leian.clock import local_time
 from leian.data.normalize import strip_bidi
 from leian.data.private import open_private, use_private_umask
 from leian.data.store import Store
-from leian.errors import ConfigError
-from leian.library.store import STATUS_NAMES, LibraryError
-from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, AccountError, Accounts, User
+from leian.errorlog import record_bug
+from leian.errors import NotFound, UserError
+from leian.library.store import STATUS_NAMES
+from leian.settings import LOGIN_LIMIT
+from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, Accounts, User
 from leian.web.jobs import IngestJobs
-from leian.web.queries import NotFound, QueryError
 from leian.web.security import (
     SECURITY_HEADERS,
     allowed,
@@ -55,7 +56,7 @@ from leian.web.security import (
     is_public,
 )
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from leian.home import Home
@@ -76,9 +77,6 @@ MESSAGES = {
 }
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-#: Failed logins one client address may make, whatever the user names it tries (``[web] login_limit``).
-#: Only failures count: a busy office behind one address logs in as often as it likes.
-LOGIN_LIMIT = "20 per minute;200 per day"
 
 
 class Services:
@@ -183,12 +181,12 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
     use_private_umask()
     app = Flask(__name__.rsplit(".", 1)[0], template_folder="templates", static_folder="static")
     app.json = _ShownJSON(app)
-    settings = _web_settings(home)
+    settings = home.settings.web
     app.config.update(
         TESTING=testing,
         SECRET_KEY=secrets.token_bytes(32) if testing else _secret_key(home),
         SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SECURE=settings["secure_cookies"],
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="leian_session",
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
@@ -202,39 +200,24 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
 
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api")
-    if settings["proxies"]:
+    if settings.proxies:
         # Behind N reverse proxies the client is the address the outermost one saw (X-Forwarded-For).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["proxies"], x_proto=settings["proxies"])  # type: ignore[method-assign]
-    _limit_logins(app, settings["login_limit"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies)  # type: ignore[method-assign]
+    _limit_logins(app, settings.login_limit)
     app.before_request(_check_access)
     app.after_request(_add_headers)
+    # A user's mistake (leian.errors.UserError) is a 4xx with its message; anything else is a bug: a 500
+    # with the id under which its traceback went to <home>/logs/errors.log.
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(NotFound, lambda exc: _error(404, str(exc)))
+    app.register_error_handler(UserError, lambda exc: _error(400, str(exc)))
     app.register_error_handler(Exception, _server_error)
-    for error, code in ((QueryError, 400), (AccountError, 400), (LibraryError, 400), (NotFound, 404)):
-        app.register_error_handler(error, lambda exc, code=code: _error(code, str(exc)))
     zone = home.timezone
     app.jinja_env.globals.update(csrf_token=csrf_token, ROLE_NAMES=ROLE_NAMES, ACTION_NAMES=ACTION_NAMES,
                                  STATUS_NAMES=STATUS_NAMES, allowed=allowed)
     app.jinja_env.filters["localtime"] = lambda stamp, seconds=False: local_time(stamp, zone, seconds=seconds)
     app.jinja_env.finalize = _shown
     return app
-
-
-#: ``[web]`` settings of config.toml -> (type, default).
-_WEB_SETTINGS: dict[str, tuple[type, Any]] = {"secure_cookies": (bool, False), "proxies": (int, 0), "login_limit": (str, LOGIN_LIMIT)}
-
-
-def _web_settings(home: Home) -> dict[str, Any]:
-    """The ``[web]`` settings: ``secure_cookies`` (serve the session cookie only over HTTPS), ``proxies`` (how many
-    reverse proxies in front to trust for the client's address) and ``login_limit``."""
-    settings = {}
-    for key, (kind, default) in _WEB_SETTINGS.items():
-        value = home.setting("web", key, default)
-        if type(value) is not kind or (kind is int and value < 0):
-            wanted = {bool: "true 或 false", int: "非负整数", str: "文字"}[kind]
-            raise ConfigError(f"{Path(home.root) / 'config.toml'}：[web] {key} 须为{wanted}，而不是 {value!r}")
-        settings[key] = value
-    return settings
 
 
 def _limit_logins(app: Flask, limit: str) -> None:
@@ -297,12 +280,14 @@ def _add_headers(response: Any) -> Any:
     return response
 
 
-def _error(code: int, detail: str | None = None) -> Response:
+def _error(code: int, detail: str | None = None, log_id: str | None = None) -> Response:
     message = MESSAGES.get(code, f"错误 {code}")
     if _wants_json():
         body: dict[str, Any] = {"code": code, "message": message}
         if detail:
             body["detail"] = detail
+        if log_id:
+            body["log_id"] = log_id
         return make_response(jsonify(error=body), code)
     return make_response(render_template("error.html", code=code, message=message, detail=detail), code)
 
@@ -320,5 +305,7 @@ def _http_error(exc: HTTPException) -> Any:
 
 
 def _server_error(exc: Exception) -> Any:
-    current_app.logger.exception("unhandled error", exc_info=exc)
-    return _http_error(InternalServerError())
+    """A bug: its traceback to the home's error log under a short id, which the answer names (never the traceback)."""
+    bug = record_bug(exc, services().home.root, where=f"{request.method} {request.path}")
+    current_app.logger.error("unhandled error %s (traceback in %s)", bug.id, bug.path)
+    return _error(500, f"内部错误（编号 {bug.id}），已记入服务器错误日志；报告时请附上编号。", log_id=bug.id)

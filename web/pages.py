@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from leian.data.areas import area_choices
 from leian.data.places import LEVEL_NAMES, place_label
+from leian.errors import InvalidInput
 from leian.library.store import REQUIRED_SECTIONS, SECTIONS, LibraryError
 from leian.web import queries
 from leian.web.accounts import ACTION_NAMES, ALL_AREAS_ROLES, ROLES, AccountError
@@ -86,7 +87,7 @@ def home() -> Any:
                                     as_type=state["as_type"])
         elif any(_filters(state).values()) or case_ids is not None:
             listing = queries.browse(services(), current_user(), filters=_filters(state), case_ids=case_ids, page=page)
-    except queries.QueryError as exc:
+    except InvalidInput as exc:
         flash(str(exc), "error")
     found = answer or listing
     link = _linker(state)
@@ -272,7 +273,7 @@ def risk() -> Any:
     register = error = None
     try:
         register = queries.risk_register(services(), current_user(), level=level, where=where)
-    except queries.QueryError as exc:
+    except InvalidInput as exc:
         error = str(exc)
     return render_template("risk.html", register=register, error=error, level=level, where=where)
 
@@ -288,7 +289,7 @@ def party(party_id: str) -> Any:
 def party_followup(party_id: str) -> Any:
     try:
         queries.record_followup(services(), current_user(), party_id, request.form.get("note", ""))
-    except queries.QueryError as exc:
+    except InvalidInput as exc:
         flash(str(exc), "error")
     else:
         flash("已记录回访", "ok")
@@ -317,7 +318,7 @@ def _dashboard_data(args: dict[str, Any]) -> dict[str, Any]:
     try:
         report = queries.hotspots(services(), current_user(), **args)
         table = queries.heat(services(), current_user(), **{**args, "at": report["period"]})
-    except queries.QueryError as exc:
+    except InvalidInput as exc:
         error = str(exc)
     return {"report": report, "heat": table, "error": error}
 
@@ -517,7 +518,7 @@ def ingest() -> Any:
     if request.method == "POST":
         try:
             job = services().jobs.upload(services(), current_user(), request.files.get("file"))
-        except queries.QueryError as exc:
+        except InvalidInput as exc:
             flash(str(exc), "error")
             return redirect(url_for("pages.ingest"))
         return redirect(url_for("pages.ingest", job=job.id))

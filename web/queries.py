@@ -24,6 +24,7 @@ from typing import Any
 from leian.data.normalize import mask_numbers, normalize_name, person_names, strip_bidi
 from leian.data.places import place_label
 from leian.data.record import Case
+from leian.errors import InvalidInput, NotFound
 from leian.library.masking import Masker
 from leian.library.store import REQUIRED_SECTIONS
 from leian.web.accounts import User
@@ -88,12 +89,8 @@ MAX_TOP_K = 100
 FOLDED = "其余类型"
 
 
-class QueryError(ValueError):
+class QueryError(InvalidInput):
     """The request asks for something invalid; the message says what (shown to the user)."""
-
-
-class NotFound(LookupError):
-    """The case, library or entry asked for does not exist."""
 
 
 def visible_ids(services: Any, user: User) -> set[str] | None:
@@ -153,11 +150,8 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
     if not sees_names(user.role):
         # Whether a name raises a case would tell who is a party: only roles that see names search by party.
         parties = None
-    try:
-        answer = search_engine(services).search(text, top_k=top_k, filters=filters, parties=parties or None, page=page,
-                                                type=(as_type or "").strip() or None, within=visible_ids(services, user))
-    except ValueError as exc:
-        raise QueryError(str(exc)) from None
+    answer = search_engine(services).search(text, top_k=top_k, filters=filters, parties=parties or None, page=page,
+                                            type=(as_type or "").strip() or None, within=visible_ids(services, user))
     services.accounts.audit(user.username, "search", detail=masked_for_audit(services, text)[:500],
                             target=",".join(r["id"] for r in answer["results"])[:1000])
     cases = services.store.get_many([r["id"] for r in answer["results"]])
@@ -242,10 +236,7 @@ def browse(services: Any, user: User, *, filters: dict[str, str] | None = None, 
     """
     from leian.search.filters import Filters, allowed_ids, facets
 
-    try:
-        allowed = allowed_ids(services.store, Filters.from_dict({k: v for k, v in (filters or {}).items() if v}))
-    except ValueError as exc:
-        raise QueryError(str(exc)) from None
+    allowed = allowed_ids(services.store, Filters.from_dict({k: v for k, v in (filters or {}).items() if v}))
     if case_ids is not None:
         allowed = set(case_ids) if allowed is None else allowed & set(case_ids)
     area_ids = visible_ids(services, user)
@@ -311,9 +302,11 @@ def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, 
 
 def similar_cases(services: Any, user: User, case: Case, k: int) -> list[dict[str, Any]]:
     """The ``k`` cases nearest to ``case`` in the search index, as short masked summaries."""
+    from leian.search.engine import NotIndexed
+
     try:
         hits = search_engine(services).neighbors(case.id, k, within=visible_ids(services, user))
-    except KeyError:  # not indexed yet (ingested with --no-index)
+    except NotIndexed:  # stored with --no-index: no similar cases to show yet
         return []
     found = services.store.get_many([case_id for case_id, _ in hits])
     mask = text_masker(found.values(), user.role)
@@ -670,14 +663,11 @@ def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
 
 
 def risk_register(services: Any, user: User, *, level: str | None = None, where: str | None = None) -> dict[str, Any]:
-    """The 风险台账 (due revisits first), names masked for ``user``; raises QueryError for an unknown level."""
+    """The 风险台账 (due revisits first), names masked for ``user``; raises InvalidInput for an unknown level."""
     from leian.graph.followups import local_today
     from leian.graph.risk import counts, register
 
-    try:
-        found = register(services.store, level=level or None, where=where or None)
-    except ValueError as exc:
-        raise QueryError(str(exc)) from None
+    found = register(services.store, level=level or None, where=where or None)
     seen = visible_ids(services, user)
     if seen is not None:  # the parties with a case in the user's area
         found = [a for a in found if any(c in seen for c in a.case_ids)]
@@ -698,16 +688,10 @@ def risk_register(services: Any, user: User, *, level: str | None = None, where:
 
 def record_followup(services: Any, user: User, party_id: str, note: str) -> dict[str, Any]:
     """Store a revisit to a party, by the logged-in user (audited)."""
-    from leian.errors import UserError
     from leian.graph.followups import record_followup as store_followup
 
     _party_case_ids(services, user, party_id)
-    try:
-        item = store_followup(services.store, party_id, note, by=user.display_name or user.username, source="web")
-    except UserError as exc:
-        if isinstance(exc, LookupError):
-            raise NotFound(str(exc)) from None
-        raise QueryError(str(exc)) from None
+    item = store_followup(services.store, party_id, note, by=user.display_name or user.username, source="web")
     services.accounts.audit(user.username, "followup", target=party_id, detail=note[:200])
     return item
 
@@ -747,11 +731,8 @@ def hotspots(services: Any, user: User, *, level: str = "town", period: str = "m
     """Hotspots with 红/橙/黄/蓝 levels and reasons, plus repeat parties and addresses."""
     from leian.analytics.hotspots import detect_hotspots, repeat_hotspots
 
-    try:
-        report = detect_hotspots(services.store, level=level, period=period, type_level=type_level, at=at,
-                                 min_count=min_count, area=user.scope).to_dict()
-    except ValueError as exc:
-        raise QueryError(str(exc)) from None
+    report = detect_hotspots(services.store, level=level, period=period, type_level=type_level, at=at,
+                             min_count=min_count, area=user.scope).to_dict()
     report["repeats"] = repeat_hotspots(services.store, area=user.scope)
     for spot in report["hotspots"]:
         spot["why"] = mask_known_names(services, user, spot["why"])
@@ -778,15 +759,12 @@ def heat(services: Any, user: User, *, level: str = "town", period: str = "month
     """
     from leian.analytics.counts import count_cells, period_end, period_start
 
-    try:
-        table = count_cells(services.store, level, period, type_level, user.scope)
-        if not table.periods and not at:  # no dated, placed, typed case yet: an empty table, not an error
-            return {"level": level, "period": period, "type_level": type_level, "at": None, "all_periods": [], "periods": [],
-                    "window": None, "types": [], "type_filters": {}, "places": [], "trend": {}, "trend_folded": [],
-                    "folded_name": FOLDED, "ranges": {}, "incomplete": None, "max": 0}
-        last = table.index(at or table.latest_complete())
-    except ValueError as exc:
-        raise QueryError(str(exc)) from None
+    table = count_cells(services.store, level, period, type_level, user.scope)
+    if not table.periods and not at:  # no dated, placed, typed case yet: an empty table, not an error
+        return {"level": level, "period": period, "type_level": type_level, "at": None, "all_periods": [], "periods": [],
+                "window": None, "types": [], "type_filters": {}, "places": [], "trend": {}, "trend_folded": [],
+                "folded_name": FOLDED, "ranges": {}, "incomplete": None, "max": 0}
+    last = table.index(at or table.latest_complete())
     # The trend goes on into the period after ``at`` when that is the data's last one, still running: drawn as unfinished.
     unfinished = last == len(table.periods) - 2 and table.last_date < period_end(table.periods[-1], period)
     periods = table.periods[: last + 2 if unfinished else last + 1]
