@@ -210,10 +210,12 @@ class LeiAn:
         from leian.graph.alert import PartyIndex, repeat_alert
         from leian.graph.repeats import resolve_changes
 
-        resolve_changes(self.store)
+        settings = self.home.settings.repeats
+        resolve_changes(self.store, settings=settings)
         if self._party_index is None:
             self._party_index = PartyIndex(self.store)
-        return repeat_alert(self.store, text, parties=list(parties), address=address, index=self._party_index)
+        return repeat_alert(self.store, text, parties=list(parties), address=address, index=self._party_index,
+                            settings=settings)
 
     def neighbors_of(self, case_id: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` cases nearest to a stored case in the search index, ``(id, cosine)``, best first."""
@@ -232,7 +234,7 @@ class LeiAn:
         """Catch party resolution and repeat chains up with the store (cheap when nothing changed); returns notices."""
         from leian.graph.repeats import resolve_changes
 
-        return resolve_changes(self.store, progress=progress)
+        return resolve_changes(self.store, progress=progress, settings=self.home.settings.repeats)
 
     @contextmanager
     def graph(self, uri: str | None = None, *, progress: bool = False) -> Iterator[GraphStore]:
@@ -267,11 +269,11 @@ class LeiAn:
 
     def repeats(self, kind: str | None = None) -> RepeatChains:
         """Repeat-dispute chains in time order (``kind``: same_parties, same_address or respondent)."""
-        from leian.graph.repeats import RepeatSettings, all_chains
+        from leian.graph.repeats import all_chains
 
-        settings = RepeatSettings.from_home(self.home)
         self.resolve()
-        return RepeatChains(chains=[c for c in all_chains(self.store, settings) if kind is None or c.kind == kind])
+        return RepeatChains(chains=[c for c in all_chains(self.store, self.home.settings.repeats)
+                                    if kind is None or c.kind == kind])
 
     def risk(self, *, today: dt.date | None = None, level: str | None = None, where: str | None = None) -> RiskRegister:
         """The 风险台账 on ``today`` (default: today, local), optionally one level (or colour) and place."""
@@ -324,4 +326,4 @@ class LeiAn:
         """The case libraries (典型案例库): create, add, edit, review, publish, export."""
         from leian.library.store import Libraries
 
-        return Libraries(self.store, self_review=bool(self.home.setting("library", "self_review", False)))
+        return Libraries(self.store, self_review=self.home.settings.library.self_review)
