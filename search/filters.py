@@ -14,7 +14,7 @@ False
 >>> Filters(since="2024-13-01").check()
 Traceback (most recent call last):
 ...
-ValueError: since（起始日期）：不是有效日期（YYYY-MM-DD）：'2024-13-01'
+leian.errors.InvalidInput: since（起始日期）：不是有效日期（YYYY-MM-DD）：'2024-13-01'
 """
 from __future__ import annotations
 
