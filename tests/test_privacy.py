@@ -102,8 +102,18 @@ def test_files_holding_personal_data_are_created_owner_only(tmp_path):
     users = subprocess.run(["sh", "-c", 'umask 022; exec "$@"', "sh", *leian, "user", "add", "chief", "--role", "admin",
                             "--password-stdin"], input="long-enough-pw\n", capture_output=True, text=True, env=env, timeout=120)
     assert users.returncode == 0, users.stderr
+    exports = home / "exports"
+    for command in (["export", str(exports / "cases.csv")], ["export", str(exports / "cases.xlsx")],
+                    ["graph", "export", "--format", "graphml", str(exports / "graph.graphml")],
+                    ["graph", "export", "--format", "neo4j-csv", str(exports / "neo4j")],
+                    ["library", "create", "导出库"], ["library", "add", "导出库", "P1"],
+                    ["library", "export", "导出库", "--format", "md", "--drafts", "--out", str(exports / "lib.md")]):
+        done = subprocess.run(["sh", "-c", 'umask 022; exec "$@"', "sh", *leian, *command],
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, (command, done.stderr)
     modes = _modes(home)
-    assert {"cases.sqlite", "rejects", "index", "graph"} <= {name.split("/")[0] for name in modes}
+    assert {"cases.sqlite", "rejects", "index", "graph", "exports"} <= {name.split("/")[0] for name in modes}
+    assert {"exports/cases.csv", "exports/cases.xlsx", "exports/graph.graphml", "exports/lib.md"} <= set(modes)
     wrong = {name: mode for name, mode in modes.items()
              if mode != ("0o700" if (home / name).is_dir() or name == "." else "0o600")}
     assert wrong == {}
