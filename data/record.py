@@ -175,6 +175,38 @@ class RecordError(ValueError):
         self.record_id = record_id
 
 
+class _FieldErrors(Exception):
+    """Several field problems at once, from a part of a record (a party, the tags) checked field by field."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("；".join(str(e) for e in errors))
+        self.errors = errors
+
+
+class _Checks:
+    """Runs field checks and keeps every problem instead of stopping at the first one.
+
+    ``check(fn, *args)`` returns ``fn``'s value, or None after noting its problems;
+    :meth:`done` raises them all together (from a part of a record) if there are any.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def __call__(self, fn, *args):
+        try:
+            return fn(*args)
+        except FieldError as exc:
+            self.errors.append(exc)
+        except _FieldErrors as exc:
+            self.errors.extend(exc.errors)
+        return None
+
+    def done(self) -> None:
+        if self.errors:
+            raise _FieldErrors(self.errors)
+
+
 @dataclass
 class Party:
     name: str
@@ -281,14 +313,8 @@ def validate(record: Any, taxonomy: Taxonomy | None = None) -> Case:
     if unusable:  # checked first: nothing below may meet a lone surrogate or an endless nesting
         raise RecordError(unusable, _printable(_id_for_message(record)))
     taxonomy = taxonomy or Taxonomy.default()
-    errors: list[FieldError] = []
-
-    def check(fn, *args):
-        try:
-            return fn(*args)
-        except FieldError as exc:
-            errors.append(exc)
-            return None
+    check = _Checks()
+    errors = check.errors
 
     record_id = check(_id, record.get("id"))
     text = check(_required_text, "text", record.get("text"), MAX_TEXT_CHARS)
@@ -485,13 +511,16 @@ def _tags(value: Any) -> list[str]:
         raise FieldError("tags", f"须为字符串列表，实为{_type_name(value)}")
     if len(value) > MAX_TAGS:
         raise FieldError("tags", f"标签过多：{len(value)} 个（上限 {MAX_TAGS} 个）")
-    tags = []
-    for i, tag in enumerate(value):
-        if not isinstance(tag, str):
-            raise FieldError(f"tags[{i}]", f"须为字符串，实为{_type_name(tag)}")
-        if tag.strip():
-            tags.append(tag.strip())
-    return tags
+    check = _Checks()
+    tags = [check(_tag, i, tag) for i, tag in enumerate(value)]
+    check.done()
+    return [tag for tag in tags if tag]
+
+
+def _tag(index: int, tag: Any) -> str:
+    if not isinstance(tag, str):
+        raise FieldError(f"tags[{index}]", f"须为字符串，实为{_type_name(tag)}")
+    return tag.strip()
 
 
 def _location(value: Any) -> dict[str, str]:
@@ -504,12 +533,13 @@ def _location(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise FieldError("location", f"须为对象或地址字符串，实为{_type_name(value)}")
     location: dict[str, str] = {}
+    wrong = [FieldError(f"location.{key}", f"须为字符串，实为{_type_name(part)}")
+             for key, part in value.items() if part not in (None, "") and not isinstance(part, str)]
+    if wrong:
+        raise _FieldErrors(wrong)
     for key, part in value.items():
-        if part is None or part == "":
-            continue
-        if not isinstance(part, str):
-            raise FieldError(f"location.{key}", f"须为字符串，实为{_type_name(part)}")
-        location[key] = part.strip()
+        if part:
+            location[key] = part.strip()
     if location.get("address"):
         # Fill levels the user left out from the address; never overwrite given ones.
         for level, name in parse_address(location["address"]).items():
@@ -525,7 +555,10 @@ def _parties(value: Any) -> list[Party]:
         raise FieldError("parties", f"须为列表，实为{_type_name(value)}")
     if len(value) > MAX_PARTIES:
         raise FieldError("parties", f"当事人过多：{len(value)} 个（上限 {MAX_PARTIES} 个；人数众多的一方请写作一个群体当事人，如“刘某某等42人”）")
-    return [_party(i, item) for i, item in enumerate(value)]
+    check = _Checks()
+    parties = [check(_party, i, item) for i, item in enumerate(value)]
+    check.done()
+    return parties
 
 
 def _list_item(where: str, item: Any) -> dict[str, Any]:
@@ -538,50 +571,22 @@ def _list_item(where: str, item: Any) -> dict[str, Any]:
 
 
 def _party(index: int, item: Any) -> Party:
+    """One party, every field checked: all of its problems are reported together."""
     where = f"parties[{index}]"
     item = _list_item(where, item)
-    name = _required_text(f"{where}.name", item.get("name"), MAX_SHORT_CHARS)
-    role_raw = _optional_text(f"{where}.role", item.get("role"), MAX_SHORT_CHARS)
-    role = "当事人"
-    if role_raw:
-        role = _ROLE_OF.get(normalize_name(role_raw).lower())
-        if role is None:
-            raise FieldError(f"{where}.role", f"未知身份 {role_raw!r}（可选：{'、'.join(ROLES)}）")
-    kind_raw = _optional_text(f"{where}.kind", item.get("kind"), MAX_SHORT_CHARS)
-    if kind_raw:
-        kind = _KIND_OF.get(normalize_name(kind_raw).lower())
-        if kind is None:
-            raise FieldError(f"{where}.kind", f"未知类别 {kind_raw!r}（可选：{'、'.join(f'{k}（{n}）' for k, n in KIND_NAMES.items())}）")
-    else:
-        kind = guess_kind(name)
-    phone = item.get("phone")
-    phone_norm = None
-    if phone not in (None, ""):
-        if isinstance(phone, int) and not isinstance(phone, bool):
-            phone = str(phone)
-        if not isinstance(phone, str):
-            raise FieldError(f"{where}.phone", f"须为字符串，实为{_type_name(phone)}")
-        phone_norm = normalize_phone(phone)
-        if phone_norm is None:
-            raise FieldError(f"{where}.phone", f"不是电话号码：{phone!r}")
-    else:
-        phone = None
-    id_number = item.get("id_number")
-    id_norm = None
-    if id_number not in (None, ""):
-        if not isinstance(id_number, str):
-            raise FieldError(f"{where}.id_number", f"须为字符串，实为{_type_name(id_number)}")
-        if not id_number_is_valid(id_number):
-            raise FieldError(f"{where}.id_number", f"不是有效的居民身份证号（位数或校验位不符）：{id_number!r}")
-        id_norm = normalize_id_number(id_number)
-    else:
-        id_number = None
-    address = _optional_text(f"{where}.address", item.get("address"), MAX_SHORT_CHARS)
+    check = _Checks()
+    name = check(_required_text, f"{where}.name", item.get("name"), MAX_SHORT_CHARS)
+    role = check(_role, where, item.get("role"))
+    kind = check(_kind, where, item.get("kind"))
+    phone, phone_norm = check(_phone, where, item.get("phone")) or (None, None)
+    id_number, id_norm = check(_id_number, where, item.get("id_number")) or (None, None)
+    address = check(_optional_text, f"{where}.address", item.get("address"), MAX_SHORT_CHARS)
+    check.done()
     known = {"name", "role", "kind", "phone", "id_number", "address"}
     return Party(
         name=name,
         role=role,
-        kind=kind,
+        kind=kind or guess_kind(name),
         phone=phone,
         id_number=id_number,
         address=address,
@@ -590,6 +595,52 @@ def _party(index: int, item: Any) -> Party:
         id_number_norm=id_norm,
         extra={k: v for k, v in item.items() if k not in known},
     )
+
+
+def _role(where: str, value: Any) -> str:
+    role_raw = _optional_text(f"{where}.role", value, MAX_SHORT_CHARS)
+    if not role_raw:
+        return "当事人"
+    role = _ROLE_OF.get(normalize_name(role_raw).lower())
+    if role is None:
+        raise FieldError(f"{where}.role", f"未知身份 {role_raw!r}（可选：{'、'.join(ROLES)}）")
+    return role
+
+
+def _kind(where: str, value: Any) -> str | None:
+    """The party's kind as given, or None to guess it from the name."""
+    kind_raw = _optional_text(f"{where}.kind", value, MAX_SHORT_CHARS)
+    if not kind_raw:
+        return None
+    kind = _KIND_OF.get(normalize_name(kind_raw).lower())
+    if kind is None:
+        raise FieldError(f"{where}.kind", f"未知类别 {kind_raw!r}（可选：{'、'.join(f'{k}（{n}）' for k, n in KIND_NAMES.items())}）")
+    return kind
+
+
+def _phone(where: str, phone: Any) -> tuple[str, str] | None:
+    """The phone as given and its canonical form, or None when there is none."""
+    if phone in (None, ""):
+        return None
+    if isinstance(phone, int) and not isinstance(phone, bool):
+        phone = str(phone)
+    if not isinstance(phone, str):
+        raise FieldError(f"{where}.phone", f"须为字符串，实为{_type_name(phone)}")
+    phone_norm = normalize_phone(phone)
+    if phone_norm is None:
+        raise FieldError(f"{where}.phone", f"不是电话号码：{phone!r}")
+    return phone, phone_norm
+
+
+def _id_number(where: str, id_number: Any) -> tuple[str, str] | None:
+    """The ID number as given and its canonical form, or None when there is none."""
+    if id_number in (None, ""):
+        return None
+    if not isinstance(id_number, str):
+        raise FieldError(f"{where}.id_number", f"须为字符串，实为{_type_name(id_number)}")
+    if not id_number_is_valid(id_number):
+        raise FieldError(f"{where}.id_number", f"不是有效的居民身份证号（位数或校验位不符）：{id_number!r}")
+    return id_number, normalize_id_number(id_number)
 
 
 def guess_kind(name: str) -> str:
@@ -610,12 +661,17 @@ def _mediators(value: Any) -> list[Mediator]:
         raise FieldError("mediators", f"须为列表，实为{_type_name(value)}")
     if len(value) > MAX_MEDIATORS:
         raise FieldError("mediators", f"调解员过多：{len(value)} 个（上限 {MAX_MEDIATORS} 个）")
-    mediators = []
-    for i, item in enumerate(value):
-        where = f"mediators[{i}]"
-        item = _list_item(where, item)
-        name = _required_text(f"{where}.name", item.get("name"), MAX_SHORT_CHARS)
-        org = _optional_text(f"{where}.org", item.get("org"), MAX_SHORT_CHARS)
-        extra = {k: v for k, v in item.items() if k not in ("name", "org")}
-        mediators.append(Mediator(name=name, org=org, extra=extra))
+    check = _Checks()
+    mediators = [check(_mediator, i, item) for i, item in enumerate(value)]
+    check.done()
     return mediators
+
+
+def _mediator(index: int, item: Any) -> Mediator:
+    where = f"mediators[{index}]"
+    item = _list_item(where, item)
+    check = _Checks()
+    name = check(_required_text, f"{where}.name", item.get("name"), MAX_SHORT_CHARS)
+    org = check(_optional_text, f"{where}.org", item.get("org"), MAX_SHORT_CHARS)
+    check.done()
+    return Mediator(name=name, org=org, extra={k: v for k, v in item.items() if k not in ("name", "org")})

@@ -9,6 +9,7 @@ import pytest
 
 from leian.data.ingest import ingest
 from leian.data.readers import write_records
+from leian.data.record import RecordError, validate
 from leian.data.store import Store
 
 GOOD = [
@@ -248,3 +249,35 @@ def test_bundled_sample_ingests_without_rejects(store, tmp_path):
     assert report.ok and report.inserted == 97
     assert report.unmapped_types == {}
     assert store.conn.execute("SELECT COUNT(*) FROM cases WHERE category IS NULL").fetchone()[0] == 0
+
+
+#: One record with six problems: a date, a party with three, another party with one, a mediator.
+SIX_WRONG = {"id": "JW-6", "text": "楼上漏水", "occurred_on": "2025-02-30",
+             "parties": [{"name": "王建国", "role": "法官", "phone": "call me", "id_number": "110105194912310021"},
+                         {"name": "李娟", "kind": "机器人"}],
+             "mediators": [{"org": "三灶镇人民调解委员会"}]}
+SIX_PATHS = ["occurred_on", "parties[0].role", "parties[0].phone", "parties[0].id_number", "parties[1].kind",
+             "mediators[0].name"]
+
+
+def test_every_problem_of_a_record_is_reported_with_its_field(store, tmp_path):
+    with pytest.raises(RecordError) as raised:
+        validate(SIX_WRONG)
+    assert [e.path for e in raised.value.errors] == SIX_PATHS and raised.value.record_id == "JW-6"
+    # Each part of a record is checked field by field: a list of bad tags names each one too.
+    with pytest.raises(RecordError) as tags:
+        validate({"id": "T", "text": "x", "tags": [1, "漏水", None], "location": {"town": 3, "community": ["x"]}})
+    assert [e.path for e in tags.value.errors] == ["location.town", "location.community", "tags[0]", "tags[2]"]
+    good = [{"id": f"G{i}", "text": f"第{i}个案件"} for i in range(2)]
+    report = run(store, tmp_path, write_jsonl(tmp_path / "cases.jsonl", good + [SIX_WRONG]))
+    assert (report.inserted, report.rejected) == (2, 1)
+    assert report.reject_messages == [
+        "cases.jsonl:3 id=JW-6 occurred_on（发生日期）：不是有效日期（YYYY-MM-DD）：'2025-02-30'",
+        "cases.jsonl:3 id=JW-6 parties[0].role（第1位当事人的身份）：未知身份 '法官'（可选：申请人、被申请人、第三人、当事人、代理人、其他）",
+        "cases.jsonl:3 id=JW-6 parties[0].phone（第1位当事人的电话）：不是电话号码：'call me'",
+        "cases.jsonl:3 id=JW-6 parties[0].id_number（第1位当事人的身份证号）：不是有效的居民身份证号（位数或校验位不符）：'110105***********1'",
+        "cases.jsonl:3 id=JW-6 parties[1].kind（第2位当事人的类别）：未知类别 '机器人'（可选：person（个人）、organization（单位）、group（群体））",
+        "cases.jsonl:3 id=JW-6 mediators[0].name（第1位调解员的姓名）：缺少或为空",
+    ]
+    [reject] = read_rejects(report)
+    assert [e["field"] for e in reject["errors"]] == SIX_PATHS and reject["line"] == 3
