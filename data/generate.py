@@ -53,7 +53,7 @@ from leian.data.taxonomy import Taxonomy
 __all__ = ["GENERATOR_VERSION", "GenerateReport", "Generator", "Profile", "RespondentScore", "generate_to_file",
            "score_respondent_chains"]
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 #: 武威 2022: 婚姻家庭 16.9%, 邻里 23.1%, 劳资 16.3%, 土地 11.3%; the other
 #: 32.4% is spread over the remaining 大类 with these relative weights.
@@ -247,6 +247,8 @@ class Generator:
         self._id_offset = self.rng.randrange(_ID_SPACE)
         self._later_rng = random.Random(f"leian-later-{seed}")
         self._later_people = _LATER_PEOPLE
+        #: (city, trade name) of every planted organisation so far: each names one company.
+        self._planted_brands: set[tuple[str, str]] = set()
         self._plan()
 
     # --- set-up ---------------------------------------------------------------
@@ -405,12 +407,31 @@ class Generator:
             name = f"{rng.choice(('人寿', '平安', '太平洋', '人民'))}{industry}{place.city}中心支公司"
         else:
             brand = rng.choice(brands)
+            if brands is words.PLANTED_BRANDS:
+                brand = self._unused_planted_brand(brand, (place.city,))
             identity = _Identity(f"{place.city}{brand}{industry}{full_suffix}", "organization",
                                  org=(place.city, brand, industry, kind))
             if rng.random() < 0.4:
                 identity.phone = f"0{rng.randint(100, 999)}-{rng.randint(2000000, 8999999)}"
             return identity
         return _Identity(name, "organization")
+
+    def _unused_planted_brand(self, brand: str, cities: tuple[str, ...]) -> str:
+        """``brand``, or when a planted organisation of one of ``cities`` has it, a trade name none there has.
+
+        A registered name is one company in its city, so two planted companies sharing a city and a trade
+        name would be one in the data and two in the truth. The 36 planted names run out past a few hundred
+        planted organisations (100k records); two of them joined (鼎盛瑞祥) give 1,260 more per city, and
+        three (1M records need some) 42,840. Drawing only on a clash keeps the bytes of a generation without one.
+        """
+        parts, misses = 2, 0
+        while any((city, brand) in self._planted_brands for city in cities):
+            misses += 1
+            if misses > 100:  # the names of this length are nearly all taken in these cities: join one more
+                parts, misses = parts + 1, 0
+            brand = "".join(self.rng.sample(words.PLANTED_BRANDS, parts))
+        self._planted_brands.update((city, brand) for city in cities)
+        return brand
 
     def _new_group(self, place: _Place, unit: str) -> _Identity:
         leader = self._new_person(place, with_id=0)
@@ -626,15 +647,17 @@ class Generator:
         """Two companies of one trade name in two cities, each a respondent twice, written short: never one chain."""
         rng = self.rng
         brand = rng.choice(words.PLANTED_BRANDS)
-        group = {"name": f"{brand}劳务", "entity_ids": [], "case_ids": []}
-        self.respondent_decoys.append(group)
-        cities: list[str] = []
-        specs = []
+        places: list[_Place] = []
         for _ in range(2):
             place = self._pick_place()
-            while place.city in cities or (place.grid, "欠薪") in self.spike_cells:
+            while place.city in {p.city for p in places} or (place.grid, "欠薪") in self.spike_cells:
                 place = self._pick_place()
-            cities.append(place.city)
+            places.append(place)
+        brand = self._unused_planted_brand(brand, tuple(p.city for p in places))
+        group = {"name": f"{brand}劳务", "entity_ids": [], "case_ids": []}
+        self.respondent_decoys.append(group)
+        specs = []
+        for place in places:
             company = _Identity(f"{place.city}{brand}建筑劳务有限公司", "organization", org=(place.city, brand, "建筑劳务", "company"))
             entity_id = self._entity(company)
             group["entity_ids"].append(entity_id)

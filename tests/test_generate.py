@@ -122,7 +122,7 @@ def _digits(text: str) -> list[str]:
 
 def test_truth_matches_the_written_records(generated):
     truth, cases = generated["truth"], generated["cases"]
-    assert (truth["seed"], truth["n"], truth["generator_version"]) == (SEED, N, 2)
+    assert (truth["seed"], truth["n"], truth["generator_version"]) == (SEED, N, 3)
     entities = truth["entities"]
     # Entities: every mention points at a party that is a written variant of the entity.
     for entity in entities.values():
