@@ -31,6 +31,7 @@ from leian.data.store import Store
 from leian.disputes.lexicon import Lexicon
 from leian.disputes.types import model_version
 from leian.home import Home
+from leian.progress import progress_bar
 
 __all__ = ["MIGRATIONS", "ensure_tables", "sync", "case_elements", "type_guesses", "element_counts", "models_dir", "type_model"]
 
@@ -107,6 +108,7 @@ def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
                 conn.execute(f"DELETE FROM case_elements WHERE case_id IN ({marks})", part)
                 conn.execute(f"DELETE FROM case_type_guess WHERE case_id IN ({marks})", part)
             batches = (list(store.get_many(touched[s : s + _CHUNK]).values()) for s in range(0, len(touched), _CHUNK))
+        bar = progress_bar(store.count() if touched is None else len(touched), "纠纷要素与类型", enabled=progress)
         for cases in batches:
             rows = [(case.id, i, f.name, f.role) for case in cases for i, f in enumerate(lexicon.find(case.search_text))]
             conn.executemany("INSERT OR IGNORE INTO case_elements VALUES (?, ?, ?, ?)", rows)
@@ -116,7 +118,9 @@ def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
                 conn.executemany("INSERT INTO case_type_guess VALUES (?, ?, ?, ?, ?)", [
                     (case.id, g.category, g.subtype, g.probability, g.category_probability) for case, g in zip(untyped, guesses)
                 ])
+            bar.update(len(cases))
         conn.executemany("INSERT OR REPLACE INTO disputes_state VALUES (?, ?)", [("seq", str(last)), *versions.items()])
+        bar.close()
     return []
 
 

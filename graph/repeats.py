@@ -39,13 +39,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm import tqdm
-
 from leian.data.areas import Area
 from leian.data.normalize import normalize_name
 from leian.data.places import parse_address
 from leian.data.store import Store
 from leian.graph.resolve import Mention, Resolver, address_key
+from leian.progress import progress_bar
 from leian.settings import RepeatSettings
 
 __all__ = [
@@ -128,7 +127,7 @@ def resolve_changes(store: Store, *, progress: bool = False, settings: RepeatSet
     resolver = Resolver(store)
     seq = int(resolver.state(RESOLVE_SEQ))
     changes = store.changes_since(seq)
-    bar = tqdm(total=len(changes), disable=not (progress and changes), desc="读取当事人", unit="件")
+    bar = progress_bar(len(changes), "读取当事人", enabled=progress)
     for start in range(0, len(changes), _BATCH):
         batch = changes[start : start + _BATCH]
         latest = {c.case_id: c for c in batch}
@@ -167,7 +166,7 @@ def _reconcile(store: Store, resolver: Resolver, items: list[str], seq: int, *, 
     chunks = [case_ids[i : i + _RECONCILE_CHUNK] for i in range(0, len(case_ids), _RECONCILE_CHUNK)] or [[]]
     done: set[int] = set()
     touched: set[str] = set()
-    bar = tqdm(total=len(case_ids), disable=not (progress and len(case_ids) > _RECONCILE_CHUNK), desc="识别当事人", unit="件")
+    bar = progress_bar(len(case_ids), "识别当事人", enabled=progress and len(case_ids) > _RECONCILE_CHUNK)
     for number, chunk in enumerate(chunks):
         seeds = entity_ids if number == len(chunks) - 1 else []
         with store.transaction() as conn:

@@ -30,8 +30,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from tqdm import tqdm
-
 from leian.data.store import Store
 from leian.graph.base import GraphStore
 from leian.graph.factory import open_graph
@@ -39,6 +37,7 @@ from leian.graph.model import CASE_OWNED_EDGES, Edge, Node, case_node_id, case_s
 from leian.graph.repeats import chain_of, resolve_changes
 from leian.graph.resolve import Entity, Resolver
 from leian.home import Home
+from leian.progress import progress_bar
 
 __all__ = ["sync", "catch_up", "apply_changes", "party_node", "SimilarFn", "similar_source"]
 
@@ -135,7 +134,7 @@ def apply_changes(
     changed = {c.case_id for c in changes}
     moved = [r[0] for r in store.conn.execute("SELECT case_id FROM graph_moved WHERE seq > ? ORDER BY case_id", (seq,))
              if r[0] not in changed]
-    bar = tqdm(total=len(changes), disable=not (progress and changes), desc=f"写入图谱（{graph.name}）", unit="件")
+    bar = progress_bar(len(changes), f"写入图谱（{graph.name}）", enabled=progress)
     for start in range(0, len(moved), batch_size):
         _apply_batch(graph, store, resolver, moved[start : start + batch_size])
     for start in range(0, len(changes), batch_size):
@@ -152,7 +151,7 @@ def apply_changes(
         since = graph.similar_seq()
         if since < applied:
             pending = list(dict.fromkeys(c.case_id for c in store.changes_since(since) if c.seq <= applied))
-            linking = tqdm(total=len(pending), disable=not (progress and pending), desc="相似案件", unit="件")
+            linking = progress_bar(len(pending), "图谱相似案件", enabled=progress)
             for start in range(0, len(pending), batch_size):
                 _link_similar(graph, pending[start : start + batch_size], similar)
                 linking.update(len(pending[start : start + batch_size]))

@@ -44,6 +44,7 @@ from leian.disputes import index as disputes
 from leian.disputes.lexicon import Lexicon
 from leian.errors import InvalidInput, NotFound
 from leian.home import Home
+from leian.progress import progress_bar
 from leian.search.base import (
     VectorIndex,
     create_vector_index,
@@ -225,13 +226,17 @@ class SearchEngine:
         with self._lock:
             self.seq = self.store.last_change()
             self.vectors = create_vector_index(self.encoder.dim, **self._index_options())
+            bar = progress_bar(self.store.count(), "建立检索索引", enabled=progress)
             batch: list[Case] = []
             for case in self.store.iter_cases():
                 batch.append(case)
                 if len(batch) == _BATCH:
                     self._add_cases(batch, progress=progress)
+                    bar.update(len(batch))
                     batch = []
             self._add_cases(batch, progress=progress)
+            bar.update(len(batch))
+            bar.close()
             self._bm25, self._bm25_name = None, None
             self.save(full=True)
 
@@ -299,6 +304,7 @@ class SearchEngine:
     def _apply(self, changes: Sequence[Change], *, progress: bool = False) -> None:
         """Apply changes to the in-memory indexes (searches see each batch as soon as it is in)."""
         touched = list(dict.fromkeys(change.case_id for change in changes))
+        bar = progress_bar(len(touched), "更新检索索引", enabled=progress)
         for start in range(0, len(touched), _BATCH):
             part = touched[start : start + _BATCH]
             present = self.store.get_many(part)
@@ -308,6 +314,8 @@ class SearchEngine:
                 if self._bm25 is not None:
                     self._bm25.apply(deleted=gone)
             self._add_cases(list(present.values()), progress=progress)
+            bar.update(len(part))
+        bar.close()
         with self._lock:
             self.seq = changes[-1].seq
 

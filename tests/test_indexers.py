@@ -125,3 +125,20 @@ def test_reindex_syncs_the_graph_with_its_similar_edges(tmp_path):
     _cli("--home", str(bulk), "reindex")
     assert _graph(bulk) == _graph(clean)
     assert _similar_edges(_graph(clean)[1])
+
+
+def test_index_building_and_graph_sync_report_count_rate_and_eta(tmp_path):
+    """What a terminal's bars show reaches a listener too (the web ingest job): every step counts to its total."""
+    from leian.progress import listening
+
+    home = Home.resolve(tmp_path / "home")
+    records = len(sample_path().read_text(encoding="utf-8").splitlines())
+    seen = []
+    with home.open_store() as store:
+        ingest(store, [sample_path()], rejects_dir=home.rejects_dir)
+        with listening(seen.append):
+            sync_all(home, store)
+    last = {p.step: p for p in seen}
+    for step in ("纠纷要素与类型", "建立检索索引", "读取当事人", "写入图谱（networkx）", "图谱相似案件"):
+        assert (last[step].done, last[step].total) == (records, records), step
+        assert last[step].to_dict()["rate"] > 0 and last[step].to_dict()["eta_seconds"] == 0

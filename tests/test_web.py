@@ -388,6 +388,8 @@ def test_ingest_upload_reports_rejects_and_makes_new_cases_searchable(clients):
     job_id = parse_qs(urlsplit(answer.headers["Location"]).query)["job"][0]
     job = _finished(admin, job_id)
     assert job["status"] == "done" and job["written"] == 1
+    # The index steps told the job their count, rate and ETA, the last one finished.
+    assert job["progress"]["step"] == "图谱相似案件" and job["progress"]["done"] == job["progress"]["total"] == 1
     assert job["report"]["inserted"] == 1 and job["report"]["rejected"] == 1
     assert any(m.startswith("上报.jsonl:2") and "amount" in m for m in job["report"]["reject_messages"])
     html = admin.get(f"/ingest?job={job_id}").get_data(as_text=True)

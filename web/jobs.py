@@ -5,8 +5,10 @@ saved file while the page polls ``GET /api/ingest/<job_id>``. The upload does
 what ``leian ingest`` does: every good record is stored, every bad one is named
 (file, line, field) and kept in a rejects file, the indexes and the graph are
 brought up to date, and the run is audited. What a job reports is real: its
-phase (写入案件库, then 更新检索索引与图谱) and how many cases are committed so
-far. Jobs live in the memory of the server process; every finished run is also
+phase (写入案件库, then 更新检索索引与图谱), how many cases are committed so
+far, and while the indexes are updated the step under way with its count, rate
+and ETA (:mod:`leian.progress`, the numbers a terminal's progress bar shows).
+Jobs live in the memory of the server process; every finished run is also
 in the store's ingest log (:func:`leian.web.queries.ingest_runs`), listed after
 a restart with its rejects file.
 
@@ -57,6 +59,8 @@ class IngestJob:
     written: int = 0
     report: dict[str, Any] | None = None
     error: str | None = None
+    #: The index step under way (:meth:`leian.progress.Progress.to_dict`), None before the first.
+    progress: dict[str, Any] | None = None
 
     @property
     def status(self) -> str:
@@ -64,7 +68,8 @@ class IngestJob:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "filename": self.filename, "status": self.status, "phase": self.phase,
-                "phase_name": PHASES[self.phase], "written": self.written, "report": self.report, "error": self.error}
+                "phase_name": PHASES[self.phase], "written": self.written, "report": self.report, "error": self.error,
+                "progress": self.progress}
 
 
 class IngestJobs:
@@ -101,6 +106,7 @@ class IngestJobs:
 
     def start(self, services: Any, user: Any, folder: Path, path: Path, filename: str) -> IngestJob:
         """Ingest ``path`` (inside ``folder``, which is deleted afterwards) in a new thread."""
+        from leian.progress import listening
         from leian.web.queries import ingest_file
 
         job = IngestJob(filename, user.username)
@@ -111,7 +117,7 @@ class IngestJobs:
 
         def run() -> None:
             try:
-                with self._run_lock:
+                with self._run_lock, listening(lambda p: setattr(job, "progress", p.to_dict())):
                     job.phase = "store"
                     job.report = ingest_file(services, user, path, filename, on_commit=committed,
                                              on_indexing=lambda: setattr(job, "phase", "index"))
