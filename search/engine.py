@@ -64,8 +64,10 @@ MANIFEST = "manifest.json"
 #: (one vector per case) were rebuilt from the cache on open.
 #: 4: what is embedded is the dispute text (:func:`leian.embeddings.text.pieces`): older indexes hold
 #: vectors of the raw text and are rebuilt from the cache on open.
-FORMAT = 4
-_READABLE = (4,)
+#: 5: the dispute text of a 笔录 keeps the dispute alone (headers, names, setting and the mediation's
+#: account removed, :func:`leian.disputes.clean.dispute_text`): format 4 vectors are re-embedded on open.
+FORMAT = 5
+_READABLE = (5,)
 #: Delta segments kept before they are merged into one (each is one more file read when an engine opens).
 MAX_SEGMENTS = 16
 #: Cases read, encoded and added at a time.
