@@ -295,6 +295,15 @@ def test_cli_json_matches_the_contract(home):
     assert all("金湾区" in r["place"] for r in answer["results"])
 
 
+def test_cli_pages_with_top_k(home):
+    pages = [json.loads(_leian(home, "search", PARAPHRASES[0][1], "--top-k", "3", "--page", str(page), "--json").stdout) for page in (1, 2)]
+    whole = json.loads(_leian(home, "search", PARAPHRASES[0][1], "--top-k", "6", "--json").stdout)
+    assert [p["page"] for p in pages] == [1, 2] and pages[0]["total"] == whole["total"]
+    assert [r["id"] for p in pages for r in p["results"]] == [r["id"] for r in whole["results"]]
+    shown = _leian(home, "search", PARAPHRASES[0][1], "--top-k", "3", "--page", "2")
+    assert shown.returncode == 0 and "第 2 页" in shown.stdout
+
+
 def test_cli_batch_keeps_input_order(home, tmp_path):
     lines = [
         json.dumps({"text": PARAPHRASES[2][1], "type": "邻里", "where": "三灶镇"}, ensure_ascii=False),

@@ -267,6 +267,14 @@ def test_search_api_answers_the_engine_contract(clients):
     assert filtered["results"] and all("三灶镇" in r["place"] for r in filtered["results"])
 
 
+def test_search_api_pages_with_top_k(clients):
+    ask = lambda **extra: clients["mediator"].get("/api/search", query_string={"q": "漏水", **extra}).get_json()
+    first, second, whole = ask(top_k=2), ask(top_k=2, page=2), ask(top_k=4)
+    assert (first["page"], second["page"], first["top_k"]) == (1, 2, 2)
+    assert [r["id"] for r in first["results"] + second["results"]] == [r["id"] for r in whole["results"]]
+    assert clients["mediator"].get("/api/search", query_string={"q": "漏水", "page": 0}).status_code == 400
+
+
 @pytest.mark.parametrize(("method", "url", "status"), [
     ("GET", "/api/search", 400),
     ("GET", "/api/search?q=漏水&top_k=abc", 400),
