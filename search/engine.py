@@ -103,6 +103,8 @@ class Query:
         self.embedded = pieces(self.text)[0]
         #: The 纠纷要素 the text names, in order.
         self.elements = [(f.name, f.role) for f in Lexicon.elements().find(self.text)]
+        #: How many distinct elements it names: the evidence its element and type signals rest on (:func:`fusion.evidence`).
+        self.evidence = len({name for name, _ in self.elements})
         #: Calibrated P(大类) and P(小类) by name, set by the engine when no type is given.
         self.category_probabilities: dict[str, float] = {}
         self.subtype_probabilities: dict[str, float] = {}
@@ -502,10 +504,10 @@ class SearchEngine:
         """Fused top-k ``(id, score)``, each signal's share per candidate, and the candidate pool (best first)."""
         if top_k <= 0:
             return [], {}, []
-        candidates, signals, tokens = self.signals(query, vector, pool_size=max(50, 5 * top_k), allowed=allowed)
+        candidates, signals = self.signals(query, vector, pool_size=max(50, 5 * top_k), allowed=allowed)
         if not candidates:
             return [], {}, []
-        parts = contributions(signals["dense"], signals["bm25"], signals, self.weights, tokens)
+        parts = contributions(signals["dense"], signals["bm25"], signals, self.weights, query.evidence)
         fused = sum(parts.values())
         order = np.argsort(-fused, kind="stable")
         pool = [candidates[i] for i in order]
@@ -520,21 +522,21 @@ class SearchEngine:
 
     def signals(
         self, query: Query, vector: np.ndarray, *, pool_size: int, allowed: set[str] | None = None
-    ) -> tuple[list[str], dict[str, np.ndarray], int]:
-        """The candidate pool and every raw signal per candidate (dense cosine, BM25, elements, type, place, parties),
-        and the query's length in jieba tokens: what fusion combines (and what the evaluation sweeps)."""
+    ) -> tuple[list[str], dict[str, np.ndarray]]:
+        """The candidate pool and every raw signal per candidate (dense cosine, BM25, elements, type, place, parties):
+        what fusion combines (and what the evaluation sweeps)."""
         dense_hits = self.vectors.search(vector[None, :], pool_size, allowed)[0]
         tokens = tokenize(query.text)
         bm25_hits = self.bm25.top(tokens, pool_size, allowed)
         candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
         if not candidates:
-            return [], {}, len(tokens)
+            return [], {}
         signals = {
             "dense": self.vectors.scores(candidates, vector),
             "bm25": self.bm25.scores_for(tokens, candidates),
             **self._structure(query, candidates),
         }
-        return candidates, signals, len(tokens)
+        return candidates, signals
 
     def _party_cases(self, query: Query, allowed: set[str] | None) -> list[str]:
         if not query.parties:

@@ -18,10 +18,9 @@ them, embedded in chunks of 500 characters: a document's dense score is its
 best chunk's cosine (MaxP). BM25 sees the whole text. The fused ranking uses the engine's weights (on
 text-only benchmarks only the dense and BM25 signals exist).
 
-``python -m leian.search.evaluate sweep BENCH --data DIR --cache F --base ..
---knee .. --power .. --cap ..`` scores the fused ranking under a grid of
-BM25-weight curves (comma-separated values) from signals computed once
-(:func:`sweep`); docs/quality.md records how the engine's curve was chosen.
+``python -m leian.search.evaluate sweep BENCH --data DIR --cache F --bm25 .. --elements ..
+--evidence_none ..`` scores the fused ranking under a grid of weights (comma-separated values)
+from signals computed once (:func:`sweep`); docs/quality.md records how the engine's weights were chosen.
 
 Examples
 --------
@@ -241,7 +240,7 @@ def _sample_distractors() -> list[dict[str, Any]]:
 
 def tellings_signals(rows: list[dict[str, Any]], home_dir: Path, *, distractors: bool = True,
                      model: str | None = None) -> list[tuple[dict[str, Any], list[str], dict[str, np.ndarray], int]]:
-    """Per dev-set text: (row, candidate ids, raw signals per candidate, query tokens), itself excluded.
+    """Per dev-set text: (row, candidate ids, raw signals per candidate, its element evidence), itself excluded.
 
     The texts (and distractors) are ingested as untyped cases into a home at
     ``home_dir`` (kept, so a second run reuses its embedding cache) and searched
@@ -268,9 +267,9 @@ def tellings_signals(rows: list[dict[str, Any]], home_dir: Path, *, distractors:
             vectors = engine.encoder.encode([q.embedded for q in queries])
             out = []
             for row, query, vector in zip(rows, queries, vectors):
-                candidates, signals, tokens = engine.signals(query, vector, pool_size=len(records))
+                candidates, signals = engine.signals(query, vector, pool_size=len(records))
                 keep = [i for i, c in enumerate(candidates) if c != row["id"]]
-                out.append((row, [candidates[i] for i in keep], {k: np.asarray(v)[keep] for k, v in signals.items()}, tokens))
+                out.append((row, [candidates[i] for i in keep], {k: np.asarray(v)[keep] for k, v in signals.items()}, query.evidence))
     return out
 
 
@@ -290,8 +289,8 @@ def tellings_rows(data: list[tuple[dict[str, Any], list[str], dict[str, np.ndarr
     table = []
     for method, score in ((m, scorers[m]) for m in methods):
         per: dict[str, list[dict[str, float]]] = {}
-        for row, candidates, signals, tokens in data:
-            values = score(signals, tokens)
+        for row, candidates, signals, evidence in data:
+            values = score(signals, evidence)
             ranking = [candidates[i] for i in np.argsort(-values, kind="stable")]
             relevant = {c for c in candidates if scenario_of.get(c) == row["scenario"]}
             metrics = {"map": average_precision(ranking, relevant), "r@3": len(relevant & set(ranking[:3])) / max(1, min(3, len(relevant))),
@@ -355,13 +354,14 @@ class TextSignals:
         from leian.search.engine import Query, element_overlap
 
         categories, subtypes = self.model.distributions(queries)
-        return [{"elements": element_overlap(Query(q), self.found, self.ids, self.weights),
+        parsed = [Query(q) for q in queries]
+        return [{"elements": element_overlap(query, self.found, self.ids, self.weights), "evidence": query.evidence,
                  "category": category[self.parent] * self.parent_p, "subtype": subtype[self.best] * self.best_p}
-                for q, category, subtype in zip(queries, categories, subtypes)]
+                for query, category, subtype in zip(parsed, categories, subtypes)]
 
 
-def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.ndarray, int]:
-    """Dense and BM25 scores of one task's candidates, and the query's length in jieba tokens."""
+def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.ndarray]:
+    """Dense and BM25 scores of one task's candidates."""
     query = prepare_query(task.query)
     documents = [prepare_query(d) for d in task.documents]
     query_tokens = tokenize(query)
@@ -372,24 +372,24 @@ def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.nda
     ids = [str(i) for i in range(len(documents))]
     index = FaissIndex(matrix.shape[1], kind="flat")
     index.upsert(ids, matrix[1:], counts=[len(p) for p in pieces])
-    return index.scores(ids, matrix[0]), np.asarray(bm25), len(query_tokens)
+    return index.scores(ids, matrix[0]), np.asarray(bm25)
 
 
 def ranking_scores(task: Task, vectors: _VectorCache, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, np.ndarray]:
     """Candidate scores of one task under each method."""
-    dense, bm25, query_tokens = _task_signals(task, vectors)
+    dense, bm25 = _task_signals(task, vectors)
     extra = TextSignals([prepare_query(d) for d in task.documents])([prepare_query(task.query)])[0]
-    return _methods(dense, bm25, extra, weights, query_tokens)
+    return _methods(dense, bm25, extra, weights)
 
 
-def _methods(dense: np.ndarray, bm25: np.ndarray, extra: dict[str, np.ndarray], weights: Weights, tokens: int) -> dict[str, np.ndarray]:
+def _methods(dense: np.ndarray, bm25: np.ndarray, extra: dict[str, Any], weights: Weights) -> dict[str, np.ndarray]:
     return {
         "bm25": bm25,
         "dense": dense,
         "elements": extra["elements"] + 1e-6 * dense,
         "type": extra["subtype"] + extra["category"] + 1e-6 * dense,
         "rrf": rrf([dense, bm25]),
-        "fused": fuse(dense, bm25, extra, weights, tokens),
+        "fused": fuse(dense, bm25, extra, weights, extra["evidence"]),
     }
 
 
@@ -425,7 +425,7 @@ def _sts_signals(pairs: list[tuple[str, str, float]], vectors: _VectorCache, wei
     extras = TextSignals(right)(left)
     for i, (text, extra) in enumerate(zip(left, extras)):
         bm25 = index.scores(tokenize(text))
-        methods = _methods(cosine[i], np.asarray(bm25, dtype=np.float64), extra, weights, len(tokenize(text)))
+        methods = _methods(cosine[i], np.asarray(bm25, dtype=np.float64), extra, weights)
         for name, values in methods.items():
             if name != "rrf":
                 out.setdefault(name, []).append(float(values[i]))
@@ -482,12 +482,12 @@ def sweep(
     tasks = (load_c3rd if benchmark == "c3rd" else load_lecard)(data_dir, limit)
     signals = []
     for task in tasks:
-        dense, bm25, tokens = _task_signals(task, vectors)
-        signals.append((dense, bm25, TextSignals([prepare_query(d) for d in task.documents])([prepare_query(task.query)])[0], tokens))
-    rows = [_mean_row(benchmark, m, [_task_metrics(t, _methods(d, b, e, DEFAULT_WEIGHTS, n)[m]) for t, (d, b, e, n) in zip(tasks, signals)])
+        dense, bm25 = _task_signals(task, vectors)
+        signals.append((dense, bm25, TextSignals([prepare_query(d) for d in task.documents])([prepare_query(task.query)])[0]))
+    rows = [_mean_row(benchmark, m, [_task_metrics(t, _methods(d, b, e, DEFAULT_WEIGHTS)[m]) for t, (d, b, e) in zip(tasks, signals)])
             for m in ("bm25", "dense", "elements", "type")]
     for weights in grid:
-        fused = [_task_metrics(t, fuse(d, b, e, weights, n)) for t, (d, b, e, n) in zip(tasks, signals)]
+        fused = [_task_metrics(t, fuse(d, b, e, weights, e["evidence"])) for t, (d, b, e) in zip(tasks, signals)]
         rows.append({**_mean_row(benchmark, "fused", fused), "weights": weights.to_dict()})
     return rows
 
@@ -571,7 +571,7 @@ def shortfall(rows: list[dict[str, Any]], metrics: list[str]) -> float:
 
 
 def _main(argv: list[str] | None = None) -> None:
-    """``python -m leian.search.evaluate sweep BENCH --data DIR [--cache F] [--split tune] --dense .. --bm25 .. --bm25_power .. --elements .. --category .. --subtype ..``"""
+    """``python -m leian.search.evaluate sweep BENCH --data DIR [--cache F] [--split tune] --dense .. --bm25 .. --elements .. --category .. --subtype .. --evidence_none .. --evidence_full ..``"""
     import argparse
     import itertools
 
@@ -584,7 +584,7 @@ def _main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--split", default="tune", choices=["tune"], help="tellings: only the tuning half may be swept")
-    names = ("dense", "bm25", "bm25_power", "elements", "category", "subtype")
+    names = ("dense", "bm25", "elements", "category", "subtype", "evidence_none", "evidence_full")
     for name in names:
         default = str(getattr(DEFAULT_WEIGHTS, name))
         parser.add_argument(f"--{name}", default=default, help=f"comma-separated values (default {default})")
