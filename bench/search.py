@@ -10,6 +10,13 @@ method hands it our vectors; its FAISS backend with its default settings), and
 the ratio rows compare it with ours.
 
     .venv/bin/python bench/search.py --sizes 10000,100000 --queries 200
+
+``--engine-home DIR`` times whole searches through :class:`~leian.search.engine.SearchEngine`
+on a home of generated cases (``bench/graph.py`` leaves one at 100k under its ``--work``
+folder; a copy is used, the original is not written), side by side in one run: as the engine
+searched before 纠纷要素 and type prediction (the same engine with its query-understanding and
+element/type steps skipped) and as it searches now. The home's embedding cache is filled with
+derived vectors first, so building its index encodes no text.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from leian.embeddings.encoder import load_encoder
-from leian.embeddings.text import prepare_query
+from leian.embeddings.text import prepare_query, text_hash
 from leian.search.faiss import FaissIndex
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "promediconv.jsonl"
@@ -86,6 +93,58 @@ def understanding_ms(texts: list[str]) -> np.ndarray:
     return timed(understand, texts)
 
 
+def engine_latency(source: Path, work: Path, base: np.ndarray, texts: list[str], rng: np.random.Generator, queries: int) -> None:
+    """p50/p99 of whole searches on a copy of the home at ``source``, without and with elements and type prediction."""
+    import shutil
+    import sqlite3
+
+    from leian.disputes import index as disputes
+    from leian.embeddings.cache import ensure_tables
+    from leian.embeddings.text import pieces
+    from leian.home import Home
+    from leian.search.engine import Query, SearchEngine, sync
+
+    root = work / f"search-{source.name}"
+    home = Home.resolve(root)
+    if not (root / "cases.sqlite").is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(source / "cases.sqlite") as origin, sqlite3.connect(root / "cases.sqlite") as copy:
+            origin.backup(copy)
+    encoder = load_encoder()
+    with home.open_store() as store:
+        ensure_tables(store)
+        started = time.perf_counter()
+        for batch in store.iter_search_texts():
+            wanted = list(dict.fromkeys(text_hash(p) for _, text in batch for p in pieces(text)))
+            vectors = derived_vectors(base, len(wanted), rng)
+            with store.transaction() as conn:
+                conn.executemany("INSERT OR IGNORE INTO embedding_cache VALUES (?, ?, ?, ?)",
+                                 [(encoder.model_id, h, encoder.dim, v.tobytes()) for h, v in zip(wanted, vectors)])
+        disputes.sync(home, store)
+        sync(home, store)
+        cases = len(store.ids())
+        print(f"engine home: {cases:,} generated cases (a copy of {source}), derived vectors, prepared in {time.perf_counter() - started:.0f} s")
+        with SearchEngine(home, store=store) as engine:
+            asked = [(texts[i % len(texts)][:120], base[i % len(base)]) for i in range(queries)]
+
+            def search(item: tuple[str, np.ndarray]) -> None:
+                engine.search_vector(Query(item[0]), item[1], top_k=10)
+
+            understand, structure = engine.understand, engine._structure
+            engine.understand = lambda queries: None
+            engine._structure = lambda query, candidates: {}
+            search(asked[0])
+            before = timed(search, asked)
+            engine.understand, engine._structure = understand, structure
+            search(asked[0])
+            after = timed(search, asked)
+    print(f"| cases | search | p50 ms | p99 ms |")
+    print("|---|---|---|---|")
+    print(f"| {cases:,} | before (dense + BM25, no 纠纷要素 or type prediction) | {np.median(before):.1f} | {np.percentile(before, 99):.1f} |")
+    print(f"| {cases:,} | now (+ elements, type prediction, element and type signals) | {np.median(after):.1f} | {np.percentile(after, 99):.1f} |")
+    print(f"now/before p50: {np.median(after) / np.median(before):.2f}x (query encoding excluded from both)")
+
+
 def timed(fn, items) -> np.ndarray:
     times = []
     for item in items:
@@ -108,6 +167,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="Comma-separated index sizes.")
     parser.add_argument("--queries", type=int, default=200, help="Queries per measurement.")
+    parser.add_argument("--engine-home", type=Path, help="A home of generated cases: time whole searches on a copy of it (see above).")
+    parser.add_argument("--work", type=Path, default=Path("/work/bench-homes"), help="Where the copy of --engine-home is kept.")
     args = parser.parse_args()
     import faiss
 
@@ -128,6 +189,10 @@ def main() -> None:
     print(f"query understanding (纠纷要素 + type prediction, ~120 chars): p50 {np.median(understand_ms):.2f} ms, "
           f"p99 {np.percentile(understand_ms, 99):.2f} ms; encoding + understanding p50 "
           f"{np.median(encode_ms) + np.median(understand_ms):.1f} ms = {1 + np.median(understand_ms) / np.median(encode_ms):.3f}x encoding alone")
+    if args.engine_home:
+        print()
+        engine_latency(args.engine_home, args.work, base, texts, rng, args.queries)
+        return
     print(f"txtai {txtai_version()}: same vectors through its external-vectors method, FAISS backend, default settings")
     print()
     print("| cases | kind | build s | bytes/case | p50 ms | p99 ms | p50 ms incl. encoding | QPS 1 thr | QPS 2 thr | recall@10 vs flat |")
