@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from leian.analytics.counts import PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
-from leian.clitools import echo_json, pass_home, progress_default, readonly_store, require_store
+from leian.clitools import echo_json, json_option, opened, pass_home, progress_default
 from leian.data.places import LEVEL_NAMES
 from leian.home import Home
 
@@ -41,24 +41,20 @@ def _level_options(command):
 @click.option("--fdr", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True, help="错误发现率（Benjamini-Hochberg 校正）。")
 @click.option("--min-count", type=click.IntRange(1), default=5, show_default=True, help="本期至少多少件才可能算激增。")
 @click.option("--repeats/--no-repeats", default=False, help="同时列出累计3件及以上的当事人和地址。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option()
 @pass_home
 def hotspots(home: Home, level: str, period: str, type_level: str, at: str | None, fdr: float, min_count: int,
              repeats: bool, as_json: bool) -> None:
     """按地点和纠纷类型检验激增、上升趋势和潜在风险，给出红/橙/黄/蓝预警。"""
-    from leian.analytics.hotspots import detect_hotspots, repeat_hotspots
-
-    with readonly_store(home) as store:
+    with opened(home, readonly=True) as api:
         try:
-            found = detect_hotspots(store, level=level, period=period, type_level=type_level, at=at, fdr=fdr, min_count=min_count)
+            answer = api.hotspots(level=level, period=period, type_level=type_level, at=at, fdr=fdr, min_count=min_count,
+                                  repeats=repeats)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-        repeated = repeat_hotspots(store) if repeats else None
+    found, repeated = answer.report, answer.repeats
     if as_json:
-        data = found.to_dict()
-        if repeated is not None:
-            data["repeats"] = repeated
-        echo_json(data)
+        echo_json(answer.to_dict())
         return
     click.echo(f"{found.period}：检验 {found.cells_tested} 个单元（{LEVEL_NAMES[level]} × {TYPE_LEVEL_NAMES[type_level]}），预警 {len(found.hotspots)} 个")
     for spot in found.hotspots:
@@ -79,7 +75,7 @@ def hotspots(home: Home, level: str, period: str, type_level: str, at: str | Non
 @click.option("--limit", type=click.IntRange(1), default=30, show_default=True, help="列出的类数（JSON 列出全部）。")
 @click.option("--fresh", is_flag=True, help="全部重新聚类（默认：新案件归入已有主题，主题编号保持不变）。")
 @click.option("--progress/--no-progress", default=None, help="编码时显示进度条（默认：在终端中运行时显示）。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option()
 @pass_home
 def clusters(home: Home, model: str | None, k: int, resolution: float, min_size: int, window_days: int, limit: int,
              fresh: bool, progress: bool | None, as_json: bool) -> None:
@@ -89,15 +85,11 @@ def clusters(home: Home, model: str | None, k: int, resolution: float, min_size:
     已有主题的编号不变（变化超过两成或加 --fresh 时全部重新聚类，相同的主题沿用原编号）。
     类中多数带日期的案件落在最近 --window-days 天内时，标为“新兴”。
     """
-    from leian.analytics.clusters import cluster_cases
-    from leian.embeddings.encoder import model_for_home
-
-    require_store(home)
     show_progress = progress_default() if progress is None else progress
-    with home.open_store() as store:
+    with opened(home, model=model) as api:
         try:
-            found = cluster_cases(store, model=model_for_home(home, model), k=k, resolution=resolution,
-                                  min_size=min_size, window_days=window_days, progress=show_progress, fresh=fresh)
+            found = api.clusters(k=k, resolution=resolution, min_size=min_size, window_days=window_days,
+                                 progress=show_progress, fresh=fresh)
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from None
     if as_json:
@@ -118,19 +110,15 @@ def clusters(home: Home, model: str | None, k: int, resolution: float, min_size:
 @click.option("--clusters/--no-clusters", "with_clusters", default=True, show_default=True, help="包含主题聚类（会为尚未缓存的案件编码）。")
 @click.option("--model", help="聚类所用的向量模型（默认：config.toml 中 [embeddings] model，否则 m3e-small）。")
 @click.option("--unmasked", is_flag=True, help="保留当事人姓名和门牌号原样（默认像案例库导出一样脱敏）。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出写入了什么。")
+@json_option("以一个 JSON 对象输出写入了什么。")
 @pass_home
 def report(home: Home, out: str, level: str, period: str, type_level: str, at: str | None, with_clusters: bool,
            model: str | None, unmasked: bool, as_json: bool) -> None:
     """把分析报告写入 OUT：中文图表和 Markdown 摘要（report.md）。"""
-    from leian.analytics.report import write_report
-    from leian.embeddings.encoder import model_for_home
-
-    require_store(home)
-    with home.open_store() as store:
+    with opened(home, model=model) as api:
         try:
-            written = write_report(store, out, level=level, period=period, type_level=type_level, at=at,
-                                   clusters=with_clusters, model=model_for_home(home, model), masked=not unmasked)
+            written = api.report(out, level=level, period=period, type_level=type_level, at=at, clusters=with_clusters,
+                                 masked=not unmasked)
         except (ValueError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from None
     written.pop("chart_texts")  # for tests of what the charts show, not for the reader

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from leian.clitools import echo_json, os_error_text, progress_default
+from leian.clitools import echo_json, json_option, os_error_text, progress_default
 
 __all__ = ["generate"]
 
@@ -20,7 +20,7 @@ __all__ = ["generate"]
 @click.option("--profile", type=click.Path(dir_okay=False),
               help="覆盖类型、来源渠道和调解结果比例的 JSON 或 TOML 文件（见 docs/generator.md）。")
 @click.option("--progress/--no-progress", default=None, help="显示进度条（默认：在终端中运行时显示）。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出汇总。")
+@json_option("以一个 JSON 对象输出汇总。")
 def generate(n: int, seed: int, out: str, truth: str | None, profile: str | None, progress: bool | None,
              as_json: bool) -> None:
     """生成 N 条逼真的调解记录写入 OUT，其中埋设重复纠纷链、干扰项和热点激增（埋设内容写入 --truth）。"""

@@ -4,14 +4,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 from neo4j.exceptions import DriverError, Neo4jError
 
-from leian.clitools import echo_json, os_error_text, pass_home, progress_default, require_store
+from leian.api import LeiAn
+from leian.clitools import echo_json, json_option, opened, os_error_text, pass_home, progress_default
 from leian.data.record import KIND_NAMES
-from leian.data.store import Store
+from leian.graph.base import GraphStore
 from leian.home import Home
 
 __all__ = ["repeats", "neighbors", "party", "graph", "risk", "followups", "followup"]
@@ -21,50 +21,46 @@ _GRAPH_HELP = "图谱存储：Bolt 地址，如 bolt://host:7687（账号密码�
 
 
 @contextmanager
-def _synced_store(home: Home) -> Iterator[Store]:
-    """The home's store with entity resolution caught up (cheap when nothing changed)."""
-    from leian.graph.repeats import resolve_changes
-
-    require_store(home)
-    with home.open_store() as store:
-        resolve_changes(store, progress=progress_default())
-        yield store
+def _synced(home: Home) -> Iterator[LeiAn]:
+    """The home's API with entity resolution caught up (cheap when nothing changed)."""
+    with opened(home) as api:
+        api.resolve(progress=progress_default())
+        yield api
 
 
 @contextmanager
-def _synced_graph(home: Home, store: Store, uri: str | None):
-    """The configured graph store, caught up with the case store."""
-    from leian.graph.factory import open_graph
-    from leian.graph.sync import catch_up
-
+def _graph_errors(api: LeiAn, uri: str | None) -> Iterator[None]:
+    """A graph URI that is not Bolt, or a graph server that cannot be used, as one plain error line."""
     try:
-        graph = open_graph(home, uri)
+        yield
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except _CONNECTION_ERRORS as exc:
-        raise click.ClickException(f"无法使用图谱服务器 {uri or home.settings.graph.uri}：{exc}") from None
-    with graph:
-        catch_up(graph, home, store, progress=progress_default())
-        yield graph
+        raise click.ClickException(f"无法使用图谱服务器 {uri or api.home.settings.graph.uri}：{exc}") from None
+
+
+def _synced_graph(api: LeiAn, uri: str | None) -> GraphStore:
+    """The configured graph store, caught up with the case store."""
+    with _graph_errors(api, uri):
+        return api.graph(uri, progress=progress_default())
 
 
 @click.command()
 @click.option("--kind", type=click.Choice(["same_parties", "same_address", "respondent"]),
               help="只看这一种链：same_parties 同一对当事人，same_address 同一当事人同一地址，respondent 同一被申请人。")
-@click.option("--json", "as_json", is_flag=True,
-              help='以一个 JSON 对象输出 {"chains": [{"case_ids", "kind", "parties", "party_ids", "reasons", ...}]}。')
+@json_option('以一个 JSON 对象输出 {"chains": [{"case_ids", "kind", "parties", "party_ids", "reasons", ...}]}。')
 @pass_home
 def repeats(home: Home, kind: str | None, as_json: bool) -> None:
     """重复纠纷：同一对当事人、同一当事人同一地址、或同一被申请人对多名申请人（重点关注对象、群体性纠纷）的案件链，按时间排列。
 
     门槛见 config.toml 的 [repeats]。"""
-    from leian.graph.repeats import KINDS, all_chains
+    from leian.graph.repeats import KINDS
 
-    settings = home.settings.repeats
-    with _synced_store(home) as store:
-        chains = [c for c in all_chains(store, settings) if kind is None or c.kind == kind]
+    with _synced(home) as api:
+        found = api.repeats(kind)
+    chains = found.chains
     if as_json:
-        echo_json({"chains": [c.to_dict() for c in chains]})
+        echo_json(found.to_dict())
         return
     by_kind = {k: sum(1 for c in chains if c.kind == k) for k in KINDS if kind in (None, k)}
     click.echo(f"{len(chains)} 条重复纠纷链（" + "，".join(f"{KINDS[k]} {n}" for k, n in by_kind.items()) + "）")
@@ -90,23 +86,23 @@ def _today(value: str | None):
 @click.option("--level", help="只看这一等级：高/中/低/微，或其颜色 红/橙/黄/蓝。")
 @click.option("--where", help="只看在此地有案件的当事人（任一层级：区县、镇街、村社、网格）。")
 @click.option("--today", help="按此本地日期评定，格式 YYYY-MM-DD（默认今天，北京时间）。")
-@click.option("--json", "as_json", is_flag=True,
-              help='以一个 JSON 对象输出 {"parties": [{"party_id", "name", "level", "colour", "reasons", "revisit": {"every_days", "due"}, "responsible", "case_ids"}]}。')
+@json_option('以一个 JSON 对象输出 {"parties": [{"party_id", "name", "level", "colour", "reasons", "revisit": {"every_days", "due"}, "responsible", "case_ids"}]}。')
 @pass_home
 def risk(home: Home, level: str | None, where: str | None, today: str | None, as_json: bool) -> None:
     """风险台账：按平安/微/低/中/高（蓝/黄/橙/红）列出当事人、评定理由、回访频次与责任层级。
 
     规则见 leian/graph/risk_rules.toml；到期回访排在最前。"""
-    from leian.graph.risk import LEVEL_NAMES, counts, register
+    from leian.graph.risk import LEVEL_NAMES, counts
 
     day = _today(today)
-    with _synced_store(home) as store:
+    with _synced(home) as api:
         try:
-            found = register(store, today=day, level=level, where=where)
+            answer = api.risk(today=day, level=level, where=where)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+    found = answer.parties
     if as_json:
-        echo_json({"today": day.isoformat(), "parties": [a.to_dict() for a in found]})
+        echo_json(answer.to_dict())
         return
     click.echo(f"风险台账（{day.isoformat()}）：{len(found)} 人/户/单位；" + "，".join(
         f"{LEVEL_NAMES[k]} {n}" for k, n in counts(found).items() if n))
@@ -119,18 +115,18 @@ def risk(home: Home, level: str | None, where: str | None, today: str | None, as
 @click.command()
 @click.option("--due", is_flag=True, help="只看今天或更早到期的回访。")
 @click.option("--today", help="按此本地日期计算，格式 YYYY-MM-DD（默认今天，北京时间）。")
-@click.option("--json", "as_json", is_flag=True, help='以一个 JSON 对象输出 {"followups": [{"party_id", "name", "level", "colour", "due", "every_days", "responsible", "last_visit"}]}。')
+@json_option('以一个 JSON 对象输出 {"followups": [{"party_id", "name", "level", "colour", "due", "every_days", "responsible", "last_visit"}]}。')
 @pass_home
 def followups(home: Home, due: bool, today: str | None, as_json: bool) -> None:
     """谁该回访、何时到期，最早到期的在前。"""
-    from leian.graph.parties import due_followups
     from leian.graph.risk import LEVEL_NAMES
 
     day = _today(today)
-    with _synced_store(home) as store:
-        items = due_followups(store, day, due_only=due)
+    with _synced(home) as api:
+        answer = api.followups(today=day, due=due)
+    items = answer.followups
     if as_json:
-        echo_json({"today": day.isoformat(), "followups": items})
+        echo_json(answer.to_dict())
         return
     click.echo(f"待回访 {len(items)} 人/户/单位（{day.isoformat()}）")
     for item in items:
@@ -149,15 +145,15 @@ def followup() -> None:
 @click.argument("party")
 @click.option("--note", required=True, help="回访情况。")
 @click.option("--by", "by", default="命令行用户", show_default=True, help="回访人。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出记录下的回访。")
+@json_option("以一个 JSON 对象输出记录下的回访。")
 @pass_home
 def followup_record(home: Home, party: str, note: str, by: str, as_json: bool) -> None:
     """记录对 PARTY 的一次回访（当事人编号如 P0000012，或只属于一位当事人的姓名），显示在其时间线上。"""
-    from leian.graph.followups import find_party, record_followup
+    from leian.graph.followups import find_party
 
-    with _synced_store(home) as store:
-        party_id = find_party(store, party)
-        item = record_followup(store, party_id, note, by=by, source="cli")
+    with _synced(home) as api:
+        party_id = find_party(api.store, party)
+        item = api.record_followup(party_id, note, by=by, source="cli")
     if as_json:
         echo_json({"party_id": party_id, "followup": item})
         return
@@ -168,18 +164,12 @@ def followup_record(home: Home, party: str, note: str, by: str, as_json: bool) -
 @click.argument("case_id")
 @click.option("--hops", default=2, show_default=True, type=click.IntRange(1, 3), help="经当事人和案件向外走几步。")
 @click.option("--graph", "uri", help=_GRAPH_HELP)
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option("以一个 JSON 对象输出。")
 @pass_home
 def neighbors(home: Home, case_id: str, hops: int, uri: str | None, as_json: bool) -> None:
     """一件案件的关联：当事人及其其他案件、地点、调解员、相似案件和重复纠纷。"""
-    from leian.graph.model import case_node_id
-    from leian.graph.neighborhood import summarize_neighborhood
-
-    with _synced_store(home) as store, _synced_graph(home, store, uri) as graph:
-        if store.get(case_id) is None:
-            raise click.ClickException(f"没有编号为 {case_id!r} 的案件")
-        nodes, edges = graph.neighborhood(case_node_id(case_id), hops)
-    data = summarize_neighborhood(case_id, nodes, edges)
+    with _synced(home) as api, _graph_errors(api, uri):
+        data = api.neighbors(case_id, hops=hops, uri=uri, progress=progress_default()).to_dict()
     if as_json:
         echo_json(data)
         return
@@ -198,16 +188,12 @@ def neighbors(home: Home, case_id: str, hops: int, uri: str | None, as_json: boo
 
 @click.command()
 @click.argument("name_or_id")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option("以一个 JSON 对象输出。")
 @pass_home
 def party(home: Home, name_or_id: str, as_json: bool) -> None:
     """当事人的历史：叫这个名字（或这个编号）的每位当事人、其各种写法、合并依据和所涉案件。"""
-    from leian.graph.parties import party_history
-
-    with _synced_store(home) as store:
-        data = {"parties": party_history(store, name_or_id)}
-    if not data["parties"]:
-        raise click.ClickException(f"没有名为或编号为 {name_or_id!r} 的当事人")
+    with _synced(home) as api:
+        data = api.party(name_or_id).to_dict()
     if as_json:
         echo_json(data)
         return
@@ -233,10 +219,9 @@ def sync_command(home: Home, uri: str | None) -> None:
     """让当事人识别和图谱赶上案件库的变化，并列出重复纠纷提示。"""
     from leian.graph.sync import sync
 
-    require_store(home)
-    with home.open_store() as store:
+    with opened(home) as api:
         try:
-            notices = sync(home, store, progress=progress_default(), uri=uri)
+            notices = sync(home, api.store, progress=progress_default(), uri=uri)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     for line in notices:
@@ -252,7 +237,7 @@ def export_command(home: Home, out: str, fmt: str, uri: str | None) -> None:
     """把整个图谱写入 OUT。"""
     from leian.graph.export import export_graph
 
-    with _synced_store(home) as store, _synced_graph(home, store, uri) as graph:
+    with _synced(home) as api, _synced_graph(api, uri) as graph:
         try:
             nodes, edges = export_graph(graph, fmt, Path(out))
         except OSError as exc:
@@ -271,7 +256,7 @@ def push(home: Home, uri: str, replace: bool) -> None:
 
     if not uri.startswith(BOLT_SCHEMES):
         raise click.ClickException(f"--uri {uri!r} 无效：应为 bolt://host:7687 或 neo4j://host:7687")
-    with _synced_store(home) as store, _synced_graph(home, store, None) as local:
+    with _synced(home) as api, _synced_graph(api, None) as local:
         try:
             target = Neo4jGraphStore(uri)
         except _CONNECTION_ERRORS as exc:

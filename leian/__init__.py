@@ -19,6 +19,7 @@ from leian.api import NO_STORE, IngestResult, LeiAn, open
 from leian.data.record import Case
 from leian.errors import ConfigError, InvalidInput, LeiAnError, NotFound, UserError
 from leian.home import Home
+from leian.search.filters import Filters
 from leian.results import (
     CaseRecord,
     FollowupList,
@@ -39,6 +40,7 @@ __all__ = [
     "LeiAn",
     "Home",
     "Case",
+    "Filters",
     "IngestResult",
     "SearchAnswer",
     "SearchResult",

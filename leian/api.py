@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from leian.data.ingest import IngestReport
 from leian.data.record import Case
 from leian.data.store import Store
 from leian.errors import NotFound
-from leian.home import Home
+from leian.home import NO_STORE, Home
 from leian.results import (
     CaseRecord,
     FollowupList,
@@ -36,14 +35,13 @@ from leian.results import (
 
 if TYPE_CHECKING:
     from leian.analytics.clusters import Clustering
+    from leian.embeddings.encoder import Encoder
     from leian.graph.base import GraphStore
     from leian.library.store import Libraries
-    from leian.search.engine import Query, SearchEngine
+    from leian.search.engine import SearchEngine
+    from leian.search.filters import Filters
 
 __all__ = ["LeiAn", "IngestResult", "open", "NO_STORE"]
-
-#: What is said when a home has no case store yet.
-NO_STORE = "{root} 中还没有案件库（请先运行 `leian ingest` 或 `leian demo`）"
 
 Records = Iterable[Mapping[str, Any]]
 
@@ -59,7 +57,7 @@ class IngestResult(IngestReport):
 
 
 def open(home: str | os.PathLike[str] | Home | None = None, *, readonly: bool = False, create: bool = True,
-         model: str | None = None) -> LeiAn:
+         model: str | None = None, progress: bool = False) -> LeiAn:
     """Open a LeiAn home (``--home`` semantics: else ``$LEIAN_HOME``, else ``./leian-data``).
 
     Args:
@@ -67,6 +65,7 @@ def open(home: str | os.PathLike[str] | Home | None = None, *, readonly: bool = 
         readonly: open the case store read-only (searching and ingesting need it writable).
         create: create the store if the home has none; with False a home without one raises NotFound.
         model: the embedding model (else ``[embeddings] model`` of config.toml, else m3e-small).
+        progress: progress bars on stderr while the search index is built or caught up.
 
     Raises:
         NotFound: the home has no case store and ``readonly`` or not ``create``.
@@ -74,16 +73,17 @@ def open(home: str | os.PathLike[str] | Home | None = None, *, readonly: bool = 
     resolved = home if isinstance(home, Home) else Home.resolve(home)
     if (readonly or not create) and not resolved.exists():
         raise NotFound(NO_STORE.format(root=resolved.root))
-    return LeiAn(resolved, resolved.open_store(readonly=readonly), model=model)
+    return LeiAn(resolved, resolved.open_store(readonly=readonly), model=model, progress=progress)
 
 
 class LeiAn:
     """A LeiAn home with its store open; engines load on first use. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, home: Home, store: Store, *, model: str | None = None):
+    def __init__(self, home: Home, store: Store, *, model: str | None = None, progress: bool = False):
         self.home = home
         self.store = store
         self.model = model
+        self.progress = progress
         self._engine: SearchEngine | None = None
         self._party_index: Any = None
 
@@ -113,7 +113,6 @@ class LeiAn:
             source: how rejects of records given as mappings are named (``source:N``).
         """
         from leian.data.ingest import ingest, ingest_records
-        from leian.indexers import sync_all
 
         items = list(paths_or_records)
         if all(isinstance(item, (str, os.PathLike)) for item in items):
@@ -122,9 +121,22 @@ class LeiAn:
         else:  # records; one that is not a mapping is rejected as such
             report = ingest_records(self.store, items, rejects_dir=self.home.rejects_dir, source=source,  # type: ignore[arg-type]
                                     batch_size=batch_size, progress=progress)
-        notices = sync_all(self.home, self.store, progress=progress) if index else []
+        return IngestResult(**vars(report), notices=self.index(progress=progress) if index else [])
+
+    def index(self, *, progress: bool = False) -> list[str]:
+        """Bring every derived index (dispute elements, search, graph) up to date with the store; returns notices
+        worth printing (repeat disputes joined)."""
+        from leian.indexers import sync_all
+
         self._party_index = None
-        return IngestResult(**vars(report), notices=notices)
+        return sync_all(self.home, self.store, progress=progress)
+
+    @property
+    def search_index_built(self) -> bool:
+        """Whether the search index has been built (a first build of a large store takes a while)."""
+        from leian.search.engine import MANIFEST
+
+        return (self.home.index_dir / MANIFEST).is_file()
 
     def stats(self) -> StoreStats:
         """Cases, parties, dates and counts by type, outcome, channel and district."""
@@ -154,19 +166,25 @@ class LeiAn:
         if self._engine is None:
             from leian.search.engine import SearchEngine
 
-            self._engine = SearchEngine(self.home, store=self.store, model=self.model)
+            self._engine = SearchEngine(self.home, store=self.store, model=self.model, progress=self.progress)
         return self._engine
 
-    def search(self, text: str, *, top_k: int = 10, type: str | None = None, where: str | None = None,
-               since: str | None = None, until: str | None = None, outcome: str | None = None,
-               channel: str | None = None, mediator: str | None = None, parties: Sequence[str] = (),
-               as_type: str | None = None, page: int = 1, alert: bool = True) -> SearchAnswer:
+    @property
+    def encoder(self) -> Encoder:
+        """The sentence encoder of the configured model (loaded once per process)."""
+        from leian.embeddings.encoder import load_encoder, model_for_home
+
+        return self._engine.encoder if self._engine is not None else load_encoder(model_for_home(self.home, self.model))
+
+    def search(self, text: str, *, top_k: int = 10, filters: Filters | Mapping[str, str | None] | None = None,
+               parties: Sequence[str] = (), as_type: str | None = None, page: int = 1, alert: bool = True) -> SearchAnswer:
         """Past cases similar to ``text``, a new dispute told in one's own words.
 
         Args:
             text: the new dispute.
             top_k: results per page.
-            type, where, since, until, outcome, channel, mediator: filters (as ``leian search``): only such cases.
+            filters: only cases that pass them (:class:`~leian.search.filters.Filters`, or a mapping of its
+                fields: type, where, since, until, outcome, channel, mediator).
             parties: the new dispute's parties; cases they are parties to rank higher.
             as_type: the new dispute's type, in place of the predicted one (raises cases of that type).
             page: which page of ``top_k`` results, from 1.
@@ -175,15 +193,14 @@ class LeiAn:
         Raises:
             ValueError: a filter or page that is not valid (the message says which).
         """
-        filters = self._filters(type=type, where=where, since=since, until=until, outcome=outcome, channel=channel,
-                                mediator=mediator)
-        answer = self.engine.search(text, top_k=top_k, filters=filters, parties=list(parties), type=as_type, page=page)
+        checked = self._filters(filters)
+        answer = self.engine.search(text, top_k=top_k, filters=checked, parties=list(parties), type=as_type, page=page)
         if alert:
             answer["repeat_alert"] = self.repeat_alert(text, parties=list(parties))
         return SearchAnswer.from_dict(answer)
 
-    def search_many(self, queries: Sequence[str | Mapping[str, Any]], *, top_k: int = 10, alert: bool = True,
-                    **filters: str | None) -> list[SearchAnswer]:
+    def search_many(self, queries: Sequence[str | Mapping[str, Any]], *, top_k: int = 10,
+                    filters: Filters | Mapping[str, str | None] | None = None, alert: bool = True) -> list[SearchAnswer]:
         """Answer many queries (encoded in one batch), in order; ``filters`` as in :meth:`search`.
 
         A query is its text, or a mapping with ``text`` and optional ``type``, ``where`` and ``parties``
@@ -193,17 +210,18 @@ class LeiAn:
 
         asked = [{"text": q} if isinstance(q, str) else q for q in queries]
         built = [Query(q["text"], type=q.get("type"), where=q.get("where"), parties=q.get("parties") or []) for q in asked]
-        answers = self.engine.search_many(built, top_k=top_k, filters=self._filters(**filters))
+        answers = self.engine.search_many(built, top_k=top_k, filters=self._filters(filters))
         if alert:
             for query, answer in zip(asked, answers):
                 answer["repeat_alert"] = self.repeat_alert(query["text"], parties=list(query.get("parties") or []))
         return [SearchAnswer.from_dict(a) for a in answers]
 
     @staticmethod
-    def _filters(**given: str | None) -> Any:
+    def _filters(given: Filters | Mapping[str, str | None] | None) -> Filters:
+        """Checked filters (ValueError naming a bad one)."""
         from leian.search.filters import Filters
 
-        return Filters(**given).check()
+        return given.check() if isinstance(given, Filters) else Filters.from_dict(dict(given or {}))
 
     def repeat_alert(self, text: str, *, parties: Sequence[str] = (), address: str | None = None) -> dict[str, Any]:
         """Known parties and addresses ``text`` (or ``parties``, ``address``) names, with their cases and chains."""
@@ -222,11 +240,21 @@ class LeiAn:
         return self.engine.neighbors(case_id, k)
 
     def reindex(self, *, progress: bool = False) -> ReindexReport:
-        """Rebuild the search index from the store (cached vectors reused)."""
+        """Rebuild the search index from the store (cached vectors reused), then bring the dispute elements and the
+        graph (its SIMILAR_TO edges asking the index just rebuilt) up to date."""
+        from leian.indexers import IngestPass, sync_all
         from leian.search.engine import reindex
 
         self._engine = None
-        return ReindexReport.from_dict(reindex(self.home, self.store, model=self.model, progress=progress))
+        one_pass = IngestPass(self.store)
+        try:
+            report = reindex(self.home, one_pass, model=self.model, progress=progress)
+        except BaseException:
+            one_pass.close_shared()
+            raise
+        sync_all(self.home, self.store, progress=progress, one_pass=one_pass)
+        self._party_index = None
+        return ReindexReport.from_dict(report)
 
     # -- graph ----------------------------------------------------------------
 
@@ -236,23 +264,29 @@ class LeiAn:
 
         return resolve_changes(self.store, progress=progress, settings=self.home.settings.repeats)
 
-    @contextmanager
-    def graph(self, uri: str | None = None, *, progress: bool = False) -> Iterator[GraphStore]:
-        """The configured graph store (``uri``, else ``[graph] uri``, else networkx), caught up with the store."""
+    def graph(self, uri: str | None = None, *, progress: bool = False) -> GraphStore:
+        """The configured graph store (``uri``, else ``[graph] uri``, else networkx), caught up with the store.
+
+        Close it when done (``with api.graph() as graph:``). Raises ValueError for a URI that is not Bolt.
+        """
         from leian.graph.factory import open_graph
         from leian.graph.sync import catch_up
 
         self.resolve(progress=progress)
-        with open_graph(self.home, uri) as graph:
+        graph = open_graph(self.home, uri)
+        try:
             catch_up(graph, self.home, self.store, progress=progress)
-            yield graph
+        except BaseException:
+            graph.close()
+            raise
+        return graph
 
-    def neighbors(self, case_id: str, *, hops: int = 2, uri: str | None = None) -> Neighborhood:
+    def neighbors(self, case_id: str, *, hops: int = 2, uri: str | None = None, progress: bool = False) -> Neighborhood:
         """A case's parties and their other cases, place, mediators, repeat chains and similar cases."""
         from leian.graph.model import case_node_id
         from leian.graph.neighborhood import summarize_neighborhood
 
-        with self.graph(uri) as graph:
+        with self.graph(uri, progress=progress) as graph:
             self.case(case_id)
             nodes, edges = graph.neighborhood(case_node_id(case_id), hops)
         return Neighborhood.from_dict(summarize_neighborhood(case_id, nodes, edges))
@@ -319,6 +353,17 @@ class LeiAn:
 
         return cluster_cases(self.store, model=model_for_home(self.home, self.model), k=k, resolution=resolution,
                              min_size=min_size, window_days=window_days, progress=progress, fresh=fresh)
+
+    def report(self, out: str | os.PathLike[str], *, level: str = "town", period: str = "month",
+               type_level: str = "category", at: str | None = None, clusters: bool = True,
+               masked: bool = True) -> dict[str, Any]:
+        """Write the analyst report (Chinese charts and report.md, names masked unless ``masked`` is False) to the
+        folder ``out``; says what was written."""
+        from leian.analytics.report import write_report
+        from leian.embeddings.encoder import model_for_home
+
+        return write_report(self.store, out, level=level, period=period, type_level=type_level, at=at, clusters=clusters,
+                            model=model_for_home(self.home, self.model), masked=masked)
 
     # -- case libraries -------------------------------------------------------
 

@@ -16,12 +16,13 @@ from typing import Any
 import click
 
 from leian.analytics.cli import clusters, hotspots, report
+from leian.api import LeiAn
 from leian.click_zh import localize
-from leian.clitools import echo_json, pass_home, progress_default, readonly_store
+from leian.clitools import echo_json, json_option, opened, pass_home, progress_default
 from leian.data.cli import generate
 from leian.graph.cli import followup, followups, graph, neighbors, party, repeats, risk
+from leian.errors import UserError
 from leian.home import Home
-from leian.indexers import sync_all
 from leian.library.cli import library
 from leian.search.cli import evaluate, reindex, search
 from leian.web.cli import serve, user
@@ -80,7 +81,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
 @click.option("--progress/--no-progress", default=None, help="显示进度条（默认：在终端中运行时显示）。")
 @click.option("--index/--no-index", default=True, show_default=True,
               help="入库后更新检索索引和图谱（批量导入可用 --no-index，之后运行 `leian reindex`）。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出汇总。")
+@json_option("以一个 JSON 对象输出汇总。")
 @pass_home
 def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool | None, index: bool, as_json: bool) -> None:
     """校验并导入 JSONL、CSV 或 XLSX 文件中的案件记录。
@@ -89,22 +90,19 @@ def ingest(home: Home, files: tuple[str, ...], batch_size: int, progress: bool |
     <数据目录>/rejects/。有记录被拒收时退出码为 1；有文件无法读取（不存在、类型不支持、
     缺少表头等）时退出码为 2。
     """
-    from leian.data.ingest import ingest as run_ingest
-
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         error = click.ClickException(f"文件不存在：{missing[0]}")
         error.exit_code = 2  # could not run, as opposed to 1: ran, some records rejected
         raise error
     show_progress = progress_default() if progress is None else progress
-    with home.open_store() as store:
-        report = run_ingest(store, files, rejects_dir=home.rejects_dir, batch_size=batch_size, progress=show_progress)
-        notices = sync_all(home, store, progress=show_progress) if index else []
+    with opened(home, create=True, progress=show_progress) as api:
+        report = api.ingest(files, batch_size=batch_size, progress=show_progress, index=index)
     if as_json:
-        echo_json({**report.to_dict(), "notices": notices})
+        echo_json(report.to_dict())
     else:
         _print_ingest_report(report)
-        _print_notices(notices)
+        _print_notices(report.notices)
     if report.file_errors:
         sys.exit(2)
     if not report.ok:
@@ -138,13 +136,12 @@ def _print_notices(notices: list[str], limit: int = 20) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option()
 @pass_home
 def stats(home: Home, as_json: bool) -> None:
     """按类型、调解结果、来源渠道和区县统计案件数。"""
-    with readonly_store(home) as store:
-        data = store.stats()
-    data["home"] = str(home.root)
+    with opened(home, readonly=True) as api:
+        data = api.stats().to_dict()
     if as_json:
         echo_json(data)
         return
@@ -159,17 +156,15 @@ def stats(home: Home, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("case_id")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出规范化记录和原始记录。")
+@json_option("以一个 JSON 对象输出规范化记录和原始记录。")
 @pass_home
 def show(home: Home, case_id: str, as_json: bool) -> None:
     """按编号显示一件案件。"""
-    with readonly_store(home) as store:
-        case = store.get(case_id)
-    if case is None:
-        raise click.ClickException(f"没有编号为 {case_id!r} 的案件")
-    if as_json:
-        echo_json({"case": case.to_dict(), "original": case.raw})
-        return
+    with opened(home, readonly=True) as api:
+        if as_json:
+            echo_json(api.show(case_id).to_dict())
+            return
+        case = api.case(case_id)
     from leian.data.places import place_label
 
     click.echo(f"{case.id}  {case.title or ''}")
@@ -202,8 +197,8 @@ def export_cases(home: Home, out: str) -> None:
 
     if Path(out).suffix.lower() not in FORMATS:
         raise click.ClickException(f"{out}：不支持的文件类型（请用 .jsonl、.csv 或 .xlsx）")
-    with readonly_store(home) as store:
-        records = [case.raw for case in store.iter_cases()]
+    with opened(home, readonly=True) as api:
+        records = [case.raw for case in api.cases()]
     write_records(records, out)
     click.echo(f"已导出 {len(records)} 件案件到 {out}")
 
@@ -227,25 +222,24 @@ def demo(home: Home, ctx: click.Context, generated: int, start_web: bool, host: 
     再次运行很快：未变的案件跳过，索引只补上新的变化。
     """
     from leian.data.generate import generate_to_file
-    from leian.data.ingest import ingest as run_ingest
     from leian.data.private import private_dir
 
     show_progress = progress_default()
     private_dir(home.root)
-    with home.open_store() as store:
-        password = _demo_logins(home, store)
+    with opened(home, create=True) as api:
+        password = _demo_logins(home, api.store)
     _print_logins(password, f"http://{host}:{port}/" if start_web else None)
     files = [sample_path()]
     if generated:
         files.append(home.root / "generated.jsonl")
         generate_to_file(files[-1], generated, seed=7, truth_path=home.root / "generated-truth.json")
-    with home.open_store() as store:
-        report = run_ingest(store, files, rejects_dir=home.rejects_dir, progress=show_progress)
+    with opened(home, create=True, progress=show_progress) as api:
+        report = api.ingest(files, progress=show_progress, index=False)
         _print_ingest_report(report)
         if not report.ok:
             raise click.ClickException("演示数据未能全部载入")
-        _print_notices(_build_indexes(home, store, show_progress), limit=5)
-        total = store.count()
+        _print_notices(_build_indexes(api, show_progress), limit=5)
+        total = api.store.count()
     click.echo(f"\n演示数据目录：{home.root}（{total} 件案件）")
     click.echo(f'命令行试试：leian --home {home.root} search "楼上漏水把我家天花板泡坏了"')
     click.echo("（在仓库目录运行 `make shell` 即可直接输入 leian；或先 `source .venv/bin/activate`。）")
@@ -268,14 +262,12 @@ def _print_logins(password: str, url: str | None) -> None:
     click.echo("\n".join(lines))
 
 
-def _build_indexes(home: Home, store, show_progress: bool) -> list[str]:
+def _build_indexes(api: LeiAn, show_progress: bool) -> list[str]:
     """Bring the search index and graph up to date, saying how much there is to do and how long it takes."""
     import threading
     import time
 
-    from leian.search.engine import MANIFEST
-
-    pending = store.count() if not (home.index_dir / MANIFEST).is_file() else None
+    pending = api.store.count() if not api.search_index_built else None
     if pending:
         estimate = max(1, round(pending * _BUILD_SECONDS_PER_CASE / 60))
         click.echo(f"正在为 {pending} 件案件建立检索索引和知识图谱（仅首次运行需要，预计约 {estimate} 分钟）……")
@@ -291,7 +283,7 @@ def _build_indexes(home: Home, store, show_progress: bool) -> list[str]:
     if pending:
         ticker.start()
     try:
-        notices = sync_all(home, store, progress=show_progress)
+        notices = api.index(progress=show_progress)
     finally:
         finished.set()
     if pending:

@@ -4,18 +4,24 @@ from __future__ import annotations
 import errno
 import json
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import click
 
 from leian import click_zh
-from leian.data.store import Store
+from leian.api import LeiAn
+from leian.api import open as open_home
+from leian.errors import NotFound
 from leian.home import Home
 
 # Every command module imports this one before it defines its commands, so click's own words are Chinese from the start.
 click_zh.install()
 
-__all__ = ["pass_home", "echo_json", "readonly_store", "require_store", "progress_default", "os_error_text", "NO_STORE"]
+__all__ = ["pass_home", "echo_json", "opened", "json_option", "progress_default", "os_error_text"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Decorator handing a command the resolved :class:`~leian.home.Home`.
 pass_home = click.make_pass_decorator(Home)
@@ -24,16 +30,6 @@ pass_home = click.make_pass_decorator(Home)
 def echo_json(data: Any) -> None:
     """Print exactly one JSON object (UTF-8, Chinese kept readable)."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-#: What a command says when the home has no store yet.
-NO_STORE = "{root} 中还没有案件库（请先运行 `leian ingest` 或 `leian demo`）"
-
-
-def require_store(home: Home) -> None:
-    """A plain error when ``home`` has no case store yet."""
-    if not home.exists():
-        raise click.ClickException(NO_STORE.format(root=home.root))
 
 
 #: errno -> what it means, for the file errors people run into.
@@ -55,20 +51,18 @@ def progress_default() -> bool:
     return sys.stderr.isatty()
 
 
-class readonly_store:
-    """``with readonly_store(home) as store:`` with a plain error when there is no store."""
+@contextmanager
+def opened(home: Home, *, readonly: bool = False, create: bool = False, model: str | None = None,
+           progress: bool = False) -> Iterator[LeiAn]:
+    """``with opened(home) as api:`` the home's :class:`~leian.api.LeiAn`; no store yet (unless ``create``) is one plain error line."""
+    try:
+        api = open_home(home, readonly=readonly, create=create, model=model, progress=progress)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    with api:
+        yield api
 
-    def __init__(self, home: Home):
-        self.home = home
-        self.store: Store | None = None
 
-    def __enter__(self) -> Store:
-        try:
-            self.store = self.home.open_store(readonly=True)
-        except FileNotFoundError as exc:
-            raise click.ClickException(str(exc)) from None
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        if self.store is not None:
-            self.store.close()
+def json_option(help: str = "以一个 JSON 对象输出。") -> Callable[[F], F]:
+    """The ``--json`` flag (``as_json``) of a command that can print its answer as one JSON object."""
+    return click.option("--json", "as_json", is_flag=True, help=help)

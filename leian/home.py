@@ -24,10 +24,12 @@ from leian.data.store import Store
 from leian.errors import ConfigError
 from leian.settings import Settings
 
-__all__ = ["Home", "DEFAULT_HOME", "HOME_ENV"]
+__all__ = ["Home", "DEFAULT_HOME", "HOME_ENV", "NO_STORE"]
 
 DEFAULT_HOME = "leian-data"
 HOME_ENV = "LEIAN_HOME"
+#: What is said when a home has no case store yet.
+NO_STORE = "{root} 中还没有案件库（请先运行 `leian ingest` 或 `leian demo`）"
 
 
 @dataclass
@@ -80,5 +82,5 @@ class Home:
 
     def open_store(self, *, readonly: bool = False) -> Store:
         if readonly and not self.exists():
-            raise FileNotFoundError(f"{self.root} 中还没有案件库（请先运行 `leian ingest` 或 `leian demo`）")
+            raise FileNotFoundError(NO_STORE.format(root=self.root))
         return Store(self.db_path, readonly=readonly)

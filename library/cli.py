@@ -5,11 +5,11 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
-from leian.clitools import echo_json, pass_home, require_store
+from leian.api import LeiAn
+from leian.clitools import echo_json, json_option, opened, pass_home
 from leian.clock import local_time
 from leian.home import Home
 from leian.library.case_ids import case_ids_in
@@ -18,16 +18,21 @@ from leian.library.store import SECTIONS, STATUS_NAMES, STATUSES, Libraries, Lib
 __all__ = ["library"]
 
 @contextmanager
+def _library_errors() -> Iterator[None]:
+    """A user mistake inside the block becomes one plain error line."""
+    try:
+        yield
+    except LibraryError as exc:
+        raise click.ClickException(str(exc)) from None
+    except RuntimeError as exc:  # the embedding model or search index cannot be loaded
+        raise click.ClickException(f"{exc}（可加 --no-check 跳过疑似重复检查）") from None
+
+
+@contextmanager
 def _libraries(home: Home) -> Iterator[Libraries]:
     """The home's libraries; a user mistake inside the block becomes one plain error line."""
-    require_store(home)
-    with home.open_store() as store:
-        try:
-            yield Libraries(store, self_review=home.settings.library.self_review)
-        except LibraryError as exc:
-            raise click.ClickException(str(exc)) from None
-        except RuntimeError as exc:  # the embedding model or search index cannot be loaded
-            raise click.ClickException(f"{exc}（可加 --no-check 跳过疑似重复检查）") from None
+    with opened(home) as api, _library_errors():
+        yield api.libraries()
 
 
 def _read_ids(path: str, item: str | None) -> list[str]:
@@ -38,19 +43,14 @@ def _read_ids(path: str, item: str | None) -> list[str]:
         return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _add(home: Home, libs: Libraries, name: str, case_ids: Sequence[str], editor: str | None,
-         check: bool, encoder: Any = None) -> None:
+def _add(api: LeiAn, libs: Libraries, name: str, case_ids: Sequence[str], editor: str | None, check: bool) -> None:
     """Add cases, then print what was added and any near-duplicate warnings."""
     libs.get(name)
     duplicates = []
     if check:
         from leian.library.curation import near_duplicates
 
-        if encoder is None:
-            from leian.embeddings.encoder import load_encoder, model_for_home
-
-            encoder = load_encoder(model_for_home(home))
-        duplicates = near_duplicates(libs, name, case_ids, encoder=encoder)
+        duplicates = near_duplicates(libs, name, case_ids, encoder=api.encoder)
     result = libs.add(name, case_ids, editor=editor)
     click.echo(f"已加入 {len(result.added)} 件到案例库 {name}"
                + (f"（{len(result.present)} 件已在库中）" if result.present else ""))
@@ -78,7 +78,7 @@ def create(home: Home, name: str, description: str) -> None:
 
 
 @library.command("list")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option()
 @pass_home
 def list_libraries(home: Home, as_json: bool) -> None:
     """列出案例库及各状态的条目数。"""
@@ -97,7 +97,7 @@ def list_libraries(home: Home, as_json: bool) -> None:
 @library.command()
 @click.argument("name")
 @click.option("--history", is_flag=True, help="同时列出每次修改（谁、何时、哪一栏、原内容 → 新内容）。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出条目和修改记录。")
+@json_option("以一个 JSON 对象输出条目和修改记录。")
 @pass_home
 def show(home: Home, name: str, history: bool, as_json: bool) -> None:
     """显示案例库 NAME 及其条目。"""
@@ -174,11 +174,12 @@ _editor_option = click.option("--editor", help="修改人（记入修改记录�
 def add(home: Home, name: str, case_ids: tuple[str, ...], ids_from: str | None, item: str | None,
         editor: str | None, check: bool) -> None:
     """把案件作为草稿条目加入案例库 NAME，各栏按案件记录预填。"""
-    with _libraries(home) as libs:
+    with opened(home) as api, _library_errors():
+        libs = api.libraries()
         ids = list(case_ids) + (_read_ids(ids_from, item) if ids_from else [])
         if not ids:
             raise click.ClickException("请给出要加入的案件编号（CASE_ID… 或 --ids-from FILE）")
-        _add(home, libs, name, ids, editor, check)
+        _add(api, libs, name, ids, editor, check)
 
 
 @library.command("add-search")
@@ -190,15 +191,13 @@ def add(home: Home, name: str, case_ids: tuple[str, ...], ids_from: str | None, 
 @pass_home
 def add_search(home: Home, name: str, text: str, top_k: int, editor: str | None, check: bool) -> None:
     """检索 TEXT，并把排名靠前的结果一步加入案例库 NAME。"""
-    from leian.search.engine import SearchEngine
-
-    with _libraries(home) as libs:
+    with opened(home) as api, _library_errors():
+        libs = api.libraries()
         libs.get(name)
-        with SearchEngine(home, store=libs.store) as engine:
-            ids = [hit["id"] for hit in engine.search(text, top_k=top_k)["results"]]
+        ids = [hit.id for hit in api.search(text, top_k=top_k, alert=False).results]
         if not ids:
             raise click.ClickException(f"搜索 {text!r} 没有结果，未加入任何案件")
-        _add(home, libs, name, ids, editor, check, encoder=engine.encoder)
+        _add(api, libs, name, ids, editor, check)
 
 
 @library.command()
@@ -261,7 +260,7 @@ def review(home: Home, name: str, case_id: str, reviewer: str, publish: bool) ->
 
 @library.command()
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option()
 @pass_home
 def coverage(home: Home, name: str, as_json: bool) -> None:
     """案例库 NAME 的条目按大类/小类 × 区县的分布，以及还缺哪些类型。"""
@@ -289,7 +288,7 @@ def coverage(home: Home, name: str, as_json: bool) -> None:
 @library.command()
 @click.argument("name")
 @click.option("--per-gap", default=3, show_default=True, type=click.IntRange(1, 50), help="每个缺少的类型推荐几件。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option()
 @pass_home
 def suggest(home: Home, name: str, per_gap: int, as_json: bool) -> None:
     """为案例库 NAME 缺少的类型推荐调解成功、记录完整的案件。"""

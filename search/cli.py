@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from leian.clitools import echo_json, pass_home, progress_default, require_store
+from leian.api import LeiAn
+from leian.clitools import echo_json, json_option, opened, pass_home, progress_default
 from leian.home import Home
 
 __all__ = ["search", "reindex", "evaluate"]
@@ -15,12 +16,10 @@ __all__ = ["search", "reindex", "evaluate"]
 _MODEL_HELP = "向量模型：m3e-small（默认）、本地 sentence-transformers 模型文件夹，或已缓存的模型名。默认取 <数据目录>/config.toml 中的 [embeddings] model。"
 
 
-def _open_engine(home: Home, model: str | None):
-    from leian.search.engine import SearchEngine
-
-    require_store(home)
+def _load_engine(api: LeiAn) -> None:
+    """Load the model and indexes now, so that a model that cannot be loaded is one plain error line."""
     try:
-        return SearchEngine(home, model=model, progress=progress_default())
+        api.engine
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -64,15 +63,13 @@ def _read_batch(path: str) -> list[dict[str, Any]]:
 @click.option("--page", default=1, show_default=True, type=click.IntRange(1, 100), help="显示第几页结果（每页 --top-k 件，1 为最相似的一页）。")
 @click.option("--batch", "batch_file", type=click.Path(dir_okay=False), help="从 FILE 读取多条查询（每行一个 JSON 对象，含 text/type/where/parties，或每行一段文字）；按顺序每行输出一个 JSON 对象。")
 @click.option("--model", help=_MODEL_HELP)
-@click.option("--json", "as_json", is_flag=True, help="只输出一个 JSON 对象（与 --batch 同用时每条查询一个）；"
-              "repeat_alert 列出描述中提到的已知当事人与地址。")
+@json_option("只输出一个 JSON 对象（与 --batch 同用时每条查询一个）；repeat_alert 列出描述中提到的已知当事人与地址。")
 @pass_home
 def search(home: Home, text: str | None, top_k: int, type_: str | None, where: str | None, since: str | None, until: str | None,
            outcome: str | None, channel: str | None, mediator: str | None, parties: tuple[str, ...], as_type: str | None, page: int,
            batch_file: str | None, model: str | None, as_json: bool) -> None:
     """查找与 TEXT（用自己的话描述的纠纷）相似的既往案件。"""
-    from leian.search.engine import Query
-    from leian.search.filters import Filters
+    from leian import Filters
 
     if (text is None) == (batch_file is None):
         raise click.ClickException("请给出 TEXT 或 --batch FILE（二选一）")
@@ -84,12 +81,9 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
         raise click.ClickException(str(exc)) from None
     if batch_file:
         items = _read_batch(batch_file)
-        engine = _open_engine(home, model)
-        with engine:
-            answers = engine.search_many([Query(i["text"], type=i["type"], where=i["where"], parties=i["parties"]) for i in items], top_k=top_k, filters=filters)
-            index = _party_index(engine.store)
-            for item, answer in zip(items, answers):
-                answer["repeat_alert"] = _alert(engine.store, index, item["text"], item["parties"], engine.home.settings.repeats)
+        with opened(home, model=model, progress=progress_default()) as api:
+            _load_engine(api)
+            answers = [a.to_dict() for a in api.search_many(items, top_k=top_k, filters=filters)]
         for answer in answers:
             if as_json:
                 click.echo(json.dumps(answer, ensure_ascii=False, default=str))
@@ -99,28 +93,13 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
         return
     if not text.strip():
         raise click.ClickException("查询内容为空")
-    with _open_engine(home, model) as engine:
-        answer = engine.search(text, top_k=top_k, filters=filters, parties=list(parties), type=as_type, page=page)
-        answer["repeat_alert"] = _alert(engine.store, _party_index(engine.store), text, list(parties), engine.home.settings.repeats)
+    with opened(home, model=model, progress=progress_default()) as api:
+        _load_engine(api)
+        answer = api.search(text, top_k=top_k, filters=filters, parties=parties, as_type=as_type, page=page).to_dict()
     if as_json:
         echo_json(answer)
     else:
         _print_answer(answer)
-
-
-def _party_index(store):
-    from leian.graph.alert import PartyIndex
-
-    return PartyIndex(store)
-
-
-def _alert(store, index, text: str, parties: list[str], settings) -> dict[str, Any]:
-    """The repeat alert of a query: known parties and addresses its text (or --party) names."""
-    from leian.graph.alert import repeat_alert
-    from leian.graph.repeats import resolve_changes
-
-    resolve_changes(store, settings=settings)
-    return repeat_alert(store, text, parties=parties, index=index, settings=settings)
 
 
 def _print_answer(answer: dict[str, Any]) -> None:
@@ -181,24 +160,15 @@ def _reasons(why: dict[str, Any]) -> str:
 @click.command()
 @click.option("--model", help=_MODEL_HELP)
 @click.option("--progress/--no-progress", default=None, help="显示进度条（默认：在终端中运行时显示）。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出汇总。")
+@json_option("以一个 JSON 对象输出汇总。")
 @pass_home
 def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool) -> None:
     """从案件库重建检索索引（已缓存的向量直接复用），再让纠纷要素和知识图谱（含相似案件关系）赶上案件库。"""
-    from leian.indexers import IngestPass, sync_all
-    from leian.search.engine import reindex as run_reindex
-
-    require_store(home)
-    show_progress = progress_default() if progress is None else progress
-    with home.open_store() as store:
-        one_pass = IngestPass(store)
+    with opened(home, model=model) as api:
         try:
-            report = run_reindex(home, one_pass, model=model, progress=show_progress)
+            report = api.reindex(progress=progress_default() if progress is None else progress).to_dict()
         except RuntimeError as exc:
-            one_pass.close_shared()
             raise click.ClickException(str(exc)) from None
-        # The other indexes, the graph's SIMILAR_TO step asking the engine just rebuilt.
-        sync_all(home, store, progress=show_progress, one_pass=one_pass)
     if as_json:
         echo_json(report)
     else:
@@ -216,7 +186,7 @@ def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool)
 @click.option("--cache", type=click.Path(), help="在此 .npz 文件中保留文档向量，供下次复用（tellings：保留其临时库的文件夹）。")
 @click.option("--split", default="tune", show_default=True, type=click.Choice(["tune", "heldout"]), help="tellings：用开发集的哪一半。")
 @click.option("--distractors/--no-distractors", default=True, show_default=True, help="tellings：是否加入 97 件样例案件（去掉类型）作干扰项。")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出结果表。")
+@json_option("以一个 JSON 对象输出结果表。")
 @pass_home
 def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model: str | None, cache: str | None, split: str,
              distractors: bool, as_json: bool) -> None:

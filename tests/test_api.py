@@ -69,7 +69,7 @@ def test_search_answer_is_typed_and_keeps_the_contract(sample_home):
 
 def test_filtered_paged_search_and_batch_keep_the_contract(sample_home):
     raw = sample_home.engine.search("装修噪音扰民", top_k=3, filters={"type": "邻里"}, page=2)
-    answer = sample_home.search("装修噪音扰民", top_k=3, type="邻里", page=2, alert=False)
+    answer = sample_home.search("装修噪音扰民", top_k=3, filters=leian.Filters(type="邻里"), page=2, alert=False)
     assert _text(answer.to_dict()) == _text(raw)
     batch = sample_home.search_many([{"text": "工资拖欠三个月", "parties": ["张三"]}, "邻居吵架"], top_k=3)
     assert [a.query for a in batch] == ["工资拖欠三个月", "邻居吵架"]

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from leian.clitools import echo_json, pass_home
+from leian.clitools import echo_json, json_option, pass_home
 from leian.clock import local_time
 from leian.home import Home
 
@@ -43,7 +43,7 @@ def user_add(home: Home, username: str, role: str, display_name: str | None, are
 
 
 @user.command("list")
-@click.option("--json", "as_json", is_flag=True, help="以一个 JSON 对象输出。")
+@json_option()
 @pass_home
 def user_list(home: Home, as_json: bool) -> None:
     """列出网页版用户及其角色。"""
