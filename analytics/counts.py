@@ -28,6 +28,7 @@ from scipy import stats
 
 from leian.data.areas import Area
 from leian.data.places import LEVELS, LEVEL_NAMES
+from leian.data.queries import cell_day_counts
 from leian.data.store import Store
 from leian.errors import InvalidInput
 
@@ -191,16 +192,8 @@ def count_cells(store: Store, level: str = "town", period: str = "month", type_l
         raise InvalidInput(f"未知的类型粒度 {type_level!r}（可选：{'、'.join(TYPE_LEVELS)}）")
     path_columns = LEVELS[: LEVELS.index(level) + 1]
     type_columns = ("category", "subtype") if type_level == "subtype" else ("category",)
-    columns = ", ".join(path_columns + type_columns)
-    in_area, params = area.sql() if area else ("1", [])
     # Grouping by day (not period) keeps ISO weeks in Python; a cell has at most a few hundred days.
-    rows = store.conn.execute(
-        f"SELECT {columns}, case_date, COUNT(*) FROM cases "
-        f"WHERE {level} IS NOT NULL AND case_date IS NOT NULL AND {in_area} "
-        + " ".join(f"AND {c} IS NOT NULL" for c in type_columns)
-        + f" GROUP BY {columns}, case_date",
-        params,
-    ).fetchall()
+    rows = cell_day_counts(store, path_columns, type_columns, area=area)
     by_cell: dict[Cell, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     first = last = None
     for row in rows:

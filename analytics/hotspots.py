@@ -64,7 +64,7 @@ from leian.analytics.counts import (
 from leian.data.areas import Area
 from leian.data.places import LEVELS
 from leian.data.store import Store
-from leian.graph.repeats import RESOLVE_SEQ, address_counts
+from leian.graph.repeats import RESOLVED_PARTIES_SQL, address_counts, resolution_is_current
 
 __all__ = [
     "RISKS",
@@ -354,11 +354,8 @@ def _parties(store: Store) -> str:
     The graph's resolved entities when its resolution has seen every change in
     the store; otherwise name + ID number or phone (parties with neither left out).
     """
-    has_graph = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_state'").fetchone()
-    if has_graph:
-        seen = store.conn.execute("SELECT value FROM graph_state WHERE key = ?", (RESOLVE_SEQ,)).fetchone()
-        if seen is not None and int(seen[0]) >= store.last_change():
-            return "SELECT case_id, name, entity_id AS identity FROM graph_mentions"
+    if resolution_is_current(store):
+        return RESOLVED_PARTIES_SQL
     return (
         "SELECT case_id, name, name_norm || '|' || COALESCE(id_number_norm, phone_norm) AS identity "
         "FROM case_parties WHERE COALESCE(id_number_norm, phone_norm) IS NOT NULL"

@@ -32,6 +32,7 @@ from leian.analytics.counts import TYPE_LEVEL_NAMES, count_cells, period_end
 from leian.analytics.hotspots import RISK_RULES, HotspotReport, detect_hotspots, repeat_hotspots
 from leian.data.normalize import mask_address
 from leian.data.places import LEVEL_NAMES
+from leian.data.queries import date_range, monthly_category_counts
 from leian.data.store import Store
 from leian.library.masking import Masker
 
@@ -122,14 +123,11 @@ def _whole_counts(axis) -> None:
 def _trend_chart(store: Store, out: Path, months: int = 24) -> dict[str, list[str]]:
     from matplotlib import pyplot
 
-    rows = store.conn.execute(
-        "SELECT substr(case_date, 1, 7) AS month, category, COUNT(*) FROM cases "
-        "WHERE case_date IS NOT NULL AND category IS NOT NULL GROUP BY month, category"
-    ).fetchall()
+    rows = monthly_category_counts(store)
     if not rows:
         return {}
     periods = sorted({r[0] for r in rows})
-    last_day = store.conn.execute("SELECT MAX(substr(case_date, 1, 10)) FROM cases WHERE category IS NOT NULL").fetchone()[0]
+    last_day = date_range(store, typed_only=True)[1][:10]
     if len(periods) > 1 and last_day < period_end(periods[-1], "month"):
         periods = periods[:-1]  # the month still running would read as a fall
     periods = periods[-months:]
@@ -316,7 +314,7 @@ def _report_masker(store: Store, found: HotspotReport | None, repeats: dict, clu
 
 def _markdown(store: Store, found: HotspotReport | None, repeats: dict, clustering, files: list[str],
               show: Callable[[str], str]) -> str:
-    first, last = store.conn.execute("SELECT MIN(case_date), MAX(case_date) FROM cases").fetchone()
+    first, last = date_range(store)
     lines = [
         "# 矛盾纠纷风险分析报告",
         "",

@@ -42,6 +42,7 @@ from typing import Any
 from leian.data.areas import Area
 from leian.data.normalize import normalize_name
 from leian.data.places import parse_address
+from leian.data.queries import case_dates
 from leian.data.store import Store
 from leian.graph.resolve import Mention, Resolver, address_key
 from leian.progress import progress_bar
@@ -49,10 +50,12 @@ from leian.settings import RepeatSettings
 
 __all__ = [
     "RESOLVE_SEQ",
+    "RESOLVED_PARTIES_SQL",
     "KINDS",
     "Chain",
     "RepeatSettings",
     "resolve_changes",
+    "resolution_is_current",
     "chain_of",
     "chains_of",
     "all_chains",
@@ -113,6 +116,19 @@ def link_keys(mentions: list[Mention], street: str | None) -> set[str]:
     else:
         keys |= {f"addr:{m.entity_id}|{m.address_key}" for m in mentions if m.address_key and m.entity_id}
     return keys
+
+
+#: ``(case_id, name, identity)`` of every resolved party mention, for queries that count parties by who they are.
+RESOLVED_PARTIES_SQL = "SELECT case_id, name, entity_id AS identity FROM graph_mentions"
+
+
+def resolution_is_current(store: Store) -> bool:
+    """Whether party resolution has applied every change of the store (asks a read-only store too: creates nothing)."""
+    has_state = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_state'").fetchone()
+    if not has_state:
+        return False
+    seen = store.conn.execute("SELECT value FROM graph_state WHERE key = ?", (RESOLVE_SEQ,)).fetchone()
+    return seen is not None and int(seen[0]) >= store.last_change()
 
 
 def resolve_changes(store: Store, *, progress: bool = False, settings: RepeatSettings | None = None) -> list[str]:
@@ -230,16 +246,6 @@ def _describe_chain(chain: Chain, joined: list[str]) -> str:
             f"本次新增 {'、'.join(joined[:10])}{'等' if len(joined) > 10 else ''}")
 
 
-def _dates(store: Store, case_ids: Iterable[str]) -> dict[str, str | None]:
-    ids = list(case_ids)
-    dates: dict[str, str | None] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = store.conn.execute(f"SELECT id, case_date FROM cases WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-        dates.update((r[0], r[1]) for r in rows)
-    return dates
-
-
 def _describe(resolver: Resolver, keys: list[str]) -> tuple[list[str], list[str], list[str]]:
     """Party names, party ids and readable reasons for a set of link keys."""
     entity_ids: list[str] = []
@@ -292,7 +298,7 @@ def _linked(store: Store, case_ids: Sequence[str]) -> list[tuple[set[str], set[s
 
 
 def _link_chain(resolver: Resolver, members: set[str], keys: Iterable[str]) -> Chain:
-    dates = _dates(resolver.store, members)
+    dates = case_dates(resolver.store, members)
     ordered = sorted(members, key=lambda c: (dates.get(c) or "", c))
     keys = list(keys)
     names, ids, reasons = _describe(resolver, keys)

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 
 from leian.data.normalize import normalize_name
 from leian.data.places import LEVELS
+from leian.data.queries import cases_at_level
 from leian.data.store import Store
 from leian.graph.resolve import Mention, Resolver, conflicts, is_anonymous, name_features
 
@@ -81,10 +82,7 @@ def cases_at_place(store: Store, place: dict[str, str], limit: int = 1000) -> li
     if not named:
         return []
     level = named[-1]
-    rows = store.conn.execute(
-        f"SELECT id FROM cases WHERE {level} = ? ORDER BY case_date DESC, id LIMIT ?", (place[level], limit)
-    )
-    return [row[0] for row in rows]
+    return cases_at_level(store, level, place[level], limit)
 
 
 def earlier_case_count(store: Store, entity_id: str, before: str | None) -> int:

@@ -1,1 +1,27 @@
-"""placeholder"""
+"""Case libraries (典型案例库) for trainers: entries with write-ups copied from their cases, review and publishing,
+edit history, coverage of types and districts with suggestions, near-duplicate checks, masked exports.
+
+The names below are imported on first use, so ``import leian.library`` stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "Libraries": "leian.library.store",
+    "LibraryError": "leian.library.store",
+    "coverage": "leian.library.curation",
+    "suggest": "leian.library.curation",
+    "near_duplicates": "leian.library.curation",
+    "export_library": "leian.library.export",
+    "case_ids_in": "leian.library.case_ids",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

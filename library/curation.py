@@ -10,7 +10,8 @@ Examples
 --------
 >>> import tempfile, pathlib
 >>> from leian.data.record import validate
->>> from leian.data.store import Store
+>>> from leian.data.queries import well_documented_cases
+from leian.data.store import Store
 >>> from leian.library.store import Libraries
 >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "cases.sqlite")
 >>> _ = store.upsert_batch([
@@ -171,27 +172,16 @@ def suggest(
     report = coverage(libs, name, taxonomy=taxonomy)
     gaps = [(category, None) for category in report["missing_categories"]]
     gaps += [(category, subtype) for category, subtypes in report["missing_subtypes"].items() for subtype in subtypes]
-    library = libs.get(name)
-    marks = ",".join("?" * len(RESOLVED_OUTCOMES))
+    present = {entry.case_id for entry in libs.entries(name)}
     suggestions = []
     for category, subtype in gaps:
-        rows = libs.conn.execute(
-            "SELECT id, outcome, length(search_text) AS chars,"
-            " json_extract(record, '$.handling') IS NOT NULL AS has_handling,"
-            " json_extract(record, '$.agreement') IS NOT NULL AS has_agreement"
-            f" FROM cases WHERE category = ? AND (? IS NULL OR subtype = ?) AND outcome IN ({marks})"
-            " AND id NOT IN (SELECT case_id FROM library_entries WHERE library_id = ?)"
-            " ORDER BY MIN(length(search_text), 1000) / 1000.0 + 0.5 * (has_handling + has_agreement) DESC, id"
-            " LIMIT ?",
-            (category, subtype, subtype, *RESOLVED_OUTCOMES, library.id, per_gap),
-        ).fetchall()
-        for row in rows:
+        for row in well_documented_cases(libs.store, category, subtype, RESOLVED_OUTCOMES, present, per_gap):
             suggestions.append({
                 "gap": " › ".join(p for p in (category, subtype) if p),
                 "case_id": row["id"],
                 "outcome": row["outcome"],
                 "text_chars": row["chars"],
-                "has_handling": bool(row["has_handling"]),
-                "has_agreement": bool(row["has_agreement"]),
+                "has_handling": row["has_handling"],
+                "has_agreement": row["has_agreement"],
             })
     return suggestions

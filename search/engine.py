@@ -35,6 +35,7 @@ import numpy as np
 from leian.data.normalize import normalize_name, normalize_text
 from leian.data.places import LEVELS, parse_address, place_label
 from leian.data.record import Case
+from leian.data.queries import case_columns, case_ids_with_party_names, party_names_in, search_texts
 from leian.data.store import Change, Store
 from leian.data.taxonomy import Taxonomy
 from leian.embeddings.cache import cached_tokens, cached_vectors, ensure_tables, prune
@@ -541,17 +542,11 @@ class SearchEngine:
     def _party_cases(self, query: Query, allowed: set[str] | None) -> list[str]:
         if not query.parties:
             return []
-        marks = ",".join("?" * len(query.parties))
-        rows = self.store.conn.execute(f"SELECT DISTINCT case_id FROM case_parties WHERE name_norm IN ({marks})", query.parties)
-        return [r[0] for r in rows if allowed is None or r[0] in allowed]
+        return [c for c in case_ids_with_party_names(self.store, query.parties) if allowed is None or c in allowed]
 
     def _structure(self, query: Query, candidates: list[str]) -> dict[str, np.ndarray]:
         """Per candidate: shared elements, type agreement, shared place and parties (0..1 each)."""
-        rows: dict[str, Any] = {}
-        for start in range(0, len(candidates), 500):
-            part = candidates[start : start + 500]
-            rows.update((r["id"], r) for r in self.store.conn.execute(
-                f"SELECT id, category, subtype, {', '.join(LEVELS)} FROM cases WHERE id IN ({','.join('?' * len(part))})", part))
+        rows: dict[str, Any] = {r["id"]: r for r in case_columns(self.store, candidates, ["id", "category", "subtype", *LEVELS])}
         weights = self.element_weights()
         signals = {"elements": element_overlap(query, disputes.case_elements(self.store, candidates), candidates, weights)}
         signals.update(self._type_agreement(query, candidates, rows))
@@ -602,15 +597,8 @@ class SearchEngine:
         if not query.parties:
             return {}
         found: dict[str, list[str]] = {}
-        marks = ",".join("?" * len(query.parties))
-        for start in range(0, len(candidates), 500):
-            part = list(candidates[start : start + 500])
-            rows = self.store.conn.execute(
-                f"SELECT case_id, name FROM case_parties WHERE name_norm IN ({marks}) AND case_id IN ({','.join('?' * len(part))})",
-                [*query.parties, *part],
-            )
-            for case_id, name in rows:
-                found.setdefault(case_id, []).append(name)
+        for case_id, name in party_names_in(self.store, query.parties, candidates):
+            found.setdefault(case_id, []).append(name)
         return found
 
     def _result(self, case: Case, score: float, parts: dict[str, float], query: Query, query_terms: list[str],
@@ -760,7 +748,7 @@ def reindex(home: Home, store: Store, *, model: str | None = None, progress: boo
     if shared is not None:
         shared["search_engine"] = engine
     keep: set[str] = set()
-    for (text,) in store.conn.execute("SELECT search_text FROM cases"):
+    for text in search_texts(store):
         keep.add(text_hash(text))  # tokens are cached per whole text
         keep.update(text_hash(piece) for piece in pieces(text))
     pruned = prune(store, keep)

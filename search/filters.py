@@ -26,6 +26,7 @@ from typing import Any
 
 from leian.data.normalize import normalize_name, normalize_text
 from leian.data.places import LEVELS
+from leian.data.queries import case_columns, case_ids_matching
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 from leian.errors import InvalidInput
@@ -86,53 +87,30 @@ class Filters:
         return {k: v for k, v in asdict(self).items() if v}
 
 
-def _type_clause(value: str) -> tuple[str, list[str]]:
-    match = Taxonomy.default().classify(value)
-    if match and match.subtype:
-        return "(category = ? AND subtype = ?)", [match.category, match.subtype]
-    if match:
-        return "category = ?", [match.category]
-    name = normalize_name(value)
-    return "(type_raw = ? OR category = ? OR subtype = ?)", [value, name, name]
-
-
-def _where_sql(filters: Filters) -> tuple[str, list[str]]:
-    clauses: list[str] = []
-    params: list[str] = []
+def _criteria(filters: Filters) -> dict[str, Any]:
+    """The filters as the store's criteria (:func:`leian.data.queries.case_ids_matching`): types through the
+    taxonomy, names and values normalised."""
+    criteria: dict[str, Any] = {}
     if filters.type:
-        clause, values = _type_clause(filters.type)
-        clauses.append(clause)
-        params += values
+        match = Taxonomy.default().classify(filters.type)
+        if match:
+            criteria.update(category=match.category, subtype=match.subtype or None)
+        else:
+            criteria["type_name"] = (filters.type, normalize_name(filters.type))
     if filters.where:
-        place = normalize_name(filters.where)
-        clauses.append("(" + " OR ".join(f"{level} = ?" for level in LEVELS) + ")")
-        params += [place] * len(LEVELS)
-    if filters.since:
-        clauses.append("case_date >= ?")
-        params.append(filters.since)
-    if filters.until:
-        clauses.append("case_date <= ?")
-        params.append(filters.until)
-    for column in ("outcome", "channel"):
-        value = getattr(filters, column)
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(normalize_text(value))
+        criteria["place"] = normalize_name(filters.where)
+    criteria.update({name: getattr(filters, name) for name in ("since", "until") if getattr(filters, name)})
+    criteria.update({name: normalize_text(getattr(filters, name)) for name in ("outcome", "channel") if getattr(filters, name)})
     if filters.mediator:
-        name = normalize_name(filters.mediator)
-        clauses.append(
-            "id IN (SELECT case_id FROM case_mediators WHERE name = ? OR name = ? OR org LIKE ?)"
-        )
-        params += [filters.mediator.strip(), name, f"%{name}%"]
-    return " AND ".join(clauses), params
+        criteria["mediator"] = (filters.mediator.strip(), normalize_name(filters.mediator))
+    return criteria
 
 
 def allowed_ids(store: Store, filters: Filters | None) -> set[str] | None:
     """Ids of the cases that pass ``filters`` (None when there is nothing to filter)."""
     if filters is None or filters.is_empty():
         return None
-    where, params = _where_sql(filters)
-    return {row[0] for row in store.conn.execute(f"SELECT id FROM cases WHERE {where}", params)}
+    return case_ids_matching(store, **_criteria(filters))
 
 
 def facets(store: Store, ids: Collection[str]) -> dict[str, Any]:
@@ -142,19 +120,15 @@ def facets(store: Store, ids: Collection[str]) -> dict[str, Any]:
     places: Counter[tuple[tuple[str, str], ...]] = Counter()
     months: Counter[tuple[tuple[str, str], ...]] = Counter()
     ids = list(ids)
-    columns = ", ".join([*FACETS.values(), *TREE_LEVELS, "case_date"])
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        rows = store.conn.execute(f"SELECT {columns} FROM cases WHERE id IN ({','.join('?' * len(part))})", part)
-        for row in rows:
-            for name, value in zip(FACETS, row):
-                if value:
-                    counts[name][value] += 1
-            path = tuple((level, name) for level, name in zip(TREE_LEVELS, row[len(FACETS) : -1]) if name)
-            if path:
-                places[path] += 1
-            if row[-1]:
-                months[(("year", row[-1][:4]), ("month", row[-1][:7]))] += 1
+    for row in case_columns(store, ids, [*FACETS.values(), *TREE_LEVELS, "case_date"]):
+        for name, value in zip(FACETS, row):
+            if value:
+                counts[name][value] += 1
+        path = tuple((level, name) for level, name in zip(TREE_LEVELS, row[len(FACETS) : -1]) if name)
+        if path:
+            places[path] += 1
+        if row[-1]:
+            months[(("year", row[-1][:4]), ("month", row[-1][:7]))] += 1
     found: dict[str, Any] = {name: dict(counter.most_common()) for name, counter in counts.items() if counter}
     if places:
         found["place"] = _tree(places, lambda node: (-node["count"], node["name"]))

@@ -1,0 +1,200 @@
+"""Reads of the core tables (``cases``, ``case_parties``, ``case_mediators``) that other packages need.
+
+The store owns its tables: search, the graph, analytics and the libraries ask
+these functions (or :class:`~leian.data.store.Store` methods) instead of
+writing SQL against them, so a change of the schema stays inside ``data/``.
+Ids are sent in chunks of 500 (SQLite's bound-parameter limit is far above;
+the chunk keeps each statement small).
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any
+
+from leian.data.areas import Area
+from leian.data.places import LEVELS
+from leian.data.store import Store
+
+__all__ = [
+    "CASE_COLUMNS",
+    "case_columns",
+    "case_dates",
+    "case_ids_matching",
+    "case_ids_with_party_names",
+    "cases_at_level",
+    "monthly_category_counts",
+    "cell_day_counts",
+    "party_names_in",
+    "search_texts",
+    "date_range",
+    "well_documented_cases",
+]
+
+#: Columns of ``cases`` other packages may read (through :func:`case_columns` and friends).
+CASE_COLUMNS = frozenset({"id", "category", "subtype", "type_raw", "case_date", "outcome", "channel", "search_text", *LEVELS})
+_CHUNK = 500
+
+
+def _checked(columns: Iterable[str]) -> list[str]:
+    columns = list(columns)
+    unknown = set(columns) - CASE_COLUMNS
+    if unknown:
+        raise ValueError(f"not a readable case column: {', '.join(sorted(unknown))}")
+    return columns
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def case_columns(store: Store, case_ids: Sequence[str], columns: Sequence[str]) -> Iterator[sqlite3.Row]:
+    """Rows of ``columns`` for the stored cases among ``case_ids`` (unknown ids skipped), 500 ids per statement."""
+    names = ", ".join(_checked(columns))
+    ids = list(case_ids)
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start : start + _CHUNK]
+        yield from store.conn.execute(f"SELECT {names} FROM cases WHERE id IN ({_marks(len(part))})", part)
+
+
+def case_dates(store: Store, case_ids: Iterable[str]) -> dict[str, str | None]:
+    """Case id -> its date (None when it has none), for the stored cases among ``case_ids``."""
+    return {row[0]: row[1] for row in case_columns(store, list(case_ids), ("id", "case_date"))}
+
+
+def case_ids_matching(store: Store, *, category: str | None = None, subtype: str | None = None,
+                      type_name: tuple[str, str] | None = None, place: str | None = None, since: str | None = None,
+                      until: str | None = None, outcome: str | None = None, channel: str | None = None,
+                      mediator: tuple[str, str] | None = None) -> set[str]:
+    """Ids of the cases meeting every criterion given (values already normalised by the caller).
+
+    Args:
+        category, subtype: the 大类 (and 小类) the taxonomy mapped a type filter to.
+        type_name: ``(as typed, normalised)`` of a type the taxonomy does not know: the registered type,
+            or a 大类 or 小类 of that name.
+        place: a place name at any level (province … grid).
+        since, until: inclusive bounds on the case date (YYYY-MM-DD).
+        outcome, channel: exact values.
+        mediator: ``(as typed, normalised)``: a mediator of that name, or an organisation whose name contains it.
+    """
+    clauses: list[str] = []
+    params: list[str] = []
+    if category is not None:
+        if subtype is not None:
+            clauses.append("(category = ? AND subtype = ?)")
+            params += [category, subtype]
+        else:
+            clauses.append("category = ?")
+            params.append(category)
+    if type_name is not None:
+        clauses.append("(type_raw = ? OR category = ? OR subtype = ?)")
+        params += [type_name[0], type_name[1], type_name[1]]
+    if place is not None:
+        clauses.append("(" + " OR ".join(f"{level} = ?" for level in LEVELS) + ")")
+        params += [place] * len(LEVELS)
+    if since is not None:
+        clauses.append("case_date >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("case_date <= ?")
+        params.append(until)
+    for column, value in (("outcome", outcome), ("channel", channel)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if mediator is not None:
+        clauses.append("id IN (SELECT case_id FROM case_mediators WHERE name = ? OR name = ? OR org LIKE ?)")
+        params += [mediator[0], mediator[1], f"%{mediator[1]}%"]
+    where = " AND ".join(clauses) or "1"
+    return {row[0] for row in store.conn.execute(f"SELECT id FROM cases WHERE {where}", params)}
+
+
+def case_ids_with_party_names(store: Store, names: Sequence[str]) -> list[str]:
+    """Ids of the cases a party of one of these (normalised) names is a party to."""
+    if not names:
+        return []
+    rows = store.conn.execute(f"SELECT DISTINCT case_id FROM case_parties WHERE name_norm IN ({_marks(len(names))})", list(names))
+    return [row[0] for row in rows]
+
+
+def party_names_in(store: Store, names: Sequence[str], case_ids: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """``(case id, name as written)`` of the parties of these cases whose normalised name is one of ``names``."""
+    if not names:
+        return
+    ids = list(case_ids)
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start : start + _CHUNK]
+        yield from store.conn.execute(
+            f"SELECT case_id, name FROM case_parties WHERE name_norm IN ({_marks(len(names))}) AND case_id IN ({_marks(len(part))})",
+            [*names, *part],
+        )
+
+
+def cases_at_level(store: Store, level: str, name: str, limit: int = 1000) -> list[str]:
+    """Ids of the cases at place ``name`` of ``level`` (district, town …), newest first."""
+    (level,) = _checked([level])
+    rows = store.conn.execute(f"SELECT id FROM cases WHERE {level} = ? ORDER BY case_date DESC, id LIMIT ?", (name, limit))
+    return [row[0] for row in rows]
+
+
+def search_texts(store: Store) -> Iterator[str]:
+    """The search text of every stored case."""
+    for (text,) in store.conn.execute("SELECT search_text FROM cases"):
+        yield text
+
+
+def date_range(store: Store, *, typed_only: bool = False) -> tuple[str | None, str | None]:
+    """The earliest and latest case date (None, None without dated cases); of the cases with a 大类 with ``typed_only``."""
+    where = " WHERE category IS NOT NULL" if typed_only else ""
+    first, last = store.conn.execute(f"SELECT MIN(case_date), MAX(case_date) FROM cases{where}").fetchone()
+    return first, last
+
+
+def monthly_category_counts(store: Store) -> list[tuple[str, str, int]]:
+    """``(YYYY-MM, 大类, cases)`` for the dated cases with a 大类."""
+    return [tuple(row) for row in store.conn.execute(
+        "SELECT substr(case_date, 1, 7) AS month, category, COUNT(*) FROM cases "
+        "WHERE case_date IS NOT NULL AND category IS NOT NULL GROUP BY month, category"
+    )]
+
+
+def cell_day_counts(store: Store, path_columns: Sequence[str], type_columns: Sequence[str], *,
+                    area: Area | None = None) -> list[sqlite3.Row]:
+    """Cases per place path, type and day: rows of ``*path_columns, *type_columns, case_date, count``.
+
+    Cases without a date, without the deepest place level or without one of the type columns are left out,
+    and with ``area`` the cases outside it.
+    """
+    path_columns, type_columns = _checked(path_columns), _checked(type_columns)
+    columns = ", ".join([*path_columns, *type_columns])
+    in_area, params = area.sql() if area else ("1", [])
+    return store.conn.execute(
+        f"SELECT {columns}, case_date, COUNT(*) FROM cases "
+        f"WHERE {path_columns[-1]} IS NOT NULL AND case_date IS NOT NULL AND {in_area} "
+        + " ".join(f"AND {c} IS NOT NULL" for c in type_columns)
+        + f" GROUP BY {columns}, case_date",
+        params,
+    ).fetchall()
+
+
+def well_documented_cases(store: Store, category: str, subtype: str | None, outcomes: Collection[str],
+                          exclude: Collection[str], limit: int) -> list[dict[str, Any]]:
+    """Cases of a 大类 (and 小类) with one of ``outcomes``, not in ``exclude``, the best documented first:
+    longer texts (up to 1000 characters) and a recorded handling and agreement."""
+    rows = store.conn.execute(
+        "SELECT id, outcome, length(search_text) AS chars,"
+        " json_extract(record, '$.handling') IS NOT NULL AS has_handling,"
+        " json_extract(record, '$.agreement') IS NOT NULL AS has_agreement"
+        f" FROM cases WHERE category = ? AND (? IS NULL OR subtype = ?) AND outcome IN ({_marks(len(outcomes))})"
+        " ORDER BY MIN(length(search_text), 1000) / 1000.0 + 0.5 * (has_handling + has_agreement) DESC, id",
+        (category, subtype, subtype, *outcomes),
+    )
+    found = []
+    for row in rows:
+        if row["id"] in exclude:
+            continue
+        found.append({"id": row["id"], "outcome": row["outcome"], "chars": row["chars"],
+                      "has_handling": bool(row["has_handling"]), "has_agreement": bool(row["has_agreement"])})
+        if len(found) >= limit:
+            break
+    return found
