@@ -123,3 +123,44 @@ def test_each_package_says_what_it_is_and_exports_its_public_names(package):
     assert module.__doc__ and "placeholder" not in module.__doc__, package
     for name in getattr(module, "__all__", []):
         assert getattr(module, name) is not None, f"leian.{package}.{name}"
+
+
+#: Layers from the bottom (ARCHITECTURE.md "Who may import whom"): a module imports its own layer and those below.
+LAYERS = [
+    {"leian.errors", "leian.clock"},
+    {"data"},
+    {"leian.home"},
+    {"disputes"},
+    {"embeddings"},
+    {"search"},
+    {"graph"},
+    {"library"},
+    {"analytics"},
+    {"leian.results", "leian.api", "leian.indexers"},
+    {"web"},
+]
+_RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def _unit(module: str) -> str | None:
+    """The layer unit of ``leian.x.y``: the package folder, or the ``leian.<module>`` itself."""
+    parts = module.split(".")
+    if parts[0] != "leian" or len(parts) < 2:
+        return None
+    return parts[1] if parts[1] in PACKAGES else f"leian.{parts[1]}"
+
+
+def test_imports_go_down_the_layers():
+    offenders = []
+    for path in _modules():
+        if path.name == "cli.py" or path.name == "__init__.py" or path.as_posix().endswith(("leian/clitools.py", "leian/click_zh.py")):
+            continue  # the command layer and the package front doors sit above everything
+        relative = path.relative_to(ROOT)
+        mine = _unit("leian." + (relative.stem if relative.parts[0] == "leian" else relative.parts[0]))
+        for line, module, _ in _imports(path):
+            theirs = _unit(module)
+            if theirs is None or theirs == mine or theirs not in _RANK or mine not in _RANK:
+                continue
+            if _RANK[theirs] > _RANK[mine]:
+                offenders.append(f"{relative}:{line}: {mine} imports {theirs} (a layer above)")
+    assert not offenders, "\n".join(offenders)
