@@ -10,8 +10,7 @@ Examples
 --------
 >>> import tempfile, pathlib
 >>> from leian.data.record import validate
->>> from leian.data.queries import well_documented_cases
-from leian.data.store import Store
+>>> from leian.data.store import Store
 >>> from leian.library.store import Libraries
 >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "cases.sqlite")
 >>> _ = store.upsert_batch([
@@ -35,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from leian.data.queries import well_documented_cases
 from leian.data.taxonomy import Taxonomy
 from leian.library.store import Libraries
 
