@@ -29,6 +29,7 @@ __all__ = [
     "search_texts",
     "date_range",
     "well_documented_cases",
+    "latest_ingest_runs",
 ]
 
 #: Columns of ``cases`` other packages may read (through :func:`case_columns` and friends).
@@ -198,3 +199,9 @@ def well_documented_cases(store: Store, category: str, subtype: str | None, outc
         if len(found) >= limit:
             break
     return found
+
+
+def latest_ingest_runs(store: Store, limit: int = 20) -> list[sqlite3.Row]:
+    """The latest ingest runs, newest first: ``started_at``, ``finished_at``, ``files`` and ``summary`` (JSON text)."""
+    return store.conn.execute(
+        "SELECT started_at, finished_at, files, summary FROM ingest_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

@@ -418,8 +418,9 @@ def _run_summary(summary: dict[str, Any], files: list[str]) -> dict[str, Any]:
 def ingest_runs(services: Any, limit: int = 20) -> list[dict[str, Any]]:
     """The latest ingest runs (uploads and ``leian ingest`` alike), newest first, as kept in the store's ingest log;
     ``rejects_file`` is named only while the file is still there to download."""
-    rows = services.store.conn.execute(
-        "SELECT started_at, finished_at, files, summary FROM ingest_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    from leian.data.queries import latest_ingest_runs
+
+    rows = latest_ingest_runs(services.store, limit)
     runs = []
     for row in rows:
         summary = _run_summary(json.loads(row["summary"] or "{}"), [Path(f).name for f in json.loads(row["files"])])
