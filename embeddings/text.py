@@ -20,8 +20,8 @@ True
 (True, 64)
 >>> [len(c) for c in chunks("甲" * 1000, size=400)]
 [400, 400, 200]
->>> pieces("申请人：王某，男，40岁。纠纷事实：楼上漏水。")
-['楼上漏水。']
+>>> pieces("申请人：王某，男，40岁。 纠纷事实：楼上漏水，要求赔偿。")  # a 笔录's line breaks are spaces here
+['楼上漏水，要求赔偿。']
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ ALLOWED = (
 )
 # Code-like tokens: options, paths, ids, file names, placeholders, key=value, `quoted commands`.
 _CODE = re.compile(
-    r"`[^`]*`|'[^']*'|\"[^\"]*\"|https?://[!-~]+|(?<![\w-])--?[a-z][\w-]*|[!-~]*[/\\.=_<>\[\]{}|@:][!-~]*|\b[A-Z][A-Z0-9_]+\b|[!-~]*\d[!-~]*"
+    r"`[^`]*`|\bleian(?: [a-z][a-z-]*){0,2}|'[^']*'|\"[^\"]*\"|https?://[!-~]+|(?<![\w-])--?[a-z][\w-]*|[!-~]*[/\\.=_<>\[\]{}|@:][!-~]*|\b[A-Z][A-Z0-9_]+\b|[!-~]*\d[!-~]*"
 )
 _PHRASE = re.compile(r"[A-Za-z][A-Za-z']*(?:[ ,;!?()]+[A-Za-z][A-Za-z']*)+")
 
