@@ -5,8 +5,7 @@ The names below are imported on first use, so ``import leian.analytics`` stays c
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from leian.lazy import lazy_exports
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
@@ -18,10 +17,4 @@ _EXPORTS = {
     "Clustering": "leian.analytics.clusters",
     "write_report": "leian.analytics.report",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

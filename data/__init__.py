@@ -6,8 +6,7 @@ The names below are imported on first use, so ``import leian.data`` stays cheap.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from leian.lazy import lazy_exports
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
@@ -22,10 +21,4 @@ _EXPORTS = {
     "Taxonomy": "leian.data.taxonomy",
     "generate_to_file": "leian.data.generate",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

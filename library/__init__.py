@@ -5,8 +5,7 @@ The names below are imported on first use, so ``import leian.library`` stays che
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from leian.lazy import lazy_exports
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
@@ -18,10 +17,4 @@ _EXPORTS = {
     "export_library": "leian.library.export",
     "case_ids_in": "leian.library.case_ids",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
