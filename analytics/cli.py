@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import click
 
-from leian.analytics.counts import PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
+from leian.analytics.counts import COUNT_LEVELS, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
 from leian.clitools import echo_json, json_option, opened, pass_home, progress_default
 from leian.data.places import LEVEL_NAMES
 from leian.home import Home
 
 __all__ = ["hotspots", "clusters", "report"]
 
-_LEVEL_CHOICES = click.Choice(["city", "district", "town", "community", "grid"])
 _RISK_HELP = (
     "\b\n预警等级：\n"
     "  红 显著激增，且涉及群体性纠纷（群体当事人）或重复纠纷链（当事人累计≥3件）\n"
@@ -30,7 +29,7 @@ def _level_options(command):
         "--period", type=click.Choice(PERIODS), default="month", show_default=True, help="统计周期：month 按月，week 按周（ISO 周）。"
     )(command)
     return click.option(
-        "--level", type=_LEVEL_CHOICES, default="town", show_default=True,
+        "--level", type=click.Choice(COUNT_LEVELS), default="town", show_default=True,
         help="地点层级：city 市，district 区县，town 镇街，community 村社，grid 网格。",
     )(command)
 

@@ -33,6 +33,7 @@ from leian.data.store import Store
 from leian.errors import InvalidInput
 
 __all__ = [
+    "COUNT_LEVELS",
     "PERIODS",
     "TYPE_LEVELS",
     "TYPE_LEVEL_NAMES",
@@ -49,6 +50,8 @@ __all__ = [
     "check_level",
 ]
 
+#: The place levels cases are counted per (a province is the whole of a deployment).
+COUNT_LEVELS = LEVELS[1:]
 PERIODS = ("month", "week")
 TYPE_LEVELS = ("category", "subtype")
 #: How periods and type levels read in Chinese output.

@@ -63,6 +63,7 @@ from leian.analytics.counts import (
 )
 from leian.data.areas import Area
 from leian.data.places import LEVELS
+from leian.data.record import UNRESOLVED
 from leian.data.store import Store
 from leian.graph.repeats import RESOLVED_PARTIES_SQL, address_counts, resolution_is_current
 
@@ -90,7 +91,6 @@ MIN_EXCESS = 3.0
 REPEAT_MIN = 3
 UNRESOLVED_MIN = 3
 STALE_DAYS = 60
-UNRESOLVED = "处理中"
 
 
 def benjamini_hochberg(p_values: list[float] | np.ndarray) -> np.ndarray:

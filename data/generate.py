@@ -48,6 +48,7 @@ from typing import Any
 
 from leian.data import generate_text as words
 from leian.data.normalize import normalize_name, to_simplified
+from leian.data.record import RESOLVED_OUTCOMES
 from leian.data.taxonomy import Taxonomy
 
 __all__ = ["GENERATOR_VERSION", "GenerateReport", "Generator", "Profile", "RespondentScore", "generate_to_file",
@@ -931,7 +932,7 @@ class Generator:
         mediators = self._mediators(place, category, channel)
         slots["med"] = mediators[0]["name"]
         slots["org"] = mediators[0]["org"]
-        amount = agreed if outcome in ("调解成功", "司法确认") else claim
+        amount = agreed if outcome in RESOLVED_OUTCOMES else claim
         location = place.location()
         if address:
             location["address"] = address
@@ -1021,7 +1022,7 @@ class Generator:
         return words.render(_compiled(opening), rng, slots) + "，".join(methods) + "。" + closing
 
     def _agreement(self, outcome: str, amount: int | None, slots: _Slots, place: _Place, closed: int | None) -> str | None:
-        if outcome not in ("调解成功", "司法确认"):
+        if outcome not in RESOLVED_OUTCOMES:
             return None
         rng = self.rng
         if amount:

@@ -53,6 +53,8 @@ __all__ = [
     "KINDS",
     "KIND_NAMES",
     "OUTCOMES",
+    "RESOLVED_OUTCOMES",
+    "UNRESOLVED",
     "CHANNELS",
     "MAX_TEXT_CHARS",
     "MAX_PARTIES",
@@ -96,6 +98,10 @@ OUTCOMES = {
     "终止调解": ("终止调解", "终止"),
     "处理中": ("处理中", "调解中", "受理", "在办"),
 }
+#: Outcomes that settle the dispute (counted as resolved in summaries, worth teaching from in libraries).
+RESOLVED_OUTCOMES = ("调解成功", "司法确认")
+#: The outcome of a case still being handled.
+UNRESOLVED = "处理中"
 CHANNELS = {
     "网格员排查": ("网格员排查", "网格排查", "网格员上报"),
     "12345热线": ("12345热线", "12345", "市民热线"),

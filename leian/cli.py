@@ -25,6 +25,7 @@ from leian.errors import UserError
 from leian.home import Home
 from leian.library.cli import library
 from leian.search.cli import evaluate, reindex, search
+from leian.web.accounts import ROLE_NAMES
 from leian.web.cli import serve, user
 
 __all__ = ["main", "cli"]
@@ -203,7 +204,6 @@ def export_cases(home: Home, out: str) -> None:
     click.echo(f"已导出 {len(records)} 件案件到 {out}")
 
 
-DEMO_ROLES = {"mediator": "调解员", "analyst": "分析员", "trainer": "培训师", "admin": "管理员"}
 #: Rough cost of a first build of the search index and graph, per case, on a small server (2 cores).
 _BUILD_SECONDS_PER_CASE = 0.06
 
@@ -255,7 +255,7 @@ def _print_logins(password: str, url: str | None) -> None:
     if url:
         lines.append(f"类案 LeiAn 演示网址：{url}")
     lines.append(f"演示账号（密码均为 {password}）：")
-    lines += [f"  demo-{role:<9} {name}" for role, name in DEMO_ROLES.items()]
+    lines += [f"  demo-{role:<9} {name}" for role, name in ROLE_NAMES.items()]
     if url:
         lines.append("停止：在本窗口按 Ctrl+C")
     lines.append(rule)
@@ -304,9 +304,9 @@ def _demo_logins(home: Home, store) -> str:
             handle.write(secrets.token_urlsafe(9) + "\n")
     password = login_file.read_text(encoding="utf-8").strip()
     accounts = Accounts(store)
-    for role in DEMO_ROLES:
+    for role in ROLE_NAMES:
         if accounts.get(f"demo-{role}") is None:
-            accounts.add(f"demo-{role}", role, password, display_name=f"演示{DEMO_ROLES[role]}")
+            accounts.add(f"demo-{role}", role, password, display_name=f"演示{ROLE_NAMES[role]}")
     return password
 
 

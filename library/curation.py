@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leian.data.queries import well_documented_cases
+from leian.data.record import RESOLVED_OUTCOMES
 from leian.data.taxonomy import Taxonomy
 from leian.library.store import Libraries
 
@@ -44,7 +45,6 @@ __all__ = [
     "near_duplicates",
     "coverage",
     "suggest",
-    "RESOLVED_OUTCOMES",
     "UNKNOWN",
 ]
 
@@ -52,8 +52,6 @@ __all__ = [
 #: On the sample: retellings and duplicates score >= 0.938, different cases of
 #: one type <= 0.912 (docs/library.md).
 NEAR_DUPLICATE_THRESHOLD = 0.925
-#: Outcomes that make a case worth teaching from.
-RESOLVED_OUTCOMES = ("调解成功", "司法确认")
 #: Label of an unknown type or place in the coverage report.
 UNKNOWN = "(未填)"
 
@@ -164,7 +162,7 @@ def suggest(
     """Cases from the store that would fill the library's gaps, best documented first.
 
     A gap is a 大类 with no entry, or a 小类 with no entry in a 大类 that has
-    some. Candidates are resolved (:data:`RESOLVED_OUTCOMES`) and not in the
+    some. Candidates are resolved (:data:`~leian.data.record.RESOLVED_OUTCOMES`) and not in the
     library yet; they are ranked by how well they are documented: the length
     of the text (up to 1000 characters counts), and whether the handling and
     the agreement are recorded (each counts as much as 500 characters).

@@ -47,14 +47,12 @@ def render(libs: Libraries, name: str, *, masked: bool = True, status: str | Non
            zone: str | None = None, case_ids: Collection[str] | None = None) -> dict[str, Any]:
     """The library and its entries (only those of ``case_ids`` if given) as plain data, ready to write in any format."""
     library = libs.get(name)
-    entries = [e for e in libs.entries(name, status=status) if case_ids is None or e.case_id in case_ids]
-    cases = libs.store.get_many([e.case_id for e in entries])
+    entries = libs.entries_with_cases(name, status=status, case_ids=case_ids)
     # One masker for the whole export: a person keeps one label in it, and two people never share one.
-    masker = Masker.for_cases(cases[e.case_id] for e in entries)
+    masker = Masker.for_cases(case for _, case in entries)
     show = masker.mask if masked else str
     rendered = []
-    for entry in entries:
-        case = cases[entry.case_id]
+    for entry, case in entries:
         kind = " › ".join(p for p in (case.category, case.subtype) if p) or case.type or "未分类"
         rendered.append({
             "case_id": case.id,

@@ -56,7 +56,7 @@ import datetime as dt
 import json
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from leian.data.record import Case
@@ -435,6 +435,13 @@ class Libraries:
             params.append(self._valid_status(status))
         rows = self.conn.execute(sql + " ORDER BY position", params).fetchall()
         return [self._entry(library["name"], row) for row in rows]
+
+    def entries_with_cases(self, name: str, *, status: str | None = None,
+                           case_ids: Collection[str] | None = None) -> list[tuple[Entry, Case]]:
+        """Entries (only those of ``case_ids`` if given) with their cases, in the order they were added."""
+        entries = [e for e in self.entries(name, status=status) if case_ids is None or e.case_id in case_ids]
+        cases = self.store.get_many([e.case_id for e in entries])
+        return [(entry, cases[entry.case_id]) for entry in entries]
 
     def entry(self, name: str, case_id: str) -> Entry:
         library = self._require(name)

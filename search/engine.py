@@ -34,7 +34,7 @@ import numpy as np
 
 from leian.data.normalize import normalize_name, normalize_text
 from leian.data.places import LEVELS, parse_address, place_label
-from leian.data.record import Case
+from leian.data.record import RESOLVED_OUTCOMES, Case
 from leian.data.queries import case_columns, case_ids_with_party_names, party_names_in, search_texts
 from leian.data.store import Change, Store
 from leian.data.taxonomy import Taxonomy
@@ -73,7 +73,6 @@ _READABLE = (5,)
 MAX_SEGMENTS = 16
 #: Cases read, encoded and added at a time.
 _BATCH = 2000
-_RESOLVED = {"调解成功", "司法确认"}
 #: The least P(大类) for which a query's predicted type is shown.
 GUESS_FLOOR = 0.3
 #: Said instead of a summary when the query names nothing a dispute is made of.
@@ -705,7 +704,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     ('1/2 调解成功; 常见做法: 现场查看（2）', {'现场查看': 2, '分期付款': 1, '委托鉴定': 1})
     """
     outcomes = Counter(r["outcome"] for r in results if r["outcome"])
-    resolved = sum(n for outcome, n in outcomes.items() if outcome in _RESOLVED)
+    resolved = sum(n for outcome, n in outcomes.items() if outcome in RESOLVED_OUTCOMES)
     practices: Counter[str] = Counter()
     methods = Lexicon.methods()
     for result in results:

@@ -12,12 +12,13 @@ from click.testing import CliRunner
 from leian.cli import cli
 from leian.data.ingest import ingest
 from leian.data.normalize import mask_name
+from leian.data.record import RESOLVED_OUTCOMES
 from leian.data.taxonomy import Taxonomy
 from leian.embeddings.encoder import load_encoder
 from leian.home import Home
 from leian.library.calibrate import PARAPHRASES
 from leian.library.case_ids import case_ids_in
-from leian.library.curation import RESOLVED_OUTCOMES, UNKNOWN, coverage, near_duplicates, suggest
+from leian.library.curation import UNKNOWN, coverage, near_duplicates, suggest
 from leian.library.export import DOCX_FONT, export_library
 from leian.library.store import SECTIONS, Libraries, LibraryError
 

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
-from leian.analytics.counts import PERIOD_NAMES, TYPE_LEVEL_NAMES
+from leian.analytics.counts import COUNT_LEVELS, PERIOD_NAMES, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
 from leian.data.places import LEVEL_NAMES
 from leian.web import queries
 from leian.web.accounts import ROLES
@@ -19,7 +19,7 @@ from leian.web.app import current_user, log_in, log_out, services
 from leian.web.openapi import openapi_document
 from leian.web.security import csrf_token
 
-__all__ = ["DOWNLOAD_TYPES", "TABLE_TYPES", "blueprint", "choice_arg", "download", "int_arg", "table_file"]
+__all__ = ["DOWNLOAD_TYPES", "TABLE_TYPES", "blueprint", "choice_arg", "download", "int_arg", "library_export", "table_file"]
 
 blueprint = Blueprint("api", __name__)
 
@@ -31,9 +31,6 @@ DOWNLOAD_TYPES = {
 }
 #: Table download format -> MIME type.
 TABLE_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-LEVELS = ("city", "district", "town", "community", "grid")
-PERIODS = ("month", "week")
-TYPE_LEVELS = ("category", "subtype")
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -166,7 +163,7 @@ def party_followup(party_id: str) -> Any:
 
 def _analytics_args() -> dict[str, str]:
     return {
-        "level": choice_arg("level", LEVELS, "town", LEVEL_NAMES),
+        "level": choice_arg("level", COUNT_LEVELS, "town", LEVEL_NAMES),
         "period": choice_arg("period", PERIODS, "month", PERIOD_NAMES),
         "type_level": choice_arg("type_level", TYPE_LEVELS, "category", TYPE_LEVEL_NAMES),
     }

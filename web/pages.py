@@ -15,7 +15,7 @@ from leian.library.store import REQUIRED_SECTIONS, SECTIONS, LibraryError
 from leian.web import queries
 from leian.web.accounts import ACTION_NAMES, ALL_AREAS_ROLES, ROLES, AccountError
 from leian.analytics.counts import PERIOD_NAMES, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
-from leian.web.api import DOWNLOAD_TYPES, TABLE_TYPES, choice_arg, download, table_file
+from leian.web.api import DOWNLOAD_TYPES, TABLE_TYPES, choice_arg, download, library_export, table_file
 from leian.web.app import current_user, log_in, log_out, services
 from leian.web.jobs import UPLOAD_TYPES
 from leian.web.security import allowed
@@ -503,12 +503,8 @@ def _advance(library_id: int, case_id: str, action: str) -> Any:
     return redirect(url_for("pages.entry", library_id=library_id, case_id=case_id))
 
 
-@blueprint.get("/libraries/<int:library_id>/export")
-def library_export(library_id: int) -> Any:
-    fmt = choice_arg("format", tuple(DOWNLOAD_TYPES), "docx")
-    content, filename = queries.export_library(services(), current_user(), library_id, fmt,
-                                               drafts=request.args.get("drafts") == "1")
-    return download(content, filename, DOWNLOAD_TYPES[fmt])
+# The page's download link is the API's download itself (endpoint pages.library_export).
+blueprint.add_url_rule("/libraries/<int:library_id>/export", view_func=library_export)
 
 
 @blueprint.route("/ingest", methods=["GET", "POST"])

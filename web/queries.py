@@ -839,13 +839,10 @@ def library_detail(services: Any, user: User, library_id: int) -> dict[str, Any]
     """A library with its entries, each write-up masked for ``user`` (raises NotFound)."""
     libs = libraries(services)
     name = library_name(services, library_id)
-    seen = visible_ids(services, user)
-    entries = [e for e in libs.entries(name) if seen is None or e.case_id in seen]
-    cases = services.store.get_many([e.case_id for e in entries])
-    mask = text_masker(cases.values(), user.role)
+    entries = libs.entries_with_cases(name, case_ids=visible_ids(services, user))
+    mask = text_masker([case for _, case in entries], user.role)  # one masker for the page, in the entries' order
     listed = []
-    for entry in entries:
-        case = cases[entry.case_id]
+    for entry, case in entries:
         item = mask_tree(entry.to_dict(), mask, keep=("case_id",))
         item["title"] = mask(case.title or case.text[:30])
         item["missing"] = [section for section in REQUIRED_SECTIONS if not entry.sections[section].strip()]

@@ -17,11 +17,12 @@ import hmac
 import secrets
 
 from flask import session
+from leian.web.accounts import ROLES
 
 __all__ = ["ANYONE", "PUBLIC", "ROUTE_ROLES", "SECURITY_HEADERS", "allowed", "csrf_token", "csrf_valid", "is_public"]
 
 PUBLIC = frozenset({"public"})
-ANYONE = frozenset({"mediator", "analyst", "trainer", "admin"})
+ANYONE = frozenset(ROLES)
 _ANALYSTS = frozenset({"analyst", "admin"})
 _TRAINERS = frozenset({"trainer", "admin"})
 _ADMINS = frozenset({"admin"})
