@@ -183,6 +183,7 @@ def ingest_records(
     progress: bool = False,
     taxonomy: Taxonomy | None = None,
     max_messages: int = 20,
+    on_commit: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
     """Ingest records given as mappings (one per case, as in a JSONL file) into ``store``.
 
@@ -198,7 +199,7 @@ def ingest_records(
                 yield RawRecord(source, number, None, f"不是 JSON 对象（是 {type(record).__name__}）")
 
     return _ingest(store, [(source, read)], source, rejects_dir=rejects_dir, batch_size=batch_size, progress=progress,
-                   taxonomy=taxonomy, max_messages=max_messages, on_commit=None)
+                   taxonomy=taxonomy, max_messages=max_messages, on_commit=on_commit)
 
 
 def _ingest(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,9 @@ from leian.results import (
 
 if TYPE_CHECKING:
     from leian.analytics.clusters import Clustering
+    from leian.data.areas import Area
     from leian.embeddings.encoder import Encoder
+    from leian.graph.alert import PartyIndex
     from leian.graph.base import GraphStore
     from leian.library.store import Libraries
     from leian.search.engine import SearchEngine
@@ -85,7 +87,7 @@ class LeiAn:
         self.model = model
         self.progress = progress
         self._engine: SearchEngine | None = None
-        self._party_index: Any = None
+        self._party_index: PartyIndex | None = None
 
     def close(self) -> None:
         """Close the store (the engines go with it)."""
@@ -102,7 +104,8 @@ class LeiAn:
     # -- the store ------------------------------------------------------------
 
     def ingest(self, paths_or_records: Iterable[str | os.PathLike[str]] | Records, *, batch_size: int = 500,
-               index: bool = True, progress: bool = False, source: str = "records") -> IngestResult:
+               index: bool = True, progress: bool = False, source: str = "records",
+               on_commit: Callable[[IngestReport], None] | None = None) -> IngestResult:
         """Validate and store records, then bring every index up to date.
 
         Args:
@@ -111,16 +114,17 @@ class LeiAn:
             index: update the search index and graph afterwards (else ``reindex`` later).
             progress: progress bars on stderr.
             source: how rejects of records given as mappings are named (``source:N``).
+            on_commit: called with the report so far after each committed batch (a progress display).
         """
         from leian.data.ingest import ingest, ingest_records
 
         items = list(paths_or_records)
         if all(isinstance(item, (str, os.PathLike)) for item in items):
             report = ingest(self.store, [Path(p) for p in items], rejects_dir=self.home.rejects_dir,  # type: ignore[arg-type]
-                            batch_size=batch_size, progress=progress)
+                            batch_size=batch_size, progress=progress, on_commit=on_commit)
         else:  # records; one that is not a mapping is rejected as such
             report = ingest_records(self.store, items, rejects_dir=self.home.rejects_dir, source=source,  # type: ignore[arg-type]
-                                    batch_size=batch_size, progress=progress)
+                                    batch_size=batch_size, progress=progress, on_commit=on_commit)
         return IngestResult(**vars(report), notices=self.index(progress=progress) if index else [])
 
     def index(self, *, progress: bool = False) -> list[str]:
@@ -177,7 +181,8 @@ class LeiAn:
         return self._engine.encoder if self._engine is not None else load_encoder(model_for_home(self.home, self.model))
 
     def search(self, text: str, *, top_k: int = 10, filters: Filters | Mapping[str, str | None] | None = None,
-               parties: Sequence[str] = (), as_type: str | None = None, page: int = 1, alert: bool = True) -> SearchAnswer:
+               parties: Sequence[str] = (), as_type: str | None = None, page: int = 1, alert: bool = True,
+               within: Collection[str] | None = None) -> SearchAnswer:
         """Past cases similar to ``text``, a new dispute told in one's own words.
 
         Args:
@@ -189,12 +194,14 @@ class LeiAn:
             as_type: the new dispute's type, in place of the predicted one (raises cases of that type).
             page: which page of ``top_k`` results, from 1.
             alert: add the repeat alert (known parties and addresses the text names).
+            within: only these cases (those the asker may see, e.g. of their area).
 
         Raises:
             ValueError: a filter or page that is not valid (the message says which).
         """
         checked = self._filters(filters)
-        answer = self.engine.search(text, top_k=top_k, filters=checked, parties=list(parties), type=as_type, page=page)
+        answer = self.engine.search(text, top_k=top_k, filters=checked, parties=list(parties), type=as_type, page=page,
+                                    within=None if within is None else set(within))
         if alert:
             answer["repeat_alert"] = self.repeat_alert(text, parties=list(parties))
         return SearchAnswer.from_dict(answer)
@@ -225,19 +232,25 @@ class LeiAn:
 
     def repeat_alert(self, text: str, *, parties: Sequence[str] = (), address: str | None = None) -> dict[str, Any]:
         """Known parties and addresses ``text`` (or ``parties``, ``address``) names, with their cases and chains."""
-        from leian.graph.alert import PartyIndex, repeat_alert
-        from leian.graph.repeats import resolve_changes
+        from leian.graph.alert import repeat_alert
 
-        settings = self.home.settings.repeats
-        resolve_changes(self.store, settings=settings)
+        self.resolve()
+        return repeat_alert(self.store, text, parties=list(parties), address=address, index=self.party_index(),
+                            settings=self.home.settings.repeats)
+
+    def party_index(self) -> PartyIndex:
+        """The names and addresses of the store's parties as one automaton (what the repeat alert looks for),
+        built on first use and caught up with the store on each use."""
+        from leian.graph.alert import PartyIndex
+
         if self._party_index is None:
             self._party_index = PartyIndex(self.store)
-        return repeat_alert(self.store, text, parties=list(parties), address=address, index=self._party_index,
-                            settings=settings)
+        return self._party_index
 
-    def neighbors_of(self, case_id: str, k: int = 10) -> list[tuple[str, float]]:
-        """The ``k`` cases nearest to a stored case in the search index, ``(id, cosine)``, best first."""
-        return self.engine.neighbors(case_id, k)
+    def neighbors_of(self, case_id: str, k: int = 10, *, within: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """The ``k`` cases nearest to a stored case in the search index, ``(id, cosine)``, best first (among ``within``
+        if given); raises NotIndexed for a case the index does not hold yet."""
+        return self.engine.neighbors(case_id, k, within=None if within is None else set(within))
 
     def reindex(self, *, progress: bool = False) -> ReindexReport:
         """Rebuild the search index from the store (cached vectors reused), then bring the dispute elements and the
@@ -337,13 +350,14 @@ class LeiAn:
     # -- analytics ------------------------------------------------------------
 
     def hotspots(self, *, level: str = "town", period: str = "month", type_level: str = "category", at: str | None = None,
-                 fdr: float = 0.05, min_count: int = 5, repeats: bool = False) -> HotspotAnswer:
-        """Spikes, rising trends and latent risks per place and type in period ``at`` (default: the latest complete one)."""
+                 fdr: float = 0.05, min_count: int = 5, repeats: bool = False, area: Area | None = None) -> HotspotAnswer:
+        """Spikes, rising trends and latent risks per place and type in period ``at`` (default: the latest complete one),
+        of the cases of ``area`` only if given; with ``repeats``, the parties and addresses of three or more cases."""
         from leian.analytics.hotspots import detect_hotspots, repeat_hotspots
 
         report = detect_hotspots(self.store, level=level, period=period, type_level=type_level, at=at, fdr=fdr,
-                                 min_count=min_count)
-        return HotspotAnswer(report=report, repeats=repeat_hotspots(self.store) if repeats else None)
+                                 min_count=min_count, area=area)
+        return HotspotAnswer(report=report, repeats=repeat_hotspots(self.store, area=area) if repeats else None)
 
     def clusters(self, *, k: int = 10, resolution: float = 1.5, min_size: int = 3, window_days: int = 90,
                  fresh: bool = False, progress: bool = False) -> Clustering:

@@ -13,7 +13,6 @@ import pytest
 from leian.data.areas import Area, area_choices
 from leian.web.accounts import AccountError, Accounts
 from leian.web.app import create_app, services
-from leian.web.queries import libraries
 from web_support import PASSWORD, ROLES_USERS, cases, web_home
 
 AREA_USERS = {"area-med": ("mediator", "金湾区/红旗镇"), "area-ana": ("analyst", "金湾区/平沙镇"),
@@ -31,7 +30,7 @@ def app():
         for username, (role, area) in AREA_USERS.items():
             if accounts.get(username) is None:
                 accounts.add(username, role, PASSWORD, area=area)
-        libs = libraries(services())
+        libs = services().libraries()
         if LIBRARY not in [lib.name for lib in libs.list()]:
             libs.create(LIBRARY)
             libs.add_cases(LIBRARY, ["R000", "DOG1", "T0001"], editor="tra")
@@ -155,7 +154,7 @@ def test_repeats_risk_register_and_party_pages_keep_to_the_area(clients):
 def test_libraries_and_their_exports_hold_only_the_areas_entries(app, clients):
     tra = clients["area-tra"]
     with app.app_context():
-        library_id = libraries(services()).get(LIBRARY).id
+        library_id = services().libraries().get(LIBRARY).id
     detail = tra.get(f"/api/libraries/{library_id}").get_json()
     assert [e["case_id"] for e in detail["entries"]] == ["DOG1"]
     assert {TOWN_OF[s["case_id"]] for s in detail["suggestions"]} <= {"红旗镇"}

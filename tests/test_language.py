@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 from flask import url_for
 from leian.web.app import create_app, services
-from leian.web.queries import libraries
 from web_support import HOSTILE, PASSWORD, ROLES_USERS, web_home
 
 from leian.cli import cli
@@ -132,7 +131,7 @@ def test_cli_messages_and_reject_reasons_are_chinese(tmp_path):
 def app():
     app = create_app(web_home(), testing=True)
     with app.app_context():
-        libs = libraries(services())
+        libs = services().libraries()
         if "语言检查库" not in [lib.name for lib in libs.list()]:
             libs.create("语言检查库", description="检查页面用语")
             libs.add_cases("语言检查库", ["R000", "DOG1"])
@@ -159,7 +158,7 @@ def visible_text(page: str) -> str:
 
 def _page_urls(app) -> list[str]:
     with app.test_request_context():
-        library = {"library_id": libraries(services()).get("语言检查库").id}
+        library = {"library_id": services().libraries().get("语言检查库").id}
         library_pages = [url_for("pages.library", **library), url_for("pages.entry", case_id="DOG1", **library)]
     return ["/", "/?q=楼上漏水&parties=王建国", "/?q=狗叫&where=红旗镇", "/?parties=王建国", "/?where=三灶镇&type=邻里",
             "/?ids=R000,R001,NOPE", "/cases/R001", "/cases/DOG1?back=/%3Fq%3D漏水", "/dashboard",

@@ -23,7 +23,6 @@ from leian.data.record import validate
 from leian.library.masking import Masker
 from leian.web.app import create_app, services
 from leian.web.privacy import case_view
-from leian.web.queries import libraries
 from leian.web.security import PUBLIC, ROUTE_ROLES
 from privacy_support import ID_NUMBERS, NAMES, TEXT_PHONES, leaks, records
 from web_support import PASSWORD, ROLES_USERS
@@ -140,7 +139,7 @@ def app():
     with app.app_context():
         for role, username in ROLES_USERS.items():
             services().accounts.add(username, role, PASSWORD)
-        libs = libraries(services())
+        libs = services().libraries()
         libs.create(LIBRARY)
         libs.add_cases(LIBRARY, [r["id"] for r in records()])
     return app
@@ -213,7 +212,7 @@ def test_no_page_or_answer_shows_a_role_what_it_may_not_see(app, clients, job):
     app.test_client().post("/api/login", json={"username": "13822224444", "password": "x"})  # a phone typed as user name
     home = str(app.extensions["leian"].home.root)
     with app.app_context():
-        library_id = str(libraries(services()).get(LIBRARY).id)
+        library_id = str(services().libraries().get(LIBRARY).id)
     values = {"case_id": [r["id"] for r in records()], "library_id": [library_id], "username": ["med"],
               "filename": ["app.css"], "job_id": [job["id"]], "rejects_file": [job["report"]["rejects_file"]],
               "party_id": sorted({r[0] for r in app.extensions["leian"].store.conn.execute("SELECT entity_id FROM graph_mentions")})}

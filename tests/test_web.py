@@ -21,7 +21,6 @@ from click.testing import CliRunner
 from leian.data.ingest import ingest
 from leian.web.app import create_app, services
 from leian.web.openapi import openapi_document
-from leian.web.queries import libraries
 from leian.web.security import PUBLIC, ROUTE_ROLES, SECURITY_HEADERS
 from web_support import PASSWORD, ROLES_USERS, web_home
 
@@ -40,7 +39,7 @@ ROLES = list(ROLES_USERS)
 def app():
     app = create_app(web_home(), testing=True)
     with app.app_context():
-        libs = libraries(services())
+        libs = services().libraries()
         if LIBRARY not in [lib.name for lib in libs.list()]:
             libs.create(LIBRARY)
             libs.add_cases(LIBRARY, ["R000", "DOG1"], editor="tra")
@@ -474,3 +473,20 @@ def test_each_similar_case_is_listed_once(clients):
     assert similar and len(similar) == len(set(similar))
     pairs = [tuple(sorted((e["source"], e["target"]))) for e in graph["edges"] if e["type"] == "SIMILAR_TO"]
     assert pairs and len(pairs) == len(set(pairs))
+
+
+def test_web_answers_are_the_python_apis(app, clients):
+    """The web layer asks the same LeiAn methods as the CLI and scripts: for a mediator (every name, every area)
+    the search results and the repeat chains are, byte for byte, what ``leian.open(home)`` answers."""
+    import leian
+
+    text = "楼上漏水把天花板泡坏了"
+    web_search = clients["mediator"].get("/api/search", query_string={"q": text, "top_k": 5}).get_json()
+    web_chains = clients["mediator"].get("/api/repeats").get_json()
+    with leian.open(app.extensions["leian"].home.root) as home:
+        own_search = json.loads(json.dumps(home.search(text, top_k=5, alert=False).to_dict()))
+        own_chains = json.loads(json.dumps({"chains": [chain.to_dict() for chain in home.repeats().chains]}))
+    assert web_search["results"] and web_chains["chains"]
+    assert json.dumps({k: v for k, v in web_search.items() if k != "repeat_alert"}, ensure_ascii=False) == \
+        json.dumps(own_search, ensure_ascii=False)
+    assert json.dumps(web_chains, ensure_ascii=False) == json.dumps(own_chains, ensure_ascii=False)

@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from leian.web.app import create_app, services
-from leian.web.queries import libraries
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
@@ -339,7 +338,7 @@ def test_trainer_adds_search_results_to_a_library_and_a_bad_id_is_named(server, 
 def review_library(app) -> int:
     """A library with three draft entries (added by a colleague of the trainer's), for the review and export checks."""
     with app.app_context():
-        libs = libraries(services())
+        libs = services().libraries()
         name = "夜间噪音/犬吠 审核练习"
         if name not in [lib.name for lib in libs.list()]:
             libs.create(name)

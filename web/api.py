@@ -189,7 +189,7 @@ def clusters() -> Any:
 
 @blueprint.get("/libraries")
 def libraries() -> Any:
-    return jsonify(libraries=[lib.to_dict() for lib in queries.libraries(services()).list()])
+    return jsonify(libraries=[lib.to_dict() for lib in services().libraries().list()])
 
 
 @blueprint.post("/libraries")

@@ -19,7 +19,6 @@ Examples
 from __future__ import annotations
 
 import secrets
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +40,11 @@ from flask_limiter import Limiter
 from leian.clock import local_time
 from leian.data.normalize import strip_bidi
 from leian.data.private import open_private, use_private_umask
-from leian.data.store import Store
 from leian.errorlog import record_bug
 from leian.errors import NotFound, UserError
 from leian.library.store import STATUS_NAMES
 from leian.settings import LOGIN_LIMIT
-from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, Accounts, User
-from leian.web.jobs import IngestJobs
+from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, User
 from leian.web.security import (
     SECURITY_HEADERS,
     allowed,
@@ -55,13 +52,14 @@ from leian.web.security import (
     csrf_valid,
     is_public,
 )
+from leian.web.services import Services
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from leian.home import Home
 
-__all__ = ["LOGIN_LIMIT", "MESSAGES", "Services", "client_address", "create_app", "current_user", "log_in", "log_out",
+__all__ = ["LOGIN_LIMIT", "MESSAGES", "client_address", "create_app", "current_user", "log_in", "log_out",
            "services"]
 
 #: Status code -> the message users see.
@@ -79,54 +77,8 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
-class Services:
-    """What every request shares: the home, the store, accounts, and engines loaded on first use."""
-
-    def __init__(self, home: Home):
-        self.home = home
-        self.store: Store = home.open_store()
-        self.accounts = Accounts(self.store)
-        self.jobs = IngestJobs(home)
-        self._lock = threading.Lock()
-        self._engines: dict[str, Any] = {}
-        self._loading: dict[str, threading.Lock] = {}
-
-    def engine(self, name: str, load: Any) -> Any:
-        """The engine called ``name``, built by ``load()`` once per process.
-
-        Each name has its own loading lock, so a slow load (the model) never holds up another engine.
-        """
-        with self._lock:
-            if name in self._engines:
-                return self._engines[name]
-            loading = self._loading.setdefault(name, threading.Lock())
-        with loading:
-            with self._lock:
-                if name in self._engines:
-                    return self._engines[name]
-            built = load()
-            with self._lock:
-                self._engines[name] = built
-            return built
-
-    def forget(self, *names: str) -> None:
-        """Drop these engines; each is loaded again on next use."""
-        with self._lock:
-            for name in names:
-                self._engines.pop(name, None)
-
-    def reset_engines(self) -> None:
-        """Forget every engine built from the data after it changed.
-
-        The libraries only wrap the store, and the search engine follows the change log by itself.
-        """
-        self.forget(*(name for name in list(self._engines) if name not in ("libraries", "search")))
-
-    def close(self) -> None:
-        self.store.close()
-
-
 def services() -> Services:
+    """The process's :class:`~leian.web.services.Services` (the Python API the views ask)."""
     return current_app.extensions["leian"]
 
 

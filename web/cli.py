@@ -69,7 +69,6 @@ def user_list(home: Home, as_json: bool) -> None:
 def serve(home: Home, host: str, port: int, threads: int) -> None:
     """用 waitress 运行网页版；模型和索引在第一个请求之前载入一次。"""
     from leian.web.app import create_app, services
-    from leian.web.queries import search_engine
     from waitress import serve as run_waitress
 
     _configure_logging()
@@ -79,7 +78,7 @@ def serve(home: Home, host: str, port: int, threads: int) -> None:
             click.echo(f"还没有网页版用户：请用 `leian --home {home.root} user add NAME --role admin` 创建", err=True)
         if services().store.count():
             click.echo("正在载入检索模型和索引……", err=True)
-            search_engine(services())
+            services().engine
     click.echo(f"类案 LeiAn 网页版已启动：http://{host}:{port}/（数据目录 {home.root}；按 Ctrl+C 停止）", err=True)
     run_waitress(app, host=host, port=port, threads=threads, ident="LeiAn")
 

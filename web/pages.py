@@ -158,7 +158,7 @@ def _chips(state: dict[str, str], link: Callable[[dict[str, str]], str]) -> list
 
 def _writable_libraries() -> list[Any]:
     """The libraries the user may add cases to (none for roles without library pages)."""
-    return queries.libraries(services()).list() if allowed("pages.library_add", current_user().role) else []
+    return services().libraries().list() if allowed("pages.library_add", current_user().role) else []
 
 
 def _split_list(text: str) -> list[str]:
@@ -395,7 +395,7 @@ def libraries() -> Any:
             return redirect(url_for("pages.libraries"))
         flash(f"已新建案例库「{library.name}」", "ok")
         return redirect(url_for("pages.library", library_id=library.id))
-    return render_template("libraries.html", libraries=queries.libraries(services()).list())
+    return render_template("libraries.html", libraries=services().libraries().list())
 
 
 @blueprint.get("/libraries/<int:library_id>")
@@ -471,7 +471,7 @@ def entry(library_id: int, case_id: str) -> Any:
         if request.form.get("then") in ("review", "publish"):
             return _advance(library_id, case_id, request.form["then"])
         return redirect(url_for("pages.entry", library_id=library_id, case_id=case_id))
-    libs = queries.libraries(services())
+    libs = services().libraries()
     name = queries.library_name(services(), library_id)
     history = [h.to_dict() for h in libs.history(name, case_id)]
     return render_template("entry.html", library=libs.get(name).to_dict(), entry=shown, sections=SECTIONS,

@@ -1,9 +1,9 @@
 """What the pages and the JSON API both ask of the engines, masked for the requesting user.
 
-Each function takes the :class:`~leian.web.app.Services` of the process and
-the logged-in :class:`~leian.web.accounts.User`, calls the engine's Python
-API, masks personal data by role (:mod:`leian.web.privacy`) and writes the
-audit log. Bad user input raises :class:`QueryError` with a message to show.
+Each function takes the :class:`~leian.web.services.Services` of the process
+(the Python API, :class:`leian.api.LeiAn`, shared by the request threads) and
+the logged-in :class:`~leian.web.accounts.User`, asks the API, masks personal
+data by role (:mod:`leian.web.privacy`) and writes the audit log. Bad user input raises :class:`QueryError` with a message to show.
 
 A user with an area (:attr:`User.scope <leian.web.accounts.User.scope>`) sees
 only the cases of that area in every answer: :func:`visible_ids` is the set,
@@ -19,7 +19,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leian.data.normalize import mask_numbers, normalize_name, person_names, strip_bidi
 from leian.data.places import place_label
@@ -29,6 +29,10 @@ from leian.library.masking import Masker
 from leian.library.store import REQUIRED_SECTIONS
 from leian.web.accounts import User
 from leian.web.privacy import case_view, mask_address_for, mask_tree, page_masker, sees_names, shown, text_masker
+
+if TYPE_CHECKING:
+    from leian.data.areas import Area
+    from leian.web.services import Services
 
 __all__ = [
     "GRAPH_LABELS",
@@ -54,7 +58,6 @@ __all__ = [
     "create_library",
     "delete_library",
     "edit_entry",
-    "libraries",
     "library_coverage",
     "library_detail",
     "library_name",
@@ -69,9 +72,7 @@ __all__ = [
     "risk_register",
     "repeat_alert",
     "repeat_chains",
-    "party_index",
     "search",
-    "search_engine",
     "similar_cases",
     "visible_ids",
 ]
@@ -93,19 +94,19 @@ class QueryError(InvalidInput):
     """The request asks for something invalid; the message says what (shown to the user)."""
 
 
-def visible_ids(services: Any, user: User) -> set[str] | None:
+def visible_ids(services: Services, user: User) -> set[str] | None:
     """The ids of the cases ``user`` may see: those of their area, or None for every case."""
     area = user.scope
     return None if area is None else area.case_ids(services.store)
 
 
-def _visible(services: Any, user: User, case_ids: list[str]) -> list[str]:
+def _visible(services: Services, user: User, case_ids: list[str]) -> list[str]:
     """``case_ids`` (in order) that ``user`` may see."""
     seen = visible_ids(services, user)
     return list(case_ids) if seen is None else [c for c in case_ids if c in seen]
 
 
-def _require_visible(services: Any, user: User, case_id: str) -> Case:
+def _require_visible(services: Services, user: User, case_id: str) -> Case:
     """The case ``case_id`` if it exists and lies in ``user``'s area, else NotFound (the same either way:
     a case outside one's area does not exist for one)."""
     case = services.store.get(case_id)
@@ -116,22 +117,7 @@ def _require_visible(services: Any, user: User, case_id: str) -> Case:
     return case
 
 
-def search_engine(services: Any) -> Any:
-    """The process's search engine, loaded once (model and indexes) and shared by every request.
-
-    Cases another process (``leian ingest``) has stored since are applied from the
-    change log in memory (their vectors come from the embedding cache that ingest
-    filled), never by loading the indexes again.
-    """
-    from leian.search.engine import SearchEngine
-
-    engine = services.engine("search", lambda: SearchEngine(services.home, store=services.store))
-    if services.store.last_change() > engine.seq and engine.catch_up(persist=False, wait=False):
-        services.forget("clusters", "clusters_masked")
-    return engine
-
-
-def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: dict[str, str] | None = None,
+def search(services: Services, user: User, text: str, *, top_k: int = 10, filters: dict[str, str] | None = None,
            parties: list[str] | None = None, address: str | None = None, page: int = 1,
            as_type: str | None = None) -> dict[str, Any]:
     """Similar cases for ``text`` (the engine's JSON contract), masked for ``user``.
@@ -150,8 +136,8 @@ def search(services: Any, user: User, text: str, *, top_k: int = 10, filters: di
     if not sees_names(user.role):
         # Whether a name raises a case would tell who is a party: only roles that see names search by party.
         parties = None
-    answer = search_engine(services).search(text, top_k=top_k, filters=filters, parties=parties or None, page=page,
-                                            type=(as_type or "").strip() or None, within=visible_ids(services, user))
+    answer = services.search(text, top_k=top_k, filters=filters, parties=parties or (), page=page,
+                             as_type=(as_type or "").strip() or None, alert=False, within=visible_ids(services, user)).to_dict()
     services.accounts.audit(user.username, "search", detail=masked_for_audit(services, text)[:500],
                             target=",".join(r["id"] for r in answer["results"])[:1000])
     cases = services.store.get_many([r["id"] for r in answer["results"]])
@@ -177,7 +163,7 @@ MIN_ADDRESS_CHARS = 4
 _LISTED = 50
 
 
-def address_history(services: Any, user: User, address: str) -> list[dict[str, Any]]:
+def address_history(services: Services, user: User, address: str) -> list[dict[str, Any]]:
     """Earlier cases at ``address`` (at least 4 characters, naming its village, community or town), oldest first, masked."""
     from leian.graph.repeats import place_cases
 
@@ -188,7 +174,7 @@ def address_history(services: Any, user: User, address: str) -> list[dict[str, A
     return _case_items(services, user, ids)[:_LISTED]
 
 
-def _case_items(services: Any, user: User, case_ids: list[str]) -> list[dict[str, Any]]:
+def _case_items(services: Services, user: User, case_ids: list[str]) -> list[dict[str, Any]]:
     """The cases (those ``user`` may see) as short masked items."""
     case_ids = _visible(services, user, case_ids)
     found = services.store.get_many(case_ids)
@@ -201,21 +187,11 @@ def _case_items(services: Any, user: User, case_ids: list[str]) -> list[dict[str
     ]
 
 
-def party_index(services: Any) -> Any:
-    """The names and addresses of the store's parties, as an automaton built once per process and caught up on use."""
-    from leian.graph.alert import PartyIndex
-
-    return services.engine("party_index", lambda: PartyIndex(services.store))
-
-
-def repeat_alert(services: Any, user: User, text: str, *, parties: list[str], address: str | None) -> dict[str, Any]:
+def repeat_alert(services: Services, user: User, text: str, *, parties: list[str], address: str | None) -> dict[str, Any]:
     """Known parties and addresses the new dispute names, each with its cases (titles) and chains; for name roles only."""
-    from leian.graph.alert import repeat_alert as find_alert
-
     if not sees_names(user.role):
         return {"parties": [], "addresses": [], "text": ""}
-    alert = find_alert(services.store, text, parties=parties, address=address, index=party_index(services),
-                       settings=services.home.settings.repeats)
+    alert = services.repeat_alert(text, parties=parties, address=address)
     for kind in ("parties", "addresses"):
         for item in alert[kind]:
             item["case_ids"] = _visible(services, user, item["case_ids"])
@@ -227,7 +203,7 @@ def repeat_alert(services: Any, user: User, text: str, *, parties: list[str], ad
 BROWSE_PAGE = 30
 
 
-def browse(services: Any, user: User, *, filters: dict[str, str] | None = None, case_ids: list[str] | None = None,
+def browse(services: Services, user: User, *, filters: dict[str, str] | None = None, case_ids: list[str] | None = None,
            page: int = 1) -> dict[str, Any]:
     """The cases that pass ``filters`` (and, if given, are among ``case_ids``), newest first, a page at a time.
 
@@ -275,7 +251,7 @@ def _listed(case: Case, mask: Callable[[str], str]) -> dict[str, Any]:
     }
 
 
-def filter_choices(services: Any) -> dict[str, Any]:
+def filter_choices(services: Services) -> dict[str, Any]:
     """What the search filters can be set to: the 大类 › 小类, outcomes and channels the store holds, with counts."""
     types: dict[str, dict[str, Any]] = {}
     for (category, subtype), n in sorted(services.store.value_counts("category", "subtype").items(),
@@ -293,19 +269,19 @@ def filter_choices(services: Any) -> dict[str, Any]:
             "channel": by_count("channel")}
 
 
-def case_page(services: Any, user: User, case_id: str) -> tuple[Case, dict[str, Any]]:
+def case_page(services: Services, user: User, case_id: str) -> tuple[Case, dict[str, Any]]:
     """The case and its masked view; the view is audited."""
     case = _require_visible(services, user, case_id)
     services.accounts.audit(user.username, "view", target=case_id)
     return case, case_view(case, user.role)
 
 
-def similar_cases(services: Any, user: User, case: Case, k: int) -> list[dict[str, Any]]:
+def similar_cases(services: Services, user: User, case: Case, k: int) -> list[dict[str, Any]]:
     """The ``k`` cases nearest to ``case`` in the search index, as short masked summaries."""
     from leian.search.engine import NotIndexed
 
     try:
-        hits = search_engine(services).neighbors(case.id, k, within=visible_ids(services, user))
+        hits = services.neighbors_of(case.id, k, within=visible_ids(services, user))
     except NotIndexed:  # stored with --no-index: no similar cases to show yet
         return []
     found = services.store.get_many([case_id for case_id, _ in hits])
@@ -323,19 +299,16 @@ def similar_cases(services: Any, user: User, case: Case, k: int) -> list[dict[st
     return similar
 
 
-def clusters(services: Any, user: User | None) -> dict[str, Any]:
+def clusters(services: Services, user: User | None) -> dict[str, Any]:
     """Topical clusters with keywords (computed once per process and data version); unmasked for ``user`` None."""
-    from leian.analytics.clusters import cluster_cases
-    from leian.embeddings.encoder import model_for_home
-
-    found = services.engine("clusters", lambda: cluster_cases(services.store, model=model_for_home(services.home, None)).to_dict())
+    found = services.shared("clusters", lambda: services.clusters().to_dict())
     if user is not None and user.scope is not None:
         found = _clusters_in_area(found, user.scope, visible_ids(services, user) or set())
     if user is None or sees_names(user.role):
         return found
     if user.scope is not None:  # masked afresh: an area's clusters are not everyone's
         return {**found, "clusters": [_masked_cluster(services, user, c) for c in found["clusters"]]}
-    return services.engine("clusters_masked", lambda: {**found, "clusters": [_masked_cluster(services, user, c) for c in found["clusters"]]})
+    return services.shared("clusters_masked", lambda: {**found, "clusters": [_masked_cluster(services, user, c) for c in found["clusters"]]})
 
 
 def _clusters_in_area(found: dict[str, Any], area: Area, ids: set[str]) -> dict[str, Any]:
@@ -351,7 +324,7 @@ def _clusters_in_area(found: dict[str, Any], area: Area, ids: set[str]) -> dict[
     return {**found, "clusters": shown}
 
 
-def _masked_cluster(services: Any, user: User, cluster: dict[str, Any]) -> dict[str, Any]:
+def _masked_cluster(services: Services, user: User, cluster: dict[str, Any]) -> dict[str, Any]:
     """A cluster with the party names in its keywords and label masked for ``user``."""
     keywords = [mask_known_names(services, user, word) for word in cluster["keywords"]]
     label = cluster["label"]
@@ -360,25 +333,25 @@ def _masked_cluster(services: Any, user: User, cluster: dict[str, Any]) -> dict[
     return {**cluster, "label": mask_known_names(services, user, label), "keywords": keywords}
 
 
-def cluster_members(services: Any, user: User, cluster_id: str) -> list[str] | None:
+def cluster_members(services: Services, user: User, cluster_id: str) -> list[str] | None:
     """The case ids of cluster ``cluster_id`` that ``user`` may see, or None if there is no such cluster (any more)."""
     found = clusters(services, None if user.scope is None else user)
     return next((c["case_ids"] for c in found["clusters"] if c["id"] == cluster_id), None)
 
 
-def cluster_label(services: Any, user: User, cluster_id: str) -> str:
+def cluster_label(services: Services, user: User, cluster_id: str) -> str:
     """How a cluster is named on screen (its keywords), masked for ``user``."""
     found = clusters(services, user)
     return next((c["label"] for c in found["clusters"] if c["id"] == cluster_id), cluster_id)
 
 
-def mask_history(services: Any, user: User, case_id: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def mask_history(services: Services, user: User, case_id: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """An entry's edit history with the case's party names masked for ``user``."""
     case = services.store.get(case_id)
     return [mask_tree(item, text_masker(case, user.role)) for item in history] if case else history
 
 
-def ingest_file(services: Any, user: User, path: Path, filename: str, *,
+def ingest_file(services: Services, user: User, path: Path, filename: str, *,
                 on_commit: Callable[[Any], None] | None = None,
                 on_indexing: Callable[[], None] | None = None) -> dict[str, Any]:
     """Ingest one uploaded file as ``leian ingest`` does, bring every index up to date, and report (audited).
@@ -387,17 +360,16 @@ def ingest_file(services: Any, user: User, path: Path, filename: str, *,
     cases are stored and the indexes are being updated. The audit row is written whatever happens; an
     index that cannot be updated costs no stored case (the report says so, ``leian reindex`` catches up).
     """
-    from leian.data.ingest import ingest
+    from leian.data.ingest import IngestReport
 
-    from leian.indexers import sync_all
-
-    report = ingest(services.store, [path], rejects_dir=services.home.rejects_dir, on_commit=on_commit)
-    answer = {**_run_summary(report.to_dict(), [filename]), "stored": report.stored, "ok": report.ok,
+    report = services.ingest([path], index=False, on_commit=on_commit)
+    # The store's report (its notices come from the indexes, below): the keys in the order the upload page had them.
+    answer = {**_run_summary(IngestReport.to_dict(report), [filename]), "stored": report.stored, "ok": report.ok,
               "reject_messages": report.reject_messages, "notices": [], "index_error": None}
     try:
         if on_indexing is not None:
             on_indexing()
-        answer["notices"] = sync_all(services.home, services.store)
+        answer["notices"] = services.index()
     except Exception as exc:  # noqa: BLE001 - the cases are stored; the page must say the indexes lag, not lose the report
         _log.exception("updating the indexes after ingesting %s failed", filename)
         answer["index_error"] = f"检索索引或图谱未能更新（{type(exc).__name__}），已入库的案件不受影响；请运行 `leian reindex`"
@@ -415,7 +387,7 @@ def _run_summary(summary: dict[str, Any], files: list[str]) -> dict[str, Any]:
             "rejects_file": Path(rejects).name if rejects else None}
 
 
-def ingest_runs(services: Any, limit: int = 20) -> list[dict[str, Any]]:
+def ingest_runs(services: Services, limit: int = 20) -> list[dict[str, Any]]:
     """The latest ingest runs (uploads and ``leian ingest`` alike), newest first, as kept in the store's ingest log;
     ``rejects_file`` is named only while the file is still there to download."""
     from leian.data.queries import latest_ingest_runs
@@ -434,7 +406,7 @@ def ingest_runs(services: Any, limit: int = 20) -> list[dict[str, Any]]:
 _REJECTS_NAME = re.compile(r"[\w\-]+\.jsonl")
 
 
-def rejects_file(services: Any, user: User, name: str) -> bytes:
+def rejects_file(services: Services, user: User, name: str) -> bytes:
     """A rejects file of ``<home>/rejects/``, masked for ``user`` like a case page (audited as an export).
 
     Each line is a rejected record with its line, fields and reasons; the record's party names are masked for
@@ -466,21 +438,21 @@ def _masked_reject(reject: dict[str, Any], role: str) -> dict[str, Any]:
     return mask_tree(reject, lambda text: strip_bidi(masker.mask(text)), keep=("id", "source"))
 
 
-def graph_store(services: Any) -> Any:
+def graph_store(services: Services) -> Any:
     """The knowledge graph, opened once; reopened when an ingest elsewhere (the CLI) has moved past it."""
     from leian.graph.factory import open_graph
 
-    graph = services.engine("graph", lambda: open_graph(services.home))
+    graph = services.shared("graph", lambda: open_graph(services.home))
     latest = services.store.last_change()
     # Reopened at most once per change of the store (a home ingested with --no-index stays behind).
-    if graph.watermark()[1] < latest and services.engine("graph_checked_at", lambda: latest) < latest:
+    if graph.watermark()[1] < latest and services.shared("graph_checked_at", lambda: latest) < latest:
         services.forget("graph", "graph_checked_at")
-        graph = services.engine("graph", lambda: open_graph(services.home))
-        services.engine("graph_checked_at", lambda: latest)
+        graph = services.shared("graph", lambda: open_graph(services.home))
+        services.shared("graph_checked_at", lambda: latest)
     return graph
 
 
-def neighborhood(services: Any, user: User, node_id: str, hops: int = 1) -> dict[str, Any]:
+def neighborhood(services: Services, user: User, node_id: str, hops: int = 1) -> dict[str, Any]:
     """Nodes and edges around a graph node, ready to draw, with names masked for ``user``."""
     from leian.graph.neighborhood import summarize_neighborhood
     from leian.graph.model import LABELS, label_of, plain_id
@@ -552,7 +524,7 @@ def _graph_in_area(center: str, nodes: dict[str, Any], edges: list[Any], ids: se
     return {n: node for n, node in nodes.items() if n in reached}, [e for e in edges if e.src in reached]
 
 
-def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
+def party_timeline(services: Services, user: User, case_id: str) -> dict[str, Any]:
     """For each party of a case (once), its other cases in time order; the chains the case belongs to."""
     from leian.graph.repeats import chains_of, party_cases
     from leian.graph.resolve import Resolver
@@ -577,17 +549,17 @@ def party_timeline(services: Any, user: User, case_id: str) -> dict[str, Any]:
             "repeat_of": linked[:position] if position > 0 else [], "repeated_by": linked[position + 1:] if position >= 0 else []}
 
 
-def _party_name(services: Any, user: User, entity: Any) -> str:
+def _party_name(services: Services, user: User, entity: Any) -> str:
     return entity.name if sees_names(user.role) or entity.kind == "organization" else mask_known_names(services, user, entity.name)
 
 
-def _shown_chains(services: Any, user: User, chains: list[Any]) -> list[dict[str, Any]]:
+def _shown_chains(services: Services, user: User, chains: list[Any]) -> list[dict[str, Any]]:
     """The chains as ``user`` may see them: their cases as short items, names masked for roles that see none."""
     return [{**chain, "cases": _case_items(services, user, chain["case_ids"][:_LISTED])}
             for chain in _chains_in_view(services, user, [_masked_chain(services, user, c.to_dict()) for c in chains])]
 
 
-def _chains_in_view(services: Any, user: User, chains: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _chains_in_view(services: Services, user: User, chains: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The chains with only the cases ``user`` may see, those left with two or more (a repeat within the area)."""
     seen = visible_ids(services, user)
     if seen is None:
@@ -596,7 +568,7 @@ def _chains_in_view(services: Any, user: User, chains: list[dict[str, Any]]) -> 
     return [chain for chain in kept if len(chain["case_ids"]) >= 2]
 
 
-def _masked_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str, Any]:
+def _masked_chain(services: Services, user: User, chain: dict[str, Any]) -> dict[str, Any]:
     """Person names of a chain masked for roles that see no names (organisations keep theirs)."""
     from leian.graph.resolve import Resolver
 
@@ -610,7 +582,7 @@ def _masked_chain(services: Any, user: User, chain: dict[str, Any]) -> dict[str,
     return chain
 
 
-def chain_detail(services: Any, user: User, case_id: str) -> dict[str, Any]:
+def chain_detail(services: Services, user: User, case_id: str) -> dict[str, Any]:
     """Every chain a case belongs to, all cases on one timeline, with the parties that link them (audited)."""
     _require_visible(services, user, case_id)
     timeline = party_timeline(services, user, case_id)
@@ -621,7 +593,7 @@ def chain_detail(services: Any, user: User, case_id: str) -> dict[str, Any]:
             "parties": [{"party_id": p["party_id"], "name": p["name"], "role": p["role"], "count": p["count"]} for p in timeline["parties"]]}
 
 
-def _party_case_ids(services: Any, user: User, party_id: str) -> list[str]:
+def _party_case_ids(services: Services, user: User, party_id: str) -> list[str]:
     """The cases of a party that ``user`` may see; NotFound for a party with none in the user's area."""
     from leian.graph.repeats import party_cases
 
@@ -631,7 +603,7 @@ def _party_case_ids(services: Any, user: User, party_id: str) -> list[str]:
     return case_ids
 
 
-def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
+def party_detail(services: Services, user: User, party_id: str) -> dict[str, Any]:
     """One party: spellings and why merged, cases and revisits on one timeline, chains, risk level and its history."""
     from leian.graph.followups import followups_of
     from leian.graph.repeats import chains_of
@@ -663,16 +635,15 @@ def party_detail(services: Any, user: User, party_id: str) -> dict[str, Any]:
                                                 "responsible", "responsible_body", "history")}}
 
 
-def risk_register(services: Any, user: User, *, level: str | None = None, where: str | None = None) -> dict[str, Any]:
+def risk_register(services: Services, user: User, *, level: str | None = None, where: str | None = None) -> dict[str, Any]:
     """The 风险台账 (due revisits first), names masked for ``user``; raises InvalidInput for an unknown level."""
-    from leian.graph.followups import local_today
-    from leian.graph.risk import counts, register
+    from leian.graph.risk import counts
 
-    found = register(services.store, level=level or None, where=where or None)
+    answer = services.risk(level=level or None, where=where or None)
+    found, today = answer.parties, answer.today
     seen = visible_ids(services, user)
     if seen is not None:  # the parties with a case in the user's area
         found = [a for a in found if any(c in seen for c in a.case_ids)]
-    today = local_today().isoformat()
     parties = []
     for assessment in found:
         item = assessment.to_dict()
@@ -687,25 +658,21 @@ def risk_register(services: Any, user: User, *, level: str | None = None, where:
     return {"today": today, "counts": counts(found), "parties": parties}
 
 
-def record_followup(services: Any, user: User, party_id: str, note: str) -> dict[str, Any]:
+def record_followup(services: Services, user: User, party_id: str, note: str) -> dict[str, Any]:
     """Store a revisit to a party, by the logged-in user (audited)."""
-    from leian.graph.followups import record_followup as store_followup
-
     _party_case_ids(services, user, party_id)
-    item = store_followup(services.store, party_id, note, by=user.display_name or user.username, source="web")
+    item = services.record_followup(party_id, note, by=user.display_name or user.username, source="web")
     services.accounts.audit(user.username, "followup", target=party_id, detail=note[:200])
     return item
 
 
-def repeat_chains(services: Any, user: User) -> dict[str, Any]:
+def repeat_chains(services: Services, user: User) -> dict[str, Any]:
     """Every repeat-dispute chain (cases in time order, the parties linking them), names masked for ``user``."""
-    from leian.graph.repeats import all_chains
-
-    chains = [chain.to_dict() for chain in all_chains(services.store, services.home.settings.repeats)]
+    chains = [chain.to_dict() for chain in services.repeats().chains]
     return {"chains": _chains_in_view(services, user, [_masked_chain(services, user, chain) for chain in chains])}
 
 
-def mask_known_names(services: Any, user: User, text: str) -> str:
+def mask_known_names(services: Services, user: User, text: str) -> str:
     """``text`` (built by an engine from names) with every person party of the store in it masked for
     ``user``, and its numbers masked for everyone."""
     if sees_names(user.role):
@@ -720,21 +687,18 @@ def mask_known_names(services: Any, user: User, text: str) -> str:
     return masked
 
 
-def masked_for_audit(services: Any, text: str) -> str:
+def masked_for_audit(services: Services, text: str) -> str:
     """What the audit log keeps of a text a user typed: party names of the store and every number masked."""
     masker = Masker()
     masker.add_parties(services.store.party_names_in(text))
     return masker.mask(mask_numbers(text))
 
 
-def hotspots(services: Any, user: User, *, level: str = "town", period: str = "month", type_level: str = "category",
+def hotspots(services: Services, user: User, *, level: str = "town", period: str = "month", type_level: str = "category",
              at: str | None = None, min_count: int = 5) -> dict[str, Any]:
     """Hotspots with 红/橙/黄/蓝 levels and reasons, plus repeat parties and addresses."""
-    from leian.analytics.hotspots import detect_hotspots, repeat_hotspots
-
-    report = detect_hotspots(services.store, level=level, period=period, type_level=type_level, at=at,
-                             min_count=min_count, area=user.scope).to_dict()
-    report["repeats"] = repeat_hotspots(services.store, area=user.scope)
+    report = services.hotspots(level=level, period=period, type_level=type_level, at=at, min_count=min_count,
+                               repeats=True, area=user.scope).to_dict()
     for spot in report["hotspots"]:
         spot["why"] = mask_known_names(services, user, spot["why"])
     for party in report["repeats"]["parties"]:
@@ -744,7 +708,7 @@ def hotspots(services: Any, user: User, *, level: str = "town", period: str = "m
     return report
 
 
-def heat(services: Any, user: User, *, level: str = "town", period: str = "month", type_level: str = "category", at: str | None = None,
+def heat(services: Services, user: User, *, level: str = "town", period: str = "month", type_level: str = "category", at: str | None = None,
          window: int = 12, max_places: int = 15, max_types: int = 12, trend_types: int = 6) -> dict[str, Any]:
     """What the dashboard draws for the periods up to ``at`` (default: the latest): the place × type table
     over the last ``window`` periods, and the trend per type over every period.
@@ -816,28 +780,20 @@ def heat(services: Any, user: User, *, level: str = "town", period: str = "month
     }
 
 
-def libraries(services: Any) -> Any:
-    """The case libraries of the store (:class:`leian.library.store.Libraries`), shared."""
-    from leian.library.store import Libraries
-
-    self_review = services.home.settings.library.self_review
-    return services.engine("libraries", lambda: Libraries(services.store, self_review=self_review))
-
-
-def library_name(services: Any, library_id: int) -> str:
+def library_name(services: Services, library_id: int) -> str:
     """The name of library ``library_id`` (raises NotFound). Pages and the API address libraries by id,
     so that a name with / or ? in it is never part of a URL."""
     from leian.library.store import LibraryError
 
     try:
-        return libraries(services).name_of(library_id)
+        return services.libraries().name_of(library_id)
     except LibraryError as exc:
         raise NotFound(str(exc)) from None
 
 
-def library_detail(services: Any, user: User, library_id: int) -> dict[str, Any]:
+def library_detail(services: Services, user: User, library_id: int) -> dict[str, Any]:
     """A library with its entries, each write-up masked for ``user`` (raises NotFound)."""
-    libs = libraries(services)
+    libs = services.libraries()
     name = library_name(services, library_id)
     entries = libs.entries_with_cases(name, case_ids=visible_ids(services, user))
     mask = text_masker([case for _, case in entries], user.role)  # one masker for the page, in the entries' order
@@ -850,16 +806,16 @@ def library_detail(services: Any, user: User, library_id: int) -> dict[str, Any]
     return {"library": libs.get(name).to_dict(), "entries": listed}
 
 
-def create_library(services: Any, user: User, name: str, description: str = "") -> Any:
+def create_library(services: Services, user: User, name: str, description: str = "") -> Any:
     """A new library (audited); LibraryError for an empty or taken name."""
-    library = libraries(services).create(name, description=description)
+    library = services.libraries().create(name, description=description)
     services.accounts.audit(user.username, "library_create", target=library.name)
     return library
 
 
-def rename_library(services: Any, user: User, library_id: int, new_name: str, description: str | None = None) -> Any:
+def rename_library(services: Services, user: User, library_id: int, new_name: str, description: str | None = None) -> Any:
     """Rename library ``library_id`` (and set its description); audited."""
-    libs = libraries(services)
+    libs = services.libraries()
     old = library_name(services, library_id)
     library = libs.rename(old, new_name)
     if description is not None:
@@ -868,24 +824,24 @@ def rename_library(services: Any, user: User, library_id: int, new_name: str, de
     return library
 
 
-def delete_library(services: Any, user: User, library_id: int) -> int:
+def delete_library(services: Services, user: User, library_id: int) -> int:
     """Delete a library with its entries (never the cases); returns how many entries it had; audited."""
     name = library_name(services, library_id)
-    count = libraries(services).delete(name)
+    count = services.libraries().delete(name)
     services.accounts.audit(user.username, "library_delete", target=name, detail=f"{count} 个条目")
     return count
 
 
-def add_to_library(services: Any, user: User, library_id: int, case_ids: list[str]) -> dict[str, Any]:
+def add_to_library(services: Services, user: User, library_id: int, case_ids: list[str]) -> dict[str, Any]:
     """Add the cases that exist to a library; the answer says which were added, already there or not found,
     and which look like near-duplicates of entries (audited)."""
     from leian.library.curation import near_duplicates
 
-    libs = libraries(services)
+    libs = services.libraries()
     name = library_name(services, library_id)
     asked = list(dict.fromkeys(case_ids))
     ids = _visible(services, user, asked)  # a case outside the user's area is not found, like one that does not exist
-    duplicates = near_duplicates(libs, name, ids, encoder=search_engine(services).encoder) if ids else []
+    duplicates = near_duplicates(libs, name, ids, encoder=services.encoder) if ids else []
     result = libs.add(name, ids, editor=user.username)
     result.missing += [c for c in asked if c not in ids]
     if result.added:
@@ -893,12 +849,12 @@ def add_to_library(services: Any, user: User, library_id: int, case_ids: list[st
     return {**result.to_dict(), "near_duplicates": [d.to_dict() for d in duplicates if d.case_id in result.added]}
 
 
-def edit_entry(services: Any, user: User, library_id: int, case_id: str, *, sections: dict[str, str] | None = None,
+def edit_entry(services: Services, user: User, library_id: int, case_id: str, *, sections: dict[str, str] | None = None,
                tags: list[str] | None = None) -> Any:
     """Set sections and tags of an entry; only what changed is written and audited."""
     from leian.library.store import LibraryError
 
-    libs = libraries(services)
+    libs = services.libraries()
     name = library_name(services, library_id)
     _require_visible(services, user, case_id)
     try:
@@ -918,9 +874,9 @@ def edit_entry(services: Any, user: User, library_id: int, case_id: str, *, sect
     return after
 
 
-def advance_entry(services: Any, user: User, library_id: int, case_id: str, action: str) -> Any:
+def advance_entry(services: Services, user: User, library_id: int, case_id: str, action: str) -> Any:
     """Review (``action`` = review) or publish an entry as ``user``; audited."""
-    libs = libraries(services)
+    libs = services.libraries()
     name = library_name(services, library_id)
     if action not in ("review", "publish"):
         raise QueryError("action 可选：review（审核）、publish（发布）")
@@ -930,18 +886,18 @@ def advance_entry(services: Any, user: User, library_id: int, case_id: str, acti
     return entry
 
 
-def library_coverage(services: Any, user: User, library_id: int) -> dict[str, Any]:
+def library_coverage(services: Services, user: User, library_id: int) -> dict[str, Any]:
     """The library's coverage of types and districts, and well-resolved cases (of ``user``'s area) suggested for its gaps."""
     from leian.library.curation import coverage, suggest
 
-    libs = libraries(services)
+    libs = services.libraries()
     name = library_name(services, library_id)
     seen = visible_ids(services, user)
     suggestions = [s for s in suggest(libs, name, per_gap=2) if seen is None or s["case_id"] in seen]
     return {"coverage": coverage(libs, name), "suggestions": suggestions}
 
 
-def export_library(services: Any, user: User, library_id: int, fmt: str, *, drafts: bool = False) -> tuple[bytes, str]:
+def export_library(services: Services, user: User, library_id: int, fmt: str, *, drafts: bool = False) -> tuple[bytes, str]:
     """The library's published entries (every entry with ``drafts``) as ``fmt`` (md, docx, jsonl), masked,
     and the file name to download it as; audited."""
     from leian.library.export import FORMATS
@@ -949,7 +905,7 @@ def export_library(services: Any, user: User, library_id: int, fmt: str, *, draf
 
     if fmt not in FORMATS:
         raise QueryError(f"未知导出格式 {fmt}（可选：{'、'.join(FORMATS)}）")
-    libs = libraries(services)
+    libs = services.libraries()
     name = library_name(services, library_id)
     with tempfile.TemporaryDirectory(prefix="leian-export-") as folder:
         path = Path(folder) / f"export.{fmt}"
