@@ -63,6 +63,7 @@ from leian.analytics.counts import (
 )
 from leian.data.areas import Area
 from leian.data.places import LEVELS
+from leian.data.queries import IDENTIFIED_PARTIES_SQL, cell_case_rows, party_case_dates, party_case_totals, repeat_parties
 from leian.data.record import UNRESOLVED
 from leian.data.store import Store
 from leian.graph.repeats import RESOLVED_PARTIES_SQL, address_counts, resolution_is_current
@@ -317,13 +318,7 @@ def _case_facts(store: Store, table: CountTable, tested: str, start: int) -> dic
     tested_day = period_start(tested, table.period)
     end = period_end(tested, table.period)
     stale_before = (dt.date.fromisoformat(end) - dt.timedelta(days=STALE_DAYS)).isoformat()
-    rows = store.conn.execute(
-        f"SELECT {', '.join(path_columns)}, category, subtype, id, case_date, outcome, "
-        "EXISTS (SELECT 1 FROM case_parties p WHERE p.case_id = cases.id AND p.kind = 'group') "
-        f"FROM cases WHERE {table.level} IS NOT NULL AND category IS NOT NULL "
-        "AND case_date >= ? AND case_date <= ? ORDER BY id",
-        (window_start, end + "\uffff"),
-    ).fetchall()
+    rows = cell_case_rows(store, path_columns, window_start, end)
     facts: dict[Cell, _CaseFacts] = defaultdict(_CaseFacts)
     ids_by_cell: dict[str, Cell] = {}
     for row in rows:
@@ -331,7 +326,7 @@ def _case_facts(store: Store, table: CountTable, tested: str, start: int) -> dic
             continue
         cell = _cell_of(table, tuple(row))
         fact = facts[cell]
-        case_id, date, outcome, has_group = row["id"], row["case_date"], row["outcome"], row[-1]
+        case_id, date, outcome, has_group = row["id"], row["case_date"], row["outcome"], row["has_group"]
         ids_by_cell[case_id] = cell
         if date >= tested_day:
             fact.period_cases.append(case_id)
@@ -339,7 +334,7 @@ def _case_facts(store: Store, table: CountTable, tested: str, start: int) -> dic
                 fact.group_cases.append(case_id)
         if date < stale_before and outcome == UNRESOLVED:
             fact.stale_unresolved += 1
-    for case_id, key, case_date in _identities(store, window_start, end):
+    for case_id, key, case_date in party_case_dates(store, _parties(store), window_start, end):
         if case_id in ids_by_cell:
             fact = facts[ids_by_cell[case_id]]
             fact.parties[key] += 1
@@ -356,28 +351,12 @@ def _parties(store: Store) -> str:
     """
     if resolution_is_current(store):
         return RESOLVED_PARTIES_SQL
-    return (
-        "SELECT case_id, name, name_norm || '|' || COALESCE(id_number_norm, phone_norm) AS identity "
-        "FROM case_parties WHERE COALESCE(id_number_norm, phone_norm) IS NOT NULL"
-    )
-
-
-def _identities(store: Store, first: str, last: str) -> list[tuple[str, str, str]]:
-    """(case id, identity, case date) of identified parties of cases dated in [first, last]."""
-    return store.conn.execute(
-        f"SELECT DISTINCT p.case_id, p.identity, c.case_date FROM ({_parties(store)}) p JOIN cases c ON c.id = p.case_id "
-        "WHERE c.case_date >= ? AND c.case_date <= ?",
-        (first, last + "\uffff"),
-    ).fetchall()
+    return IDENTIFIED_PARTIES_SQL
 
 
 def _party_case_totals(store: Store, last: str) -> dict[str, tuple[str, int]]:
     """For every identified party: (a name it goes by, its cases up to ``last``)."""
-    rows = store.conn.execute(
-        f"SELECT p.identity, MIN(p.name), COUNT(DISTINCT p.case_id) FROM ({_parties(store)}) p "
-        "JOIN cases c ON c.id = p.case_id WHERE c.case_date IS NULL OR c.case_date <= ? GROUP BY p.identity",
-        (last + "\uffff",),
-    ).fetchall()
+    rows = party_case_totals(store, _parties(store), last)
     # Registers write names with stray spaces (王　庆斌); say them without.
     return {identity: ("".join(name.split()), n) for identity, name, n in rows}
 
@@ -385,14 +364,7 @@ def _party_case_totals(store: Store, last: str) -> dict[str, tuple[str, int]]:
 def repeat_hotspots(store: Store, *, min_cases: int = REPEAT_MIN, limit: int = 50,
                     area: Area | None = None) -> dict[str, list[dict[str, object]]]:
     """Parties and addresses with ``min_cases`` or more cases (counting those of ``area`` only, if given), most cases first."""
-    in_area, params = area.sql("c") if area else ("1", [])
-    parties = store.conn.execute(
-        "SELECT MIN(p.name) AS name, p.identity, COUNT(DISTINCT p.case_id) AS n, "
-        "GROUP_CONCAT(DISTINCT p.case_id) AS ids, MIN(c.case_date), MAX(c.case_date) "
-        f"FROM ({_parties(store)}) p JOIN cases c ON c.id = p.case_id WHERE {in_area} "
-        "GROUP BY p.identity HAVING n >= ? ORDER BY n DESC, name LIMIT ?",
-        (*params, min_cases, limit),
-    ).fetchall()
+    parties = repeat_parties(store, _parties(store), min_cases, limit, area)
     # Addresses are counted as everywhere else (leian.graph.repeats.place_cases): by street part in their place.
     has_places = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'graph_places'").fetchone()
     addresses = address_counts(store, min_cases, limit, area) if has_places else []

@@ -5,6 +5,12 @@ these functions (or :class:`~leian.data.store.Store` methods) instead of
 writing SQL against them, so a change of the schema stays inside ``data/``.
 Ids are sent in chunks of 500 (SQLite's bound-parameter limit is far above;
 the chunk keeps each statement small).
+
+Where another package's rows meet the cases (the graph's party mentions and
+places), the owner gives its rows as a query of its own tables (``rows_sql``,
+with a ``case_id`` column) and the join with the cases is written here, once:
+the two tables are joined in SQLite, not in Python, so a 300k-case store is
+counted in one statement.
 """
 from __future__ import annotations
 
@@ -30,6 +36,15 @@ __all__ = [
     "date_range",
     "well_documented_cases",
     "latest_ingest_runs",
+    "IDENTIFIED_PARTIES_SQL",
+    "cell_case_rows",
+    "party_case_dates",
+    "party_case_totals",
+    "repeat_parties",
+    "repeat_places",
+    "dated_case_rows",
+    "ordered_by_date",
+    "type_place_counts",
 ]
 
 #: Columns of ``cases`` other packages may read (through :func:`case_columns` and friends).
@@ -205,3 +220,97 @@ def latest_ingest_runs(store: Store, limit: int = 20) -> list[sqlite3.Row]:
     """The latest ingest runs, newest first: ``started_at``, ``finished_at``, ``files`` and ``summary`` (JSON text)."""
     return store.conn.execute(
         "SELECT started_at, finished_at, files, summary FROM ingest_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
+
+#: ``(case_id, name, identity)`` of every party with an ID number or phone: name + that number (a stand-in for the
+#: graph's resolved entities while its resolution lags behind the store).
+IDENTIFIED_PARTIES_SQL = (
+    "SELECT case_id, name, name_norm || '|' || COALESCE(id_number_norm, phone_norm) AS identity "
+    "FROM case_parties WHERE COALESCE(id_number_norm, phone_norm) IS NOT NULL"
+)
+
+
+def cell_case_rows(store: Store, path_columns: Sequence[str], first: str, last: str) -> list[sqlite3.Row]:
+    """The typed cases placed down to ``path_columns[-1]`` and dated in [first, last] (``last`` a day or a prefix
+    of one), by id: ``*path_columns, category, subtype, id, case_date, outcome`` and ``has_group`` (a group party)."""
+    path_columns = _checked(path_columns)
+    return store.conn.execute(
+        f"SELECT {', '.join(path_columns)}, category, subtype, id, case_date, outcome, "
+        "EXISTS (SELECT 1 FROM case_parties p WHERE p.case_id = cases.id AND p.kind = 'group') AS has_group "
+        f"FROM cases WHERE {path_columns[-1]} IS NOT NULL AND category IS NOT NULL "
+        "AND case_date >= ? AND case_date <= ? ORDER BY id",
+        (first, last + "\uffff"),
+    ).fetchall()
+
+
+def party_case_dates(store: Store, parties_sql: str, first: str, last: str) -> list[tuple[str, str, str]]:
+    """``(case id, identity, case date)``, once each, of the parties of ``parties_sql`` (rows of ``case_id, name,
+    identity``) in the cases dated in [first, last]."""
+    return store.conn.execute(
+        f"SELECT DISTINCT p.case_id, p.identity, c.case_date FROM ({parties_sql}) p JOIN cases c ON c.id = p.case_id "
+        "WHERE c.case_date >= ? AND c.case_date <= ?",
+        (first, last + "\uffff"),
+    ).fetchall()
+
+
+def party_case_totals(store: Store, parties_sql: str, last: str) -> list[tuple[str, str, int]]:
+    """``(identity, a name it goes by, its cases)`` of every party of ``parties_sql``, counting the cases up to
+    ``last`` and the undated ones."""
+    return store.conn.execute(
+        f"SELECT p.identity, MIN(p.name), COUNT(DISTINCT p.case_id) FROM ({parties_sql}) p "
+        "JOIN cases c ON c.id = p.case_id WHERE c.case_date IS NULL OR c.case_date <= ? GROUP BY p.identity",
+        (last + "\uffff",),
+    ).fetchall()
+
+
+def repeat_parties(store: Store, parties_sql: str, min_cases: int, limit: int,
+                   area: Area | None = None) -> list[tuple[str, str, int, str, str | None, str | None]]:
+    """Parties of ``parties_sql`` with ``min_cases`` or more cases (of ``area`` only, if given), most first:
+    ``(a name, identity, cases, comma-joined case ids, first date, last date)``."""
+    in_area, params = area.sql("c") if area else ("1", [])
+    return store.conn.execute(
+        "SELECT MIN(p.name) AS name, p.identity, COUNT(DISTINCT p.case_id) AS n, "
+        "GROUP_CONCAT(DISTINCT p.case_id) AS ids, MIN(c.case_date), MAX(c.case_date) "
+        f"FROM ({parties_sql}) p JOIN cases c ON c.id = p.case_id WHERE {in_area} "
+        "GROUP BY p.identity HAVING n >= ? ORDER BY n DESC, name LIMIT ?",
+        (*params, min_cases, limit),
+    ).fetchall()
+
+
+def repeat_places(store: Store, places_sql: str, min_cases: int, limit: int,
+                  area: Area | None = None) -> list[tuple[str | None, str | None, str, int, str, str | None, str | None]]:
+    """Addresses of ``places_sql`` (rows of ``case_id, town, community, street``) with ``min_cases`` or more cases
+    (of ``area`` only, if given), most first: ``(town, community, street, cases, case ids, first date, last date)``."""
+    in_area, params = area.sql("c") if area else ("1", [])
+    return store.conn.execute(
+        "SELECT p.town, p.community, p.street, COUNT(*) AS n, GROUP_CONCAT(p.case_id), MIN(c.case_date), MAX(c.case_date) "
+        f"FROM ({places_sql}) p JOIN cases c ON c.id = p.case_id WHERE p.street IS NOT NULL AND {in_area} "
+        "GROUP BY p.town, p.community, p.street HAVING n >= ? ORDER BY n DESC, p.town, p.community, p.street LIMIT ?",
+        (*params, min_cases, limit),
+    ).fetchall()
+
+
+def dated_case_rows(store: Store, rows_sql: str, params: Sequence[Any], columns: Sequence[str], *,
+                    since: str | None = None) -> Iterator[sqlite3.Row]:
+    """Each row of ``rows_sql`` (with a ``case_id`` column; ``params`` its parameters) whose case has a date (from
+    ``since`` on), followed by the case's ``columns``."""
+    names = ", ".join(f"c.{column}" for column in _checked(columns))
+    sql = f"SELECT r.*, {names} FROM ({rows_sql}) r JOIN cases c ON c.id = r.case_id WHERE c.case_date IS NOT NULL"
+    if since:
+        sql += " AND c.case_date >= ?"
+    yield from store.conn.execute(sql, [*params, *([since] if since else [])])
+
+
+def ordered_by_date(store: Store, case_ids: Iterable[str]) -> list[str]:
+    """The stored cases among ``case_ids`` in time order (undated first, then by id)."""
+    dates = case_dates(store, case_ids)
+    return sorted(dates, key=lambda case_id: (dates[case_id] or "", case_id))
+
+
+def type_place_counts(store: Store, case_ids: Iterable[str]) -> list[tuple[str | None, str | None, str | None, int]]:
+    """``(大类, 小类, district, cases)`` of the stored cases among ``case_ids``, by 大类, 小类 and district (unknown first)."""
+    counts: dict[tuple[str | None, str | None, str | None], int] = {}
+    for row in case_columns(store, list(dict.fromkeys(case_ids)), ("category", "subtype", "district")):
+        key = (row[0], row[1], row[2])
+        counts[key] = counts.get(key, 0) + 1
+    return [(*key, n) for key, n in sorted(counts.items(), key=lambda item: [(v is not None, v or "") for v in item[0]])]

@@ -42,7 +42,7 @@ from typing import Any
 from leian.data.areas import Area
 from leian.data.normalize import normalize_name
 from leian.data.places import parse_address
-from leian.data.queries import case_dates
+from leian.data.queries import case_dates, ordered_by_date, repeat_places
 from leian.data.store import Store
 from leian.graph.resolve import Mention, Resolver, address_key
 from leian.progress import progress_bar
@@ -471,9 +471,8 @@ def place_cases(store: Store, address: str | None) -> list[str]:
         return []
     Resolver(store)
     text = normalize_name(address or "")
-    rows = store.conn.execute(
-        "SELECT p.case_id, p.town, p.community FROM graph_places p JOIN cases c ON c.id = p.case_id "
-        "WHERE p.street = ? ORDER BY c.case_date, c.id", (street,)).fetchall()
+    at = {row[0]: row for row in store.conn.execute("SELECT case_id, town, community FROM graph_places WHERE street = ?", (street,))}
+    rows = [at[case_id] for case_id in ordered_by_date(store, at)]
     if not set(parse_address(text)) - {"address"}:
         return [r[0] for r in rows]
     return [case_id for case_id, town, community in rows if (community and community in text) or (town and town in text)]
@@ -482,12 +481,7 @@ def place_cases(store: Store, address: str | None) -> list[str]:
 def address_counts(store: Store, min_cases: int, limit: int, area: Area | None = None) -> list[dict[str, Any]]:
     """Addresses (street in village/community or town) with ``min_cases`` or more cases (of ``area`` only, if given), most first."""
     Resolver(store)
-    in_area, params = area.sql("c") if area else ("1", [])
-    rows = store.conn.execute(
-        "SELECT p.town, p.community, p.street, COUNT(*) AS n, GROUP_CONCAT(p.case_id), MIN(c.case_date), MAX(c.case_date) "
-        f"FROM graph_places p JOIN cases c ON c.id = p.case_id WHERE p.street IS NOT NULL AND {in_area} "
-        "GROUP BY p.town, p.community, p.street HAVING n >= ? ORDER BY n DESC, p.town, p.community, p.street LIMIT ?",
-        (*params, min_cases, limit)).fetchall()
+    rows = repeat_places(store, "SELECT case_id, town, community, street FROM graph_places", min_cases, limit, area)
     return [{"address": f"{town or ''}{community or ''}{street}", "cases": n, "case_ids": sorted(ids.split(",")),
              "first": first, "last": last} for town, community, street, n, ids, first, last in rows]
 

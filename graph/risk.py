@@ -32,6 +32,7 @@ from typing import Any
 
 from leian.data.normalize import normalize_text
 from leian.data.places import LEVELS as PLACE_LEVELS
+from leian.data.queries import dated_case_rows
 from leian.data.store import Store
 from leian.errors import InvalidInput
 from leian.graph.followups import followups_of, local_today
@@ -223,23 +224,17 @@ def _assessment(rules: RiskRules, party_id: str, name: str, kind: str, facts: li
 
 def _facts(store: Store, rules: RiskRules, since: str | None, entity_ids: Sequence[str] | None) -> dict[str, list[_CaseFacts]]:
     """Per entity, the dated cases (since ``since``) with the rule words their texts contain."""
-    sql = (f"SELECT m.entity_id, c.id, c.case_date, c.category, c.subtype, c.outcome, c.channel, c.search_text, "
-           f"{', '.join('c.' + level for level in PLACE_LEVELS)} FROM graph_mentions m JOIN cases c ON c.id = m.case_id "
-           "WHERE c.case_date IS NOT NULL")
-    params: list[Any] = []
-    if since:
-        sql += " AND c.case_date >= ?"
-        params.append(since)
+    mentions = "SELECT entity_id, case_id FROM graph_mentions"
     if entity_ids is not None:
         if not entity_ids:
             return {}
-        sql += f" AND m.entity_id IN ({','.join('?' * len(entity_ids))})"
-        params += list(entity_ids)
+        mentions += f" WHERE entity_id IN ({','.join('?' * len(entity_ids))})"
+    columns = ("case_date", "category", "subtype", "outcome", "channel", "search_text", *PLACE_LEVELS)
     pattern = re.compile("|".join(re.escape(normalize_text(w)) for w in rules.words))
     normal = {normalize_text(w): w for w in rules.words}
     found: dict[str, list[_CaseFacts]] = defaultdict(list)
     words_of: dict[str, frozenset[str]] = {}
-    for row in store.conn.execute(sql, params):
+    for row in dated_case_rows(store, mentions, list(entity_ids or ()), columns, since=since):
         case_id = row[1]
         if case_id not in words_of:
             words_of[case_id] = frozenset(normal[m] for m in pattern.findall(row[7] or ""))

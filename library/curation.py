@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leian.data.queries import well_documented_cases
+from leian.data.queries import type_place_counts, well_documented_cases
 from leian.data.record import RESOLVED_OUTCOMES
 from leian.data.taxonomy import Taxonomy
 from leian.library.store import Libraries
@@ -109,16 +109,6 @@ def near_duplicates(
     return found
 
 
-def _entry_types(libs: Libraries, name: str) -> list[Any]:
-    library = libs.get(name)
-    return libs.conn.execute(
-        "SELECT c.category, c.subtype, c.district, COUNT(*) AS n FROM library_entries e"
-        " JOIN cases c ON c.id = e.case_id WHERE e.library_id = ?"
-        " GROUP BY c.category, c.subtype, c.district ORDER BY c.category, c.subtype, c.district",
-        (library.id,),
-    ).fetchall()
-
-
 def coverage(libs: Libraries, name: str, *, taxonomy: Taxonomy | None = None) -> dict[str, Any]:
     """Entries by 大类/小类 × district, and the taxonomy types with no entry.
 
@@ -126,16 +116,15 @@ def coverage(libs: Libraries, name: str, *, taxonomy: Taxonomy | None = None) ->
     ``missing_subtypes`` lists, for every 大类 that has entries, its 小类 without one.
     """
     taxonomy = taxonomy or Taxonomy.default()
-    rows = _entry_types(libs, name)
+    rows = type_place_counts(libs.store, [entry.case_id for entry in libs.entries(name)])
     cells = [
-        {"category": r["category"] or UNKNOWN, "subtype": r["subtype"] or UNKNOWN,
-         "district": r["district"] or UNKNOWN, "entries": r["n"]}
-        for r in rows
+        {"category": category or UNKNOWN, "subtype": subtype or UNKNOWN, "district": district or UNKNOWN, "entries": n}
+        for category, subtype, district, n in rows
     ]
     by_category: dict[str, int] = {}
     for cell in cells:
         by_category[cell["category"]] = by_category.get(cell["category"], 0) + cell["entries"]
-    covered_subtypes = {(r["category"], r["subtype"]) for r in rows}
+    covered_subtypes = {(category, subtype) for category, subtype, _, _ in rows}
     missing_subtypes = {
         category: [s for s in subtypes if (category, s) not in covered_subtypes]
         for category, subtypes in taxonomy.categories.items()

@@ -16,14 +16,6 @@ CORE_TABLES = ("cases", "case_parties", "case_mediators", "case_tags", "changes"
 _SQL = re.compile(r"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+(%s)\b" % "|".join(CORE_TABLES), re.IGNORECASE)
 _STATEMENT = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|REPLACE|CREATE)\b", re.IGNORECASE)
 
-#: Queries that join another package's table with the core tables, not yet split (one per line here, by count).
-#: The count may only fall: a new query on the core tables outside data/ fails this test.
-JOINS_LEFT = {
-    "analytics/hotspots.py": 5,  # identities of parties (graph_mentions or case_parties) joined with case dates
-    "graph/repeats.py": 2,  # graph_places joined with case dates
-    "graph/risk.py": 1,  # graph_mentions joined with the cases' facts
-    "library/curation.py": 1,  # library_entries joined with the cases' types
-}
 
 
 def _modules() -> list[Path]:
@@ -53,16 +45,8 @@ def test_sql_on_core_tables_and_json_extract_stay_in_data():
         relative = path.relative_to(ROOT).as_posix()
         if relative.startswith("data/"):
             continue
-        found = _core_sql(path)
-        if len(found) > JOINS_LEFT.get(relative, 0):
-            offenders += [f"{relative}:{line}: {text}" for line, text in found]
+        offenders += [f"{relative}:{line}: {text}" for line, text in _core_sql(path)]
     assert not offenders, "SQL on the core tables belongs in data/ (data/queries.py or Store):\n" + "\n".join(offenders)
-
-
-def test_the_joins_left_are_still_there():
-    """When a join is split, lower its count in JOINS_LEFT (so the list says what is left)."""
-    for relative, count in JOINS_LEFT.items():
-        assert len(_core_sql(ROOT / relative)) == count, relative
 
 
 def _imports(path: Path):
