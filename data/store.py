@@ -102,7 +102,7 @@ MIGRATIONS: list[str] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: Columns of ``cases`` whose values people pick from (:meth:`Store.value_counts`).
-CHOICE_COLUMNS = ("category", "subtype", "outcome", "channel", "province", "city", "district", "town", "community", "grid")
+CHOICE_COLUMNS = ("category", "subtype", "outcome", "channel", *LEVELS)
 
 
 class BatchResult(NamedTuple):

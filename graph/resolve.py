@@ -49,7 +49,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from leian.data.normalize import mask_phone, normalize_name, phone_is_masked
-from leian.data.places import parse_address
+from leian.data.places import LEVELS, parse_address
 from leian.data.record import Case, Party
 from leian.data.store import Store
 
@@ -241,7 +241,7 @@ def address_key(address: str | None) -> str | None:
         return None
     text = normalize_name(address)
     levels = parse_address(text)
-    for level in ("province", "city", "district", "town", "community", "grid"):
+    for level in LEVELS:
         name = levels.get(level)
         if name and text.startswith(name):
             text = text[len(name):]

@@ -33,10 +33,16 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leian.data.private import private_dir
 from leian.data.readers import FORMATS
+
+if TYPE_CHECKING:
+    from leian.data.ingest import IngestReport
+    from leian.home import Home
+    from leian.web.accounts import User
+    from leian.web.services import Services
 
 __all__ = ["PHASES", "UPLOAD_PREFIX", "UPLOAD_TYPES", "IngestJob", "IngestJobs", "remove_stale_uploads", "safe_filename"]
 
@@ -75,13 +81,13 @@ class IngestJob:
 class IngestJobs:
     """The ingest jobs of one server process; one runs at a time (the store has one writer)."""
 
-    def __init__(self, home: Any) -> None:
+    def __init__(self, home: Home) -> None:
         self._jobs: dict[str, IngestJob] = {}
         self._run_lock = threading.Lock()
         self.uploads_dir = Path(home.root) / "uploads"
         remove_stale_uploads(self.uploads_dir)
 
-    def upload(self, services: Any, user: Any, upload: Any) -> IngestJob:
+    def upload(self, services: Services, user: User, upload: Any) -> IngestJob:
         """Save an uploaded file (a werkzeug ``FileStorage``) and start ingesting it.
 
         Raises:
@@ -104,7 +110,7 @@ class IngestJobs:
             raise
         return self.start(services, user, folder, path, upload.filename)
 
-    def start(self, services: Any, user: Any, folder: Path, path: Path, filename: str) -> IngestJob:
+    def start(self, services: Services, user: User, folder: Path, path: Path, filename: str) -> IngestJob:
         """Ingest ``path`` (inside ``folder``, which is deleted afterwards) in a new thread."""
         from leian.progress import listening
         from leian.web.queries import ingest_file
@@ -112,7 +118,7 @@ class IngestJobs:
         job = IngestJob(filename, user.username)
         self._jobs[job.id] = job
 
-        def committed(report: Any) -> None:
+        def committed(report: IngestReport) -> None:
             job.written = report.stored
 
         def run() -> None:

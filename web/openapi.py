@@ -12,6 +12,7 @@ from typing import Any
 
 from leian.analytics.counts import COUNT_LEVELS, PERIODS, TYPE_LEVELS
 from leian.library.export import FORMATS
+from leian.search.filters import TREE_LEVELS
 from leian.web.accounts import ROLES
 from leian.web.security import ANYONE, PUBLIC, ROUTE_ROLES
 
@@ -45,7 +46,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["name", "level", "count", "children"],
         "properties": {
             "name": _STRING,
-            "level": {"type": "string", "enum": ["city", "district", "town", "community", "grid", "year", "month"]},
+            "level": {"type": "string", "enum": [*TREE_LEVELS, "year", "month"]},
             "count": {"type": "integer", "minimum": 1},
             "children": _TREE,
         },

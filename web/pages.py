@@ -14,7 +14,7 @@ from leian.errors import InvalidInput
 from leian.library.store import REQUIRED_SECTIONS, SECTIONS, LibraryError
 from leian.web import queries
 from leian.web.accounts import ACTION_NAMES, ALL_AREAS_ROLES, ROLES, AccountError
-from leian.analytics.counts import PERIOD_NAMES, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
+from leian.analytics.counts import COUNT_LEVELS, PERIOD_NAMES, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
 from leian.web.api import DOWNLOAD_TYPES, TABLE_TYPES, choice_arg, download, library_export, table_file
 from leian.web.app import current_user, log_in, log_out, services
 from leian.web.jobs import UPLOAD_TYPES
@@ -302,10 +302,14 @@ def chain(case_id: str) -> Any:
     return render_template("chain.html", detail=queries.chain_detail(services(), current_user(), case_id))
 
 
+#: The dashboard's place levels: a deployment serves one city, so its places start at 区县.
+_DASHBOARD_LEVELS = COUNT_LEVELS[1:]
+
+
 def _dashboard_args() -> dict[str, Any]:
     """The dashboard's choices: place level, month or week, 大类 or 小类, and the period looked at (default: latest complete)."""
     return {
-        "level": choice_arg("level", ("district", "town", "community", "grid"), "town", LEVEL_NAMES),
+        "level": choice_arg("level", _DASHBOARD_LEVELS, "town", LEVEL_NAMES),
         "period": choice_arg("period", PERIODS, "month", PERIOD_NAMES),
         "type_level": choice_arg("type_level", TYPE_LEVELS, "category", TYPE_LEVEL_NAMES),
         "at": request.args.get("at") or None,

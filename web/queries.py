@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from leian.data.ingest import IngestReport
 from leian.data.normalize import mask_numbers, normalize_name, person_names, strip_bidi
 from leian.data.places import place_label
 from leian.data.record import Case
@@ -32,6 +33,11 @@ from leian.web.privacy import case_view, mask_address_for, mask_tree, page_maske
 
 if TYPE_CHECKING:
     from leian.data.areas import Area
+    from leian.graph.base import GraphStore
+    from leian.graph.model import Edge, Node
+    from leian.graph.repeats import Chain
+    from leian.graph.resolve import Entity
+    from leian.library.store import Entry, Library
     from leian.web.services import Services
 
 __all__ = [
@@ -352,7 +358,7 @@ def mask_history(services: Services, user: User, case_id: str, history: list[dic
 
 
 def ingest_file(services: Services, user: User, path: Path, filename: str, *,
-                on_commit: Callable[[Any], None] | None = None,
+                on_commit: Callable[[IngestReport], None] | None = None,
                 on_indexing: Callable[[], None] | None = None) -> dict[str, Any]:
     """Ingest one uploaded file as ``leian ingest`` does, bring every index up to date, and report (audited).
 
@@ -360,8 +366,6 @@ def ingest_file(services: Services, user: User, path: Path, filename: str, *,
     cases are stored and the indexes are being updated. The audit row is written whatever happens; an
     index that cannot be updated costs no stored case (the report says so, ``leian reindex`` catches up).
     """
-    from leian.data.ingest import IngestReport
-
     report = services.ingest([path], index=False, on_commit=on_commit)
     # The store's report (its notices come from the indexes, below): the keys in the order the upload page had them.
     answer = {**_run_summary(IngestReport.to_dict(report), [filename]), "stored": report.stored, "ok": report.ok,
@@ -438,7 +442,7 @@ def _masked_reject(reject: dict[str, Any], role: str) -> dict[str, Any]:
     return mask_tree(reject, lambda text: strip_bidi(masker.mask(text)), keep=("id", "source"))
 
 
-def graph_store(services: Services) -> Any:
+def graph_store(services: Services) -> GraphStore:
     """The knowledge graph, opened once; reopened when an ingest elsewhere (the CLI) has moved past it."""
     from leian.graph.factory import open_graph
 
@@ -504,7 +508,7 @@ def neighborhood(services: Services, user: User, node_id: str, hops: int = 1) ->
     return answer
 
 
-def _graph_in_area(center: str, nodes: dict[str, Any], edges: list[Any], ids: set[str]) -> tuple[dict[str, Any], list[Any]]:
+def _graph_in_area(center: str, nodes: dict[str, Node], edges: list[Edge], ids: set[str]) -> tuple[dict[str, Node], list[Edge]]:
     """The part of a neighbourhood a user of an area may see: its cases in ``ids``, and the other nodes
     still linked to ``center`` through them (a party is not shown by way of a case elsewhere)."""
     from leian.graph.model import label_of, plain_id
@@ -549,11 +553,11 @@ def party_timeline(services: Services, user: User, case_id: str) -> dict[str, An
             "repeat_of": linked[:position] if position > 0 else [], "repeated_by": linked[position + 1:] if position >= 0 else []}
 
 
-def _party_name(services: Services, user: User, entity: Any) -> str:
+def _party_name(services: Services, user: User, entity: Entity) -> str:
     return entity.name if sees_names(user.role) or entity.kind == "organization" else mask_known_names(services, user, entity.name)
 
 
-def _shown_chains(services: Services, user: User, chains: list[Any]) -> list[dict[str, Any]]:
+def _shown_chains(services: Services, user: User, chains: list[Chain]) -> list[dict[str, Any]]:
     """The chains as ``user`` may see them: their cases as short items, names masked for roles that see none."""
     return [{**chain, "cases": _case_items(services, user, chain["case_ids"][:_LISTED])}
             for chain in _chains_in_view(services, user, [_masked_chain(services, user, c.to_dict()) for c in chains])]
@@ -806,14 +810,14 @@ def library_detail(services: Services, user: User, library_id: int) -> dict[str,
     return {"library": libs.get(name).to_dict(), "entries": listed}
 
 
-def create_library(services: Services, user: User, name: str, description: str = "") -> Any:
+def create_library(services: Services, user: User, name: str, description: str = "") -> Library:
     """A new library (audited); LibraryError for an empty or taken name."""
     library = services.libraries().create(name, description=description)
     services.accounts.audit(user.username, "library_create", target=library.name)
     return library
 
 
-def rename_library(services: Services, user: User, library_id: int, new_name: str, description: str | None = None) -> Any:
+def rename_library(services: Services, user: User, library_id: int, new_name: str, description: str | None = None) -> Library:
     """Rename library ``library_id`` (and set its description); audited."""
     libs = services.libraries()
     old = library_name(services, library_id)
@@ -850,7 +854,7 @@ def add_to_library(services: Services, user: User, library_id: int, case_ids: li
 
 
 def edit_entry(services: Services, user: User, library_id: int, case_id: str, *, sections: dict[str, str] | None = None,
-               tags: list[str] | None = None) -> Any:
+               tags: list[str] | None = None) -> Entry:
     """Set sections and tags of an entry; only what changed is written and audited."""
     from leian.library.store import LibraryError
 
@@ -874,7 +878,7 @@ def edit_entry(services: Services, user: User, library_id: int, case_id: str, *,
     return after
 
 
-def advance_entry(services: Services, user: User, library_id: int, case_id: str, action: str) -> Any:
+def advance_entry(services: Services, user: User, library_id: int, case_id: str, action: str) -> Entry:
     """Review (``action`` = review) or publish an entry as ``user``; audited."""
     libs = services.libraries()
     name = library_name(services, library_id)
