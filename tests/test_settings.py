@@ -45,6 +45,7 @@ def test_no_config_gives_the_defaults_and_a_config_is_read(tmp_path):
 
 @pytest.mark.parametrize("config, expected", [
     ('[embeddings]\nmodel = "no-such-model"\n', "[embeddings] model 不是可用的模型：'no-such-model'"),
+    ('[embeddings]\nruntime = "tensorflow"\n', "[embeddings] runtime 须为 'onnx'、'torch' 之一（实为 'tensorflow'）"),
     ('[search]\nindex_kind = "hnsw"\n', "[search] index_kind 须为 'auto'、'flat'、'ivf' 之一（实为 'hnsw'）"),
     ('[search]\nnprobe = "8"\n', "[search] nprobe 须为整数（实为 '8'）"),
     ('[graph]\nuri = "http://graph:7474"\n', "[graph] uri 须为 Bolt 地址"),

