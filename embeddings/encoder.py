@@ -45,13 +45,15 @@ class Encoder:
 
     Attributes:
         model_id: stable name of the model and runtime (cache key of its vectors).
+        spec: the model and runtime as :func:`load_encoder` takes them (``m3e-small@onnx``).
         dim: vector dimension.
         max_tokens: the model's window; longer texts are truncated.
         texts_encoded: how many texts this encoder has encoded in this process.
     """
 
-    def __init__(self, model_id: str, *, dim: int, max_tokens: int):
+    def __init__(self, model_id: str, spec: str, *, dim: int, max_tokens: int):
         self.model_id = model_id
+        self.spec = spec
         self.dim = dim
         self.max_tokens = max_tokens
         self.texts_encoded = 0
@@ -77,8 +79,9 @@ class Encoder:
 class TorchEncoder(Encoder):
     """A sentence-transformers model run by torch."""
 
-    def __init__(self, model_id: str, model: object):
-        super().__init__(model_id, dim=int(model.get_embedding_dimension()), max_tokens=int(model.max_seq_length))
+    def __init__(self, model_id: str, name: str, model: object):
+        super().__init__(model_id, f"{name}@torch", dim=int(model.get_embedding_dimension()),
+                         max_tokens=int(model.max_seq_length))
         self.model = model
 
     def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
@@ -94,18 +97,26 @@ def resolve_model(model: str | None) -> str:
 def split_runtime(model: str | None) -> tuple[str, str]:
     """A model and the runtime that runs it: ``m3e-small@torch`` names one; without ``@`` the default runtime.
 
-    Only the shipped m3e-small has an ONNX export: every other model runs on torch.
+    A model id (:func:`model_id_for`) names its runtime too. Only the shipped m3e-small has an
+    ONNX export: every other model runs on torch.
 
-    >>> split_runtime("m3e-small@torch"), split_runtime(None)
-    (('m3e-small', 'torch'), ('m3e-small', 'onnx'))
+    >>> split_runtime("m3e-small@torch"), split_runtime(None), split_runtime("m3e-small@onnx-int8ffn")
+    (('m3e-small', 'torch'), ('m3e-small', 'onnx'), ('m3e-small', 'onnx'))
     >>> split_runtime("/models/bge-small-zh@onnx")
     ('/models/bge-small-zh', 'torch')
     """
-    name = resolve_model(model)
+    base, runtime = _named_runtime(resolve_model(model))
+    return base, (runtime or DEFAULT_RUNTIME) if base == DEFAULT_MODEL else "torch"
+
+
+def _named_runtime(name: str) -> tuple[str, str | None]:
+    """``name`` without the runtime it names, and that runtime (None if it names none)."""
+    from leian.embeddings.onnx import MODEL_ID
+
+    if name == MODEL_ID:
+        return DEFAULT_MODEL, "onnx"
     base, at, runtime = name.rpartition("@")
-    if not (at and runtime in RUNTIMES):
-        base, runtime = name, DEFAULT_RUNTIME
-    return base, runtime if base == DEFAULT_MODEL else "torch"
+    return (base, runtime) if at and runtime in RUNTIMES else (name, None)
 
 
 def model_for_home(home: Home | None, model: str | None = None) -> str:
@@ -113,7 +124,7 @@ def model_for_home(home: Home | None, model: str | None = None) -> str:
     if not model and home is not None:
         model = home.settings.embeddings.model
     name = resolve_model(model)
-    if home is None or name.rpartition("@")[2] in RUNTIMES:
+    if home is None or _named_runtime(name)[1]:
         return name
     return f"{name}@{home.settings.embeddings.runtime}"
 
@@ -187,4 +198,4 @@ def _load_torch(name: str) -> TorchEncoder:
         loaded = SentenceTransformer(location, device="cpu")
     except OSError as exc:
         raise RuntimeError(f"无法离线载入向量模型 {name!r}：{exc}") from None
-    return TorchEncoder(model_id, loaded)
+    return TorchEncoder(model_id, name, loaded)

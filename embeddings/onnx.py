@@ -63,7 +63,8 @@ class OnnxEncoder(Encoder):
         max_tokens = 512  # m3e-small's window, as sentence-transformers truncates it
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()
-        super().__init__(MODEL_ID, dim=int(self.session.get_outputs()[0].shape[-1]), max_tokens=max_tokens)
+        dim = int(self.session.get_outputs()[0].shape[-1])
+        super().__init__(MODEL_ID, f"{DEFAULT_MODEL}@onnx", dim=dim, max_tokens=max_tokens)
 
     def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
         from tqdm import tqdm

@@ -463,7 +463,7 @@ def sweep(
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="leian-tellings-") as scratch:
-            data = tellings_signals(load_tellings(data_dir, split)[:limit], Path(cache) if cache else Path(scratch), model=encoder.model_id)
+            data = tellings_signals(load_tellings(data_dir, split)[:limit], Path(cache) if cache else Path(scratch), model=encoder.spec)
         rows = [r for r in tellings_rows(data, DEFAULT_WEIGHTS) if r["telling"] == "all" and r["method"] != "fused"]
         for weights in grid:
             table = [r for r in tellings_rows(data, weights, methods=("fused",))]
@@ -512,7 +512,7 @@ def run(
 
         with tempfile.TemporaryDirectory(prefix="leian-tellings-") as scratch:
             rows = load_tellings(data_dir, split)[:limit]
-            data = tellings_signals(rows, Path(cache) if cache else Path(scratch), distractors=distractors, model=encoder.model_id)
+            data = tellings_signals(rows, Path(cache) if cache else Path(scratch), distractors=distractors, model=encoder.spec)
         return {"benchmark": "tellings", "data": str(data_dir), "split": split, "distractors": distractors, "size": len(data),
                 "model": encoder.model_id, "weights": weights.to_dict(), "metrics": METRICS["tellings"],
                 "rows": tellings_rows(data, weights), "baselines": []}

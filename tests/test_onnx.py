@@ -52,6 +52,8 @@ def test_onnx_vectors_are_torch_vectors_within_cosine_099():
     onnx, torch = load_encoder("m3e-small@onnx"), load_encoder("m3e-small@torch")
     assert (onnx.model_id, torch.model_id) == (MODEL_ID, "m3e-small") and onnx.dim == torch.dim == 512
     assert model_path().is_file()
+    # What an encoder says it is loads it again (the ONNX id names its runtime too).
+    assert load_encoder(onnx.spec) is onnx and load_encoder(MODEL_ID) is onnx and load_encoder(torch.spec) is torch
     texts = (QUERIES + [prepare_query(q) for q in TRADITIONAL] + TRADITIONAL + [TRANSCRIPT, prepare_query(TRANSCRIPT)]
              + [piece for text in _sample_texts() for piece in pieces(text)])
     a, b = onnx.encode(texts), torch.encode(texts)
