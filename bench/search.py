@@ -32,6 +32,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import encoder as encoder_bench  # bench/encoder.py: torch vs ONNX, bulk ingest vs the raw encoder
 from leian.embeddings.encoder import load_encoder
 from leian.embeddings.text import prepare_query, text_hash
 from leian.search.faiss import FaissIndex
@@ -169,7 +170,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="Queries per measurement.")
     parser.add_argument("--engine-home", type=Path, help="A home of generated cases: time whole searches on a copy of it (see above).")
     parser.add_argument("--work", type=Path, default=Path("/work/bench-homes"), help="Where the copy of --engine-home is kept.")
+    parser.add_argument("--encoder-rounds", type=int, default=3, help="Rounds of the torch vs ONNX encoder table (0: skip it).")
+    parser.add_argument("--encoder-ingest", type=int, default=200, help="Generated cases of the bulk-ingest vs raw-encoder row.")
     args = parser.parse_args()
+    if args.encoder_rounds:
+        encoder_bench.report(args.encoder_rounds, args.encoder_ingest, args.work / "encoder")
+        print()
     import faiss
 
     faiss.omp_set_num_threads(1)
