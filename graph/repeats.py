@@ -44,7 +44,7 @@ from leian.data.normalize import normalize_name
 from leian.data.places import parse_address
 from leian.data.queries import case_dates, ordered_by_date, repeat_places
 from leian.data.store import Store
-from leian.graph.resolve import Mention, Resolver, address_key
+from leian.graph.resolve import Resolver, address_key
 from leian.progress import progress_bar
 from leian.settings import RepeatSettings
 
@@ -101,20 +101,25 @@ class Chain:
         return data
 
 
-def link_keys(mentions: list[Mention], street: str | None) -> set[str]:
-    """The link keys of one case: each pair of distinct parties, each party with the case's street address.
+def link_keys(parties: Iterable[tuple[str | None, str | None]], street: str | None) -> set[str]:
+    """The link keys of one case from its parties' ``(entity id, address key)``: each pair of distinct
+    parties, each party with the case's street address.
 
     The address is where the dispute happened (the case's ``location.address``,
     as :func:`~leian.graph.resolve.address_key`), not a party's home, so one
     person with two disputes elsewhere is not a repeat; only a case without an
     address of its own falls back to its parties' addresses.
+
+    >>> sorted(link_keys([("P1", "东街12"), ("P2", None)], None))
+    ['addr:P1|东街12', 'pair:P1|P2']
     """
-    entities = sorted({m.entity_id for m in mentions if m.entity_id})
+    parties = list(parties)
+    entities = sorted({e for e, _ in parties if e})
     keys = {f"pair:{a}|{b}" for a, b in itertools.combinations(entities, 2)}
     if street:
         keys |= {f"addr:{entity}|{street}" for entity in entities}
     else:
-        keys |= {f"addr:{m.entity_id}|{m.address_key}" for m in mentions if m.address_key and m.entity_id}
+        keys |= {f"addr:{e}|{address}" for e, address in parties if address and e}
     return keys
 
 
@@ -148,18 +153,12 @@ def resolve_changes(store: Store, *, progress: bool = False, settings: RepeatSet
         batch = changes[start : start + _BATCH]
         latest = {c.case_id: c for c in batch}
         cases = store.get_many([cid for cid, c in latest.items() if c.op == "upsert"])
+        ids = list(latest)
         with store.transaction() as conn:
-            pending: list[str] = []
-            for case_id in latest:
-                conn.execute("DELETE FROM graph_links WHERE case_id = ?", (case_id,))
-                case = cases.get(case_id)
-                former = resolver.remove_case(case_id)
-                pending += [f"e:{e}" for e in former]
-                if case is None:
-                    conn.execute("DELETE FROM graph_flags WHERE case_id = ?", (case_id,))
-                    continue
-                resolver.stage_case(case)
-                pending.append(f"c:{case_id}")
+            conn.execute(f"DELETE FROM graph_links WHERE case_id IN ({','.join('?' * len(ids))})", ids)
+            conn.executemany("DELETE FROM graph_flags WHERE case_id = ?", [(c,) for c in ids if c not in cases])
+            pending = [f"e:{e}" for e in resolver.remove_cases(ids)] + [f"c:{c}" for c in ids if c in cases]
+            resolver.stage_cases([cases[c] for c in ids if c in cases])
             conn.executemany("INSERT OR IGNORE INTO graph_pending VALUES (?)", [(p,) for p in pending])
             resolver.set_state("staged_seq", str(batch[-1].seq))
         bar.update(len(batch))
@@ -187,7 +186,7 @@ def _reconcile(store: Store, resolver: Resolver, items: list[str], seq: int, *, 
         seeds = entity_ids if number == len(chunks) - 1 else []
         with store.transaction() as conn:
             changed = resolver.reconcile(chunk, seeds, done=done)
-            _rewrite_links(store, resolver, changed)
+            _rewrite_links(store, changed)
             moved = changed - set(case_ids)
             conn.executemany("INSERT INTO graph_moved VALUES (?, ?) ON CONFLICT(case_id) DO UPDATE SET seq = excluded.seq",
                              [(c, seq) for c in moved])
@@ -198,19 +197,20 @@ def _reconcile(store: Store, resolver: Resolver, items: list[str], seq: int, *, 
     return touched
 
 
-def _rewrite_links(store: Store, resolver: Resolver, case_ids: Iterable[str]) -> None:
+def _rewrite_links(store: Store, case_ids: Iterable[str]) -> None:
     ids = list(case_ids)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         streets = dict(store.conn.execute(f"SELECT case_id, street FROM graph_places WHERE case_id IN ({marks})", chunk).fetchall())
-        mentions: dict[str, list[Mention]] = defaultdict(list)
-        for case_id in chunk:
-            mentions[case_id] = resolver.case_mentions(case_id)
+        parties: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+        for case_id, entity_id, address in store.conn.execute(
+                f"SELECT case_id, entity_id, address_key FROM graph_mentions WHERE case_id IN ({marks})", chunk):
+            parties[case_id].append((entity_id, address))
         store.conn.execute(f"DELETE FROM graph_links WHERE case_id IN ({marks})", chunk)
         store.conn.executemany(
             "INSERT INTO graph_links VALUES (?, ?)",
-            [(key, case_id) for case_id in chunk for key in link_keys(mentions[case_id], streets.get(case_id))],
+            [(key, case_id) for case_id in chunk for key in link_keys(parties[case_id], streets.get(case_id))],
         )
 
 

@@ -489,10 +489,10 @@ class Resolver:
                 self.set_state("store_id", value)
         return value
 
-    def _new_entity_id(self) -> str:
-        number = int(self.state("next_entity", "1"))
-        self.set_state("next_entity", str(number + 1))
-        return f"P{number:07d}"
+    def _new_entity_id(self, counter: list[int]) -> str:
+        """The next entity id from ``counter`` (``[next number]``, written back by :meth:`reconcile`)."""
+        counter[0] += 1
+        return f"P{counter[0] - 1:07d}"
 
     # -- reading -------------------------------------------------------------
 
@@ -515,27 +515,31 @@ class Resolver:
 
     # -- writing -------------------------------------------------------------
 
-    def stage_case(self, case: Case) -> list[Mention]:
-        """Replace a case's mentions with unresolved ones (call inside a transaction; then :meth:`reconcile`)."""
-        self.remove_case(case.id)
-        mentions = [mention_of(case, i) for i in range(len(case.parties))]
-        for m in mentions:
-            m.entity_id = ""
-            m.partners = [(o.name_key, o.phone, o.id_number, o.name.strip()) for o in mentions if o is not m]
-        self.conn.executemany(f"INSERT INTO graph_mentions VALUES ({','.join('?' * _COLUMNS)})", [_mention_row(m) for m in mentions])
-        street = address_key(case.location.get("address"))
-        self.conn.execute(
+    def stage_cases(self, cases: Sequence[Case]) -> None:
+        """Replace these cases' mentions with unresolved ones (call inside a transaction after
+        :meth:`remove_cases`; then :meth:`reconcile`)."""
+        rows, places = [], []
+        for case in cases:
+            mentions = [mention_of(case, i) for i in range(len(case.parties))]
+            for m in mentions:
+                m.entity_id = ""
+                m.partners = [(o.name_key, o.phone, o.id_number, o.name.strip()) for o in mentions if o is not m]
+            rows += [_mention_row(m) for m in mentions]
+            places.append((case.id, address_key(case.location.get("address")), case.location.get("town"), case.location.get("community")))
+        self.conn.executemany(f"INSERT INTO graph_mentions VALUES ({','.join('?' * _COLUMNS)})", rows)
+        self.conn.executemany(
             "INSERT INTO graph_places VALUES (?, ?, ?, ?) ON CONFLICT(case_id) DO UPDATE SET "
-            "street = excluded.street, town = excluded.town, community = excluded.community",
-            (case.id, street, case.location.get("town"), case.location.get("community")),
-        )
-        return mentions
+            "street = excluded.street, town = excluded.town, community = excluded.community", places)
 
-    def remove_case(self, case_id: str) -> set[str]:
-        """Delete a case's mentions; returns the entities they belonged to (to reconcile what is left of them)."""
-        former = {r[0] for r in self.conn.execute("SELECT entity_id FROM graph_mentions WHERE case_id = ?", (case_id,)) if r[0]}
-        self.conn.execute("DELETE FROM graph_mentions WHERE case_id = ?", (case_id,))
-        self.conn.execute("DELETE FROM graph_places WHERE case_id = ?", (case_id,))
+    def remove_cases(self, case_ids: Sequence[str]) -> set[str]:
+        """Delete these cases' mentions; returns the entities they belonged to (to reconcile what is left of them)."""
+        former: set[str] = set()
+        for start in range(0, len(case_ids), 500):
+            chunk = list(case_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            former |= {r[0] for r in self.conn.execute(f"SELECT entity_id FROM graph_mentions WHERE case_id IN ({marks})", chunk) if r[0]}
+            self.conn.execute(f"DELETE FROM graph_mentions WHERE case_id IN ({marks})", chunk)
+            self.conn.execute(f"DELETE FROM graph_places WHERE case_id IN ({marks})", chunk)
         return former
 
     def reconcile(self, case_ids: Iterable[str], entity_ids: Iterable[str] = (), *, done: set[int] | None = None) -> set[str]:
@@ -556,12 +560,16 @@ class Resolver:
                 f"SELECT rowid, * FROM graph_mentions WHERE entity_id IN ({','.join('?' * len(chunk))})", chunk
             ).fetchall()
         changed = set(case_ids)
+        first = int(self.state("next_entity", "1"))
+        counter = [first]
         for row in sorted(seeds, key=lambda r: r["rowid"]):
             if row["rowid"] in done:
                 continue
             component = self._component(row)
             done.update(component)
-            changed |= self._resolve_component(list(component.values()))
+            changed |= self._resolve_component(list(component.values()), counter)
+        if counter[0] != first:
+            self.set_state("next_entity", str(counter[0]))
         return changed
 
     def _component(self, seed: sqlite3.Row) -> dict[int, sqlite3.Row]:
@@ -582,7 +590,7 @@ class Resolver:
                 break
         return found
 
-    def _resolve_component(self, rows: list[sqlite3.Row]) -> set[str]:
+    def _resolve_component(self, rows: list[sqlite3.Row], counter: list[int]) -> set[str]:
         """Resolve one component's mentions in date order and write what changed; returns the cases touched."""
         mentions = [_mention_from_row(r) for r in rows]
         by_case: dict[str, list[Mention]] = {}
@@ -598,7 +606,7 @@ class Resolver:
         for entity in sorted(memory.entities.values(), key=lambda e: min((m.case_date or "", m.case_id) for m in e.mentions)):
             counts = Counter(m.entity_id for m in entity.mentions if m.entity_id)
             reusable = [e for e, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if e not in used]
-            entity_id = reusable[0] if reusable else self._new_entity_id()
+            entity_id = reusable[0] if reusable else self._new_entity_id(counter)
             used.add(entity_id)
             for m in entity.mentions:
                 reasons = memory.reasons[(m.case_id, m.position)]
