@@ -42,7 +42,6 @@ __all__ = [
     "party_case_totals",
     "repeat_parties",
     "repeat_places",
-    "dated_case_rows",
     "ordered_by_date",
     "type_place_counts",
 ]
@@ -288,17 +287,6 @@ def repeat_places(store: Store, places_sql: str, min_cases: int, limit: int,
         "GROUP BY p.town, p.community, p.street HAVING n >= ? ORDER BY n DESC, p.town, p.community, p.street LIMIT ?",
         (*params, min_cases, limit),
     ).fetchall()
-
-
-def dated_case_rows(store: Store, rows_sql: str, params: Sequence[Any], columns: Sequence[str], *,
-                    since: str | None = None) -> Iterator[sqlite3.Row]:
-    """Each row of ``rows_sql`` (with a ``case_id`` column; ``params`` its parameters) whose case has a date (from
-    ``since`` on), followed by the case's ``columns``."""
-    names = ", ".join(f"c.{column}" for column in _checked(columns))
-    sql = f"SELECT r.*, {names} FROM ({rows_sql}) r JOIN cases c ON c.id = r.case_id WHERE c.case_date IS NOT NULL"
-    if since:
-        sql += " AND c.case_date >= ?"
-    yield from store.conn.execute(sql, [*params, *([since] if since else [])])
 
 
 def ordered_by_date(store: Store, case_ids: Iterable[str]) -> list[str]:

@@ -14,13 +14,13 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from leian.data.store import Store
 from leian.errors import InvalidInput, NotFound
 from leian.clock import local_time, timezone
-from leian.graph.resolve import Entity, Resolver
+from leian.graph.resolve import Resolver
 
 __all__ = ["local_today", "to_local", "record_followup", "followups_of", "find_party"]
 
@@ -84,17 +84,19 @@ def _item(number: int, note: str, by: str, stamp: str, source: str) -> dict[str,
             "source": source}
 
 
-def followups_of(store: Store, entities: Mapping[str, Entity]) -> dict[str, list[dict[str, Any]]]:
+def followups_of(store: Store, entity_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """Every revisit of these parties (by entity id or anchored on one of their mentions), oldest first."""
     Resolver(store)
-    found: dict[str, list[dict[str, Any]]] = {e: [] for e in entities}
-    if not entities:
+    found: dict[str, list[dict[str, Any]]] = {e: [] for e in entity_ids}
+    if not found:
         return found
-    owner = {(m.case_id, m.position): e for e, entity in entities.items() for m in entity.mentions}
+    # The anchor's entity now, when the party was merged or split since; else the entity it was recorded for.
     rows = store.conn.execute(
-        "SELECT id, entity_id, anchor_case, anchor_position, note, recorded_by, recorded_at, source FROM graph_followups ORDER BY recorded_at, id")
-    for number, entity_id, case_id, position, note, by, stamp, source in rows:
-        target = owner.get((case_id, position)) or (entity_id if entity_id in found else None)
+        "SELECT f.id, f.entity_id, m.entity_id, f.note, f.recorded_by, f.recorded_at, f.source FROM graph_followups f "
+        "LEFT JOIN graph_mentions m ON m.case_id = f.anchor_case AND m.position = f.anchor_position "
+        "ORDER BY f.recorded_at, f.id")
+    for number, entity_id, owner, note, by, stamp, source in rows:
+        target = owner if owner in found else entity_id if entity_id in found else None
         if target is not None:
             found[target].append(_item(number, note, by, stamp, source))
     return found

@@ -42,7 +42,7 @@ def due_followups(store: Store, today: dt.date, *, due_only: bool = False) -> li
     """The parties of the 风险台账 with a revisit due (only those due by ``today`` with ``due_only``),
     earliest first, each with its last revisit."""
     found = [a for a in register(store, today=today) if a.due and (not due_only or a.due <= today.isoformat())]
-    visits = followups_of(store, Resolver(store).entities([a.party_id for a in found]))
+    visits = followups_of(store, [a.party_id for a in found])
     return [{"party_id": a.party_id, "name": a.name, "level": a.level, "colour": a.colour, "due": a.due,
              "overdue": a.due <= today.isoformat(), "every_days": a.every_days, "cadence": a.cadence,
              "responsible": a.responsible, "responsible_body": a.body,

@@ -67,6 +67,7 @@ __all__ = [
     "is_anonymous",
     "name_features",
     "conflicts",
+    "preferred_name",
 ]
 
 #: Tables the graph package owns in the case store (``component_schema`` "graph").
@@ -147,6 +148,17 @@ MIGRATIONS = [
         source TEXT NOT NULL
     );
     CREATE INDEX graph_followups_entity ON graph_followups(entity_id)
+    """,
+    # What the 风险台账 reads of each dated case (graph/risk.py), kept in step with the change log.
+    """
+    CREATE TABLE graph_risk_facts (
+        case_id TEXT PRIMARY KEY,
+        case_date TEXT NOT NULL,
+        category TEXT, subtype TEXT, outcome TEXT, channel TEXT,
+        words TEXT NOT NULL,
+        places TEXT NOT NULL
+    );
+    CREATE INDEX graph_risk_facts_date ON graph_risk_facts(case_date)
     """,
 ]
 
@@ -320,6 +332,16 @@ def mention_of(case: Case, position: int, party: Party | None = None) -> Mention
     )
 
 
+def preferred_name(spellings: Iterable[str]) -> str:
+    """The name a party goes by: its most used spelling, normalised (ties: the longest, the fullest organisation name).
+
+    >>> preferred_name(["梁穎", "梁颖", "梁　颖", "梁颖（邻居）"])
+    '梁颖'
+    """
+    counts = Counter(normalize_name(name) for name in spellings)
+    return max(counts, key=lambda name: (counts[name], len(name), name))
+
+
 @dataclass
 class Entity:
     """A resolved party: its mentions and what they say together."""
@@ -335,8 +357,7 @@ class Entity:
     @property
     def name(self) -> str:
         """The most used spelling, normalised (ties: the longest, the fullest organisation name)."""
-        counts = Counter(normalize_name(m.name) for m in self.mentions)
-        return max(counts, key=lambda name: (counts[name], len(name), name))
+        return preferred_name(m.name for m in self.mentions)
 
     @property
     def names(self) -> list[str]:

@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import tomllib
 from collections import defaultdict
@@ -32,13 +33,14 @@ from typing import Any
 
 from leian.data.normalize import normalize_text
 from leian.data.places import LEVELS as PLACE_LEVELS
-from leian.data.queries import dated_case_rows
+from leian.data.record import Case
 from leian.data.store import Store
 from leian.errors import InvalidInput
 from leian.graph.followups import followups_of, local_today
-from leian.graph.resolve import Resolver
+from leian.graph.resolve import Resolver, preferred_name
+from leian.progress import progress_bar
 
-__all__ = ["LEVELS", "COLOURS", "LEVEL_NAMES", "RULES_FILE", "RiskRules", "Assessment", "assess", "register"]
+__all__ = ["LEVELS", "COLOURS", "LEVEL_NAMES", "RULES_FILE", "RiskRules", "Assessment", "assess", "register", "refresh_facts"]
 
 #: The five levels, lowest first.
 LEVELS = ("平安", "微", "低", "中", "高")
@@ -222,62 +224,118 @@ def _assessment(rules: RiskRules, party_id: str, name: str, kind: str, facts: li
                       plan["cadence"], plan["responsible"], plan["body"], places, history)
 
 
-def _facts(store: Store, rules: RiskRules, since: str | None, entity_ids: Sequence[str] | None) -> dict[str, list[_CaseFacts]]:
-    """Per entity, the dated cases (since ``since``) with the rule words their texts contain."""
-    mentions = "SELECT entity_id, case_id FROM graph_mentions"
-    if entity_ids is not None:
-        if not entity_ids:
-            return {}
-        mentions += f" WHERE entity_id IN ({','.join('?' * len(entity_ids))})"
-    columns = ("case_date", "category", "subtype", "outcome", "channel", "search_text", *PLACE_LEVELS)
+#: ``graph_state`` keys: the last store change the facts table has applied, and the rule words it was read with.
+RISK_SEQ = "risk_seq"
+RISK_WORDS = "risk_words"
+_UNSETTLED = ("调解失败", "处理中", "转诉讼")
+
+
+def _case_facts(case: Case, pattern: re.Pattern, normal: dict[str, str]) -> tuple:
+    """The ``graph_risk_facts`` row of a dated case: its facts and the rule words its texts say
+    (the account, and the handling and agreement, where 告诫书 and 保护令 are issued)."""
+    texts = normalize_text("\n".join(t for t in (case.handling, case.agreement) if t))
+    words = sorted({normal[m] for text in (case.search_text, texts) for m in pattern.findall(text)})
+    places = [case.location[level] for level in PLACE_LEVELS if case.location.get(level)]
+    return (case.id, case.date[:10], case.category, case.subtype, case.outcome, case.channel,
+            json.dumps(words, ensure_ascii=False), json.dumps(places, ensure_ascii=False))
+
+
+def refresh_facts(store: Store, rules: RiskRules | None = None, *, full: bool = False, progress: bool = False) -> int:
+    """Bring ``graph_risk_facts`` up to date with the store's change log; returns how many cases were read.
+
+    Only the cases changed since the watermark are read (all of them with ``full``,
+    or when the rules' words changed since the table was filled), so the register
+    costs a join of the graph's own tables, not a pass over every case text.
+    """
+    rules = rules or RiskRules.load()
+    resolver = Resolver(store)
+    signature = json.dumps(rules.words, ensure_ascii=False)
+    last = store.last_change()
+    seq = 0 if full or resolver.state(RISK_WORDS, "") != signature else int(resolver.state(RISK_SEQ))
+    if seq >= last and not full:
+        return 0
+    latest = {c.case_id: c.op for c in store.changes_since(seq) if c.seq <= last}
     pattern = re.compile("|".join(re.escape(normalize_text(w)) for w in rules.words))
     normal = {normalize_text(w): w for w in rules.words}
+    ids = list(latest)
+    bar = progress_bar(len(ids), "风险台账", enabled=progress)
+    if seq == 0:
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM graph_risk_facts")
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        cases = store.get_many([c for c in chunk if latest[c] == "upsert"])
+        with store.transaction() as conn:
+            conn.executemany("DELETE FROM graph_risk_facts WHERE case_id = ?", [(c,) for c in chunk])
+            conn.executemany("INSERT INTO graph_risk_facts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             [_case_facts(case, pattern, normal) for case in cases.values() if case.date])
+        bar.update(len(chunk))
+    bar.close()
+    with store.transaction():
+        resolver.set_state(RISK_SEQ, str(last))
+        resolver.set_state(RISK_WORDS, signature)
+    return len(ids)
+
+
+def _facts(store: Store, since: str | None, entity_ids: Sequence[str] | None) -> dict[str, list[_CaseFacts]]:
+    """Per entity, its dated cases (since ``since``) with their rule words: of these entities, or of every
+    entity that can score (more than one case, or one a rule other than the count ones looks at)."""
+    rows = "SELECT m.entity_id, f.* FROM graph_mentions m JOIN graph_risk_facts f ON f.case_id = m.case_id"
+    where, params = [], []
+    if since:
+        where.append("f.case_date >= ?")
+        params.append(since)
+    if entity_ids is not None:
+        where.append(f"m.entity_id IN ({','.join('?' * len(entity_ids))})")
+        params += list(entity_ids)
+    else:
+        where.append(f"m.entity_id IN (SELECT m.entity_id FROM graph_mentions m JOIN graph_risk_facts f ON f.case_id = m.case_id "
+                     f"{'WHERE f.case_date >= ? ' if since else ''}GROUP BY m.entity_id HAVING COUNT(*) > 1 OR MAX("
+                     f"f.words != '[]' OR f.channel = '110非警务警情' OR f.category = '婚姻家庭' "
+                     f"OR f.outcome IN ({','.join('?' * len(_UNSETTLED))})))")
+        params += ([since] if since else []) + list(_UNSETTLED)
     found: dict[str, list[_CaseFacts]] = defaultdict(list)
-    words_of: dict[str, frozenset[str]] = {}
-    for row in dated_case_rows(store, mentions, list(entity_ids or ()), columns, since=since):
-        case_id = row[1]
-        if case_id not in words_of:
-            words_of[case_id] = frozenset(normal[m] for m in pattern.findall(row[7] or ""))
-        places = tuple(p for p in row[8:] if p)
-        found[row[0]].append(_CaseFacts(case_id, row[2][:10], row[3], row[4], row[5], row[6], words_of[case_id], places))
+    for row in store.conn.execute(rows + " WHERE " + " AND ".join(where), params):
+        found[row[0]].append(_CaseFacts(row[1], row[2], row[3], row[4], row[5], row[6],
+                                        frozenset(json.loads(row[7])), tuple(json.loads(row[8]))))
     return found
 
 
-def _read_handling(store: Store, rules: RiskRules, facts: Sequence[_CaseFacts]) -> None:
-    """Add the words the handling and agreement of these cases say (告诫书 is issued there, not in the facts)."""
-    pattern = re.compile("|".join(re.escape(normalize_text(w)) for w in rules.words))
-    normal = {normalize_text(w): w for w in rules.words}
-    ids = list(dict.fromkeys(f.case_id for f in facts))
-    extra: dict[str, frozenset[str]] = {}
-    for start in range(0, len(ids), 500):
-        for case_id, case in store.get_many(ids[start : start + 500]).items():
-            text = normalize_text("\n".join(t for t in (case.handling, case.agreement) if t))
-            extra[case_id] = frozenset(normal[m] for m in pattern.findall(text))
-    for f in facts:
-        f.words = f.words | extra.get(f.case_id, frozenset())
+def _names(store: Store, entity_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(name, kind) of each resolved party among ``entity_ids``."""
+    spellings: dict[str, list[str]] = defaultdict(list)
+    kinds: dict[str, str] = {}
+    for start in range(0, len(entity_ids), 500):
+        chunk = list(entity_ids[start : start + 500])
+        for entity_id, name, kind in store.conn.execute(
+                f"SELECT entity_id, name, kind FROM graph_mentions WHERE entity_id IN ({','.join('?' * len(chunk))}) "
+                "ORDER BY rowid", chunk):
+            spellings[entity_id].append(name)
+            kinds.setdefault(entity_id, kind)
+    return {e: (preferred_name(names), kinds[e]) for e, names in spellings.items()}
 
 
 def assess(store: Store, party_id: str, *, today: dt.date | None = None, rules: RiskRules | None = None) -> Assessment:
     """One party's level, reasons, revisit plan, level history and cases (all its dated cases, not only recent)."""
     rules = rules or RiskRules.load()
     today = today or local_today()
-    resolver = Resolver(store)
-    entities = resolver.entities([party_id])
-    if party_id not in entities:
+    refresh_facts(store, rules)
+    named = _names(store, [party_id])
+    if party_id not in named:
         raise KeyError(party_id)
-    entity = entities[party_id]
-    facts = _facts(store, rules, None, [party_id]).get(party_id, [])
-    _read_handling(store, rules, facts)
-    visits = followups_of(store, {party_id: entity})[party_id]
-    return _assessment(rules, party_id, entity.name, entity.kind, facts, visits, today)
+    facts = _facts(store, None, [party_id]).get(party_id, [])
+    visits = followups_of(store, [party_id])[party_id]
+    return _assessment(rules, party_id, *named[party_id], facts, visits, today)
 
 
 def register(store: Store, *, today: dt.date | None = None, level: str | None = None, where: str | None = None,
              rules: RiskRules | None = None, include_safe: bool = False) -> list[Assessment]:
     """The register on ``today`` (default: today, Asia/Shanghai): every party above 平安 (or all with
-    ``include_safe``), optionally one level or colour and one place (any level: 区县, 镇街, 村社 ...).
+    ``include_safe``, of those that can score), optionally one level or colour and one place (any level:
+    区县, 镇街, 村社 ...).
 
-    Due revisits first (earliest due first), then the highest levels.
+    Due revisits first (earliest due first), then the highest levels. The cases' facts are read from
+    ``graph_risk_facts``, brought up to date first (:func:`refresh_facts`).
     """
     rules = rules or RiskRules.load()
     today = today or local_today()
@@ -285,24 +343,19 @@ def register(store: Store, *, today: dt.date | None = None, level: str | None = 
         level = next(k for k, v in COLOURS.items() if v == level)
     if level is not None and level not in LEVELS:
         raise InvalidInput(f"未知风险等级 {level}（可选：{'、'.join(LEVELS)} 或 {'、'.join(COLOURS.values())}）")
-    since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
-    facts = _facts(store, rules, since, None)
+    refresh_facts(store, rules)
+    facts = _facts(store, (today - dt.timedelta(days=rules.lookback_days)).isoformat(), None)
     if where:
         facts = {e: f for e, f in facts.items() if any(where in p for case in f for p in case.places)}
-    # Only parties that can score: more than one case, or a case any rule but the count ones looks at.
-    candidates = [e for e, f in facts.items() if len(f) > 1 or any(
-        c.words or c.channel == "110非警务警情" or c.category == "婚姻家庭" or c.outcome in ("调解失败", "处理中", "转诉讼") for c in f)]
-    _read_handling(store, rules, [c for e in candidates for c in facts[e]])
-    resolver = Resolver(store)
-    entities = resolver.entities(candidates)
-    visits = followups_of(store, entities)
+    candidates = sorted(facts)
+    named = _names(store, candidates)
+    visits = followups_of(store, candidates)
     found = []
     for entity_id in candidates:
-        entity = entities.get(entity_id)
-        if entity is None:
+        if entity_id not in named:
             continue
-        # Every dated case of the party, so the list and history show more than the window.
-        assessment = _assessment(rules, entity_id, entity.name, entity.kind, facts[entity_id], visits[entity_id], today)
+        # Every dated case of the party in the look-back year, so the list and history show more than the window.
+        assessment = _assessment(rules, entity_id, *named[entity_id], facts[entity_id], visits[entity_id], today)
         if (include_safe or assessment.level != LEVELS[0]) and (level is None or assessment.level == level):
             found.append(assessment)
     day = today.isoformat()

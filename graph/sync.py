@@ -36,6 +36,7 @@ from leian.graph.factory import open_graph
 from leian.graph.model import CASE_OWNED_EDGES, Edge, Node, case_node_id, case_subgraph, label_of, party_node_id, plain_id
 from leian.graph.repeats import chain_of, resolve_changes
 from leian.graph.resolve import Entity, Resolver
+from leian.graph.risk import refresh_facts
 from leian.home import Home
 from leian.progress import progress_bar
 
@@ -51,8 +52,9 @@ _PRUNED_LABELS = frozenset({"Location", "Mediator", "Organization", "DisputeType
 
 
 def sync(home: Home, store: Store, *, progress: bool = False, uri: str | None = None) -> list[str]:
-    """Bring resolution, repeat flags and the graph up to date; returns repeat notices to print."""
+    """Bring resolution, repeat flags, the 风险台账 facts and the graph up to date; returns repeat notices to print."""
     notices = resolve_changes(store, progress=progress, settings=home.settings.repeats)
+    refresh_facts(store, progress=progress)
     with open_graph(home, uri) as graph:
         catch_up(graph, home, store, progress=progress)
     return notices

@@ -129,3 +129,38 @@ def test_cli_risk_and_followup_round_trip(tmp_path):
     assert "回访（周平）：上门回访，情绪稳定" in timeline
     ambiguous = runner.invoke(cli, ["--home", home, "followup", "record", "无此人", "--note", "x"])
     assert ambiguous.exit_code == 1 and ambiguous.output.startswith("错误：没有名为或编号为")
+
+
+def test_register_kept_in_step_equals_a_full_recomputation(tmp_path):
+    """Several ingests, an edit, a deletion and recorded revisits: the facts kept from the change log give
+    the register a full recomputation gives, reading only the cases that changed."""
+    from leian.data.generate import Generator
+    from leian.graph.risk import refresh_facts
+
+    generator = Generator(1500, seed=5)
+    records = list(generator.records())
+    end = dt.date.fromisoformat(generator.truth["date_range"][1])
+
+    def everyone(store) -> list[dict]:
+        return [a.to_dict() for a in register(store, today=end, include_safe=True)]
+
+    with Home.resolve(tmp_path / "home").open_store() as store:
+        for batch in (records[:600], records[600:1100], records[1100:] + _records()):
+            store.upsert_batch([validate(r) for r in batch])
+            resolve_changes(store)
+            assert refresh_facts(store) == len(batch)
+            everyone(store)
+        assert refresh_facts(store) == 0  # nothing changed: nothing read
+        edited = {**records[10], "handling": "派出所出具家庭暴力告诫书"}
+        store.upsert_batch([validate(edited)])
+        store.delete([records[20]["id"]])
+        resolve_changes(store)
+        for party in (_party(store, "李娟"), _party(store, "张强"), _party(store, "李娟")):
+            record_followup(store, party, "上门回访", by="村妇联执委", now=dt.datetime(end.year, end.month, end.day, 2, tzinfo=dt.UTC))
+        assert refresh_facts(store) == 2
+        kept = everyone(store)
+        assert refresh_facts(store, full=True) == len(records) + len(_records())
+        assert kept == everyone(store)
+    edited_party = next(p for p in kept if records[10]["id"] in p["case_ids"] and any("告诫书" in r for r in p["reasons"]))
+    assert records[20]["id"] not in {c for p in kept for c in p["case_ids"]} and edited_party
+    assert len(kept) > 100 and {p["level"] for p in kept} >= {"平安", "高"}
