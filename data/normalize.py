@@ -77,6 +77,7 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", to_simplified(to_halfwidth(text))).strip()
 
 
+@lru_cache(maxsize=1 << 17)
 def normalize_name(name: str) -> str:
     """The form used to compare names: :func:`normalize_text` without any spaces.
 

@@ -45,6 +45,7 @@ import re
 import sqlite3
 import uuid
 from collections import Counter
+from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -247,6 +248,7 @@ def group_lead(name: str) -> str | None:
     return match.group("lead") if match else None
 
 
+@lru_cache(maxsize=1 << 16)
 def address_key(address: str | None) -> str | None:
     """The street part of an address, without the administrative prefix, house words as ``-``."""
     if not address:
