@@ -359,6 +359,14 @@ class LeiAn:
                                  min_count=min_count, area=area)
         return HotspotAnswer(report=report, repeats=repeat_hotspots(self.store, area=area) if repeats else None)
 
+    def heat(self, *, level: str = "town", period: str = "month", type_level: str = "category", at: str | None = None,
+             area: Area | None = None) -> dict[str, Any]:
+        """The place × type table of the 12 periods up to ``at`` (default: the latest complete one) and the trend of
+        each type, as the dashboard draws them (:func:`leian.analytics.heat.heat`), of ``area`` only if given."""
+        from leian.analytics.heat import heat
+
+        return heat(self.store, level=level, period=period, type_level=type_level, at=at, area=area)
+
     def clusters(self, *, k: int = 10, resolution: float = 1.5, min_size: int = 3, window_days: int = 90,
                  fresh: bool = False, progress: bool = False) -> Clustering:
         """Topical clusters of every case (kNN graph of the vectors + Louvain), named by keywords; ids kept as cases arrive."""

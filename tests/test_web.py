@@ -477,16 +477,20 @@ def test_each_similar_case_is_listed_once(clients):
 
 def test_web_answers_are_the_python_apis(app, clients):
     """The web layer asks the same LeiAn methods as the CLI and scripts: for a mediator (every name, every area)
-    the search results and the repeat chains are, byte for byte, what ``leian.open(home)`` answers."""
+    the search results and the repeat chains, and for an analyst the dashboard's table, are byte for byte what
+    ``leian.open(home)`` answers."""
     import leian
 
     text = "楼上漏水把天花板泡坏了"
     web_search = clients["mediator"].get("/api/search", query_string={"q": text, "top_k": 5}).get_json()
     web_chains = clients["mediator"].get("/api/repeats").get_json()
+    web_heat = clients["analyst"].get("/api/heat", query_string={"period": "week"}).get_json()
     with leian.open(app.extensions["leian"].home.root) as home:
         own_search = json.loads(json.dumps(home.search(text, top_k=5, alert=False).to_dict()))
         own_chains = json.loads(json.dumps({"chains": [chain.to_dict() for chain in home.repeats().chains]}))
+        own_heat = json.loads(json.dumps(home.heat(period="week")))
     assert web_search["results"] and web_chains["chains"]
     assert json.dumps({k: v for k, v in web_search.items() if k != "repeat_alert"}, ensure_ascii=False) == \
         json.dumps(own_search, ensure_ascii=False)
     assert json.dumps(web_chains, ensure_ascii=False) == json.dumps(own_chains, ensure_ascii=False)
+    assert web_heat["places"] and json.dumps(web_heat, ensure_ascii=False) == json.dumps(own_heat, ensure_ascii=False)
