@@ -11,12 +11,15 @@ the ratio rows compare it with ours.
 
     .venv/bin/python bench/search.py --sizes 10000,100000 --queries 200
 
-``--engine-home DIR`` times whole searches through :class:`~leian.search.engine.SearchEngine`
-on a home of generated cases (``bench/graph.py`` leaves one at 100k under its ``--work``
-folder; a copy is used, the original is not written), side by side in one run: as the engine
-searched before 纠纷要素 and type prediction (the same engine with its query-understanding and
-element/type steps skipped) and as it searches now. The home's embedding cache is filled with
-derived vectors first, so building its index encodes no text.
+``--cases FILE`` (records from ``leian generate``) times whole searches through
+:class:`~leian.search.engine.SearchEngine`, the query encoded for real, side by side in one run:
+this checkout's code and, with ``--before COMMIT``, that commit's (its files exported under
+``--work``), each in a process of its own (``bench/search_serve.py``) over a home of FILE built once
+by its own code under ``--work`` (stored cases get derived vectors), answering interleaved batches
+of dev-set texts. ``--home DIR`` times this checkout's searches on a home built elsewhere, as it is.
+
+    .venv/bin/python bench/search.py --cases /work/bench-homes/search/cases-100000.jsonl --before cbce3c0 \
+        --work /work/bench-homes/search --queries 200
 """
 from __future__ import annotations
 
@@ -94,56 +97,66 @@ def understanding_ms(texts: list[str]) -> np.ndarray:
     return timed(understand, texts)
 
 
-def engine_latency(source: Path, work: Path, base: np.ndarray, texts: list[str], rng: np.random.Generator, queries: int) -> None:
-    """p50/p99 of whole searches on a copy of the home at ``source``, without and with elements and type prediction."""
-    import shutil
-    import sqlite3
+def whole_search_latency(cases: Path | None, home: Path | None, work: Path, before: str | None, base: np.ndarray, queries: int, batch: int = 10) -> None:
+    """p50/p99 of whole searches (the query encoded for real) through ``bench/search_serve.py``: this checkout's
+    code, and with ``before`` also that commit's, in two processes answering interleaved batches of queries.
 
-    from leian.disputes import index as disputes
-    from leian.embeddings.cache import ensure_tables
-    from leian.embeddings.text import pieces
-    from leian.home import Home
-    from leian.search.engine import Query, SearchEngine, sync
+    With ``cases`` each side builds (once) its own home of them under ``work`` with its own code; with ``home``
+    this checkout searches that prebuilt home as it is (nothing is rebuilt).
+    """
+    import subprocess
+    import sys
 
-    root = work / f"search-{source.name}"
-    home = Home.resolve(root)
-    if not (root / "cases.sqlite").is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(source / "cases.sqlite") as origin, sqlite3.connect(root / "cases.sqlite") as copy:
-            origin.backup(copy)
-    encoder = load_encoder()
-    with home.open_store() as store:
-        ensure_tables(store)
-        started = time.perf_counter()
-        for batch in store.iter_search_texts():
-            wanted = list(dict.fromkeys(text_hash(p) for _, text in batch for p in pieces(text)))
-            vectors = derived_vectors(base, len(wanted), rng)
-            with store.transaction() as conn:
-                conn.executemany("INSERT OR IGNORE INTO embedding_cache VALUES (?, ?, ?, ?)",
-                                 [(encoder.model_id, h, encoder.dim, v.tobytes()) for h, v in zip(wanted, vectors)])
-        disputes.sync(home, store)
-        sync(home, store)
-        cases = len(store.ids())
-        print(f"engine home: {cases:,} generated cases (a copy of {source}), derived vectors, prepared in {time.perf_counter() - started:.0f} s")
-        with SearchEngine(home, store=store) as engine:
-            asked = [(texts[i % len(texts)][:120], base[i % len(base)]) for i in range(queries)]
-
-            def search(item: tuple[str, np.ndarray]) -> None:
-                engine.search_vector(Query(item[0]), item[1], top_k=10)
-
-            understand, structure = engine.understand, engine._structure
-            engine.understand = lambda queries: None
-            engine._structure = lambda query, candidates: {}
-            search(asked[0])
-            before = timed(search, asked)
-            engine.understand, engine._structure = understand, structure
-            search(asked[0])
-            after = timed(search, asked)
-    print(f"| cases | search | p50 ms | p99 ms |")
-    print("|---|---|---|---|")
-    print(f"| {cases:,} | before (dense + BM25, no 纠纷要素 or type prediction) | {np.median(before):.1f} | {np.percentile(before, 99):.1f} |")
-    print(f"| {cases:,} | now (+ elements, type prediction, element and type signals) | {np.median(after):.1f} | {np.percentile(after, 99):.1f} |")
-    print(f"now/before p50: {np.median(after) / np.median(before):.2f}x (query encoding excluded from both)")
+    root = Path(__file__).resolve().parents[1]
+    work.mkdir(parents=True, exist_ok=True)
+    np.save(work / "base.npy", base)
+    texts = [row["text"] for split in ("tune", "heldout") for row in map(json.loads, (root / "data" / "devsets" / "tellings" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines())]
+    asked = [texts[i % len(texts)] for i in range(queries + 5)]
+    (work / "queries.json").write_text(json.dumps(asked, ensure_ascii=False), encoding="utf-8")
+    sides: dict[str, Path] = {"now": root}
+    if before:
+        code = work / f"code-{before}"
+        if not code.is_dir():
+            code.mkdir(parents=True)
+            archive = subprocess.run(["git", "-C", str(root), "archive", before], check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
+        sides = {f"before ({before})": code, "now": root}
+    servers = {}
+    for label, code in sides.items():
+        command = [sys.executable, str(root / "bench" / "search_serve.py"), "--code", str(code), "--base", str(work / "base.npy"),
+                   "--queries", str(work / "queries.json")]
+        if cases:
+            command += ["--home", str(work / f"home-{'before' if code != root else 'now'}-{cases.stem}"), "--cases", str(cases)]
+        else:
+            command += ["--home", str(home)]
+        servers[label] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    for label, server in servers.items():
+        if server.stdout.readline().strip() != "ready":
+            raise SystemExit(f"{label}: the search process did not start")
+    times: dict[str, list[list[float]]] = {label: [] for label in servers}
+    order = list(servers)
+    for number, start in enumerate(range(5, 5 + queries, batch)):
+        for label in order if number % 2 == 0 else order[::-1]:  # alternate who goes first
+            servers[label].stdin.write(f"{start} {min(start + batch, 5 + queries)}\n")
+            servers[label].stdin.flush()
+            times[label].extend(json.loads(servers[label].stdout.readline()))
+    for server in servers.values():
+        server.stdin.close()
+        server.wait()
+    size = f"{cases.stem.split('-')[-1]} cases" if cases else str(home)
+    print(f"whole searches on {size} (dev-set texts, all four tellings; encoding for real, stored vectors derived), "
+          f"{queries} queries per side, interleaved in batches of {batch}:")
+    print("| code | p50 ms | p99 ms | p50 ms without encoding | p99 ms without encoding | p50 encoding ms |")
+    print("|---|---|---|---|---|---|")
+    p50 = {}
+    for label, rows in times.items():
+        whole, encoding = np.array(rows).T
+        rest = whole - encoding
+        p50[label] = (np.median(whole), np.median(rest))
+        print(f"| {label} | {np.median(whole):.1f} | {np.percentile(whole, 99):.1f} | {np.median(rest):.1f} | {np.percentile(rest, 99):.1f} | {np.median(encoding):.1f} |")
+    if before:
+        (old_whole, old_rest), (new_whole, new_rest) = p50.values()
+        print(f"now/before p50: {new_whole / old_whole:.2f}x whole search, {new_rest / old_rest:.2f}x without encoding")
 
 
 def timed(fn, items) -> np.ndarray:
@@ -168,8 +181,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="Comma-separated index sizes.")
     parser.add_argument("--queries", type=int, default=200, help="Queries per measurement.")
-    parser.add_argument("--engine-home", type=Path, help="A home of generated cases: time whole searches on a copy of it (see above).")
-    parser.add_argument("--work", type=Path, default=Path("/work/bench-homes"), help="Where the copy of --engine-home is kept.")
+    parser.add_argument("--cases", type=Path, help="Generated records: time whole searches on homes of them (see above).")
+    parser.add_argument("--home", type=Path, help="A home built elsewhere: time whole searches on it as it is.")
+    parser.add_argument("--before", help="With --cases: also time this commit's code, side by side.")
+    parser.add_argument("--work", type=Path, default=Path("/work/bench-homes"), help="Where the homes and the earlier code are kept.")
     parser.add_argument("--encoder-rounds", type=int, default=3, help="Rounds of the torch vs ONNX encoder table (0: skip it).")
     parser.add_argument("--encoder-ingest", type=int, default=200, help="Generated cases of the bulk-ingest vs raw-encoder row.")
     args = parser.parse_args()
@@ -183,6 +198,10 @@ def main() -> None:
     texts = [prepare_query(json.loads(line)["text"]) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
     encoder = load_encoder()
     base = encoder.encode(texts)
+    if args.cases or args.home:
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        whole_search_latency(args.cases, args.home, args.work, args.before if args.cases else None, base, args.queries)
+        return
     encode_ms = []
     for text in texts[: min(50, len(texts))]:
         start = time.perf_counter()
@@ -195,10 +214,6 @@ def main() -> None:
     print(f"query understanding (纠纷要素 + type prediction, ~120 chars): p50 {np.median(understand_ms):.2f} ms, "
           f"p99 {np.percentile(understand_ms, 99):.2f} ms; encoding + understanding p50 "
           f"{np.median(encode_ms) + np.median(understand_ms):.1f} ms = {1 + np.median(understand_ms) / np.median(encode_ms):.3f}x encoding alone")
-    if args.engine_home:
-        print()
-        engine_latency(args.engine_home, args.work, base, texts, rng, args.queries)
-        return
     print(f"txtai {txtai_version()}: same vectors through its external-vectors method, FAISS backend, default settings")
     print()
     print("| cases | kind | build s | bytes/case | p50 ms | p99 ms | p50 ms incl. encoding | QPS 1 thr | QPS 2 thr | recall@10 vs flat |")

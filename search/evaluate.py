@@ -315,6 +315,11 @@ class _VectorCache:
             with np.load(path) as stored:
                 self.vectors = {key: stored[key] for key in stored.files}
 
+    def holds(self, task: Task) -> bool:
+        """Whether every text :func:`_task_signals` embeds for ``task`` is cached already."""
+        texts = [prepare_query(task.query)] + [p for d in task.documents for p in chunks(prepare_query(d))]
+        return all(text_hash(t) in self.vectors for t in texts)
+
     def encode(self, texts: list[str]) -> np.ndarray:
         keys = [text_hash(t) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self.vectors))
@@ -358,6 +363,16 @@ class TextSignals:
         return [{"elements": element_overlap(query, self.found, self.ids, self.weights), "evidence": query.evidence,
                  "category": category[self.parent] * self.parent_p, "subtype": subtype[self.best] * self.best_p}
                 for query, category, subtype in zip(parsed, categories, subtypes)]
+
+
+def _ranking_tasks(benchmark: str, data_dir: Path, limit: int | None, vectors: _VectorCache, cached_only: bool) -> list[Task]:
+    """The benchmark's tasks; with ``cached_only`` only those whose every text is in the vector cache (nothing is encoded)."""
+    tasks = (load_c3rd if benchmark == "c3rd" else load_lecard)(data_dir, limit)
+    if cached_only:
+        tasks = [task for task in tasks if vectors.holds(task)]
+        if not tasks:
+            raise DataError(f"{data_dir}：向量缓存中没有任何一条查询的全部向量（去掉 --cached-only 以编码）")
+    return tasks
 
 
 def _task_signals(task: Task, vectors: _VectorCache) -> tuple[np.ndarray, np.ndarray]:
@@ -452,6 +467,7 @@ def sweep(
     limit: int | None = None,
     cache: Path | None = None,
     split: str = "tune",
+    cached_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The fused row under each of ``grid``'s weights, with the signals computed once.
 
@@ -479,7 +495,7 @@ def sweep(
         for weights in grid:
             rows.append({"method": "fused", "weights": weights.to_dict(), "spearman": _spearman(_sts_signals(pairs, vectors, weights)["fused"], gold)})
         return rows
-    tasks = (load_c3rd if benchmark == "c3rd" else load_lecard)(data_dir, limit)
+    tasks = _ranking_tasks(benchmark, data_dir, limit, vectors, cached_only)
     signals = []
     for task in tasks:
         dense, bm25 = _task_signals(task, vectors)
@@ -502,10 +518,12 @@ def run(
     cache: Path | None = None,
     split: str = "tune",
     distractors: bool = True,
+    cached_only: bool = False,
 ) -> dict[str, Any]:
     """Evaluate one benchmark; rows for bm25, dense, rrf (ranking tasks) and fused.
 
     ``tellings`` reads ``split`` and keeps its throw-away home in ``cache`` (a folder) when given.
+    ``cached_only`` (c3rd, lecard): score only the queries whose vectors are all cached, encoding nothing.
     """
     if benchmark == "tellings":
         import tempfile
@@ -521,7 +539,7 @@ def run(
         pairs = load_sts(data_dir, limit)
         rows, size = _sts_rows(pairs, vectors, weights), len(pairs)
     else:
-        tasks = (load_c3rd if benchmark == "c3rd" else load_lecard)(data_dir, limit)
+        tasks = _ranking_tasks(benchmark, data_dir, limit, vectors, cached_only)
         rows, size = _ranking_rows(benchmark, tasks, vectors, weights), len(tasks)
     return {
         "benchmark": benchmark,
@@ -584,6 +602,7 @@ def _main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--split", default="tune", choices=["tune"], help="tellings: only the tuning half may be swept")
+    parser.add_argument("--cached-only", action="store_true", help="c3rd, lecard: only the queries whose vectors are all cached")
     names = ("dense", "bm25", "elements", "category", "subtype", "evidence_none", "evidence_full")
     for name in names:
         default = str(getattr(DEFAULT_WEIGHTS, name))
@@ -591,7 +610,8 @@ def _main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     values = [[float(v) for v in getattr(args, n).split(",")] for n in names]
     grid = [Weights(**dict(zip(names, combo))) for combo in itertools.product(*values)]
-    rows = sweep(args.benchmark, args.data, load_encoder(), grid, limit=args.limit, cache=args.cache, split=args.split)
+    rows = sweep(args.benchmark, args.data, load_encoder(), grid, limit=args.limit, cache=args.cache, split=args.split,
+                 cached_only=args.cached_only)
     for row in rows:
         metrics = {m: row[m] for m in METRICS[args.benchmark]}
         if row["method"] == "fused":

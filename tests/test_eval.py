@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from leian.embeddings.encoder import load_encoder
@@ -66,3 +67,19 @@ def test_tellings_eval_runs_the_engine_and_prints_only_aggregates(tmp_path):
     # Only the tuning half may be swept: the sweep command refuses the held-out one.
     with pytest.raises(SystemExit):
         ev._main(["sweep", "tellings", "--data", str(data), "--split", "heldout"])
+
+
+def test_cached_only_scores_just_the_queries_whose_vectors_are_cached(tmp_path):
+    encoder = load_encoder()
+    cache = tmp_path / "v.npz"
+    with pytest.raises(ev.DataError):
+        ev.run("c3rd", DATASETS / "c3rd_mini", encoder, limit=2, cache=cache, cached_only=True)
+    # Vectors for the second query's texts only (their values do not matter here: nothing may be encoded).
+    task = ev.load_c3rd(DATASETS / "c3rd_mini", limit=2)[1]
+    texts = [ev.prepare_query(task.query)] + [p for d in task.documents for p in ev.chunks(ev.prepare_query(d))]
+    rng = np.random.default_rng(0)
+    ev.np.savez(cache, **{ev.text_hash(t): v / np.linalg.norm(v) for t, v in zip(texts, rng.normal(size=(len(texts), encoder.dim)).astype(np.float32))})
+    before = encoder.texts_encoded
+    report = ev.run("c3rd", DATASETS / "c3rd_mini", encoder, limit=2, cache=cache, cached_only=True)
+    assert report["size"] == 1 and encoder.texts_encoded == before
+    assert "1 条查询" in ev.format_table(report)

@@ -1,0 +1,152 @@
+"""One side of ``bench/search.py --cases``: whole searches timed with the code of one checkout, in a process of its own.
+
+    python bench/search_serve.py --code DIR --home HOME [--cases FILE] --base FILE.npy --queries FILE.json
+
+``--code DIR`` is a checkout of LeiAn (this one, or an earlier commit's files): its ``leian``,
+``data``, ``search`` … folders are imported as ``leian``, ``leian.data``, ``leian.search`` …, the
+editable install's finder taken off ``sys.meta_path`` first (it would hand out this checkout's modules).
+
+With ``--cases`` and no index in HOME, the home is built first the way that code builds one: the
+records stored as ``leian ingest --no-index`` stores them (unless HOME has a store already), then that code's search-side indexers
+(every entry of ``leian.indexers.INDEXERS`` but the graph's) with *derived* vectors for the stored
+cases: per text, a mix of two of the sample's real m3e-small vectors (``--base``), picked and
+weighted by the text's hash, plus noise (encoding 100k cases would take hours on 2 cores). Queries
+are then encoded for real.
+
+Then it prints ``ready`` and answers lines ``START END`` on stdin with one JSON line: per query
+``[whole search ms, of which encoding ms]`` for the queries START..END-1 of ``--queries`` (a JSON
+list of texts), each through ``SearchEngine.search(text, top_k=10)``. The parent interleaves the
+two sides' batches, so load on the shared machine falls on both alike.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib
+import importlib.machinery
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Where each package of a checkout lives (``[tool.setuptools] package-dir`` in pyproject.toml).
+PACKAGES = {"leian": "leian", "leian.data": "data", "leian.embeddings": "embeddings", "leian.search": "search",
+            "leian.graph": "graph", "leian.web": "web", "leian.analytics": "analytics", "leian.library": "library",
+            "leian.disputes": "disputes"}
+
+
+class CheckoutFinder:
+    """Imports ``leian`` and its packages from one checkout's folders."""
+
+    def __init__(self, code: Path):
+        self.code = code
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        folder = PACKAGES.get(fullname)
+        if folder is None or not (self.code / folder / "__init__.py").is_file():
+            return None
+        location = self.code / folder
+        return importlib.util.spec_from_file_location(fullname, location / "__init__.py", submodule_search_locations=[str(location)])
+
+
+def use_checkout(code: Path) -> None:
+    """Import LeiAn from ``code`` instead of the editable install."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__name__.lower()
+                        and "editable" not in getattr(f, "__module__", "")]
+    sys.meta_path.insert(0, CheckoutFinder(code))
+
+
+class DerivedEncoder:
+    """Stand-in vectors for the stored cases: two real sample vectors mixed by the text's hash, plus noise."""
+
+    def __init__(self, model_id: str, base: np.ndarray):
+        self.model_id, self.base, self.dim = model_id, base, base.shape[1]
+        self.max_tokens = 512
+        self.texts_encoded = 0
+
+    def encode(self, texts: list[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little"))
+            left, right = self.base[rng.integers(0, len(self.base), 2)]
+            mix = rng.random()
+            vector = mix * left + (1 - mix) * right + rng.normal(0, 0.04, self.dim)
+            out[row] = vector / np.linalg.norm(vector)
+        self.texts_encoded += len(texts)
+        return out
+
+
+def build(home: Path, cases: Path, base: np.ndarray) -> float:
+    """Store ``cases`` and catch the search-side indexes up with derived vectors; returns seconds."""
+    from leian.cli import cli
+    from leian.embeddings import encoder
+    from leian.home import Home
+    from leian import indexers
+
+    started = time.perf_counter()
+    if not (home / "cases.sqlite").is_file():
+        cli.main(["--home", str(home), "ingest", str(cases), "--no-index", "--no-progress", "--batch-size", "2000"],
+                 prog_name="leian", standalone_mode=False)
+    encoder._loaded[encoder.DEFAULT_MODEL] = DerivedEncoder(encoder.model_id_for(None), base)
+    resolved = Home.resolve(home)
+    with resolved.open_store() as store:
+        for entry in indexers.INDEXERS:
+            if not entry.startswith("leian.graph"):
+                module_name, function_name = entry.split(":")
+                getattr(importlib.import_module(module_name), function_name)(resolved, store)
+    del encoder._loaded[encoder.DEFAULT_MODEL]  # queries are encoded by the real model
+    return time.perf_counter() - started
+
+
+def serve(home: Path, texts: list[str]) -> None:
+    """Answer ``START END`` lines with the per-query times (whole search, encoding)."""
+    from leian.search.engine import SearchEngine
+
+    with SearchEngine(home) as engine:
+        encoding: list[float] = []
+        encode = engine.encoder.encode
+
+        def timed_encode(batch: list[str], **options: object) -> np.ndarray:
+            started = time.perf_counter()
+            try:
+                return encode(batch, **options)
+            finally:
+                encoding.append(time.perf_counter() - started)
+
+        engine.encoder.encode = timed_encode
+        for text in texts[:5]:  # warm-up: BM25 loaded, caches filled, model paged in
+            engine.search(text, top_k=10)
+        print("ready", flush=True)
+        for line in sys.stdin:
+            start, end = map(int, line.split())
+            times = []
+            for text in texts[start:end]:
+                encoding.clear()
+                started = time.perf_counter()
+                engine.search(text, top_k=10)
+                times.append([(time.perf_counter() - started) * 1000, sum(encoding) * 1000])
+            print(json.dumps(times), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--code", type=Path, required=True)
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--cases", type=Path)
+    parser.add_argument("--base", type=Path, required=True)
+    parser.add_argument("--queries", type=Path, required=True)
+    args = parser.parse_args()
+    use_checkout(args.code.resolve())
+    if args.cases and not (args.home / "index" / "manifest.json").is_file():
+        with contextlib.redirect_stdout(sys.stderr):  # stdout answers the parent
+            seconds = build(args.home, args.cases, np.load(args.base))
+        print(f"built {args.home} in {seconds:.0f} s", file=sys.stderr, flush=True)
+    serve(args.home, json.loads(args.queries.read_text(encoding="utf-8")))
+
+
+if __name__ == "__main__":
+    main()
