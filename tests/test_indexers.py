@@ -127,6 +127,20 @@ def test_reindex_syncs_the_graph_with_its_similar_edges(tmp_path):
     assert _similar_edges(_graph(clean)[1])
 
 
+def test_api_reindex_syncs_the_graph_as_the_command_does(tmp_path):
+    """`LeiAn.reindex()` is the code path of `leian reindex`: the graph (its SIMILAR_TO edges too) comes level."""
+    import leian
+
+    clean, bulk = tmp_path / "clean", tmp_path / "bulk"
+    _cli("--home", str(clean), "ingest", str(sample_path()))
+    with leian.open(bulk) as api:
+        api.ingest([sample_path()], index=False)
+        report = api.reindex()
+    assert report.cases == len(sample_path().read_text(encoding="utf-8").splitlines())
+    assert _graph(bulk) == _graph(clean)
+    assert _similar_edges(_graph(bulk)[1])
+
+
 def test_index_building_and_graph_sync_report_count_rate_and_eta(tmp_path):
     """What a terminal's bars show reaches a listener too (the web ingest job): every step counts to its total."""
     from leian.progress import listening
