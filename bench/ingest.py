@@ -162,10 +162,12 @@ def compare(work: Path, sizes: list[int], codes: dict[str, Path], rev: str) -> N
           f"({subprocess.run(['git', '-C', str(ROOT), 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()})")
     print("existing cases: generator v3 (seed 7), stored by leian ingest, indexes caught up by each side's own code "
           "with DERIVED vectors (hashed bigrams, 512-dim); new cases encoded by m3e-small")
-    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    header = f"{'home':>9} {'ingest':>6} | {'before s':>8} {'after s':>8} {'×':>6} | {'before MB':>9} {'after MB':>8} {'×':>6} | {'before RSS':>10} {'after RSS':>9}"
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (wall time grows with it, CPU time much less)")
+    print("MB written: write_bytes of /proc/self/io (what reached the block layer); peak RSS of the ingesting process")
+    header = (f"{'home':>9} {'ingest':>6} | {'wall s':>13} | {'CPU s':>13} | {'MB written':>15} | {'peak RSS MB':>13}\n"
+              f"{'':>16} | {'before':>6} {'after':>6} | {'before':>6} {'after':>6} | {'before':>7} {'after':>7} | {'before':>6} {'after':>6}")
     print(header)
-    print("-" * len(header))
+    print("-" * len(header.splitlines()[0]))
     for n in sizes:
         built = homes(work, n)
         missing = [str(h) for h in built.values() if not (h / "cases.sqlite").is_file()]
@@ -176,10 +178,9 @@ def compare(work: Path, sizes: list[int], codes: dict[str, Path], rev: str) -> N
             batch = new_cases(work, count, tag)
             got = {side: child(codes[side], "ingest", "--home", str(home), "--cases", str(batch)) for side, home in built.items()}
             b, a = got["before"], got["after"]
-            print(f"{n:>9,} {count:>6} | {b['seconds']:8.1f} {a['seconds']:8.1f} {b['seconds'] / a['seconds']:6.1f} | "
-                  f"{b['write_bytes'] / mb:9.1f} {a['write_bytes'] / mb:8.1f} {b['write_bytes'] / max(a['write_bytes'], 1):6.1f} | "
-                  f"{b['peak_rss'] / mb:8.0f}MB {a['peak_rss'] / mb:7.0f}MB", flush=True)
-            print(f"{'':>16} (write() calls gave {b['wchar'] / mb:.1f} / {a['wchar'] / mb:.1f} MB)", flush=True)
+            print(f"{n:>9,} {count:>6} | {b['seconds']:6.1f} {a['seconds']:6.1f} | {b['cpu_seconds']:6.1f} {a['cpu_seconds']:6.1f} | "
+                  f"{b['write_bytes'] / mb:7.1f} {a['write_bytes'] / mb:7.1f} | {b['peak_rss'] / mb:6.0f} {a['peak_rss'] / mb:6.0f}",
+                  flush=True)
             batch.unlink()
 
 
