@@ -94,12 +94,22 @@ def _jieba():
     """The jieba module with our dictionary loaded; once per process, no log noise."""
     with _jieba_lock:
         import jieba
-        import jieba.analyse
 
         jieba.setLogLevel(logging.WARNING)
         jieba.load_userdict(_data_file("mediation_dict.txt"))
-        jieba.analyse.set_stop_words(_data_file("stopwords.txt"))
         return jieba
+
+
+@lru_cache(maxsize=1)
+def _analyse():
+    """jieba's TF-IDF keywords with our stopwords, loaded only for keywords: importing it reads jieba's
+    part-of-speech and IDF tables (≈ 2 s of CPU), which tokenising, so every ingest, never needs."""
+    _jieba()
+    with _jieba_lock:
+        import jieba.analyse
+
+        jieba.analyse.set_stop_words(_data_file("stopwords.txt"))
+        return jieba.analyse
 
 
 def tokenize(text: str) -> list[str]:
@@ -115,12 +125,9 @@ def tokenize(text: str) -> list[str]:
 
 def keywords(text: str, top_k: int = 12) -> list[str]:
     """Key terms of a text (jieba TF-IDF), domain terms first; used to explain matches."""
-    import jieba.analyse
-
-    _jieba()
     stop = stopwords()
     found = [
-        w for w in jieba.analyse.extract_tags(prepare_query(text), topK=top_k * 2)
+        w for w in _analyse().extract_tags(prepare_query(text), topK=top_k * 2)
         if w not in stop and len(w) > 1 and not _DIGITS.match(w)
     ]
     terms = domain_terms()

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from neo4j.exceptions import DriverError, Neo4jError
 
 from leian.api import LeiAn
 from leian.clitools import echo_json, json_option, opened, os_error_text, pass_home, progress_default
@@ -16,8 +15,15 @@ from leian.home import Home
 
 __all__ = ["repeats", "neighbors", "party", "graph", "risk", "followups", "followup"]
 
-_CONNECTION_ERRORS = (DriverError, Neo4jError, OSError)
 _GRAPH_HELP = "图谱存储：Bolt 地址，如 bolt://host:7687（账号密码取自 LEIAN_NEO4J_USER / LEIAN_NEO4J_PASSWORD）。默认取 <数据目录>/config.toml 中的 [graph] uri，否则用内置的 networkx 图谱。"
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """What a graph server that cannot be used raises; the driver is imported only when something was raised
+    (every ``leian`` command imports this module, importing neo4j costs ≈ 0.5 s)."""
+    from neo4j.exceptions import DriverError, Neo4jError
+
+    return DriverError, Neo4jError, OSError
 
 
 @contextmanager
@@ -35,7 +41,7 @@ def _graph_errors(api: LeiAn, uri: str | None) -> Iterator[None]:
         yield
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    except _CONNECTION_ERRORS as exc:
+    except _connection_errors() as exc:
         raise click.ClickException(f"无法使用图谱服务器 {uri or api.home.settings.graph.uri}：{exc}") from None
 
 
@@ -259,7 +265,7 @@ def push(home: Home, uri: str, replace: bool) -> None:
     with _synced(home) as api, _synced_graph(api, None) as local:
         try:
             target = Neo4jGraphStore(uri)
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             raise click.ClickException(f"无法使用图谱服务器 {uri}：{exc}") from None
         with target:
             if replace:

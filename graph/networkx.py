@@ -28,6 +28,9 @@ Examples
 --------
 >>> import tempfile
 >>> from leian.graph.model import Edge, Node
+
+if TYPE_CHECKING:
+    import networkx
 >>> directory = tempfile.mkdtemp()
 >>> graph = NetworkxGraphStore(directory)
 >>> graph.upsert_nodes([Node("case:A1", "Case", {"date": "2024-01-02"}), Node("party:P1", "Party", {"name": "王建国"})])
@@ -48,9 +51,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import networkx
+from typing import TYPE_CHECKING, Any
 
 from leian.graph.base import GraphStore
 from leian.graph.model import Edge, Node
@@ -258,6 +259,8 @@ class NetworkxGraphStore(GraphStore):
 
         Kept until the next write; the watermark is in ``graph.graph``.
         """
+        import networkx  # only here: importing it costs an ingest, which never loads the whole graph, ≈ 1 s
+
         with self._lock:
             if self._whole is None:
                 source, seq = self.watermark()
