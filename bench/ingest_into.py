@@ -13,7 +13,7 @@ checkout's modules and the earlier code would never run).
 stored by ``leian ingest --no-index``, then every index caught up by that code's
 own indexers, except that the vectors of the existing cases are *derived*
 (hashed character bigrams projected to 512 dimensions and normalised, stored in
-the embedding cache under m3e-small's id) instead of encoded; with
+the embedding cache under the id of the home's model: m3e-small, or its ONNX export's) instead of encoded; with
 ``--no-similar`` no SIMILAR_TO edges are asked for the existing cases either.
 
 ``ingest`` is what is measured: ``leian ingest FILE`` as a user runs it (the
@@ -124,7 +124,11 @@ def build(home: Path, cases: Path, *, similar: bool) -> dict[str, float]:
     from leian.embeddings import encoder
     from leian.home import Home
 
-    encoder._loaded[encoder.DEFAULT_MODEL] = DerivedEncoder(encoder.model_id_for(None))
+    # Filed where load_encoder looks for the home's model (a name before the runtimes, (name, runtime) since),
+    # under the id the real model's vectors have: the measured ingest finds them cached.
+    model = encoder.model_for_home(Home.resolve(home))
+    key = encoder.split_runtime(model) if hasattr(encoder, "split_runtime") else encoder.resolve_model(model)
+    encoder._loaded[key] = DerivedEncoder(encoder.model_id_for(model))
     if not similar:
         from leian.graph import sync as graph_sync
 
