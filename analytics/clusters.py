@@ -33,14 +33,16 @@ import hashlib
 import json
 import math
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from leian.analytics.counts import period_of, period_span
 from leian.data.normalize import normalize_name, person_names
 from leian.data.places import place_label
+from leian.data.queries import case_columns, case_dates
 from leian.data.record import Case
 from leian.data.store import Store
 
@@ -48,6 +50,7 @@ __all__ = [
     "Cluster",
     "Clustering",
     "cluster_cases",
+    "clusters_within",
     "knn_communities",
     "ctfidf_keywords",
     "purity",
@@ -59,6 +62,8 @@ __all__ = [
 ]
 
 TREND_MONTHS = 6
+#: A cluster with at least this share of its dated cases in the recent window (and twice the share of all cases) is emerging.
+EMERGING_SHARE = 0.5
 
 
 @dataclass
@@ -208,7 +213,7 @@ def cluster_cases(
     min_size: int = 3,
     resolution: float = 1.5,
     window_days: int = 90,
-    emerging_share: float = 0.5,
+    emerging_share: float = EMERGING_SHARE,
     progress: bool = False,
     fresh: bool = False,
 ) -> Clustering:
@@ -264,23 +269,58 @@ def cluster_cases(
     clusters = []
     for (cluster_id, rows), words in zip(kept, keywords):
         members = [cases[i] for i in rows]
-        member_dates = [m.date[:10] for m in members if m.date]
-        recent = sum(d >= window[0] for d in member_dates) / len(member_dates) if window and member_dates else 0.0
+        facts = [_Member(m.date[:10] if m.date else None, m.category, _town_label(m)) for m in members]
         clusters.append(
-            Cluster(
-                id=cluster_id,
-                keywords=words,
-                case_ids=sorted(m.id for m in members),
-                medoid=_medoid(vectors, rows, ids),
-                places=_top(_town_label(m) for m in members),
-                types=_top(m.category for m in members),
-                trend={month: sum(d.startswith(month) for d in member_dates) for month in months} if dates else {},
-                recent_share=recent,
-                emerging=bool(member_dates) and recent >= emerging_share and recent >= 2 * overall_share,
-            )
+            Cluster(id=cluster_id, keywords=words, case_ids=sorted(m.id for m in members), medoid=_medoid(vectors, rows, ids),
+                    **_summary(facts, months if dates else [], window, overall_share, emerging_share))
         )
     clusters.sort(key=lambda c: (-c.size, c.id))
     return Clustering(clusters, sorted(cases[i].id for i in noise_rows), encoder.model_id, window)
+
+
+class _Member(NamedTuple):
+    """What a cluster's summary counts of one member."""
+
+    date: str | None
+    category: str | None
+    place: str | None
+
+
+def _summary(members: list[_Member], months: list[str], window: tuple[str, str] | None, overall_share: float,
+             emerging_share: float) -> dict[str, Any]:
+    """A cluster's places, types, monthly trend, share of recent cases and whether it is emerging, over ``members``."""
+    dates = [m.date for m in members if m.date]
+    recent = sum(d >= window[0] for d in dates) / len(dates) if window and dates else 0.0
+    return {"places": _top(m.place for m in members), "types": _top(m.category for m in members),
+            "trend": {month: sum(d.startswith(month) for d in dates) for month in months}, "recent_share": recent,
+            "emerging": bool(dates) and recent >= emerging_share and recent >= 2 * overall_share}
+
+
+def clusters_within(found: dict[str, Any], store: Store, case_ids: Collection[str], *,
+                    emerging_share: float = EMERGING_SHARE) -> dict[str, Any]:
+    """A clustering (as :meth:`Clustering.to_dict` gives it) seen from ``case_ids`` alone, a user's area:
+    each cluster with its members among them, its places, types, trend, recent share and ``emerging``
+    counted over those (against the share of all of ``case_ids`` in the window), the clusters left with
+    no member dropped, largest first. Keywords and ids stay the whole clustering's."""
+    members = [c for cluster in found["clusters"] for c in cluster["case_ids"] if c in case_ids]
+    facts = {row["id"]: _Member(row["case_date"][:10] if row["case_date"] else None, row["category"],
+                                place_label({level: row[level] for level in ("city", "district", "town")}) or None)
+             for row in case_columns(store, members, ("id", "case_date", "category", "city", "district", "town"))}
+    window = tuple(found["window"]) if found.get("window") else None
+    dates = [d for d in case_dates(store, case_ids).values() if d]
+    overall_share = sum(d[:10] >= window[0] for d in dates) / len(dates) if window and dates else 0.0
+    shown = []
+    for cluster in found["clusters"]:
+        kept = [c for c in cluster["case_ids"] if c in facts]
+        if not kept:
+            continue
+        summary = _summary([facts[c] for c in kept], list(cluster["trend"]), window, overall_share, emerging_share)
+        shown.append({**cluster, "case_ids": kept, "size": len(kept), "medoid": cluster["medoid"] if cluster["medoid"] in facts else kept[0],
+                      "places": [{"place": p, "cases": n} for p, n in summary["places"]],
+                      "types": [{"type": t, "cases": n} for t, n in summary["types"]], "trend": summary["trend"],
+                      "recent_share": round(summary["recent_share"], 3), "emerging": summary["emerging"]})
+    shown.sort(key=lambda c: (-c["size"], c["id"]))
+    return {**found, "clusters": shown}
 
 
 #: Tables of the ``analytics`` component: the last clustering's memberships, and what it was made with.

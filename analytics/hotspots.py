@@ -255,8 +255,8 @@ def detect_hotspots(
         trend_p[i] = trends[-1].p_value
     trend_q = benjamini_hochberg(trend_p)
 
-    facts = _case_facts(store, table, tested, start)
-    party_totals = _party_case_totals(store, period_end(tested, period))
+    facts = _case_facts(store, table, tested, start, area)
+    party_totals = _party_case_totals(store, period_end(tested, period), area)
     hotspots = []
     for i, cell in enumerate(cells):
         fact = facts.get(cell, _CaseFacts())
@@ -311,14 +311,15 @@ def _cell_of(table: CountTable, row: tuple) -> Cell:
     return Cell(table.level, path, row[len(path_columns)], subtype)
 
 
-def _case_facts(store: Store, table: CountTable, tested: str, start: int) -> dict[Cell, _CaseFacts]:
-    """Cases of the tested period, group disputes, stale unresolved cases and parties per cell, in one pass."""
+def _case_facts(store: Store, table: CountTable, tested: str, start: int, area: Area | None) -> dict[Cell, _CaseFacts]:
+    """Cases of the tested period, group disputes, stale unresolved cases and parties per cell (of ``area``'s
+    cases only, if given: a 区县 cell seen from one 镇街 holds that town's cases), in one pass."""
     path_columns = LEVELS[: LEVELS.index(table.level) + 1]
     window_start = period_start(table.periods[start], table.period)
     tested_day = period_start(tested, table.period)
     end = period_end(tested, table.period)
     stale_before = (dt.date.fromisoformat(end) - dt.timedelta(days=STALE_DAYS)).isoformat()
-    rows = cell_case_rows(store, path_columns, window_start, end)
+    rows = cell_case_rows(store, path_columns, window_start, end, area)
     facts: dict[Cell, _CaseFacts] = defaultdict(_CaseFacts)
     ids_by_cell: dict[str, Cell] = {}
     for row in rows:
@@ -354,9 +355,9 @@ def _parties(store: Store) -> str:
     return IDENTIFIED_PARTIES_SQL
 
 
-def _party_case_totals(store: Store, last: str) -> dict[str, tuple[str, int]]:
-    """For every identified party: (a name it goes by, its cases up to ``last``)."""
-    rows = party_case_totals(store, _parties(store), last)
+def _party_case_totals(store: Store, last: str, area: Area | None) -> dict[str, tuple[str, int]]:
+    """For every identified party: (a name it goes by, its cases up to ``last``, of ``area`` only if given)."""
+    rows = party_case_totals(store, _parties(store), last, area)
     # Registers write names with stray spaces (王　庆斌); say them without.
     return {identity: ("".join(name.split()), n) for identity, name, n in rows}
 

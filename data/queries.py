@@ -193,9 +193,9 @@ def cell_day_counts(store: Store, path_columns: Sequence[str], type_columns: Seq
 
 
 def well_documented_cases(store: Store, category: str, subtype: str | None, outcomes: Collection[str],
-                          exclude: Collection[str], limit: int) -> list[dict[str, Any]]:
-    """Cases of a 大类 (and 小类) with one of ``outcomes``, not in ``exclude``, the best documented first:
-    longer texts (up to 1000 characters) and a recorded handling and agreement."""
+                          exclude: Collection[str], limit: int, *, within: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Cases of a 大类 (and 小类) with one of ``outcomes``, not in ``exclude`` (and in ``within``, if given), the best
+    documented first: longer texts (up to 1000 characters) and a recorded handling and agreement."""
     rows = store.conn.execute(
         "SELECT id, outcome, length(search_text) AS chars,"
         " json_extract(record, '$.handling') IS NOT NULL AS has_handling,"
@@ -206,7 +206,7 @@ def well_documented_cases(store: Store, category: str, subtype: str | None, outc
     )
     found = []
     for row in rows:
-        if row["id"] in exclude:
+        if row["id"] in exclude or (within is not None and row["id"] not in within):
             continue
         found.append({"id": row["id"], "outcome": row["outcome"], "chars": row["chars"],
                       "has_handling": bool(row["has_handling"]), "has_agreement": bool(row["has_agreement"])})
@@ -229,16 +229,19 @@ IDENTIFIED_PARTIES_SQL = (
 )
 
 
-def cell_case_rows(store: Store, path_columns: Sequence[str], first: str, last: str) -> list[sqlite3.Row]:
+def cell_case_rows(store: Store, path_columns: Sequence[str], first: str, last: str,
+                   area: Area | None = None) -> list[sqlite3.Row]:
     """The typed cases placed down to ``path_columns[-1]`` and dated in [first, last] (``last`` a day or a prefix
-    of one), by id: ``*path_columns, category, subtype, id, case_date, outcome`` and ``has_group`` (a group party)."""
+    of one), of ``area`` only if given, by id: ``*path_columns, category, subtype, id, case_date, outcome`` and
+    ``has_group`` (a group party)."""
     path_columns = _checked(path_columns)
+    in_area, params = area.sql("cases") if area else ("1", [])
     return store.conn.execute(
         f"SELECT {', '.join(path_columns)}, category, subtype, id, case_date, outcome, "
         "EXISTS (SELECT 1 FROM case_parties p WHERE p.case_id = cases.id AND p.kind = 'group') AS has_group "
         f"FROM cases WHERE {path_columns[-1]} IS NOT NULL AND category IS NOT NULL "
-        "AND case_date >= ? AND case_date <= ? ORDER BY id",
-        (first, last + "\uffff"),
+        f"AND case_date >= ? AND case_date <= ? AND {in_area} ORDER BY id",
+        (first, last + "\uffff", *params),
     ).fetchall()
 
 
@@ -252,13 +255,14 @@ def party_case_dates(store: Store, parties_sql: str, first: str, last: str) -> l
     ).fetchall()
 
 
-def party_case_totals(store: Store, parties_sql: str, last: str) -> list[tuple[str, str, int]]:
+def party_case_totals(store: Store, parties_sql: str, last: str, area: Area | None = None) -> list[tuple[str, str, int]]:
     """``(identity, a name it goes by, its cases)`` of every party of ``parties_sql``, counting the cases up to
-    ``last`` and the undated ones."""
+    ``last`` and the undated ones (of ``area`` only, if given)."""
+    in_area, params = area.sql("c") if area else ("1", [])
     return store.conn.execute(
         f"SELECT p.identity, MIN(p.name), COUNT(DISTINCT p.case_id) FROM ({parties_sql}) p "
-        "JOIN cases c ON c.id = p.case_id WHERE c.case_date IS NULL OR c.case_date <= ? GROUP BY p.identity",
-        (last + "\uffff",),
+        f"JOIN cases c ON c.id = p.case_id WHERE (c.case_date IS NULL OR c.case_date <= ?) AND {in_area} GROUP BY p.identity",
+        (last + "\uffff", *params),
     ).fetchall()
 
 

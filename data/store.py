@@ -431,14 +431,17 @@ class Store:
     def last_change(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
 
-    def value_counts(self, *columns: str) -> dict[tuple[str | None, ...], int]:
+    def value_counts(self, *columns: str, area: Any = None) -> dict[tuple[str | None, ...], int]:
         """How many cases have each combination of values in ``columns`` (e.g. ``outcome`` or
-        ``category, subtype``), for choices people pick from; cases lacking the first column are left out."""
+        ``category, subtype``), for choices people pick from; cases lacking the first column are left out.
+        With ``area`` (a :class:`leian.data.areas.Area`), only the cases of that area are counted."""
         unknown = [c for c in columns if c not in CHOICE_COLUMNS]
         if unknown or not columns:
             raise ValueError(f"not a column to choose by: {', '.join(unknown) or '(none)'}")
         names = ", ".join(columns)
-        rows = self.conn.execute(f"SELECT {names}, COUNT(*) FROM cases WHERE {columns[0]} IS NOT NULL GROUP BY {names}")
+        in_area, params = area.sql("cases") if area is not None else ("1", [])
+        rows = self.conn.execute(
+            f"SELECT {names}, COUNT(*) FROM cases WHERE {columns[0]} IS NOT NULL AND {in_area} GROUP BY {names}", params)
         return {tuple(row[:-1]): row[-1] for row in rows}
 
     def newest_first(self, case_ids: Iterable[str] | None = None) -> list[str]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import ahocorasick
@@ -129,11 +129,14 @@ class PartyIndex:
 
 
 def repeat_alert(store: Store, text: str, *, parties: Sequence[str] = (), address: str | None = None,
-                 index: PartyIndex | None = None, settings: RepeatSettings | None = None) -> dict[str, Any]:
+                 index: PartyIndex | None = None, settings: RepeatSettings | None = None,
+                 within: Collection[str] | None = None) -> dict[str, Any]:
     """Known parties and addresses in a new dispute: ``{"parties": [...], "addresses": [...], "text": ...}``.
 
     Each party appears once with ``names`` (its spellings), ``case_ids``, the
-    ``chains`` its cases form and its ``level`` in the risk register.
+    ``chains`` its cases form and its ``level`` in the risk register. With ``within``
+    (the case ids of a user's area) only those cases count: a party or address known
+    only elsewhere is not named, the counts, chains and levels are the area's.
     """
     from leian.graph.risk import LEVEL_NAMES, assess
     from leian.graph.signals import entities_named
@@ -145,7 +148,7 @@ def repeat_alert(store: Store, text: str, *, parties: Sequence[str] = (), addres
     addresses = []
     towns: set[str] = set()
     for where in address_texts:
-        case_ids = place_cases(store, where)
+        case_ids = _within(place_cases(store, where), within)
         if case_ids:
             addresses.append({"address": where, "case_ids": case_ids, "cases": len(case_ids)})
     resolver = Resolver(store)
@@ -169,10 +172,13 @@ def repeat_alert(store: Store, text: str, *, parties: Sequence[str] = (), addres
         entity = entities.get(entity_id)
         if entity is None:
             continue
-        case_ids = cases.get(entity_id, [])
-        chains = [c.to_dict() for c in chains_of(store, case_ids, settings)]
+        case_ids = _within(cases.get(entity_id, []), within)
+        if not case_ids:
+            continue
+        chains = [{**c, "case_ids": _within(c["case_ids"], within)} for c in (c.to_dict() for c in chains_of(store, case_ids, settings))]
+        chains = [c for c in chains if len(c["case_ids"]) >= 2]  # a repeat within the area
         try:
-            assessment = assess(store, entity_id)
+            assessment = assess(store, entity_id, within=within)
             level = {"level": assessment.level, "level_name": LEVEL_NAMES[assessment.level], "colour": assessment.colour}
         except KeyError:
             level = {}
@@ -180,6 +186,10 @@ def repeat_alert(store: Store, text: str, *, parties: Sequence[str] = (), addres
                        "matched": matched, "case_ids": case_ids, "cases": len(case_ids), "chains": chains, **level})
     people.sort(key=lambda p: (-p["cases"], p["party_id"]))
     return {"parties": people, "addresses": addresses, "text": _say(people, addresses)}
+
+
+def _within(case_ids: list[str], within: Collection[str] | None) -> list[str]:
+    return case_ids if within is None else [c for c in case_ids if c in within]
 
 
 def _spellings(names: Iterable[str]) -> list[str]:

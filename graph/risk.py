@@ -25,7 +25,7 @@ import json
 import re
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -277,9 +277,10 @@ def refresh_facts(store: Store, rules: RiskRules | None = None, *, full: bool = 
     return len(ids)
 
 
-def _facts(store: Store, since: str | None, entity_ids: Sequence[str] | None) -> dict[str, list[_CaseFacts]]:
-    """Per entity, its dated cases (since ``since``) with their rule words: of these entities, or of every
-    entity that can score (more than one case, or one a rule other than the count ones looks at)."""
+def _facts(store: Store, since: str | None, entity_ids: Sequence[str] | None,
+           within: Collection[str] | None = None) -> dict[str, list[_CaseFacts]]:
+    """Per entity, its dated cases (since ``since``, among ``within`` if given) with their rule words: of these
+    entities, or of every entity that can score (more than one case, or one a rule other than the count ones looks at)."""
     rows = "SELECT m.entity_id, f.* FROM graph_mentions m JOIN graph_risk_facts f ON f.case_id = m.case_id"
     where, params = [], []
     if since:
@@ -296,6 +297,8 @@ def _facts(store: Store, since: str | None, entity_ids: Sequence[str] | None) ->
         params += ([since] if since else []) + list(_UNSETTLED)
     found: dict[str, list[_CaseFacts]] = defaultdict(list)
     for row in store.conn.execute(rows + " WHERE " + " AND ".join(where), params):
+        if within is not None and row[1] not in within:
+            continue
         found[row[0]].append(_CaseFacts(row[1], row[2], row[3], row[4], row[5], row[6],
                                         frozenset(json.loads(row[7])), tuple(json.loads(row[8]))))
     return found
@@ -315,24 +318,27 @@ def _names(store: Store, entity_ids: Sequence[str]) -> dict[str, tuple[str, str]
     return {e: (preferred_name(names), kinds[e]) for e, names in spellings.items()}
 
 
-def assess(store: Store, party_id: str, *, today: dt.date | None = None, rules: RiskRules | None = None) -> Assessment:
-    """One party's level, reasons, revisit plan, level history and cases (all its dated cases, not only recent)."""
+def assess(store: Store, party_id: str, *, today: dt.date | None = None, rules: RiskRules | None = None,
+           within: Collection[str] | None = None) -> Assessment:
+    """One party's level, reasons, revisit plan, level history and cases (all its dated cases, not only recent;
+    with ``within``, the case ids of an area, only those: the level an area's user sees weighs the area's cases)."""
     rules = rules or RiskRules.load()
     today = today or local_today()
     refresh_facts(store, rules)
     named = _names(store, [party_id])
     if party_id not in named:
         raise KeyError(party_id)
-    facts = _facts(store, None, [party_id]).get(party_id, [])
+    facts = _facts(store, None, [party_id], within).get(party_id, [])
     visits = followups_of(store, [party_id])[party_id]
     return _assessment(rules, party_id, *named[party_id], facts, visits, today)
 
 
 def register(store: Store, *, today: dt.date | None = None, level: str | None = None, where: str | None = None,
-             rules: RiskRules | None = None, include_safe: bool = False) -> list[Assessment]:
+             rules: RiskRules | None = None, include_safe: bool = False,
+             within: Collection[str] | None = None) -> list[Assessment]:
     """The register on ``today`` (default: today, Asia/Shanghai): every party above 平安 (or all with
     ``include_safe``, of those that can score), optionally one level or colour and one place (any level:
-    区县, 镇街, 村社 ...).
+    区县, 镇街, 村社 ...). With ``within`` (the case ids of an area), parties are assessed on those cases alone.
 
     Due revisits first (earliest due first), then the highest levels. The cases' facts are read from
     ``graph_risk_facts``, brought up to date first (:func:`refresh_facts`).
@@ -344,7 +350,7 @@ def register(store: Store, *, today: dt.date | None = None, level: str | None = 
     if level is not None and level not in LEVELS:
         raise InvalidInput(f"未知风险等级 {level}（可选：{'、'.join(LEVELS)} 或 {'、'.join(COLOURS.values())}）")
     refresh_facts(store, rules)
-    facts = _facts(store, (today - dt.timedelta(days=rules.lookback_days)).isoformat(), None)
+    facts = _facts(store, (today - dt.timedelta(days=rules.lookback_days)).isoformat(), None, within)
     if where:
         facts = {e: f for e, f in facts.items() if any(where in p for case in f for p in case.places)}
     candidates = sorted(facts)

@@ -230,13 +230,15 @@ class LeiAn:
 
         return given.check() if isinstance(given, Filters) else Filters.from_dict(dict(given or {}))
 
-    def repeat_alert(self, text: str, *, parties: Sequence[str] = (), address: str | None = None) -> dict[str, Any]:
-        """Known parties and addresses ``text`` (or ``parties``, ``address``) names, with their cases and chains."""
+    def repeat_alert(self, text: str, *, parties: Sequence[str] = (), address: str | None = None,
+                     within: Collection[str] | None = None) -> dict[str, Any]:
+        """Known parties and addresses ``text`` (or ``parties``, ``address``) names, with their cases and chains
+        (of the cases ``within`` only, if given)."""
         from leian.graph.alert import repeat_alert
 
         self.resolve()
         return repeat_alert(self.store, text, parties=list(parties), address=address, index=self.party_index(),
-                            settings=self.home.settings.repeats)
+                            settings=self.home.settings.repeats, within=within)
 
     def party_index(self) -> PartyIndex:
         """The names and addresses of the store's parties as one automaton (what the repeat alert looks for),
@@ -322,14 +324,17 @@ class LeiAn:
         return RepeatChains(chains=[c for c in all_chains(self.store, self.home.settings.repeats)
                                     if kind is None or c.kind == kind])
 
-    def risk(self, *, today: dt.date | None = None, level: str | None = None, where: str | None = None) -> RiskRegister:
-        """The 风险台账 on ``today`` (default: today, local), optionally one level (or colour) and place."""
+    def risk(self, *, today: dt.date | None = None, level: str | None = None, where: str | None = None,
+             within: Collection[str] | None = None) -> RiskRegister:
+        """The 风险台账 on ``today`` (default: today, local), optionally one level (or colour) and place; with
+        ``within``, the parties are assessed on those cases alone."""
         from leian.graph.followups import local_today
         from leian.graph.risk import register
 
         day = today or local_today()
         self.resolve()
-        return RiskRegister(today=day.isoformat(), parties=register(self.store, today=day, level=level, where=where))
+        return RiskRegister(today=day.isoformat(),
+                            parties=register(self.store, today=day, level=level, where=where, within=within))
 
     def followups(self, *, today: dt.date | None = None, due: bool = False) -> FollowupList:
         """Parties with a revisit due (only those due by ``today`` with ``due``), earliest first."""

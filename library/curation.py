@@ -30,7 +30,7 @@ Examples
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,14 +109,16 @@ def near_duplicates(
     return found
 
 
-def coverage(libs: Libraries, name: str, *, taxonomy: Taxonomy | None = None) -> dict[str, Any]:
+def coverage(libs: Libraries, name: str, *, taxonomy: Taxonomy | None = None,
+             within: Collection[str] | None = None) -> dict[str, Any]:
     """Entries by 大类/小类 × district, and the taxonomy types with no entry.
 
     ``missing_categories`` lists the 大类 with no entry at all;
     ``missing_subtypes`` lists, for every 大类 that has entries, its 小类 without one.
+    With ``within`` (the case ids of a user's area), only the entries of those cases count.
     """
     taxonomy = taxonomy or Taxonomy.default()
-    rows = type_place_counts(libs.store, [entry.case_id for entry in libs.entries(name)])
+    rows = type_place_counts(libs.store, [e.case_id for e in libs.entries(name) if within is None or e.case_id in within])
     cells = [
         {"category": category or UNKNOWN, "subtype": subtype or UNKNOWN, "district": district or UNKNOWN, "entries": n}
         for category, subtype, district, n in rows
@@ -147,6 +149,7 @@ def suggest(
     *,
     per_gap: int = 3,
     taxonomy: Taxonomy | None = None,
+    within: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Cases from the store that would fill the library's gaps, best documented first.
 
@@ -154,15 +157,16 @@ def suggest(
     some. Candidates are resolved (:data:`~leian.data.record.RESOLVED_OUTCOMES`) and not in the
     library yet; they are ranked by how well they are documented: the length
     of the text (up to 1000 characters counts), and whether the handling and
-    the agreement are recorded (each counts as much as 500 characters).
+    the agreement are recorded (each counts as much as 500 characters). With ``within``, the gaps are
+    those of the entries among ``within`` and the candidates are taken from ``within`` only.
     """
-    report = coverage(libs, name, taxonomy=taxonomy)
+    report = coverage(libs, name, taxonomy=taxonomy, within=within)
     gaps = [(category, None) for category in report["missing_categories"]]
     gaps += [(category, subtype) for category, subtypes in report["missing_subtypes"].items() for subtype in subtypes]
     present = {entry.case_id for entry in libs.entries(name)}
     suggestions = []
     for category, subtype in gaps:
-        for row in well_documented_cases(libs.store, category, subtype, RESOLVED_OUTCOMES, present, per_gap):
+        for row in well_documented_cases(libs.store, category, subtype, RESOLVED_OUTCOMES, present, per_gap, within=within):
             suggestions.append({
                 "gap": " › ".join(p for p in (category, subtype) if p),
                 "case_id": row["id"],

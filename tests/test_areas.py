@@ -129,7 +129,14 @@ def test_the_dashboard_counts_only_the_area(clients):
         assert {TOWN_OF[c] for c in party["case_ids"]} == {"平沙镇"}
     clusters = ana.get("/api/clusters").get_json()["clusters"]
     assert clusters and {TOWN_OF[c] for cluster in clusters for c in cluster["case_ids"]} == {"平沙镇"}
-    assert all(cluster["size"] == len(cluster["case_ids"]) for cluster in clusters)
+    date_of = {r["id"]: r["occurred_on"] for r in cases()}
+    for cluster in clusters:  # its size, trend, types and places count the area's cases alone
+        assert cluster["size"] == len(cluster["case_ids"])
+        assert cluster["trend"] == {month: sum(date_of[c].startswith(month) for c in cluster["case_ids"]) for month in cluster["trend"]}
+        assert sum(t["cases"] for t in cluster["types"]) <= cluster["size"]
+        assert all("平沙镇" in p["place"] for p in cluster["places"])
+    everyone = {c["id"]: c for c in clients["area-adm"].get("/api/clusters").get_json()["clusters"]}
+    assert any(sum(c["trend"].values()) < sum(everyone[c["id"]]["trend"].values()) for c in clusters)
     page = ana.get("/dashboard").get_data(as_text=True)
     assert "三灶镇" not in page and "红旗镇" not in page
     everyone = clients["area-adm"].get("/api/heat").get_json()
@@ -165,6 +172,109 @@ def test_libraries_and_their_exports_hold_only_the_areas_entries(app, clients):
     added = tra.post(f"/api/libraries/{library_id}/cases", json={"case_ids": ["L001", "S001"]},
                      headers={"X-CSRF-Token": tra.csrf}).get_json()
     assert added["added"] == ["L001"] and added["missing"] == ["S001"]
+
+
+def test_the_search_forms_choices_count_the_areas_cases(clients):
+    page = clients["area-med"].get("/").get_data(as_text=True)
+    mine = [r for r in cases() if r["location"]["town"] == "红旗镇"]
+    for outcome in {r["outcome"] for r in mine}:
+        assert f'>{outcome}（{sum(r["outcome"] == outcome for r in mine)}）</option>' in page
+    assert ">12345热线（" not in page  # 王建国's channel: his cases lie in 平沙镇
+    everyone = clients["area-adm"].get("/").get_data(as_text=True)
+    assert f'>调解成功（{sum(r["outcome"] == "调解成功" for r in cases())}）</option>' in everyone
+
+
+def test_a_librarys_coverage_counts_the_areas_entries(app, clients):
+    with app.app_context():
+        library_id = libraries(services()).get(LIBRARY).id
+    everything = clients["area-adm"].get(f"/api/libraries/{library_id}").get_json()
+    ours = [e["case_id"] for e in everything["entries"] if TOWN_OF[e["case_id"]] == "红旗镇"]
+    mine = clients["area-tra"].get(f"/api/libraries/{library_id}").get_json()["coverage"]
+    assert everything["coverage"]["entries"] > len(ours) and mine["entries"] == len(ours)
+    assert {(c["category"], c["subtype"]) for c in mine["cells"]} == {tuple(r["type"].split("/")) for r in cases() if r["id"] in ours}
+    page = clients["area-tra"].get(f"/libraries/{library_id}").get_data(as_text=True)
+    assert "婚姻家庭" not in page.split('id="coverage"')[1].split("</table>")[0]  # T0001 (三灶镇) is not counted
+
+
+def _day(days_ago: int) -> str:
+    import datetime as dt
+
+    from leian.graph.followups import local_today
+
+    return (local_today() - dt.timedelta(days=days_ago)).isoformat()
+
+
+def _spanning_records() -> list[dict]:
+    """周大勇 threatens his wife in three recent 平沙镇 cases and has one plain noise case in 红旗镇; 钱多多 has three
+    cases in 平沙镇 and three in 红旗镇's spike of 漏水 cases in 2025-05."""
+    def case(case_id, town, date, kind, text, party, phone):
+        return {"id": case_id, "title": text[:8], "text": text, "type": kind, "occurred_on": date, "outcome": "调解成功",
+                "location": {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": town},
+                "parties": [{"name": party, "role": "申请人", "phone": phone}, {"name": f"邻居{case_id}", "role": "被申请人"}]}
+
+    found = [case(f"V{i}", "平沙镇", _day(90 - 30 * i), "婚姻家庭/家庭暴力", f"周大勇酒后动刀威胁妻子，扬言要报复（第{i}次）",
+                  "周大勇", "13800009999") for i in range(3)]
+    found.append(case("V3", "红旗镇", _day(5), "邻里/噪音", "周大勇反映楼上夜间噪音", "周大勇", "13800009999"))
+    months = [f"{2024 + m // 12}-{m % 12 + 1:02d}" for m in range(16)]  # 2024-01 .. 2025-04
+    found += [case(f"H{m:02d}", "红旗镇", f"{month}-10", "邻里/漏水", f"楼上卫生间漏水（{month}）", f"孙{m}号", None)
+              for m, month in enumerate(months)]
+    found += [case(f"Q{k}", "平沙镇", f"2024-0{k + 3}-08", "邻里/漏水", f"钱多多家楼上漏水（{k}）", "钱多多", "13700008888")
+              for k in range(3)]
+    found += [case(f"X{k}", "红旗镇", f"2025-05-{k + 2:02d}", "邻里/漏水", f"楼上漏水渗到楼下（{k}）",
+                   "钱多多" if k < 3 else f"赵{k}号", "13700008888" if k < 3 else None) for k in range(8)]
+    for record in found:
+        record["parties"][0] = {k: v for k, v in record["parties"][0].items() if v is not None}
+    return found
+
+
+@pytest.fixture(scope="module")
+def spanning():
+    """An app over :func:`_spanning_records`, with an admin and two users of 红旗镇 (mediator, analyst)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from leian.data.ingest import ingest
+    from leian.home import Home
+    from leian.indexers import sync_all
+
+    home = Home.resolve(tempfile.mkdtemp(prefix="leian-areas-"))
+    source = Path(home.root) / "cases.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _spanning_records()), encoding="utf-8")
+    with home.open_store() as store:
+        assert ingest(store, [source], rejects_dir=home.rejects_dir).ok
+        sync_all(home, store)
+        accounts = Accounts(store)
+        accounts.add("adm", "admin", PASSWORD)
+        accounts.add("hq-med", "mediator", PASSWORD, area="金湾区/红旗镇")
+        accounts.add("hq-ana", "analyst", PASSWORD, area="金湾区/红旗镇")
+    app = create_app(home, testing=True)
+    return {username: login(app, username) for username in ("adm", "hq-med", "hq-ana")}
+
+
+def test_a_partys_risk_level_weighs_the_areas_cases_alone(spanning):
+    adm, med = spanning["adm"], spanning["hq-med"]
+    party = next(p for p in adm.get("/api/risk").get_json()["parties"] if "V3" in p["case_ids"])
+    assert party["level"] == "高" and len(party["case_ids"]) == 4
+    mine = med.get(f"/api/parties/{party['party_id']}").get_json()
+    assert mine["cases"] == 1 and mine["risk"]["level"] != "高"
+    assert not any("家庭暴力" in r or "威胁" in r for r in mine["risk"]["reasons"])
+    page = med.get(f"/parties/{party['party_id']}").get_data(as_text=True)
+    assert "家庭暴力" not in page and "高风险" not in page
+    assert all(p["level"] != "高" for p in med.get("/api/risk").get_json()["parties"] if p["party_id"] == party["party_id"])
+    alert = med.get("/api/search", query_string={"q": "周大勇又来反映噪音"}).get_json()["repeat_alert"]
+    assert [(p["cases"], p.get("level")) for p in alert["parties"]] == [(1, mine["risk"]["level"])]
+    assert "已有1件纠纷" in alert["text"] and not alert["parties"][0]["chains"]
+
+
+def test_party_totals_in_hotspot_reasons_count_the_areas_cases(spanning):
+    query = {"at": "2025-05", "min_count": "5"}
+    whole = next(s for s in spanning["adm"].get("/api/hotspots", query_string=query).get_json()["hotspots"]
+                 if s["place"].endswith("红旗镇") and s["risk"] == "红")
+    assert "（累计6件）" in whole["why"]
+    mine = next(s for s in spanning["hq-ana"].get("/api/hotspots", query_string=query).get_json()["hotspots"]
+                if s["risk"] == "红")
+    assert "（累计3件）" in mine["why"] and "累计6件" not in mine["why"]
 
 
 def test_the_admin_sets_an_area_and_the_user_sees_the_change_after_logging_in_again(app, clients):

@@ -96,7 +96,7 @@ def home() -> Any:
     else:
         pages = {"page": page, "prev": page > 1, "next": bool(listing) and page < listing["pages"]}
     return render_template(
-        "search.html", state=state, answer=answer, listing=listing, choices=queries.filter_choices(services()),
+        "search.html", state=state, answer=answer, listing=listing, choices=queries.filter_choices(services(), current_user()),
         chips=_chips(state, link), facets=_facet_links(found, link, state) if found else [],
         repeaters=_repeaters(answer) if answer else [], pages=pages, back=request.full_path.rstrip("?"),
         page_link=lambda page: link({"page": str(page)}), libraries=_writable_libraries(),

@@ -195,12 +195,10 @@ def repeat_alert(services: Services, user: User, text: str, *, parties: list[str
     """Known parties and addresses the new dispute names, each with its cases (titles) and chains; for name roles only."""
     if not sees_names(user.role):
         return {"parties": [], "addresses": [], "text": ""}
-    alert = services.repeat_alert(text, parties=parties, address=address)
+    alert = services.repeat_alert(text, parties=parties, address=address, within=visible_ids(services, user))
     for kind in ("parties", "addresses"):
         for item in alert[kind]:
-            item["case_ids"] = _visible(services, user, item["case_ids"])
             item["cases_shown"] = _case_items(services, user, item["case_ids"][-_LISTED:])
-        alert[kind] = [item for item in alert[kind] if item["case_ids"]]  # known only outside the user's area
     return alert
 
 
@@ -255,10 +253,11 @@ def _listed(case: Case, mask: Callable[[str], str]) -> dict[str, Any]:
     }
 
 
-def filter_choices(services: Services) -> dict[str, Any]:
-    """What the search filters can be set to: the 大类 › 小类, outcomes and channels the store holds, with counts."""
+def filter_choices(services: Services, user: User) -> dict[str, Any]:
+    """What the search filters can be set to: the 大类 › 小类, outcomes and channels of the cases ``user`` may see,
+    with counts."""
     types: dict[str, dict[str, Any]] = {}
-    for (category, subtype), n in sorted(services.store.value_counts("category", "subtype").items(),
+    for (category, subtype), n in sorted(services.store.value_counts("category", "subtype", area=user.scope).items(),
                                          key=lambda item: (item[0][0], item[0][1] or "")):
         entry = types.setdefault(category, {"name": category, "count": 0, "subtypes": []})
         entry["count"] += n
@@ -266,7 +265,7 @@ def filter_choices(services: Services) -> dict[str, Any]:
             entry["subtypes"].append({"name": subtype, "count": n})
 
     def by_count(column: str) -> list[dict[str, Any]]:
-        counted = services.store.value_counts(column)
+        counted = services.store.value_counts(column, area=user.scope)
         return [{"name": key[0], "count": n} for key, n in sorted(counted.items(), key=lambda item: (-item[1], item[0][0]))]
 
     return {"type": sorted(types.values(), key=lambda t: -t["count"]), "outcome": by_count("outcome"),
@@ -305,27 +304,16 @@ def similar_cases(services: Services, user: User, case: Case, k: int) -> list[di
 
 def clusters(services: Services, user: User | None) -> dict[str, Any]:
     """Topical clusters with keywords (computed once per process and data version); unmasked for ``user`` None."""
+    from leian.analytics.clusters import clusters_within
+
     found = services.shared("clusters", lambda: services.clusters().to_dict())
     if user is not None and user.scope is not None:
-        found = _clusters_in_area(found, user.scope, visible_ids(services, user) or set())
+        found = clusters_within(found, services.store, visible_ids(services, user) or set())
     if user is None or sees_names(user.role):
         return found
     if user.scope is not None:  # masked afresh: an area's clusters are not everyone's
         return {**found, "clusters": [_masked_cluster(services, user, c) for c in found["clusters"]]}
     return services.shared("clusters_masked", lambda: {**found, "clusters": [_masked_cluster(services, user, c) for c in found["clusters"]]})
-
-
-def _clusters_in_area(found: dict[str, Any], area: Area, ids: set[str]) -> dict[str, Any]:
-    """The clusters with cases in ``area``, each with only those cases and places, largest first."""
-    shown = []
-    for cluster in found["clusters"]:
-        members = [c for c in cluster["case_ids"] if c in ids]
-        if members:
-            places = [p for p in cluster["places"] if (area.town or area.district) in p["place"]]
-            shown.append({**cluster, "case_ids": members, "size": len(members), "places": places,
-                          "medoid": cluster["medoid"] if cluster["medoid"] in ids else members[0]})
-    shown.sort(key=lambda c: -c["size"])
-    return {**found, "clusters": shown}
 
 
 def _masked_cluster(services: Services, user: User, cluster: dict[str, Any]) -> dict[str, Any]:
@@ -618,7 +606,7 @@ def party_detail(services: Services, user: User, party_id: str) -> dict[str, Any
         raise NotFound(f"没有编号为 {party_id} 的当事人")
     case_ids = _party_case_ids(services, user, party_id)
     services.accounts.audit(user.username, "view_party", target=party_id)
-    assessment = assess(store, party_id).to_dict()
+    assessment = assess(store, party_id, within=visible_ids(services, user)).to_dict()
     visits = followups_of(store, {party_id: entity})[party_id]
     full = sees_names(user.role) or entity.kind == "organization"
     names = list(dict.fromkeys(" ".join(n.split()) for n in entity.names))
@@ -641,19 +629,14 @@ def risk_register(services: Services, user: User, *, level: str | None = None, w
     """The 风险台账 (due revisits first), names masked for ``user``; raises InvalidInput for an unknown level."""
     from leian.graph.risk import counts
 
-    answer = services.risk(level=level or None, where=where or None)
+    answer = services.risk(level=level or None, where=where or None, within=visible_ids(services, user))
     found, today = answer.parties, answer.today
-    seen = visible_ids(services, user)
-    if seen is not None:  # the parties with a case in the user's area
-        found = [a for a in found if any(c in seen for c in a.case_ids)]
     parties = []
     for assessment in found:
         item = assessment.to_dict()
         if not sees_names(user.role) and assessment.kind != "organization":
             item["name"] = mask_known_names(services, user, item["name"])
         item["overdue"] = bool(item["revisit"]["due"] and item["revisit"]["due"] <= today)
-        if seen is not None:
-            item["case_ids"] = [c for c in item["case_ids"] if c in seen]
         item.pop("history")
         parties.append(item)
     services.accounts.audit(user.username, "view_risk", detail=f"level={level or ''} where={where or ''}")
@@ -829,8 +812,7 @@ def library_coverage(services: Services, user: User, library_id: int) -> dict[st
     libs = services.libraries()
     name = library_name(services, library_id)
     seen = visible_ids(services, user)
-    suggestions = [s for s in suggest(libs, name, per_gap=2) if seen is None or s["case_id"] in seen]
-    return {"coverage": coverage(libs, name), "suggestions": suggestions}
+    return {"coverage": coverage(libs, name, within=seen), "suggestions": suggest(libs, name, per_gap=2, within=seen)}
 
 
 def export_library(services: Services, user: User, library_id: int, fmt: str, *, drafts: bool = False) -> tuple[bytes, str]:
