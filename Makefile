@@ -34,10 +34,12 @@ $(ASSETS): package.json package-lock.json tools/vendor_assets.py
 	$(PYTHON) tools/vendor_assets.py
 	touch $(ASSETS)
 
-# The end-to-end tests drive Debian's headless Chromium (with a CJK font for the screenshots).
+# The end-to-end tests drive Debian's headless Chromium in Chinese (a CJK font for the screenshots; chromium-l10n's
+# zh-CN pack, without which date inputs read mm/dd/yyyy).
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . \
+	  && test -f /usr/lib/chromium/locales/zh-CN.pak || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver chromium-l10n fonts-wqy-microhei; }
 
 demo: install
 	$(BIN)/leian --home $(DEMO_HOME) demo

@@ -14,16 +14,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from leian.web.app import create_app, services
-from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from waitress.server import create_server
-from web_support import HOSTILE, PASSWORD, ROLES_USERS, risk_home, web_home
+from web_support import HOSTILE, PASSWORD, ROLES_USERS, chromium, risk_home, web_home
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "web"
 DESKTOP, PHONE = (1366, 768), (390, 844)
@@ -62,16 +60,7 @@ def risk_server():
 @pytest.fixture(scope="module")
 def browser():
     downloads = tempfile.mkdtemp(prefix="leian-downloads-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='leian-chromium-')}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    options.set_capability("unhandledPromptBehavior", "ignore")
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium(DESKTOP, prefs={"download.default_directory": downloads, "download.prompt_for_download": False})
     driver.downloads = Path(downloads)
     yield driver
     driver.quit()
@@ -553,6 +542,8 @@ def test_admin_filters_the_audit_log_and_pages_through_it(server, browser, app):
             services().accounts.audit(ROLES_USERS["trainer"], "export", target=f"e2e 案例库 {i}")
     _login(browser, server, "admin")
     browser.get(server + "/admin/audit")
+    # The browser is a Chinese desktop's: its date inputs read 年/月/日 (the screenshots show them).
+    assert browser.execute_script("return [navigator.language, Intl.DateTimeFormat().resolvedOptions().locale]") == ["zh-CN"] * 2
     Select(browser.find_element(By.ID, "audit-user")).select_by_value(ROLES_USERS["trainer"])
     Select(browser.find_element(By.ID, "audit-action")).select_by_value("export")
     browser.find_element(By.ID, "audit-apply").click()

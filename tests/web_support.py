@@ -14,7 +14,7 @@ from pathlib import Path
 
 from leian.home import Home
 
-__all__ = ["HOSTILE", "PASSWORD", "ROLES_USERS", "cases", "risk_home", "risk_records", "web_home"]
+__all__ = ["HOSTILE", "PASSWORD", "ROLES_USERS", "cases", "chromium", "risk_home", "risk_records", "web_home"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -111,6 +111,34 @@ def web_home() -> Home:
         for role, username in ROLES_USERS.items():
             accounts.add(username, role, PASSWORD, display_name=f"测试{role}")
     return home
+
+
+#: The browser speaks what a 综治中心's desktop does: pages, date inputs (年/月/日) and number formats in Chinese.
+CHINESE = {"LANGUAGE": "zh_CN:zh"}
+
+
+def chromium(size: tuple[int, int], *, flags: tuple[str, ...] = (), prefs: dict | None = None):
+    """Debian's headless Chromium (``make browser``) in a Chinese locale, driven by selenium.
+
+    The locale takes the flag, the accept-language preference and ``LANGUAGE``
+    together: headless Chromium reads its interface locale (date inputs) from
+    ``--lang`` and the zh-CN pack of chromium-l10n, pages read ``Accept-Language``.
+    ``LANG`` stays the machine's: a locale it lacks (zh_CN.UTF-8) would make
+    chromedriver read file names as ASCII and refuse an upload named 网格上报.jsonl.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--lang=zh-CN",
+                 f"--window-size={size[0]},{size[1]}", f"--user-data-dir={tempfile.mkdtemp(prefix='leian-chromium-')}", *flags):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh", **(prefs or {})})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("unhandledPromptBehavior", "ignore")
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver", env={**os.environ, **CHINESE}), options=options)
 
 
 def risk_records() -> list[dict]:

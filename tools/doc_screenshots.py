@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -19,13 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from PIL import Image  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from waitress.server import create_server  # noqa: E402
-from web_support import PASSWORD, ROLES_USERS, web_home  # noqa: E402
+from web_support import PASSWORD, ROLES_USERS, chromium, web_home  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 WIDTH = 960
@@ -58,12 +55,7 @@ def main() -> None:
         port = probe.getsockname()[1]
     httpd = create_server(app, host="127.0.0.1", port=port, threads=4)
     threading.Thread(target=httpd.run, daemon=True).start()
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,768",
-                 "--hide-scrollbars", f"--user-data-dir={tempfile.mkdtemp(prefix='leian-docshots-')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium((1366, 768), flags=("--hide-scrollbars",))
     OUT.mkdir(parents=True, exist_ok=True)
     try:
         for role, (name, path, ready) in DAYS.items():
