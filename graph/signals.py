@@ -18,7 +18,7 @@ Examples
 ...               "parties": [{"name": "恒达劳务", "kind": "organization"}]})])
 >>> _ = sync(home, store)
 >>> cases_sharing_parties(store, ["珠海恒达建筑劳务公司"])
-{'A1': ['当事人: 珠海恒达建筑劳务公司'], 'A2': ['当事人: 珠海恒达建筑劳务公司']}
+{'A1': ['当事人：珠海恒达建筑劳务公司'], 'A2': ['当事人：珠海恒达建筑劳务公司']}
 >>> earlier_case_counts(store, "A2")
 {0: 1}
 >>> store.close()
@@ -72,7 +72,7 @@ def cases_sharing_parties(store: Store, names: Iterable[str], place: dict[str, s
             entity_ids,
         )
         for (case_id,) in rows:
-            found.setdefault(case_id, []).append(f"当事人: {name}")
+            found.setdefault(case_id, []).append(f"当事人：{name}")
     return found
 
 

@@ -173,6 +173,11 @@ class _WideTextWrapper(click_textwrap.TextWrapper):
         return [piece for chunk in super()._split(text) for piece in _CJK_PIECE.findall(chunk)]
 
 
+def _write_heading(self: click.formatting.HelpFormatter, heading: str) -> None:
+    """A help section's heading (选项, 命令) with a Chinese colon (click writes ``Options:``)."""
+    self.write(f"{'':>{self.current_indent}}{heading}：\n")
+
+
 def install() -> None:
     """Make click print its own messages in Chinese and measure text in terminal columns (idempotent)."""
     for name in _CLICK_MODULES:
@@ -182,6 +187,7 @@ def install() -> None:
         if hasattr(module, "ngettext"):
             module.ngettext = _translate_plural
     click.formatting.term_len = click_textwrap.term_len = display_width
+    click.formatting.HelpFormatter.write_heading = _write_heading
     click_textwrap._truncate_visible = _truncate_columns
     # click.formatting.wrap_text imports the class from this module each time it wraps.
     click_textwrap.TextWrapper = _WideTextWrapper

@@ -84,11 +84,11 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
         with opened(home, model=model, progress=progress_default()) as api:
             _load_engine(api)
             answers = [a.to_dict() for a in api.search_many(items, top_k=top_k, filters=filters)]
-        for answer in answers:
+        for item, answer in zip(items, answers):
             if as_json:
                 click.echo(json.dumps(answer, ensure_ascii=False, default=str))
             else:
-                _print_answer(answer)
+                _print_answer(answer, item["text"])
                 click.echo()
         return
     if not text.strip():
@@ -99,11 +99,12 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
     if as_json:
         echo_json(answer)
     else:
-        _print_answer(answer)
+        _print_answer(answer, text)
 
 
-def _print_answer(answer: dict[str, Any]) -> None:
-    click.echo(f"查询：{answer['query'][:60]}")
+def _print_answer(answer: dict[str, Any], typed: str) -> None:
+    """The answer as text; the query as the user typed it (``answer["query"]`` is normalised: half-width ，→ ,)."""
+    click.echo(f"查询：{' '.join(typed.split())[:60]}")
     alert = answer.get("repeat_alert") or {}
     if alert.get("text"):
         click.echo(alert["text"])

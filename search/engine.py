@@ -701,7 +701,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     >>> summary = summarise([{"outcome": "调解成功", "handling": "到现场查看后委托鉴定", "agreement": "分三期支付"},
     ...                      {"outcome": "调解失败", "handling": "调解员实地勘查，双方分歧大", "agreement": None}])
     >>> summary["text"], summary["practice_counts"]
-    ('1/2 调解成功; 常见做法: 现场查看（2）', {'现场查看': 2, '分期付款': 1, '委托鉴定': 1})
+    ('1/2 调解成功；常见做法：现场查看（2）', {'现场查看': 2, '分期付款': 1, '委托鉴定': 1})
     """
     outcomes = Counter(r["outcome"] for r in results if r["outcome"])
     resolved = sum(n for outcome, n in outcomes.items() if outcome in RESOLVED_OUTCOMES)
@@ -713,7 +713,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     common = [name for name, n in list(counts.items())[:4] if n >= 2]
     text = f"{resolved}/{len(results)} 调解成功" if results else "没有找到相似案例"
     if common:
-        text += "; 常见做法: " + "、".join(f"{name}（{counts[name]}）" for name in common)
+        text += "；常见做法：" + "、".join(f"{name}（{counts[name]}）" for name in common)
     return {"count": len(results), "resolved": resolved, "outcomes": dict(outcomes.most_common()), "common_practices": common,
             "practice_counts": counts, "text": text}
 

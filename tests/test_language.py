@@ -3,7 +3,9 @@
 The check looks for English phrases: two or more ASCII words in a row, once
 option names (``--top-k``), placeholders (``FILE``), file names, codes and the
 allow-listed technical terms are taken out. English stays where a developer
-reads it (logs, option names), which these texts do not contain.
+reads it (logs, option names), which these texts do not contain. A Chinese
+sentence takes Chinese punctuation: an ASCII ``;`` ``:`` ``,`` between Chinese
+characters (``调解成功; 常见做法:``) is reported too.
 """
 from __future__ import annotations
 
@@ -52,15 +54,32 @@ _UI_WORDS = {"Error", "Usage", "Options", "Commands", "Forbidden", "Search", "Su
              "Required", "Missing", "Invalid", "Unknown", "Failed", "Done", "Rejected"}
 
 
+_CJK = "\u3400-\u9fff\uf900-\ufaff"
+# ASCII ; : , written in a Chinese sentence: after a Chinese character (or a full-width bracket) and before one, before a
+# number ("本期: 5件") or at the end of a line (a heading "选项:"). Quoted and `code` spans are taken out first (an option value such as `--where 金湾区,三灶镇`).
+_ASCII_PUNCTUATION = re.compile(rf"[{_CJK}）】」》] ?[;:,] ?(?=[{_CJK}（【「《\d]|$)", re.M)
+_QUOTED = re.compile(r"`[^`]*`|'[^'\n]*'|\"[^\"\n]*\"")
+
+
+def ascii_punctuation(text: str) -> list[str]:
+    """Places where ``text`` writes ASCII ``;`` ``:`` ``,`` in a Chinese sentence (which takes ；：，)."""
+    text = _QUOTED.sub(" ", text)
+    return [text[m.start():m.end() + 1] for m in _ASCII_PUNCTUATION.finditer(text)]
+
+
 def test_the_check_finds_english_and_lets_codes_pass():
     assert english_phrases("错误：--top-k 的值无效：'x' 不是有效的整数。用法 [选项] FILE id=A1 `leian demo`") == []
     assert english_phrases("Error: no case with id 'NOPE'") == ["no case with id", "Error"]
     assert english_phrases("read 3097, stored 3097 (new 3097)") == ["read   stored   (new"]
     assert english_phrases("按 Ctrl+C 停止；模型 m3e-small") == []
+    assert ascii_punctuation("10/10 调解成功; 常见做法: 现场查看（5）, 分期付款") == ["功; 常", "法: 现", "）, 分"]
+    assert ascii_punctuation("本期: 5件") == ["期: 5"] and ascii_punctuation("选项:\n  --top-k") == ["项:\n"]
+    assert ascii_punctuation("调解成功；常见做法：现场查看（5）、分期付款。用法：`--where 金湾区,三灶镇` 'a:b' 10:30 key: value") == []
 
 
 def _offending(texts: dict[str, str]) -> dict[str, list[str]]:
-    return {where: found for where, text in texts.items() if (found := english_phrases(text))}
+    """Per text, its English phrases and its ASCII punctuation in Chinese sentences."""
+    return {where: found for where, text in texts.items() if (found := english_phrases(text) + ascii_punctuation(text))}
 
 
 _PATHS = cli_docs.walk(cli)
@@ -125,6 +144,17 @@ def test_cli_messages_and_reject_reasons_are_chinese(tmp_path):
     assert all(run.exit_code != 0 and not isinstance(run.exception, Exception) or isinstance(run.exception, SystemExit)
                for name, run in runs.items() if name not in ("stats", "library list", "user list")), outputs
     assert _offending({**outputs, **reasons}) == {}
+
+
+def test_cli_answers_over_a_home_are_chinese():
+    home = Path(web_home().root)
+    runs = {" ".join(args): _leian(home, *args) for args in (
+        ("search", "楼上卫生间漏水，楼下天花板泡坏了", "--top-k", "5"), ("search", "邻居装修噪音", "--party", "王建国"),
+        ("show", "R001"), ("stats",), ("neighbors", "R001"), ("repeats",), ("hotspots",), ("risk",), ("party", "王建国"),
+        ("followups",), ("clusters",), ("library", "list"))}
+    assert {name: run.exit_code for name, run in runs.items() if run.exit_code} == {}
+    assert "常见做法：" in runs["search 楼上卫生间漏水，楼下天花板泡坏了 --top-k 5"].output
+    assert _offending({name: _DATA_WORDS.sub(" ", _COMMAND_NAMES.sub(" ", run.output)) for name, run in runs.items()}) == {}
 
 
 @pytest.fixture(scope="module")

@@ -234,7 +234,7 @@ def entry_edit(library_id: int, case_id: str) -> Any:
     body = _json_body()
     sections = body.get("sections", {})
     if not isinstance(sections, dict) or not all(isinstance(v, str) for v in sections.values()):
-        abort(400, description="sections 须为 {栏目: 文本}")
+        abort(400, description="sections 须为对象（栏目名 → 文本）")
     tags = body.get("tags")
     if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
         abort(400, description="tags 须为字符串列表")
