@@ -186,7 +186,7 @@ def test_the_search_forms_choices_count_the_areas_cases(clients):
 
 def test_a_librarys_coverage_counts_the_areas_entries(app, clients):
     with app.app_context():
-        library_id = libraries(services()).get(LIBRARY).id
+        library_id = services().libraries().get(LIBRARY).id
     everything = clients["area-adm"].get(f"/api/libraries/{library_id}").get_json()
     ours = [e["case_id"] for e in everything["entries"] if TOWN_OF[e["case_id"]] == "红旗镇"]
     mine = clients["area-tra"].get(f"/api/libraries/{library_id}").get_json()["coverage"]

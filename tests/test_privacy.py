@@ -263,3 +263,114 @@ def test_the_audit_log_keeps_no_typed_name_phone_id_or_failed_user_name(app, cli
     assert "梁某某" in log and "未知用户#" in log
     assert all(name not in log for name in NAMES)
 
+
+
+# -- docs/web.md's privacy table, cell by cell --------------------------------------------------------------
+
+#: What a cell of the table says a role sees, by its first words.
+_SAYS = (("full", "full"), ("shown", "full"), ("yes", "full"), ("not shown", "hidden"), ("ignored", "hidden"),
+         ("masked", "masked"), ("without house numbers", "masked"), ("王某某", "masked"), ("138****", "masked"),
+         ("110105***", "masked"))
+
+
+def _privacy_table() -> tuple[list[list[str]], list[dict[str, str]]]:
+    """The roles of each column of the table under "Roles and personal data", and each row as {role: cell}."""
+    section = (Path(__file__).parents[1] / "docs" / "web.md").read_text(encoding="utf-8").split("## Roles and personal data")[1]
+    lines = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("|")]
+    cells = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+    columns = [[role for role in ROLES_USERS if role in header] for header in cells[0][1:]]
+    rows = [{"kind": row[0], **{role: cell for roles, cell in zip(columns, row[1:]) for role in roles}} for row in cells[2:]]
+    return columns, rows
+
+
+def _said(cell: str) -> str:
+    return next(meaning for start, meaning in _SAYS if cell.startswith(start))
+
+
+def _seen(text: str, full: str, masked: str) -> str:
+    """full when ``text`` shows ``full``, masked when it shows only ``masked``, hidden when it shows neither."""
+    return "full" if full in text else "masked" if masked in text else "hidden"
+
+
+def _case(client, case_id: str) -> dict:
+    return client.get(f"/api/cases/{case_id}").get_json()["case"]
+
+
+def _party_names(client, role: str) -> str:
+    shown = {_seen(_text(client.get(url)), "王小店", "王某某") for url in ("/api/cases/P2", "/cases/P2", "/?q=卫生间漏水")}
+    return shown.pop() if len(shown) == 1 else f"mixed {sorted(shown)}"
+
+
+def _organisations(client, role: str) -> str:
+    return _seen(json.dumps(_case(client, "P1")["parties"], ensure_ascii=False), "恒达物业有限公司", "恒达物业")
+
+
+def _phones(client, role: str) -> str:
+    return _seen(json.dumps(_case(client, "P2")["parties"]), "13600001111", "136****1111")
+
+
+def _id_numbers(client, role: str) -> str:
+    return _seen(json.dumps(_case(client, "P2")["parties"]), "11010519491231002X", "110105***********X")
+
+
+def _numbers_in_text(client, role: str) -> str:
+    text = " ".join(_case(client, case_id)["text"] for case_id in ("P1", "P2", "P3", "P4"))
+    return "full" if leaks(text, sees_names=True) else "masked" if "*" in text else "hidden"
+
+
+def _party_addresses(client, role: str) -> str:
+    return _seen(json.dumps(_case(client, "P2")["parties"], ensure_ascii=False), "海澄村东街18号", "海澄村东街")
+
+
+def _case_address(client, role: str) -> str:
+    case = _case(client, "P1")
+    return _seen(json.dumps(case.get("location", {}), ensure_ascii=False) + _text(client.get("/cases/P1")), "丽景华庭22-2802", "丽景华庭**")
+
+
+def _addresses_in_texts(client, role: str) -> str:
+    """The case text (P4 names 丽景华庭22-2802), the repeat chains' reasons and, where the role may, the hotspots'
+    repeat addresses: each must show the same."""
+    texts = [_case(client, "P4")["text"], json.dumps([c["reasons"] for c in client.get("/api/repeats").get_json()["chains"]],
+                                                   ensure_ascii=False)]
+    if role in ROUTE_ROLES["api.hotspots"]:
+        texts.append(json.dumps(client.get("/api/hotspots").get_json()["repeats"]["addresses"], ensure_ascii=False))
+    shown = {_seen(text, "丽景华庭22-2802", "丽景华庭**-**") for text in texts}
+    return shown.pop() if len(shown) == 1 else f"mixed {sorted(shown)}"
+
+
+def _party_search(client, role: str) -> str:
+    """``party=`` raises the party's cases (it is not a strict filter): compare P2's score with and without it."""
+    def scores(**extra):
+        answer = client.get("/api/search", query_string={"q": "楼上漏水", "top_k": 20, **extra}).get_json()
+        return {r["id"]: r["score"] for r in answer["results"]}
+
+    plain, named = scores(), scores(party="王小店")
+    assert set(plain) == set(named)  # every case is still found
+    return "full" if named["P2"] > plain["P2"] else "hidden" if named == plain else f"changed {named}"
+
+
+#: Row of the table (its first words) -> what a role sees of that data, read through pages and the API.
+PROBES = {
+    "party names (persons)": _party_names,
+    "organisations": _organisations,
+    "phone numbers": _phones,
+    "resident ID numbers": _id_numbers,
+    "phone/ID/account numbers inside free text": _numbers_in_text,
+    "party addresses": _party_addresses,
+    "the case's address": _case_address,
+    "addresses in texts, repeat lists and reasons": _addresses_in_texts,
+    "searching by party name": _party_search,
+}
+
+
+def test_the_privacy_table_in_docs_says_what_each_role_sees(clients):
+    columns, rows = _privacy_table()
+    assert sorted(role for roles in columns for role in roles) == sorted(ROLES_USERS)
+    kinds = {row["kind"]: next((k for k in PROBES if row["kind"].startswith(k)), None) for row in rows}
+    assert None not in kinds.values() and sorted(kinds.values()) == sorted(PROBES), kinds  # every row checked, each once
+    said, seen = {}, {}
+    for row in rows:
+        for role in ROLES_USERS:
+            said[(kinds[row["kind"]], role)] = _said(row[role])
+            seen[(kinds[row["kind"]], role)] = PROBES[kinds[row["kind"]]](clients[role], role)
+    assert {key: (said[key], seen[key]) for key in said if said[key] != seen[key]} == {}

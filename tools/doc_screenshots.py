@@ -39,11 +39,10 @@ DAYS = {
 
 def main() -> None:
     from leian.web.app import create_app, services
-    from leian.web.queries import libraries
 
     app = create_app(web_home())
     with app.app_context():
-        libs = libraries(services())
+        libs = services().libraries()
         if LIBRARY not in [lib.name for lib in libs.list()]:
             libs.create(LIBRARY, description="邻里漏水、噪音纠纷的调解做法")
             libs.add_cases(LIBRARY, ["DOG1", "R000", "S000", "S001"], editor=ROLES_USERS["trainer"])
