@@ -87,7 +87,8 @@ class RiskRules:
 
     @property
     def words(self) -> tuple[str, ...]:
-        return tuple(sorted({w for rule in self.rules for w in rule.get("words", ())}, key=len, reverse=True))
+        # Longest first (so a longer word wins where two start together), then by the word: the same order in every process.
+        return tuple(sorted({w for rule in self.rules for w in rule.get("words", ())}, key=lambda w: (-len(w), w)))
 
 
 @dataclass

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -161,6 +164,12 @@ def test_register_kept_in_step_equals_a_full_recomputation(tmp_path):
         kept = everyone(store)
         assert refresh_facts(store, full=True) == len(records) + len(_records())
         assert kept == everyone(store)
+    # Another process (other string hashes) finds the facts current: nothing read again.
+    again = subprocess.run(
+        [sys.executable, "-c", "import sys; from leian.home import Home; from leian.graph.risk import refresh_facts\n"
+         "with Home.resolve(sys.argv[1]).open_store() as s: print(refresh_facts(s))", str(tmp_path / "home")],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert again.stdout.strip() == "0"
     edited_party = next(p for p in kept if records[10]["id"] in p["case_ids"] and any("告诫书" in r for r in p["reasons"]))
     assert records[20]["id"] not in {c for p in kept for c in p["case_ids"]} and edited_party
     assert len(kept) > 100 and {p["level"] for p in kept} >= {"平安", "高"}
