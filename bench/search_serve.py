@@ -2,9 +2,8 @@
 
     python bench/search_serve.py --code DIR --home HOME [--cases FILE] --base FILE.npy --queries FILE.json
 
-``--code DIR`` is a checkout of LeiAn (this one, or an earlier commit's files): its ``leian``,
-``data``, ``search`` … folders are imported as ``leian``, ``leian.data``, ``leian.search`` …, the
-editable install's finder taken off ``sys.meta_path`` first (it would hand out this checkout's modules).
+``--code DIR`` is a checkout of LeiAn (this one, or an earlier commit's files), imported instead of the
+editable install (``use_checkout`` of ``bench/ingest_into.py``).
 
 With ``--cases`` and no index in HOME, the home is built first the way that code builds one: the
 records stored as ``leian ingest --no-index`` stores them (unless HOME has a store already), then that code's search-side indexers
@@ -24,8 +23,6 @@ import argparse
 import contextlib
 import hashlib
 import importlib
-import importlib.machinery
-import importlib.util
 import json
 import sys
 import time
@@ -33,32 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Where each package of a checkout lives (``[tool.setuptools] package-dir`` in pyproject.toml).
-PACKAGES = {"leian": "leian", "leian.data": "data", "leian.embeddings": "embeddings", "leian.search": "search",
-            "leian.graph": "graph", "leian.web": "web", "leian.analytics": "analytics", "leian.library": "library",
-            "leian.disputes": "disputes"}
-
-
-class CheckoutFinder:
-    """Imports ``leian`` and its packages from one checkout's folders."""
-
-    def __init__(self, code: Path):
-        self.code = code
-
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
-        folder = PACKAGES.get(fullname)
-        if folder is None or not (self.code / folder / "__init__.py").is_file():
-            return None
-        location = self.code / folder
-        return importlib.util.spec_from_file_location(fullname, location / "__init__.py", submodule_search_locations=[str(location)])
-
-
-def use_checkout(code: Path) -> None:
-    """Import LeiAn from ``code`` instead of the editable install."""
-    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__name__.lower()
-                        and "editable" not in getattr(f, "__module__", "")]
-    sys.meta_path.insert(0, CheckoutFinder(code))
-
+from ingest_into import use_checkout  # bench/ingest_into.py: LeiAn imported from another checkout
 
 class DerivedEncoder:
     """Stand-in vectors for the stored cases: two real sample vectors mixed by the text's hash, plus noise."""
@@ -91,14 +63,18 @@ def build(home: Path, cases: Path, base: np.ndarray) -> float:
     if not (home / "cases.sqlite").is_file():
         cli.main(["--home", str(home), "ingest", str(cases), "--no-index", "--no-progress", "--batch-size", "2000"],
                  prog_name="leian", standalone_mode=False)
-    encoder._loaded[encoder.DEFAULT_MODEL] = DerivedEncoder(encoder.model_id_for(None), base)
     resolved = Home.resolve(home)
+    # Filed where that code's load_encoder looks for the home's model (a name before the runtimes, (name, runtime)
+    # since), under the real model's id: the engine opened for the queries finds the index its own.
+    model = encoder.model_for_home(resolved)
+    key = encoder.split_runtime(model) if hasattr(encoder, "split_runtime") else encoder.resolve_model(model)
+    encoder._loaded[key] = DerivedEncoder(encoder.model_id_for(model), base)
     with resolved.open_store() as store:
         for entry in indexers.INDEXERS:
             if not entry.startswith("leian.graph"):
                 module_name, function_name = entry.split(":")
                 getattr(importlib.import_module(module_name), function_name)(resolved, store)
-    del encoder._loaded[encoder.DEFAULT_MODEL]  # queries are encoded by the real model
+    del encoder._loaded[key]  # queries are encoded by the real model
     return time.perf_counter() - started
 
 
