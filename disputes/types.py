@@ -219,7 +219,10 @@ class TypeModel:
 
     def predict(self, texts: list[str]) -> list[TypeGuess]:
         """The best 小类 per text, with the distributions behind it."""
-        category, subtype = self.distributions(texts)
+        return self.guesses(*self.distributions(texts))
+
+    def guesses(self, category: np.ndarray, subtype: np.ndarray) -> list[TypeGuess]:
+        """The best 小类 per row of distributions from :meth:`distributions` (the model is not run again)."""
         guesses = []
         for cat_row, sub_row in zip(category, subtype):
             best = int(np.argmax(sub_row))

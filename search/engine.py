@@ -439,7 +439,7 @@ class SearchEngine:
             return
         model = disputes.type_model(self.home)
         categories, subtypes = model.distributions([q.text for q in pending])
-        for query, guess, category_row, subtype_row in zip(pending, model.predict([q.text for q in pending]), categories, subtypes):
+        for query, guess, category_row, subtype_row in zip(pending, model.guesses(categories, subtypes), categories, subtypes):
             query.category_probabilities = dict(zip(model.categories, map(float, category_row)))
             query.subtype_probabilities = dict(zip(model.subtypes, map(float, subtype_row)))
             # Too unsure to say (大类 below 30%: a text that names no dispute): no 推测类型 shown.
