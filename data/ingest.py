@@ -25,6 +25,7 @@ from leian.data.readers import FileFormatError, RawRecord, read_records
 from leian.data.record import MAX_DEPTH, Case, RecordError, field_label, validate
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
+from leian.faults import checkpoint
 
 __all__ = ["ingest", "ingest_records", "IngestReport", "Reject", "DEFAULT_BATCH_SIZE"]
 
@@ -248,6 +249,7 @@ def _ingest(
             _log.exception("storing %s:%s failed", item.source, item.line)
             reject(item, case.id, [("record", f"无法写入案件库（{type(exc).__name__}）")])
             return
+        checkpoint("store.batch_committed")
         report.inserted += result.inserted
         report.updated += result.updated
         report.unchanged += result.unchanged

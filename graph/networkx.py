@@ -53,6 +53,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from leian.faults import checkpoint
 from leian.graph.base import GraphStore
 from leian.graph.model import Edge, Node
 
@@ -129,6 +130,7 @@ class NetworkxGraphStore(GraphStore):
         with self._lock:
             if not self._in_transaction:
                 return
+            checkpoint("graph.before_commit")
             self._conn.execute("COMMIT")
             self._in_transaction = False
             if self._query("SELECT value FROM meta WHERE key = 'source'"):

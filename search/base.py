@@ -76,6 +76,10 @@ class VectorIndex(ABC):
         """The stored head vectors of ``ids`` (all must be present)."""
 
     @abstractmethod
+    def all_vectors(self, case_id: str) -> np.ndarray:
+        """Every vector of one present id: its head vector, then its further chunks."""
+
+    @abstractmethod
     def scores(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
         """Each of ``ids``' best cosine with the ``query`` vector over all its vectors (all must be present)."""
 
@@ -85,8 +89,9 @@ class VectorIndex(ABC):
         """Whether anything changed since the last save or load."""
 
     @abstractmethod
-    def needs_compaction(self) -> bool:
-        """Whether the next save should write a whole new main segment rather than a delta."""
+    def needs_compaction(self, floor: int) -> bool:
+        """Whether the next save should write a whole new main segment rather than a delta (the delta weighed
+        against a main segment of at least ``floor`` vectors)."""
 
     @abstractmethod
     def compact(self) -> None:

@@ -46,7 +46,9 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from leian.faults import checkpoint
 from leian.search.base import fsync_dir
+from leian.settings import COMPACT_FLOOR
 
 __all__ = ["BM25Index", "COMPACT_RATIO", "COMPACT_FLOOR", "K1", "B"]
 
@@ -55,10 +57,9 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 #: bm25s' defaults (lucene BM25).
 K1, B = 1.5, 0.75
-#: The main segment is rebuilt once the delta holds this share of its documents ...
+#: The main segment is rebuilt once the delta holds this share of its documents, counted as at least
+#: ``[search] compact_floor`` (:data:`COMPACT_FLOOR`).
 COMPACT_RATIO = 0.1
-#: ... counted as at least this many documents (a small home rebuilds it on every save: milliseconds).
-COMPACT_FLOOR = 20_000
 _IDS_FILE = "leian-ids.json"
 
 
@@ -245,9 +246,9 @@ class BM25Index:
         return bool(self.delta) or bool(self._dead.any())
 
     @staticmethod
-    def needs_compaction_at(documents: int, changed: int) -> bool:
-        """Whether ``changed`` documents since a main segment of about ``documents`` call for rebuilding it."""
-        return changed > COMPACT_RATIO * max(documents, COMPACT_FLOOR)
+    def needs_compaction_at(documents: int, changed: int, floor: int = COMPACT_FLOOR) -> bool:
+        """Whether ``changed`` documents since a main segment of about ``documents`` (at least ``floor``) call for rebuilding it."""
+        return changed > COMPACT_RATIO * max(documents, floor)
 
     # -- reading -------------------------------------------------------------
 
@@ -323,6 +324,7 @@ class BM25Index:
             finally:
                 os.close(fd)
         fsync_dir(tmp)
+        checkpoint("bm25.saved")
         os.replace(tmp, folder)
         fsync_dir(directory)
         return name

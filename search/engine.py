@@ -44,6 +44,7 @@ from leian.embeddings.text import keywords, pieces, prepare, prepare_query, text
 from leian.disputes import index as disputes
 from leian.disputes.lexicon import Lexicon
 from leian.errors import InvalidInput, NotFound
+from leian.faults import checkpoint
 from leian.home import Home
 from leian.progress import progress_bar
 from leian.search.base import (
@@ -348,7 +349,8 @@ class SearchEngine:
     def _save_locked(self, current: dict[str, Any] | None, *, full: bool) -> None:
         self.generation = max(self.generation, self._read_manifest_any().get("generation", 0)) + 1
         stem = f"vectors.{self.generation}"
-        if full or self.vectors.needs_compaction():
+        floor = self.home.settings.search.compact_floor
+        if full or self.vectors.needs_compaction(floor):
             files, segments = self.vectors.save(self.index_dir, stem), []
         elif len(self._segments) >= MAX_SEGMENTS:
             files, segments = self._vector_files, [self.vectors.save_changes(self.index_dir, f"{stem}.delta", merged=True)]
@@ -357,7 +359,7 @@ class SearchEngine:
         else:
             files, segments = self._vector_files, self._segments
         bm25_name, bm25_seq = self._bm25_name, self._bm25_seq
-        if full or bm25_name is None or BM25Index.needs_compaction_at(len(self.vectors), self.store.changed_count(bm25_seq)):
+        if full or bm25_name is None or BM25Index.needs_compaction_at(len(self.vectors), self.store.changed_count(bm25_seq), floor):
             # The main segment is rebuilt from every stored case: at least as new as this engine's seq.
             built = self._build_bm25()
             bm25_name, bm25_seq = built.save(self.index_dir, f"bm25.{self.generation}"), self.seq
@@ -378,6 +380,7 @@ class SearchEngine:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         write_atomic(self.index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+        checkpoint("index.manifest_written")
         self._vector_files, self._segments, self._saved_seq = files, segments, self.seq
         self._bm25_name, self._bm25_seq = bm25_name, bm25_seq
         self._remove_unnamed(manifest)
@@ -649,6 +652,28 @@ class SearchEngine:
             vector = self.vectors.vectors([case_id])
             hits = self.vectors.search(vector, k + 1, within)[0]
         return [(other, score) for other, score in hits if other != case_id][:k]
+
+    def linked_by(self, case_id: str, threshold: float) -> list[tuple[str, float]]:
+        """The other cases whose :meth:`neighbors` score ``case_id`` at ``threshold`` or more, with that score, best first.
+
+        What a new or changed case changes in the other cases' nearest lists (their SIMILAR_TO edges):
+        every case close to one of its vectors is a candidate (searched until the scores fall below
+        ``threshold``), scored exactly as :meth:`neighbors` scores it, from the candidate's head vector.
+        """
+        with self._lock:
+            if case_id not in self.vectors:
+                return []
+            queries = self.vectors.all_vectors(case_id)
+            wanted = 16
+            while True:
+                rows = self.vectors.search(queries, wanted)
+                if wanted >= len(self.vectors) or all(len(row) < wanted or row[-1][1] < threshold for row in rows):
+                    break
+                wanted *= 4
+            candidates = sorted({other for row in rows for other, score in row if score >= threshold} - {case_id})
+            heads = self.vectors.vectors(candidates)
+            scored = [(other, float(self.vectors.scores([case_id], head)[0])) for other, head in zip(candidates, heads)]
+        return sorted(((other, score) for other, score in scored if score >= threshold), key=lambda hit: (-hit[1], hit[0]))
 
 
 def element_overlap(query: Query, elements: dict[str, list[str]], candidates: Sequence[str], weights: dict[str, float]) -> np.ndarray:

@@ -47,6 +47,8 @@ A case with two vectors is found by either and scored by the better one:
 [('c', 1.0), ('e', 0.8)]
 >>> [round(float(x), 2) for x in index.scores(["b", "e"], np.array([0, 0, 1, 0], dtype=np.float32))]
 [0.0, 0.8]
+>>> [[round(float(x), 1) for x in row] for row in index.all_vectors("e")]
+[[0.0, 1.0, 0.0, 0.0], [0.6, 0.0, 0.8, 0.0]]
 
 After a save, changes go to a delta segment that is saved on its own:
 
@@ -72,8 +74,9 @@ import faiss
 import numpy as np
 
 from leian.errors import InvalidInput
+from leian.faults import checkpoint
 from leian.search.base import VectorIndex, write_atomic, write_atomic_file
-from leian.settings import ANN_THRESHOLD
+from leian.settings import ANN_THRESHOLD, COMPACT_FLOOR
 
 __all__ = ["FaissIndex", "KINDS", "ANN_THRESHOLD", "COMPACT_RATIO", "COMPACT_FLOOR", "choose_kind"]
 
@@ -83,10 +86,8 @@ _EXACT_SUBSET = 4096
 #: Chunk ``c`` of the case numbered ``n`` has the FAISS id ``n | c << _CHUNK_SHIFT`` (c >= 1).
 _CHUNK_SHIFT = 40
 #: The delta is merged into the main segment once its vectors and the main segment's dead ones pass
-#: this share of the main segment's vectors ...
+#: this share of the main segment's vectors, counted as at least ``[search] compact_floor`` (:data:`COMPACT_FLOOR`).
 COMPACT_RATIO = 0.1
-#: ... counted as at least this many, so a small home does not rewrite its main segment on every sync.
-COMPACT_FLOOR = 20_000
 _SEGMENT_MAGIC = b"LEIAN-VECTOR-DELTA-1\n"
 
 
@@ -307,6 +308,10 @@ class FaissIndex(VectorIndex):
                 out[positions] = _reconstruct(index, np.array([numbers[p] for p in positions], dtype=np.int64), self.dim)
         return out
 
+    def all_vectors(self, case_id: str) -> np.ndarray:
+        number = self.int_of[case_id]
+        return _reconstruct(self.delta if number in self.in_delta else self.main, self._vector_ids([number]), self.dim)
+
     def scores(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
         numbers = [self.int_of[i] for i in ids]
         out = np.full(len(numbers), -np.inf, dtype=np.float32)
@@ -392,14 +397,15 @@ class FaissIndex(VectorIndex):
         """Whether anything changed since the last save or load."""
         return bool(self._upserted or self._deleted) or not self.main_saved
 
-    def needs_compaction(self) -> bool:
-        """Whether the delta has grown past :data:`COMPACT_RATIO` of the main segment, or the size calls for another kind."""
+    def needs_compaction(self, floor: int = COMPACT_FLOOR) -> bool:
+        """Whether the delta has grown past :data:`COMPACT_RATIO` of the main segment (counted as at least ``floor``
+        vectors), or the size calls for another kind."""
         if not self.main_saved:
             return True
         outside = self.delta.ntotal + self._dead_vectors()
         if not outside:
             return False
-        return outside > COMPACT_RATIO * max(self.main.ntotal, COMPACT_FLOOR) or self._wanted_structure(self.vector_count) != self._structure()
+        return outside > COMPACT_RATIO * max(self.main.ntotal, floor) or self._wanted_structure(self.vector_count) != self._structure()
 
     def _structure(self) -> tuple[str, int]:
         ivf = faiss.try_extract_index_ivf(self.main)
@@ -459,6 +465,7 @@ class FaissIndex(VectorIndex):
             "extra": list(self.extra.items()),
         }
         write_atomic(directory / ids_name, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+        checkpoint("vectors.main_written")
         self.main_saved = True
         self.main_extra = dict(self.extra)
         self._upserted, self._deleted = set(), set()
@@ -484,6 +491,7 @@ class FaissIndex(VectorIndex):
         header = json.dumps({"next_id": self.next_id, "upserts": items, "deleted": deleted}, ensure_ascii=False).encode("utf-8")
         body = vectors[order].astype(np.float32).tobytes()
         write_atomic(Path(directory) / name, _SEGMENT_MAGIC + struct.pack("<Q", len(header)) + header + body)
+        checkpoint("vectors.segment_written")
         self._upserted, self._deleted = set(), set()
         return name
 

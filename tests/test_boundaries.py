@@ -111,7 +111,7 @@ def test_each_package_says_what_it_is_and_exports_its_public_names(package):
 
 #: Layers from the bottom (ARCHITECTURE.md "Who may import whom"): a module imports its own layer and those below.
 LAYERS = [
-    {"leian.errors", "leian.clock", "leian.lazy"},
+    {"leian.errors", "leian.clock", "leian.lazy", "leian.faults"},
     {"data"},
     {"leian.home"},
     {"disputes"},

@@ -45,6 +45,7 @@ from leian.errors import NotFound, UserError
 from leian.library.store import STATUS_NAMES
 from leian.settings import LOGIN_LIMIT
 from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, User
+from leian.web.queries import Updating
 from leian.web.security import (
     SECURITY_HEADERS,
     allowed,
@@ -72,6 +73,7 @@ MESSAGES = {
     413: "文件过大",
     429: "请求过于频繁，请稍后再试",
     500: "服务器内部错误",
+    503: "正在更新，请稍候",
 }
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -162,6 +164,7 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
     # with the id under which its traceback went to <home>/logs/errors.log.
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(NotFound, lambda exc: _error(404, str(exc)))
+    app.register_error_handler(Updating, _updating)
     app.register_error_handler(UserError, lambda exc: _error(400, str(exc)))
     app.register_error_handler(Exception, _server_error)
     zone = home.timezone
@@ -242,6 +245,12 @@ def _error(code: int, detail: str | None = None, log_id: str | None = None) -> R
             body["log_id"] = log_id
         return make_response(jsonify(error=body), code)
     return make_response(render_template("error.html", code=code, message=message, detail=detail), code)
+
+
+def _updating(exc: Updating) -> Response:
+    response = _error(503, str(exc))
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _http_error(exc: HTTPException) -> Any:

@@ -67,7 +67,7 @@ def user_list(home: Home, as_json: bool) -> None:
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="工作线程数。")
 @pass_home
 def serve(home: Home, host: str, port: int, threads: int) -> None:
-    """用 waitress 运行网页版；模型和索引在第一个请求之前载入一次。"""
+    """用 waitress 运行网页版；检索索引和图谱在后台与案件库同步，端口立即开放。"""
     from leian.web.app import create_app, services
     from waitress import serve as run_waitress
 
@@ -77,8 +77,8 @@ def serve(home: Home, host: str, port: int, threads: int) -> None:
         if not services().accounts.list():
             click.echo(f"还没有网页版用户：请用 `leian --home {home.root} user add NAME --role admin` 创建", err=True)
         if services().store.count():
-            click.echo("正在载入检索模型和索引……", err=True)
-            services().engine
+            click.echo("正在后台载入检索模型，并使检索索引和图谱与案件库同步……", err=True)
+        services().start_catch_up()
     click.echo(f"类案 LeiAn 网页版已启动：http://{host}:{port}/（数据目录 {home.root}；按 Ctrl+C 停止）", err=True)
     run_waitress(app, host=host, port=port, threads=threads, ident="LeiAn")
 

@@ -83,7 +83,8 @@ class IngestJobs:
 
     def __init__(self, home: Home) -> None:
         self._jobs: dict[str, IngestJob] = {}
-        self._run_lock = threading.Lock()
+        #: Held by the ingest running now, and by the server's start-up catch-up (one writer at a time).
+        self.run_lock = threading.Lock()
         self.uploads_dir = Path(home.root) / "uploads"
         remove_stale_uploads(self.uploads_dir)
 
@@ -123,7 +124,7 @@ class IngestJobs:
 
         def run() -> None:
             try:
-                with self._run_lock, listening(lambda p: setattr(job, "progress", p.to_dict())):
+                with self.run_lock, listening(lambda p: setattr(job, "progress", p.to_dict())):
                     job.phase = "store"
                     job.report = ingest_file(services, user, path, filename, on_commit=committed,
                                              on_indexing=lambda: setattr(job, "phase", "index"))

@@ -25,7 +25,7 @@ from leian.data.ingest import IngestReport
 from leian.data.normalize import mask_numbers, normalize_name, person_names, strip_bidi
 from leian.data.places import place_label
 from leian.data.record import Case
-from leian.errors import InvalidInput, NotFound
+from leian.errors import InvalidInput, LeiAnError, NotFound
 from leian.library.masking import Masker
 from leian.library.store import REQUIRED_SECTIONS
 from leian.web.accounts import User
@@ -45,6 +45,7 @@ __all__ = [
     "SEARCH_FILTERS",
     "NotFound",
     "QueryError",
+    "Updating",
     "BROWSE_PAGE",
     "address_history",
     "browse",
@@ -96,6 +97,10 @@ MAX_TOP_K = 100
 
 class QueryError(InvalidInput):
     """The request asks for something invalid; the message says what (shown to the user)."""
+
+
+class Updating(LeiAnError):
+    """What was asked for is not there yet because the server is catching its indexes up with the store (503)."""
 
 
 def visible_ids(services: Services, user: User) -> set[str] | None:
@@ -454,6 +459,8 @@ def neighborhood(services: Services, user: User, node_id: str, hops: int = 1) ->
     if user.scope is not None:
         nodes, edges = _graph_in_area(node_id, nodes, edges, visible_ids(services, user) or set())
     if node_id not in nodes:
+        if services.updating.is_set():
+            raise Updating("正在更新…图谱正与案件库同步，稍后即可查看")
         raise NotFound(f"图谱中没有节点 {node_id}")
     cases = services.store.get_many([plain_id(n) for n in nodes if label_of(n) == "Case"])
     mask = text_masker(cases.values(), user.role)

@@ -9,11 +9,13 @@ ingest job of the upload page and by ``leian ingest``, never by a request.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from leian.api import LeiAn
+from leian.errorlog import record_bug
 from leian.home import Home
 from leian.web.accounts import Accounts
 from leian.web.jobs import IngestJobs
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Services"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 
 class Services(LeiAn):
@@ -38,6 +41,34 @@ class Services(LeiAn):
         self._lock = threading.Lock()
         self._shared: dict[str, Any] = {}
         self._loading: dict[str, threading.Lock] = {}
+        #: Set while :meth:`start_catch_up` brings the indexes and the graph up to date with the store.
+        self.updating = threading.Event()
+
+    def start_catch_up(self) -> threading.Thread:
+        """Bring every index and the graph up to date with the store in a background thread; the server answers meanwhile.
+
+        What a server killed during an upload left behind (cases stored, the search index, the graph and
+        its SIMILAR_TO edges behind them) is caught up as the next ingest would, without holding the port
+        closed; an upload started meanwhile waits for it (the store has one writer). Then the search
+        engine is loaded, so the first search does not wait for the model.
+        """
+        self.updating.set()
+        thread = threading.Thread(target=self._catch_up, name="catch-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _catch_up(self) -> None:
+        try:
+            with self.jobs.run_lock:
+                self.index()
+                self.reset_engines()
+            if self.store.count():
+                self.engine
+        except Exception as exc:  # noqa: BLE001 - the server keeps answering; the next ingest catches up again
+            bug = record_bug(exc, self.home.root, where="start-up catch-up")
+            _log.error("catching the indexes up at start-up failed: %s (traceback in %s)", bug.id, bug.path)
+        finally:
+            self.updating.clear()
 
     def shared(self, name: str, load: Callable[[], _T]) -> _T:
         """The engine or answer called ``name``, built by ``load()`` once per process.

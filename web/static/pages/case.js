@@ -187,10 +187,25 @@
     if (button) { button.addEventListener("click", tools[id]); }
   });
 
-  window.LeiAn.getJson(box.dataset.url).then(function (data) {
-    first = addGraph(data, null);
-    cy.getElementById(box.dataset.center).addClass("center");
-    layoutAll();
-    box.dataset.drawn = "true";
-  }).catch(function () { selection.textContent = "图谱暂不可用。"; });
+  // 503: the server is still catching the graph up with the store (after a restart): say so and ask again.
+  var draw = function () {
+    fetch(box.dataset.url, { credentials: "same-origin", headers: { "Accept": "application/json" } }).then(function (r) {
+      if (r.status === 503) {
+        selection.textContent = "正在更新…图谱正与案件库同步，稍后自动显示。";
+        box.dataset.updating = "true";
+        window.setTimeout(draw, 3000);
+        return;
+      }
+      if (!r.ok) { throw new Error(String(r.status)); }
+      return r.json().then(function (data) {
+        first = addGraph(data, null);
+        cy.getElementById(box.dataset.center).addClass("center");
+        layoutAll();
+        selection.textContent = "";
+        delete box.dataset.updating;
+        box.dataset.drawn = "true";
+      });
+    }).catch(function () { selection.textContent = "图谱暂不可用。"; });
+  };
+  draw();
 })();
