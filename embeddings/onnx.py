@@ -58,6 +58,9 @@ class OnnxEncoder(Encoder):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1  # one chain of ops: a second pool only competes for the cores
+        # Idle threads sleep instead of spinning: on 2 shared cores a spinning pool starves the web server,
+        # FAISS and the other processes (and, loaded, itself: 3x the short-query rate without it).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
         max_tokens = 512  # m3e-small's window, as sentence-transformers truncates it
