@@ -78,6 +78,8 @@ _BATCH = 2000
 GUESS_FLOOR = 0.3
 #: Said instead of a summary when the query names nothing a dispute is made of.
 NO_MEANING = "描述中没有可识别的纠纷内容，请用平常话说明谁和谁、因为什么事发生了纠纷。"
+#: The summary when every result found is of low relevance.
+LOW_ONLY = "没有相关度较高的相似案例，以下结果相关度较低，仅供参考"
 
 
 class NotIndexed(NotFound):
@@ -486,6 +488,8 @@ class SearchEngine:
         ]
         relevant = [r for r in results if r["relevance"] != "low"]
         summary = summarise(relevant)
+        if results and not relevant:  # the list is not empty: say why nothing is summed up
+            summary["text"] = LOW_ONLY
         if not relevant and not query.elements:
             summary = {**summarise([]), "text": NO_MEANING, "no_meaning": True}
         return {
