@@ -470,12 +470,16 @@ def test_period_picker_and_drill_down_from_a_heat_cell_and_a_hotspot(server, bro
     browser.get(server + "/dashboard")
     # An earlier month: the page tests that month (the planted 2025-05 spike is gone in 2025-03).
     Select(browser.find_element(By.ID, "period-at")).select_by_value("2025-03")
+    before = browser.find_element(By.ID, "hotspots")
     browser.find_element(By.ID, "dashboard-apply").click()
+    _wait(browser, expected_conditions.staleness_of(before))
     _wait(browser, lambda d: _query(d).get("at") == ["2025-03"])
     assert "2025-03" in browser.find_element(By.CSS_SELECTOR, "#hotspots h2").text
     # Weeks instead of months: the picker now offers weeks.
     Select(browser.find_element(By.ID, "period-kind")).select_by_value("week")
+    before = browser.find_element(By.ID, "period-at")
     browser.find_element(By.ID, "dashboard-apply").click()
+    _wait(browser, expected_conditions.staleness_of(before))  # the new page, not the old one's picker
     _wait(browser, lambda d: _query(d).get("period") == ["week"])
     weeks = [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "period-at")).options]
     assert weeks and all("-W" in w for w in weeks)
