@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -111,6 +112,14 @@ def web_home() -> Home:
         for role, username in ROLES_USERS.items():
             accounts.add(username, role, PASSWORD, display_name=f"测试{role}")
     return home
+
+
+def web_home_copy() -> Home:
+    """A private copy of :func:`web_home`, for a test whose writes (a fuzzer's libraries, audit rows) no other test may read."""
+    # No test writes while another runs, so the SQLite files (WAL included) copy as one consistent state.
+    copy = tempfile.mkdtemp(prefix="leian-web-copy-")
+    shutil.copytree(web_home().root, copy, dirs_exist_ok=True)
+    return Home.resolve(copy)
 
 
 #: The browser speaks what a 综治中心's desktop does: pages, date inputs (年/月/日) and number formats in Chinese.
