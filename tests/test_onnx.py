@@ -61,8 +61,12 @@ def test_onnx_vectors_are_torch_vectors_within_cosine_099():
     assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
     cosines = (a * b).sum(axis=1)
     assert cosines.min() >= 0.99, texts[int(cosines.argmin())]
-    # One text alone or among longer ones (batched with padding) gives the same vector.
-    assert np.allclose(onnx.encode([QUERIES[1]])[0], onnx.encode([TRANSCRIPT, QUERIES[1], _sample_texts()[0]])[1], atol=1e-5)
+    # A text's vector does not depend on what it is encoded with (the int8 MatMuls quantise per run):
+    # the cache, a query against the same stored text and a re-run after a crash all see one vector.
+    documents = [TRANSCRIPT] + [text[:500] for text in _sample_texts() if len(text) > 300][:4] + [QUERIES[1]]
+    together = onnx.encode(documents)
+    for row, text in enumerate(documents):
+        assert np.array_equal(onnx.encode([text])[0], together[row]), text[:20]
 
 
 def test_the_runtime_setting_chooses_the_encoder_and_its_index(homes):
