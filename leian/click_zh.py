@@ -178,6 +178,20 @@ def _write_heading(self: click.formatting.HelpFormatter, heading: str) -> None:
     self.write(f"{'':>{self.current_indent}}{heading}：\n")
 
 
+_option_help_record = click.Option.get_help_record
+#: The bracket click appends to an option's help (``[默认：10; 1<=x<=1000]``); it joins its items with an ASCII ``; ``.
+_EXTRAS = re.compile(r"\[([^\[\]]*)\]$")
+
+
+def _help_record(self: click.Option, ctx: click.Context) -> tuple[str, str] | None:
+    """click's help line of an option, its extras joined with a Chinese semicolon (``[默认：10；1<=x<=1000]``)."""
+    record = _option_help_record(self, ctx)
+    if record is None:
+        return None
+    names, text = record
+    return names, _EXTRAS.sub(lambda extras: f"[{extras.group(1).replace('; ', '；')}]", text)
+
+
 def install() -> None:
     """Make click print its own messages in Chinese and measure text in terminal columns (idempotent)."""
     for name in _CLICK_MODULES:
@@ -188,6 +202,7 @@ def install() -> None:
             module.ngettext = _translate_plural
     click.formatting.term_len = click_textwrap.term_len = display_width
     click.formatting.HelpFormatter.write_heading = _write_heading
+    click.Option.get_help_record = _help_record
     click_textwrap._truncate_visible = _truncate_columns
     # click.formatting.wrap_text imports the class from this module each time it wraps.
     click_textwrap.TextWrapper = _WideTextWrapper

@@ -94,6 +94,9 @@ def test_every_cli_help_is_chinese():
         result = runner.invoke(cli, [*path, "--help"], prog_name="leian", terminal_width=100)
         helps["leian " + " ".join(path)] = _COMMAND_NAMES.sub(" ", result.output)
     assert _offending(helps) == {}
+    # The bracket click appends to an option ([默认：5000；1<=x<=65535]) joins its items with ；, not ASCII ';'.
+    assert "[默认：5000；1<=x<=65535]" in helps["leian serve"]
+    assert {where: extras for where, text in helps.items() if (extras := re.findall(r"\[[^\]\n]*; [^\]\n]*\]", text))} == {}
 
 
 def _leian(home: Path, *args: str, stdin: str | None = None):
