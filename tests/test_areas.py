@@ -13,7 +13,7 @@ import pytest
 from leian.data.areas import Area, area_choices
 from leian.web.accounts import AccountError, Accounts
 from leian.web.app import create_app, services
-from web_support import PASSWORD, ROLES_USERS, cases, web_home
+from web_support import PASSWORD, ROLES_USERS, cases, indexed_home, web_home
 
 AREA_USERS = {"area-med": ("mediator", "金湾区/红旗镇"), "area-ana": ("analyst", "金湾区/平沙镇"),
               "area-tra": ("trainer", "金湾区/红旗镇"), "area-adm": ("admin", "金湾区/红旗镇")}
@@ -230,20 +230,8 @@ def _spanning_records() -> list[dict]:
 @pytest.fixture(scope="module")
 def spanning():
     """An app over :func:`_spanning_records`, with an admin and two users of 红旗镇 (mediator, analyst)."""
-    import json
-    import tempfile
-    from pathlib import Path
-
-    from leian.data.ingest import ingest
-    from leian.home import Home
-    from leian.indexers import sync_all
-
-    home = Home.resolve(tempfile.mkdtemp(prefix="leian-areas-"))
-    source = Path(home.root) / "cases.jsonl"
-    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _spanning_records()), encoding="utf-8")
+    home = indexed_home(_spanning_records(), "leian-areas-")
     with home.open_store() as store:
-        assert ingest(store, [source], rejects_dir=home.rejects_dir).ok
-        sync_all(home, store)
         accounts = Accounts(store)
         accounts.add("adm", "admin", PASSWORD)
         accounts.add("hq-med", "mediator", PASSWORD, area="金湾区/红旗镇")

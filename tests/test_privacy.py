@@ -10,7 +10,6 @@ import re
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -25,10 +24,9 @@ from leian.web.app import create_app, services
 from leian.web.privacy import case_view
 from leian.web.security import PUBLIC, ROUTE_ROLES
 from privacy_support import ID_NUMBERS, NAMES, TEXT_PHONES, leaks, records
-from web_support import PASSWORD, ROLES_USERS
+from web_support import PASSWORD, ROLES_USERS, indexed_home
 
 from leian.home import Home
-from leian.indexers import sync_all
 
 LIBRARY = "隐私测试库"
 
@@ -129,13 +127,7 @@ def test_files_holding_personal_data_are_created_owner_only(tmp_path):
 
 @pytest.fixture(scope="module")
 def app():
-    home = Home.resolve(tempfile.mkdtemp(prefix="leian-privacy-"))
-    source = Path(home.root) / "cases.jsonl"
-    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records()), encoding="utf-8")
-    with home.open_store() as store:
-        assert ingest(store, [source], rejects_dir=home.rejects_dir).ok
-        sync_all(home, store)
-    app = create_app(home, testing=True)
+    app = create_app(indexed_home(records(), "leian-privacy-"), testing=True)
     with app.app_context():
         for role, username in ROLES_USERS.items():
             services().accounts.add(username, role, PASSWORD)

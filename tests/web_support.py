@@ -93,21 +93,28 @@ def _leak(case_id: str, date: str, town: str, community: str, text: str) -> dict
     }
 
 
-@functools.lru_cache(maxsize=1)
-def web_home() -> Home:
-    """The test home: cases ingested, indexes built, one user per role (password :data:`PASSWORD`)."""
+def indexed_home(records: list[dict], prefix: str) -> Home:
+    """A fresh home in a temporary folder with ``records`` ingested (every one accepted) and every index built."""
     from leian.data.ingest import ingest
-    from leian.web.accounts import Accounts
-
     from leian.indexers import sync_all
 
-    home = Home.resolve(tempfile.mkdtemp(prefix="leian-web-test-"))
+    home = Home.resolve(tempfile.mkdtemp(prefix=prefix))
     source = Path(home.root) / "cases.jsonl"
-    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in cases()) + "\n", encoding="utf-8")
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     with home.open_store() as store:
         report = ingest(store, [source], rejects_dir=home.rejects_dir)
         assert report.ok, report.reject_messages
         sync_all(home, store)
+    return home
+
+
+@functools.lru_cache(maxsize=1)
+def web_home() -> Home:
+    """The test home: cases ingested, indexes built, one user per role (password :data:`PASSWORD`)."""
+    from leian.web.accounts import Accounts
+
+    home = indexed_home(cases(), "leian-web-test-")
+    with home.open_store() as store:
         accounts = Accounts(store)
         for role, username in ROLES_USERS.items():
             accounts.add(username, role, PASSWORD, display_name=f"测试{role}")
