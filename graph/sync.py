@@ -196,7 +196,8 @@ def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: 
     before = graph.edges_touching(case_nodes, [*CASE_OWNED_EDGES, "REPEAT_OF"])
     graph.delete_edges(case_nodes, CASE_OWNED_EDGES)
     deleted = [case_node_id(c) for c in case_ids if c not in cases]
-    bereft = {plain_id(e.src) for e in graph.edges_touching(deleted, ["SIMILAR_TO"]) if e.dst in set(deleted)} if deleted else set()
+    gone = set(deleted)
+    bereft = {plain_id(e.src) for e in graph.edges_touching(deleted, ["SIMILAR_TO"]) if e.dst in gone} if deleted else set()
     graph.delete_nodes(deleted)
 
     mentions = {case_id: resolver.case_mentions(case_id) for case_id in cases}
