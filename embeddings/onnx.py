@@ -18,8 +18,8 @@ Every text runs alone, one per ``session.run``. The int8 MatMuls quantise their
 input with one scale per call, so a text batched with others would get a vector
 that depends on its neighbours (cosine 0.998 to itself alone): the embedding
 cache, a query against the same stored text and a re-run after a crash would
-all disagree. Alone is also no slower on 2 cores (no padding): 26–32 vs 17–23
-documents of 300–500 characters per second batched, measured side by side.
+all disagree. On 2 cores running alone costs nothing either (no padding; see
+``docs/benchmarks.md`` and ``bench/encoder.py``).
 """
 from __future__ import annotations
 
