@@ -104,6 +104,8 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
 
 def _print_answer(answer: dict[str, Any], typed: str) -> None:
     """The answer as text; the query as the user typed it (``answer["query"]`` is normalised: half-width ，→ ,)."""
+    from leian.search.fusion import relevance_label
+
     click.echo(f"查询：{' '.join(typed.split())[:60]}")
     alert = answer.get("repeat_alert") or {}
     if alert.get("text"):
@@ -128,8 +130,7 @@ def _print_answer(answer: dict[str, Any], typed: str) -> None:
             click.echo("\n—— 相关度较低 ——")
             low_shown = True
         head = " · ".join(x for x in (result["type"], result["place"], result["date"], result["outcome"]) if x)
-        level = {"high": "高", "medium": "中", "low": "低"}[result["relevance"]]
-        click.echo(f"\n{rank}. [{result['id']}] {result['title'] or result['snippet'][:30]}  相关度 {level}（{result['relevance_probability']:.0%}）")
+        click.echo(f"\n{rank}. [{result['id']}] {result['title'] or result['snippet'][:30]}  相关度 {relevance_label(result['relevance_probability'])}")
         if head:
             click.echo(f"   {head}")
         click.echo(f"   {result['snippet'][:80]}")

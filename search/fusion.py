@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["Weights", "DEFAULT_WEIGHTS", "STRUCTURE_SIGNALS", "fuse", "contributions", "bm25_scale", "evidence", "EVIDENCE_SIGNALS", "rrf",
-           "relevance_probability", "relevance_level", "RELEVANCE", "RELEVANCE_FLOOR"]
+           "relevance_probability", "relevance_level", "relevance_label", "RELEVANCE", "RELEVANCE_FLOOR", "RELEVANCE_HINT"]
 
 #: Logistic model of "this case is the same dispute", fitted on the tuning half of the dev set
 #: (every text against every other of its half and the 97 sample cases): intercept, then the weights of
@@ -52,6 +52,9 @@ RELEVANCE = (-11.12, 5.88, 9.02, 2.46, 0.48)
 #: 相关度: 高 from this probability, 中 from the floor, 低 below the floor.
 RELEVANCE_HIGH = 0.5
 RELEVANCE_FLOOR = 0.2
+#: What the 相关度 of a result means, for a reader who asks (the web page's tooltip).
+RELEVANCE_HINT = f"与所述纠纷为同类纠纷的可能性；不足{RELEVANCE_FLOOR:.0%}的只标“低”"
+_RELEVANCE_NAMES = {"high": "高", "medium": "中", "low": "低"}
 
 #: Signals on a fixed 0..1 scale, taken as they are.
 STRUCTURE_SIGNALS = ("elements", "category", "subtype", "place", "parties")
@@ -144,6 +147,22 @@ def relevance_probability(dense: np.ndarray, elements: np.ndarray, subtype: np.n
 def relevance_level(probability: float) -> str:
     """``high`` / ``medium`` / ``low`` (高 / 中 / 低); ``low`` is below the floor."""
     return "high" if probability >= RELEVANCE_HIGH else "medium" if probability >= RELEVANCE_FLOOR else "low"
+
+
+def relevance_label(probability: float) -> str:
+    """相关度 as a mediator reads it: 高 / 中 with the probability in steps of 5% and at most 95%, 低 alone.
+
+    The model's reliability table (docs/quality.md) has no finer resolution than 5%, and its top bin is right 87%
+    of the time, so 100% would claim a certainty it has not. Below the floor the figure rounds to a few percent or
+    0% for a case that is nonetheless listed; the level alone says what matters (the list's 相关度较低 part).
+
+    >>> [relevance_label(p) for p in (0.996, 0.62, 0.34, 0.19, 0.003)]
+    ['高（约95%）', '高（约60%）', '中（约35%）', '低', '低']
+    """
+    level = relevance_level(probability)
+    if level == "low":
+        return _RELEVANCE_NAMES[level]
+    return f"{_RELEVANCE_NAMES[level]}（约{min(95, 5 * round(probability * 20))}%）"
 
 
 def rrf(score_lists: list[np.ndarray], k: int = 60) -> np.ndarray:

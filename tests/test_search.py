@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -18,6 +19,7 @@ from leian.home import Home
 from leian.indexers import sync_all
 from leian.search.engine import MANIFEST, SearchEngine, reindex, sync
 from leian.search.filters import FACETS, TREE_LEVELS, facets
+from leian.search.fusion import relevance_label
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "promediconv.jsonl"
@@ -234,6 +236,26 @@ def test_nonsense_is_flagged_low_with_no_summary(engine):
     assert answer["total"] == 0 and answer["summary"]["count"] == 0 and answer["summary"].get("no_meaning")
     assert "没有可识别的纠纷内容" in answer["summary"]["text"] and "调解成功" not in answer["summary"]["text"]
     assert answer["predicted_type"] is None and answer["elements"] == []
+
+
+def test_cli_writes_relevance_as_a_level_and_a_rounded_probability(home):
+    # A listed case is never "0%": below the floor the level alone, above it steps of 5% up to 95%.
+    nonsense = _leian(home, "search", "asdfgh 12345", "--top-k", "5")
+    assert nonsense.returncode == 0, nonsense.stderr
+    labels = re.findall(r"相关度 (\S+)$", nonsense.stdout, re.M)
+    assert labels == ["低"] * 5
+    text = PARAPHRASES[0][1]
+    answer = json.loads(_leian(home, "search", text, "--top-k", "5", "--json").stdout)
+    shown = re.findall(r"相关度 (\S+)$", _leian(home, "search", text, "--top-k", "5").stdout, re.M)
+    expected = [r for r in answer["results"] if r["relevance"] != "low"] + [r for r in answer["results"] if r["relevance"] == "low"]
+    assert answer["results"][0]["relevance"] != "low"
+    assert shown == [relevance_label(r["relevance_probability"]) for r in expected]
+    for label, result in zip(shown, expected):
+        if result["relevance"] == "low":
+            assert label == "低"
+        else:
+            percent = int(re.fullmatch(r"[高中]（约(\d+)%）", label).group(1))
+            assert percent % 5 == 0 and 20 <= percent <= 95 and abs(percent - 100 * result["relevance_probability"]) <= 5
 
 
 def test_pages_follow_one_another_without_overlap(engine):

@@ -19,6 +19,7 @@ import jsonschema_rs
 import pytest
 from click.testing import CliRunner
 from leian.data.ingest import ingest
+from leian.search.fusion import relevance_label
 from leian.web.app import create_app, services
 from leian.web.openapi import openapi_document
 from leian.web.security import PUBLIC, ROUTE_ROLES, SECURITY_HEADERS
@@ -264,6 +265,19 @@ def test_search_api_answers_the_engine_contract(clients):
     assert {"summary", "facets", "query"} <= set(answer)
     filtered = clients["mediator"].get("/api/search", query_string={"q": "漏水", "where": "三灶镇", "top_k": 20}).get_json()
     assert filtered["results"] and all("三灶镇" in r["place"] for r in filtered["results"])
+
+
+def test_search_page_writes_relevance_as_the_cli_does(clients):
+    # What a mediator reads: the level with its probability in steps of 5%, 低 alone (never "0%" for a listed case).
+    shown = {}
+    for q in ("养的狗半夜一直叫，吵得睡不着", "asdfgh 12345"):
+        answer = clients["mediator"].get("/api/search", query_string={"q": q}).get_json()
+        html = clients["mediator"].get("/", query_string={"q": q}).get_data(as_text=True)
+        shown[q] = re.findall(r'<span class="score" title="[^"]*">相关度 ([^<]+)</span>', html)
+        results = [r for r in answer["results"] if r["relevance"] != "low"] + [r for r in answer["results"] if r["relevance"] == "low"]
+        assert shown[q] == [relevance_label(r["relevance_probability"]) for r in results]
+    assert re.fullmatch(r"[高中]（约\d?[05]%）", shown["养的狗半夜一直叫，吵得睡不着"][0])
+    assert shown["asdfgh 12345"] and set(shown["asdfgh 12345"]) == {"低"}
 
 
 def test_search_api_pages_with_top_k(clients):

@@ -171,6 +171,16 @@ def test_on_a_phone_results_come_before_the_folded_facets(server, browser):
     assert browser.find_element(By.ID, "facet-panel").get_attribute("open") is not None  # a desktop shows them open
 
 
+def test_a_description_with_no_dispute_lists_its_results_as_low_without_a_figure(server, browser):
+    _login(browser, server, "mediator")
+    browser.get(server + "/?q=asdfgh 12345")
+    heading = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "low-relevance")))
+    assert heading.text == "相关度较低"
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".result-list .result .score")]
+    assert labels and set(labels) == {"相关度 低"}
+    _shots(browser, "02-search-nonsense")
+
+
 def test_filters_are_choices_from_the_store_and_a_party_name_alone_searches(server, browser):
     _login(browser, server, "mediator")
     browser.get(server + "/")
