@@ -34,6 +34,7 @@ import pickle
 import random
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -139,8 +140,10 @@ def _element_specs() -> list[dict[str, Any]]:
     return json.loads((resources.files("leian.disputes") / "elements.json").read_text(encoding="utf-8"))["elements"]
 
 
+@lru_cache(maxsize=1)
 def model_version() -> str:
-    """A hash of everything the model is trained from (its cache key)."""
+    """A hash of everything the model is trained from (its cache key); hashed once per process (the files are
+    the installed package's, and every query's type prediction asks for the model by it)."""
     digest = hashlib.sha256(f"v{MODEL_VERSION} {RENDERS_PER_TEMPLATE}".encode())
     for package, name in (("leian.data", "taxonomy.json"), ("leian.disputes", "elements.json"), ("leian.data", "generate_text.py"),
                           ("leian.data", "samples/promediconv.jsonl")):

@@ -2,7 +2,9 @@
 
 Vectors are keyed by (model id, sha256 of the prepared text) and jieba tokens
 by the text hash, so re-ingesting or reindexing never encodes or tokenises an
-unchanged text twice. The tables belong to the ``embeddings`` component of the
+unchanged text twice. A case's keywords (what a search result's 共同关键词 are
+picked from) are kept the same way when it is indexed, so a search reads its
+results' keywords instead of running jieba's TF-IDF over each result's text. The tables belong to the ``embeddings`` component of the
 store (see :meth:`Store.migrate_component`).
 
 Examples
@@ -25,9 +27,9 @@ import numpy as np
 
 from leian.data.store import Store
 from leian.embeddings.encoder import Encoder
-from leian.embeddings.text import text_hash, tokenize
+from leian.embeddings.text import keywords, text_hash, tokenize
 
-__all__ = ["MIGRATIONS", "ensure_tables", "cached_vectors", "cached_tokens", "prune"]
+__all__ = ["MIGRATIONS", "ensure_tables", "cached_vectors", "cached_tokens", "cached_keywords", "prune"]
 
 #: Schema of the ``embeddings`` component; append, never edit.
 MIGRATIONS = [
@@ -42,6 +44,14 @@ MIGRATIONS = [
     CREATE TABLE token_cache (
         text_hash TEXT PRIMARY KEY,
         tokens TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE keyword_cache (
+        text_hash TEXT NOT NULL,
+        top_k INTEGER NOT NULL,
+        terms TEXT NOT NULL,
+        PRIMARY KEY (text_hash, top_k)
     )
     """,
 ]
@@ -112,12 +122,35 @@ def cached_tokens(store: Store, texts: Sequence[str]) -> list[list[str]]:
     return [found[h] for h in hashes]
 
 
+def cached_keywords(store: Store, texts: Sequence[str], top_k: int, *, write: bool = True) -> list[list[str]]:
+    """:func:`~leian.embeddings.text.keywords` of prepared ``texts``, computing only the texts not cached yet
+    (and, with ``write``, caching them: a search reads the cache without writing to the store)."""
+    ensure_tables(store)
+    hashes = [text_hash(t) for t in texts]
+    found = {
+        h: json.loads(terms)
+        for h, terms in _lookup(
+            store, "SELECT text_hash, terms FROM keyword_cache WHERE top_k = ? AND text_hash IN ({marks})",
+            list(dict.fromkeys(hashes)), (top_k,)
+        ).items()
+    }
+    new = {h: keywords(t, top_k) for h, t in zip(hashes, texts) if h not in found}
+    if new and write:
+        with store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO keyword_cache VALUES (?, ?, ?)",
+                [(h, top_k, json.dumps(terms, ensure_ascii=False)) for h, terms in new.items()],
+            )
+    found.update(new)
+    return [found[h] for h in hashes]
+
+
 def prune(store: Store, keep_hashes: set[str]) -> int:
-    """Drop cached vectors and tokens of texts no stored case has any more; returns rows removed."""
+    """Drop cached vectors, tokens and keywords of texts no stored case has any more; returns rows removed."""
     ensure_tables(store)
     removed = 0
     with store.transaction() as conn:
-        for table in ("embedding_cache", "token_cache"):
+        for table in ("embedding_cache", "token_cache", "keyword_cache"):
             stale = [h for (h,) in conn.execute(f"SELECT DISTINCT text_hash FROM {table}") if h not in keep_hashes]
             for start in range(0, len(stale), _CHUNK):
                 part = stale[start : start + _CHUNK]

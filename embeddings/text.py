@@ -125,6 +125,13 @@ def tokenize(text: str) -> list[str]:
 
 def keywords(text: str, top_k: int = 12) -> list[str]:
     """Key terms of a text (jieba TF-IDF), domain terms first; used to explain matches."""
+    return list(_keywords(text, top_k))
+
+
+@lru_cache(maxsize=4096)
+def _keywords(text: str, top_k: int) -> tuple[str, ...]:
+    """:func:`keywords`, remembered: a search explains each result by its case's keywords, and the cases
+    found again and again (by the web server's next query, by a query's next page) are cut by jieba once."""
     stop = stopwords()
     found = [
         w for w in _analyse().extract_tags(prepare_query(text), topK=top_k * 2)
@@ -132,7 +139,7 @@ def keywords(text: str, top_k: int = 12) -> list[str]:
     ]
     terms = domain_terms()
     ranked = [w for w in found if w in terms] + [w for w in found if w not in terms]
-    return ranked[:top_k]
+    return tuple(ranked[:top_k])
 
 
 def chunks(text: str, size: int = CHUNK_CHARS, overlap: int = 0) -> list[str]:

@@ -99,7 +99,7 @@ class _Matrix:
         scores = np.zeros(self.num_docs, dtype=np.float32)
         for term, factor in zip(terms, factors):
             rows, values = self.postings(term)
-            np.add.at(scores, rows, values * np.float32(factor))
+            scores[rows] += values * np.float32(factor)  # a document is in a posting list once: no np.add.at needed
         return scores
 
     def row_scores(self, terms: Sequence[int], factors: Sequence[float], rows: np.ndarray) -> np.ndarray:
@@ -143,6 +143,8 @@ class BM25Index:
         self._delta_row: dict[str, int] = {}
         self._delta_vocab: dict[str, int] = {}
         self._delta: _Matrix | None = None
+        #: The last query's tokens and every document's score per segment (what :meth:`scores_for` reads back).
+        self._last: tuple[tuple[str, ...], list[np.ndarray | None]] | None = None
 
     @classmethod
     def build(cls, ids: Sequence[str], tokens: Iterable[list[str]]) -> BM25Index:
@@ -187,7 +189,7 @@ class BM25Index:
         for case_id, tokens in (upserted or {}).items():
             self.delta[case_id] = list(tokens)
             self._kill(case_id)
-        self._delta = None
+        self._delta, self._last = None, None
 
     def _kill(self, case_id: str) -> None:
         row = self.main_row.get(case_id)
@@ -271,13 +273,15 @@ class BM25Index:
         """Top-``k`` (id, score) with a positive score, only among ``allowed`` when given."""
         main_terms, main_factors, delta_terms, delta_factors = self._weights(query_tokens)
         hits: list[tuple[str, float]] = []
+        computed: list[np.ndarray | None] = []
         for ids, rows_of, matrix, terms, factors, dead in (
             (self.main_ids, self.main_row, self._main, main_terms, main_factors, self._dead),
             (self._delta_ids, self._delta_row, self._delta_matrix(), delta_terms, delta_factors, None),
         ):
+            computed.append(matrix.all_scores(terms, factors) if terms else None)
             if not terms:
                 continue
-            scores = matrix.all_scores(terms, factors)
+            scores = computed[-1].copy()
             if dead is not None:
                 scores[dead] = 0.0
             if allowed is not None:
@@ -288,20 +292,32 @@ class BM25Index:
             if len(candidates) > k:
                 candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
             hits.extend((ids[row], float(scores[row])) for row in candidates)
+        self._last = (tuple(query_tokens), computed)
         hits.sort(key=lambda hit: (-hit[1], hit[0]))
         return hits[:k]
 
     def scores_for(self, query_tokens: list[str], ids: Sequence[str]) -> np.ndarray:
-        """The scores of ``ids`` only (0 for an id not indexed), in their order."""
-        main_terms, main_factors, delta_terms, delta_factors = self._weights(query_tokens)
+        """The scores of ``ids`` only (0 for an id not indexed), in their order.
+
+        After :meth:`top` with the same tokens (a search's candidates), they are read from the scores it
+        computed (the same float32 sums, term by term), not computed a second time.
+        """
+        last = self._last
+        known = last[1] if last is not None and last[0] == tuple(query_tokens) else None
+        main_terms, main_factors, delta_terms, delta_factors = ([], [], [], []) if known is not None else self._weights(query_tokens)
         out = np.zeros(len(ids), dtype=np.float32)
-        for rows_of, matrix, terms, factors, dead in (
+        for segment, (rows_of, matrix, terms, factors, dead) in enumerate((
             (self.main_row, self._main, main_terms, main_factors, self._dead),
             (self._delta_row, self._delta_matrix(), delta_terms, delta_factors, None),
-        ):
+        )):
             positions = [p for p, i in enumerate(ids) if i in rows_of and (dead is None or not dead[rows_of[i]])]
-            if positions and terms:
-                rows = np.array([rows_of[ids[p]] for p in positions], dtype=np.int64)
+            if not positions:
+                continue
+            rows = np.array([rows_of[ids[p]] for p in positions], dtype=np.int64)
+            if known is not None:
+                if known[segment] is not None:
+                    out[positions] = known[segment][rows]
+            elif terms:
                 out[positions] = matrix.row_scores(terms, factors, rows)
         return out
 

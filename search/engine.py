@@ -38,7 +38,7 @@ from leian.data.record import RESOLVED_OUTCOMES, Case
 from leian.data.queries import case_columns, case_ids_with_party_names, party_names_in, search_texts
 from leian.data.store import Change, Store
 from leian.data.taxonomy import Taxonomy
-from leian.embeddings.cache import cached_tokens, cached_vectors, ensure_tables, prune
+from leian.embeddings.cache import cached_keywords, cached_tokens, cached_vectors, ensure_tables, prune
 from leian.embeddings.encoder import Encoder, load_encoder, model_for_home, model_id_for
 from leian.embeddings.text import keywords, pieces, prepare, prepare_query, text_hash, tokenize
 from leian.disputes import index as disputes
@@ -59,7 +59,7 @@ from leian.search.bm25 import BM25Index
 from leian.search.filters import Filters, allowed_ids, facets
 from leian.search.fusion import DEFAULT_WEIGHTS, RELEVANCE_FLOOR, Weights, contributions, relevance_level, relevance_probability
 
-__all__ = ["SearchEngine", "Query", "NotIndexed", "sync", "reindex", "MANIFEST", "FORMAT"]
+__all__ = ["SearchEngine", "Query", "NotIndexed", "sync", "reindex", "MANIFEST", "FORMAT", "CASE_TERMS"]
 
 MANIFEST = "manifest.json"
 #: 3: a main segment and delta segments. 2 (a main segment alone) was read as one; format 1 indexes
@@ -80,6 +80,8 @@ GUESS_FLOOR = 0.3
 NO_MEANING = "描述中没有可识别的纠纷内容，请用平常话说明谁和谁、因为什么事发生了纠纷。"
 #: The summary when every result found is of low relevance.
 LOW_ONLY = "没有相关度较高的相似案例，以下结果相关度较低，仅供参考"
+#: Keywords of a result's case that the query's own are looked for in (its 共同关键词), kept when it is indexed.
+CASE_TERMS = 30
 
 
 class NotIndexed(NotFound):
@@ -254,6 +256,7 @@ class SearchEngine:
             vectors = cached_vectors(self.store, self.encoder, [p for case_pieces in embedded for p in case_pieces], progress=progress)
             # Tokens cached now, so BM25's delta and its next rebuild never tokenise these cases again.
             tokens = cached_tokens(self.store, [case.search_text for case in cases])
+            cached_keywords(self.store, [case.search_text for case in cases], CASE_TERMS)  # read back by searches
             with self._lock:
                 self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in embedded])
                 if self._bm25 is not None:
@@ -478,13 +481,14 @@ class SearchEngine:
         ranked = ranked[top_k * (page - 1):]
         ids = [case_id for case_id, _ in ranked]
         cases = self.store.get_many(ids)
+        case_terms = cached_keywords(self.store, [cases[case_id].search_text for case_id in ids], CASE_TERMS, write=False)
         elements = disputes.case_elements(self.store, ids)
         guesses = disputes.type_guesses(self.store, ids)
         query_terms = keywords(query.text, 20)
         results = [
             self._result(cases[case_id], score, {name: float(values[case_id]) for name, values in parts.items()}, query, query_terms,
-                         elements.get(case_id), guesses.get(case_id))
-            for case_id, score in ranked
+                         set(terms), elements.get(case_id), guesses.get(case_id))
+            for (case_id, score), terms in zip(ranked, case_terms)
         ]
         relevant = [r for r in results if r["relevance"] != "low"]
         summary = summarise(relevant)
@@ -607,9 +611,8 @@ class SearchEngine:
             found.setdefault(case_id, []).append(name)
         return found
 
-    def _result(self, case: Case, score: float, parts: dict[str, float], query: Query, query_terms: list[str],
+    def _result(self, case: Case, score: float, parts: dict[str, float], query: Query, query_terms: list[str], case_terms: set[str],
                 elements: list[str] | None = None, guess: tuple[str, str, float, float] | None = None) -> dict[str, Any]:
-        case_terms = set(keywords(case.search_text, 30))
         level = _shared_level(query, case.location)
         elements = elements or []
         category, subtype = (case.category, case.subtype) if case.subtype or not guess else (guess[0], guess[1])

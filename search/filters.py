@@ -149,12 +149,16 @@ def _tree(paths: Counter[tuple[tuple[str, str], ...]], order: Callable[[dict[str
     roots: dict[tuple[str, str], dict[str, Any]] = {}
     for path, count in paths.items():
         level = roots
-        for level_name, name in path:
-            node = level.setdefault((level_name, name), {"name": name, "level": level_name, "count": 0, "children": {}})
+        for key in path:
+            node = level.get(key)
+            if node is None:
+                node = level[key] = {"name": key[1], "level": key[0], "count": 0, "children": {}}
             node["count"] += count
             level = node["children"]
 
     def listed(nodes: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
-        return sorted(({**node, "children": listed(node["children"])} for node in nodes.values()), key=order, reverse=reverse)
+        for node in nodes.values():  # built here, so changed in place: a search's facets are one call
+            node["children"] = listed(node["children"])
+        return sorted(nodes.values(), key=order, reverse=reverse)
 
     return listed(roots)

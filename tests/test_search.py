@@ -14,10 +14,10 @@ import pytest
 
 from leian.data.ingest import ingest
 from leian.data.normalize import normalize_name
-from leian.embeddings.text import prepare_query
+from leian.embeddings.text import keywords, prepare_query, text_hash
 from leian.home import Home
 from leian.indexers import sync_all
-from leian.search.engine import MANIFEST, SearchEngine, reindex, sync
+from leian.search.engine import CASE_TERMS, MANIFEST, SearchEngine, reindex, sync
 from leian.search.filters import FACETS, TREE_LEVELS, facets
 from leian.search.fusion import relevance_label
 
@@ -401,6 +401,23 @@ def test_delete_update_persist_reload_round_trip(small_home, tmp_path):
     files = sorted(p.name for p in small_home.index_dir.iterdir() if not p.name.startswith("."))
     assert files == sorted([MANIFEST, *manifest["vector_files"], *manifest["segments"], manifest["bm25"]])
     assert len(manifest["segments"]) == 3  # each sync wrote a delta segment, not the whole index
+
+
+def test_result_keywords_are_kept_at_indexing_and_read_back_by_searches(small_home):
+    query = PARAPHRASES[2][1]
+    with SearchEngine.open(small_home) as engine:
+        texts = engine.store.search_texts(list(engine.vectors.int_of))
+        kept = dict(engine.store.conn.execute("SELECT text_hash, terms FROM keyword_cache WHERE top_k = ?", (CASE_TERMS,)))
+        assert set(kept) == {text_hash(text) for text in texts.values()}  # written when the cases were indexed
+        assert all(json.loads(kept[text_hash(text)]) == keywords(text, CASE_TERMS) for text in texts.values())
+        answer = engine.search(query, top_k=10)
+        first = answer["results"][0]
+        case_terms = set(json.loads(kept[text_hash(texts[first["id"]])]))
+        assert first["why"]["shared_terms"] == [t for t in keywords(prepare_query(query), 20) if t in case_terms][:8]
+        # A home indexed before the keywords were kept answers the same: what is missing is computed.
+        with engine.store.transaction() as conn:
+            conn.execute("DELETE FROM keyword_cache")
+        assert engine.search(query, top_k=10) == answer
 
 
 def test_embedding_cache_avoids_re_encoding(small_home, tmp_path):

@@ -235,3 +235,25 @@ def test_bm25_saved_with_bm25s_and_a_delta_ranks_like_a_fresh_build(sample, tmp_
         # The delta is scored with the statistics of both segments: close to a fresh build's scores.
         ids = [i for i, _ in want]
         assert loaded.scores_for(query, ids) == pytest.approx(fresh.scores_for(query, ids), rel=0.02)
+
+
+def test_bm25_candidates_scored_from_the_search_pass_equal_their_own_scoring(sample, tmp_path):
+    # A search scores every document once (top) and reads its candidates' scores back; an index that never
+    # ran the pass scores the same candidates alone: the floats must be the same, delta and dead rows included.
+    tokens = {f"d{i}": tokenize(t) for i, t in enumerate(sample[0])}
+    BM25Index.build(list(tokens), list(tokens.values())).save(tmp_path, "bm25.1")
+    searched, alone = BM25Index.load(tmp_path, "bm25.1"), BM25Index.load(tmp_path, "bm25.1")
+    change = {"deleted": ["d3"], "upserted": {"d5": tokens["d20"], "new": tokenize("村民之间因宅基地边界发生争执，多次发生口角")}}
+    searched.apply(**change)
+    alone.apply(**change)
+    ids = [*tokens, "new", "not-indexed"]
+    for text in [sample[0][i] for i in (0, 5, 20, 30)] + ["宅基地边界争执"]:
+        query = tokenize(text[:60])
+        searched.top(query, 5)
+        assert np.array_equal(searched.scores_for(query, ids), alone.scores_for(query, ids))
+    # A change between the pass and the candidates' scores is not read from the pass.
+    searched.top(query, 5)
+    searched.apply(deleted=["new"])
+    alone.apply(deleted=["new"])
+    assert np.array_equal(searched.scores_for(query, ids), alone.scores_for(query, ids))
+    assert searched.scores_for(query, ["new"])[0] == 0.0
