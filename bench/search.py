@@ -16,7 +16,11 @@ the ratio rows compare it with ours.
 this checkout's code and, with ``--before COMMIT``, that commit's (its files exported under
 ``--work``), each in a process of its own (``bench/search_serve.py``) over a home of FILE built once
 by its own code under ``--work`` (stored cases get derived vectors), answering interleaved batches
-of dev-set texts. ``--home DIR`` times this checkout's searches on a home built elsewhere, as it is.
+of the dev set's tuning-half texts (the held-out half is kept for quality evaluations). ``--home DIR``
+times this checkout's searches on a home built elsewhere, as it is, and with ``--before`` that commit's
+on ``--before-home DIR`` (default: the same home; older code refuses a store a newer one has migrated,
+so give it a copy made before). Besides wall times each side reports the process CPU time of a search
+(both encoder threads included): on shared cores it is the figure that load does not inflate.
 
     .venv/bin/python bench/search.py --cases /work/bench-homes/search/cases-100000.jsonl --before cbce3c0 \
         --work /work/bench-homes/search --queries 200
@@ -97,12 +101,14 @@ def understanding_ms(texts: list[str]) -> np.ndarray:
     return timed(understand, texts)
 
 
-def whole_search_latency(cases: Path | None, home: Path | None, work: Path, before: str | None, base: np.ndarray, queries: int, batch: int = 10) -> None:
+def whole_search_latency(cases: Path | None, home: Path | None, work: Path, before: str | None, base: np.ndarray, queries: int,
+                         batch: int = 10, before_home: Path | None = None) -> None:
     """p50/p99 of whole searches (the query encoded for real) through ``bench/search_serve.py``: this checkout's
     code, and with ``before`` also that commit's, in two processes answering interleaved batches of queries.
 
     With ``cases`` each side builds (once) its own home of them under ``work`` with its own code; with ``home``
-    this checkout searches that prebuilt home as it is (nothing is rebuilt).
+    each side searches a prebuilt home as it is (nothing is rebuilt): this checkout ``home``, ``before``
+    ``before_home`` (else ``home`` too).
     """
     import subprocess
     import sys
@@ -110,7 +116,7 @@ def whole_search_latency(cases: Path | None, home: Path | None, work: Path, befo
     root = Path(__file__).resolve().parents[1]
     work.mkdir(parents=True, exist_ok=True)
     np.save(work / "base.npy", base)
-    texts = [row["text"] for split in ("tune", "heldout") for row in map(json.loads, (root / "data" / "devsets" / "tellings" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines())]
+    texts = [row["text"] for row in map(json.loads, (root / "data" / "devsets" / "tellings" / "tune.jsonl").read_text(encoding="utf-8").splitlines())]
     asked = [texts[i % len(texts)] for i in range(queries + 5)]
     (work / "queries.json").write_text(json.dumps(asked, ensure_ascii=False), encoding="utf-8")
     sides: dict[str, Path] = {"now": root}
@@ -128,7 +134,7 @@ def whole_search_latency(cases: Path | None, home: Path | None, work: Path, befo
         if cases:
             command += ["--home", str(work / f"home-{'before' if code != root else 'now'}-{cases.stem}"), "--cases", str(cases)]
         else:
-            command += ["--home", str(home)]
+            command += ["--home", str(home if code == root else before_home or home)]
         servers[label] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     for label, server in servers.items():
         if server.stdout.readline().strip() != "ready":
@@ -144,16 +150,17 @@ def whole_search_latency(cases: Path | None, home: Path | None, work: Path, befo
         server.stdin.close()
         server.wait()
     size = f"{cases.stem.split('-')[-1]} cases" if cases else str(home)
-    print(f"whole searches on {size} (dev-set texts, all four tellings; encoding for real, stored vectors derived), "
-          f"{queries} queries per side, interleaved in batches of {batch}:")
-    print("| code | p50 ms | p99 ms | p50 ms without encoding | p99 ms without encoding | p50 encoding ms |")
-    print("|---|---|---|---|---|---|")
+    print(f"whole searches on {size} (dev-set tuning-half texts, all four tellings; encoding for real, stored vectors derived), "
+          f"{queries} queries per side, interleaved in batches of {batch}; load average at the end {os.getloadavg()[0]:.1f}:")
+    print("| code | p50 ms | p99 ms | p50 ms without encoding | p99 ms without encoding | p50 encoding ms | p50 CPU ms | mean CPU ms |")
+    print("|---|---|---|---|---|---|---|---|")
     p50 = {}
     for label, rows in times.items():
-        whole, encoding = np.array(rows).T
+        whole, encoding, cpu = np.array(rows).T
         rest = whole - encoding
         p50[label] = (np.median(whole), np.median(rest))
-        print(f"| {label} | {np.median(whole):.1f} | {np.percentile(whole, 99):.1f} | {np.median(rest):.1f} | {np.percentile(rest, 99):.1f} | {np.median(encoding):.1f} |")
+        print(f"| {label} | {np.median(whole):.1f} | {np.percentile(whole, 99):.1f} | {np.median(rest):.1f} | {np.percentile(rest, 99):.1f} "
+              f"| {np.median(encoding):.1f} | {np.median(cpu):.1f} | {np.mean(cpu):.1f} |")
     if before:
         (old_whole, old_rest), (new_whole, new_rest) = p50.values()
         print(f"now/before p50: {new_whole / old_whole:.2f}x whole search, {new_rest / old_rest:.2f}x without encoding")
@@ -183,7 +190,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="Queries per measurement.")
     parser.add_argument("--cases", type=Path, help="Generated records: time whole searches on homes of them (see above).")
     parser.add_argument("--home", type=Path, help="A home built elsewhere: time whole searches on it as it is.")
-    parser.add_argument("--before", help="With --cases: also time this commit's code, side by side.")
+    parser.add_argument("--before", help="With --cases or --home: also time this commit's code, side by side.")
+    parser.add_argument("--before-home", type=Path, help="With --home and --before: the home the earlier code searches (default: --home).")
     parser.add_argument("--work", type=Path, default=Path("/work/bench-homes"), help="Where the homes and the earlier code are kept.")
     parser.add_argument("--encoder-rounds", type=int, default=3, help="Rounds of the torch vs ONNX encoder table (0: skip it).")
     parser.add_argument("--encoder-ingest", type=int, default=200, help="Generated cases of the bulk-ingest vs raw-encoder row.")
@@ -200,7 +208,7 @@ def main() -> None:
     base = encoder.encode(texts)
     if args.cases or args.home:
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-        whole_search_latency(args.cases, args.home, args.work, args.before if args.cases else None, base, args.queries)
+        whole_search_latency(args.cases, args.home, args.work, args.before, base, args.queries, before_home=args.before_home)
         return
     encode_ms = []
     for text in texts[: min(50, len(texts))]:

@@ -13,7 +13,7 @@ weighted by the text's hash, plus noise (encoding 100k cases would take hours on
 are then encoded for real.
 
 Then it prints ``ready`` and answers lines ``START END`` on stdin with one JSON line: per query
-``[whole search ms, of which encoding ms]`` for the queries START..END-1 of ``--queries`` (a JSON
+``[whole search ms, of which encoding ms, process CPU ms]`` for the queries START..END-1 of ``--queries`` (a JSON
 list of texts), each through ``SearchEngine.search(text, top_k=10)``. The parent interleaves the
 two sides' batches, so load on the shared machine falls on both alike.
 """
@@ -79,7 +79,7 @@ def build(home: Path, cases: Path, base: np.ndarray) -> float:
 
 
 def serve(home: Path, texts: list[str]) -> None:
-    """Answer ``START END`` lines with the per-query times (whole search, encoding)."""
+    """Answer ``START END`` lines with the per-query times (whole search, encoding, process CPU)."""
     from leian.search.engine import SearchEngine
 
     with SearchEngine(home) as engine:
@@ -102,9 +102,9 @@ def serve(home: Path, texts: list[str]) -> None:
             times = []
             for text in texts[start:end]:
                 encoding.clear()
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 engine.search(text, top_k=10)
-                times.append([(time.perf_counter() - started) * 1000, sum(encoding) * 1000])
+                times.append([(time.perf_counter() - started) * 1000, sum(encoding) * 1000, (time.process_time() - cpu) * 1000])
             print(json.dumps(times), flush=True)
 
 
