@@ -85,6 +85,18 @@ class GraphStore(ABC):
     def set_similar_seq(self, seq: int) -> None: ...
 
     @abstractmethod
+    def similar_stale(self) -> set[str]:
+        """Cases whose SIMILAR_TO edges led to a case deleted since they were last taken: taken again next time.
+
+        Kept in the graph, written before the deleted case's node (and the edges to it) go, because
+        only those edges said who pointed at it: a sync without a search index, or one killed before
+        linking, leaves them here for the next sync with one.
+        """
+
+    @abstractmethod
+    def set_similar_stale(self, case_ids: Iterable[str]) -> None: ...
+
+    @abstractmethod
     def clear(self) -> None:
         """Remove every node, edge and both watermarks."""
 

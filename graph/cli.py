@@ -273,5 +273,6 @@ def push(home: Home, uri: str, replace: bool) -> None:
             target.load(local.iter_nodes(), local.iter_edges())
             target.set_watermark(*local.watermark())
             target.set_similar_seq(local.similar_seq())
+            target.set_similar_stale(local.similar_stale())
             nodes, edges = target.counts()
     click.echo(f"已推送到 {target.name}：现有 {nodes} 个节点、{edges} 条关系")

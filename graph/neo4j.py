@@ -258,6 +258,13 @@ class Neo4jGraphStore(GraphStore):
     def set_similar_seq(self, seq: int) -> None:
         self.write(f"MERGE (m:{META_LABEL} {{id: 'leian'}}) SET m.similar_seq = $seq", seq=seq)
 
+    def similar_stale(self) -> set[str]:
+        rows = self._read(f"MATCH (m:{META_LABEL} {{id: 'leian'}}) RETURN m.similar_stale AS ids")
+        return set(rows[0]["ids"] or []) if rows else set()
+
+    def set_similar_stale(self, case_ids: Iterable[str]) -> None:
+        self.write(f"MERGE (m:{META_LABEL} {{id: 'leian'}}) SET m.similar_stale = $ids", ids=sorted(case_ids))
+
     def clear(self) -> None:
         for label in [*LABELS, META_LABEL]:
             self.write(f"MATCH (n:{label}) DETACH DELETE n")

@@ -190,6 +190,9 @@ class NetworkxGraphStore(GraphStore):
     def set_similar_seq(self, seq: int) -> None:
         self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('similar_seq', ?)", [(str(seq),)])
 
+    def set_similar_stale(self, case_ids: Iterable[str]) -> None:
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('similar_stale', ?)", [(json.dumps(sorted(case_ids)),)])
+
     def clear(self) -> None:
         for table in ("edges", "nodes", "meta"):
             self._write(f"DELETE FROM {table}", [()])
@@ -254,6 +257,10 @@ class NetworkxGraphStore(GraphStore):
     def similar_seq(self) -> int:
         found = self._query("SELECT value FROM meta WHERE key = 'similar_seq'")
         return int(found[0][0]) if found else 0
+
+    def similar_stale(self) -> set[str]:
+        found = self._query("SELECT value FROM meta WHERE key = 'similar_stale'")
+        return set(json.loads(found[0][0])) if found else set()
 
     @property
     def graph(self) -> networkx.MultiDiGraph:

@@ -160,44 +160,48 @@ def apply_changes(
     moved = [r[0] for r in store.conn.execute("SELECT case_id FROM graph_moved WHERE seq > ? ORDER BY case_id", (seq,))
              if r[0] not in changed]
     bar = progress_bar(len(changes), f"写入图谱（{graph.name}）", enabled=progress)
-    #: Cases that had a SIMILAR_TO edge to a case deleted now (the edge went with it): they are linked again.
-    bereft: set[str] = set()
     for start in range(0, len(moved), batch_size):
-        bereft |= _apply_batch(graph, store, resolver, moved[start : start + batch_size])
+        _apply_batch(graph, store, resolver, moved[start : start + batch_size])
     for start in range(0, len(changes), batch_size):
         batch = changes[start : start + batch_size]
-        bereft |= _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)))
+        _apply_batch(graph, store, resolver, list(dict.fromkeys(c.case_id for c in batch)))
         graph.set_watermark(source, batch[-1].seq)
         bar.update(len(batch))
     bar.close()
     if similar is not None:
         # Last, when every changed case is in the graph (neighbours may come later in the log), and for
         # every case changed since SIMILAR_TO edges were last taken: this sync's, and those of syncs
-        # that had no search index to ask (`ingest --no-index`, a crash between the two steps).
+        # that had no search index to ask (a graph synced while there was none, a crash between the two steps),
+        # with the cases whose edges led to a case deleted meanwhile (kept in the graph, `similar_stale`).
         applied = changes[-1].seq if changes else seq
-        since = graph.similar_seq()
-        if since < applied:
+        since, stale = graph.similar_seq(), graph.similar_stale()
+        if since < applied or stale:
             pending = list(dict.fromkeys(c.case_id for c in store.changes_since(since) if c.seq <= applied))
-            pending = _similar_affected(graph, store, pending, bereft, similar)
+            pending = _similar_affected(graph, store, pending, stale, similar)
             linking = progress_bar(len(pending), "图谱相似案件", enabled=progress)
             for start in range(0, len(pending), batch_size):
                 _link_similar(graph, pending[start : start + batch_size], similar)
                 linking.update(len(pending[start : start + batch_size]))
             linking.close()
             graph.set_similar_seq(applied)
+            if stale:
+                graph.set_similar_stale(())
     graph.flush()
     return len(changes)
 
 
-def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: Sequence[str]) -> set[str]:
-    """Rewrite the given cases' part of the graph; returns the cases whose SIMILAR_TO edges led to a deleted one."""
+def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: Sequence[str]) -> None:
+    """Rewrite the given cases' part of the graph."""
     cases = store.get_many(case_ids)
     case_nodes = [case_node_id(c) for c in case_ids]
     before = graph.edges_touching(case_nodes, [*CASE_OWNED_EDGES, "REPEAT_OF"])
     graph.delete_edges(case_nodes, CASE_OWNED_EDGES)
     deleted = [case_node_id(c) for c in case_ids if c not in cases]
     gone = set(deleted)
-    bereft = {plain_id(e.src) for e in graph.edges_touching(deleted, ["SIMILAR_TO"]) if e.dst in gone} if deleted else set()
+    # The cases whose SIMILAR_TO edges led to a deleted case are linked again: noted before the edges go with its node.
+    bereft = {plain_id(e.src) for e in graph.edges_touching(deleted, ["SIMILAR_TO"]) if e.dst in gone} - set(case_ids) if deleted else set()
+    if bereft:
+        graph.set_similar_stale(graph.similar_stale() | bereft)
     graph.delete_nodes(deleted)
 
     mentions = {case_id: resolver.case_mentions(case_id) for case_id in cases}
@@ -219,18 +223,17 @@ def _apply_batch(graph: GraphStore, store: Store, resolver: Resolver, case_ids: 
 
     linked = {plain_id(e.src) for e in before if e.type == "REPEAT_OF"} | {plain_id(e.dst) for e in before if e.type == "REPEAT_OF"}
     _relink_repeats(graph, store, (set(cases) | linked) - (set(case_ids) - set(cases)))
-    return bereft - set(case_ids)
 
 
-def _similar_affected(graph: GraphStore, store: Store, pending: list[str], bereft: set[str], similar: Similar) -> list[str]:
+def _similar_affected(graph: GraphStore, store: Store, pending: list[str], stale: set[str], similar: Similar) -> list[str]:
     """The changed cases, and every other case whose nearest cases they enter or leave: all whose SIMILAR_TO edges are taken again.
 
-    A case leaves another's nearest when it changes or goes (that one had an edge to it); it enters
-    them when that one scores it at the threshold and at least as high as its weakest edge (or
-    has fewer than ``top``). When every stored case is pending (a fresh build) there is nobody else.
+    A case leaves another's nearest when it changes (that one has an edge to it) or goes (that one is
+    ``stale``); it enters them when that one scores it at the threshold and at least as high as its weakest
+    edge (or has fewer than ``top``). When every stored case is pending (a fresh build) there is nobody else.
     """
     if similar.linked_by is None:
-        return pending
+        return list(dict.fromkeys([*pending, *sorted(stale)]))
     nodes = [case_node_id(c) for c in pending]
     in_graph = graph.get_nodes(nodes)
     present = [c for c in pending if case_node_id(c) in in_graph]
@@ -238,7 +241,7 @@ def _similar_affected(graph: GraphStore, store: Store, pending: list[str], beref
         return pending
     affected = dict.fromkeys(pending)
     into = set(nodes)
-    affected.update(dict.fromkeys(sorted(bereft | {plain_id(e.src) for e in graph.edges_touching(nodes, ["SIMILAR_TO"]) if e.dst in into})))
+    affected.update(dict.fromkeys(sorted(stale | {plain_id(e.src) for e in graph.edges_touching(nodes, ["SIMILAR_TO"]) if e.dst in into})))
     #: Per other case: how many SIMILAR_TO edges it has and the weakest one's score (read once).
     weakest: dict[str, tuple[int, float]] = {}
     for case_id in present:

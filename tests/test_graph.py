@@ -19,7 +19,7 @@ from leian.graph.model import Edge, Node, case_node_id
 from leian.graph.neo4j import Neo4jGraphStore
 from leian.graph.networkx import NetworkxGraphStore
 from leian.graph.repeats import resolve_changes
-from leian.graph.sync import apply_changes
+from leian.graph.sync import Similar, apply_changes
 from leian.home import Home
 
 SANZAO = {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": "三灶镇", "community": "中心村", "grid": "中心村第1网格"}
@@ -124,6 +124,31 @@ def test_incremental_changes_match_a_fresh_build(graph_store, store, tmp_path):
     apply_changes(fresh, store, similar=_similar, batch_size=2)
     assert (nodes, edges) == _snapshot(fresh)
     assert apply_changes(graph_store, store) == 0
+
+
+def test_a_case_deleted_in_a_sync_without_similar_cases_gives_way_to_the_next_nearest_later(graph_store, store, tmp_path):
+    scores = {frozenset(("R01", "H02")): 0.95, frozenset(("R01", "H01")): 0.88, frozenset(("R02", "R03")): 0.9}
+
+    def linked_by(case_id):  # every stored case that scores case_id, best first (what the search index answers)
+        pairs = [(other, scores.get(frozenset((case_id, other)))) for other in store.ids() if other != case_id]
+        return sorted(((other, score) for other, score in pairs if score), key=lambda hit: -hit[1])
+
+    nearest = Similar(lambda case_id: linked_by(case_id)[:1], linked_by, top=1)
+    apply_changes(graph_store, store, similar=nearest)
+    assert ("case:R01", "SIMILAR_TO", "case:H02") in _snapshot(graph_store)[1]
+    store.delete(["H02"])
+    resolve_changes(store)
+    apply_changes(graph_store, store)  # no search index to ask: the edge to H02 goes, R01 is noted
+    assert graph_store.similar_stale() == {"R01"}
+    apply_changes(graph_store, store, similar=nearest)
+    fresh = NetworkxGraphStore(tmp_path / "fresh")
+    apply_changes(fresh, store, similar=nearest)
+    assert _snapshot(graph_store) == _snapshot(fresh)
+    assert _snapshot(graph_store)[1][("case:R01", "SIMILAR_TO", "case:H01")] == {"score": 0.88}
+    assert graph_store.similar_stale() == set()
+    graph_store.set_similar_stale({"R02"})
+    graph_store.clear()
+    assert graph_store.similar_stale() == set()
 
 
 def test_deletes_and_moves_prune_what_no_case_uses(graph_store, store, tmp_path):

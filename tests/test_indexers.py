@@ -177,3 +177,35 @@ def test_an_ingest_loads_no_module_it_never_uses(tmp_path):
     assert out.strip().splitlines()[-1] == "[]", out
     with NetworkxGraphStore(Home.resolve(tmp_path / "home").graph_dir) as graph:
         assert graph.counts()[0] > 3, "the graph was written all the same"
+
+
+def _similar_scores(home: Path) -> dict:
+    return {key: props for key, props in _graph(home)[1].items() if key[1] == "SIMILAR_TO"}
+
+
+def test_a_case_deleted_while_the_graph_synced_without_the_search_index_leaves_no_similar_edge_behind(tmp_path):
+    """The cases whose SIMILAR_TO edges led to a deleted case get their next nearest, even when the graph applied
+    the deletion with no search index to ask and linked again only later: SIMILAR_TO equals a build without the case."""
+    generated = tmp_path / "generated.jsonl"
+    _cli("generate", "--n", "200", "--seed", "3", "--out", str(generated))
+    lines = generated.read_text(encoding="utf-8").splitlines(keepends=True)
+    behind, clean = tmp_path / "behind", tmp_path / "clean"
+    _cli("--home", str(behind), "ingest", str(generated))
+    pointed_at = Counter(dst for _, _, dst in _similar_edges(_graph(behind)[1]))
+    gone = [node.removeprefix("case:") for node, _ in pointed_at.most_common(3)]
+    _cli("--home", str(clean), "ingest", str(_write(tmp_path / "kept.jsonl", [line for line in lines if json.loads(line)["id"] not in gone])))
+    with Home.resolve(behind).open_store() as store:
+        store.delete(gone)
+    # The graph catches up while the home has no search index (moved aside), then again with it.
+    index = Home.resolve(behind).index_dir
+    index.rename(tmp_path / "index-aside")
+    _cli("--home", str(behind), "graph", "sync")
+    without_index = _similar_scores(behind)
+    assert not {f"case:{c}" for c in gone} & set(_graph(behind)[0])
+    (tmp_path / "index-aside").rename(index)
+    _cli("--home", str(behind), "reindex")
+    expected = _similar_scores(clean)
+    assert without_index != expected, "the deletion cost a case an edge that a build without the deleted cases has"
+    assert _similar_scores(behind) == expected
+    with NetworkxGraphStore(Home.resolve(behind).graph_dir) as graph:
+        assert graph.similar_stale() == set()
