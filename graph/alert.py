@@ -141,7 +141,8 @@ def repeat_alert(store: Store, text: str, *, parties: Sequence[str] = (), addres
     from leian.graph.risk import LEVEL_NAMES, assess
     from leian.graph.signals import entities_named
 
-    index = index or PartyIndex(store)
+    if index is None:  # not `index or …`: an index not caught up yet is empty, hence falsy, and would never be used
+        index = PartyIndex(store)
     names, places = index.find(text)
     names = list(dict.fromkeys([*names, *(normalize_name(p) for p in parties if p and p.strip())]))
     address_texts = list(dict.fromkeys([*places, *([address.strip()] if address and address.strip() else [])]))

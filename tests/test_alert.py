@@ -66,6 +66,16 @@ def test_the_index_catches_up_with_new_parties(tmp_path):
         assert index.find("欧阳明月欠钱不还")[0] == ["欧阳明月"] and len(index) > before
 
 
+def test_the_index_given_is_the_one_caught_up_and_kept(store):
+    # The API keeps one index per home: the first alert fills it, the next ones only add what is new.
+    index = PartyIndex(store)
+    assert len(index) == 0
+    first = repeat_alert(store, QUERY, index=index)
+    kept = len(index)
+    assert kept > 0
+    assert repeat_alert(store, QUERY, index=index) == first and len(index) == kept
+
+
 def test_search_json_carries_the_alert(tmp_path):
     source = tmp_path / "cases.jsonl"
     source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS) + "\n", encoding="utf-8")
