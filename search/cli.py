@@ -188,11 +188,13 @@ def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool)
 @click.option("--cache", type=click.Path(), help="在此 .npz 文件中保留文档向量，供下次复用（tellings：保留其临时库的文件夹）。")
 @click.option("--split", default="tune", show_default=True, type=click.Choice(["tune", "heldout"]), help="tellings：用开发集的哪一半。")
 @click.option("--distractors/--no-distractors", default=True, show_default=True, help="tellings：是否加入 97 件样例案件（去掉类型）作干扰项。")
+@click.option("--pool", default="engine", show_default=True, type=click.Choice(["engine", "store"]),
+              help="tellings：给哪些候选排序：engine 为一次检索实际融合的候选池（向量前 50 与 BM25 前 50 的并集），store 为库中全部文本（第 1–3 次留出评测的做法）。")
 @click.option("--cached-only", is_flag=True, help="c3rd、lecard：只评测向量已全部在 --cache 中的查询，不做任何编码。")
 @json_option("以一个 JSON 对象输出结果表。")
 @pass_home
 def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model: str | None, cache: str | None, split: str,
-             distractors: bool, cached_only: bool, as_json: bool) -> None:
+             distractors: bool, pool: str, cached_only: bool, as_json: bool) -> None:
     """在公开评测集或本项目的多种讲法开发集上比较各单项信号与融合排序的效果。"""
     from leian.embeddings.encoder import load_encoder, model_for_home
     from leian.search import evaluate as harness
@@ -200,7 +202,7 @@ def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model
     try:
         encoder = load_encoder(model_for_home(home, model))
         report = harness.run(benchmark, Path(data_dir), encoder, limit=limit, cache=Path(cache) if cache else None,
-                             split=split, distractors=distractors, cached_only=cached_only)
+                             split=split, distractors=distractors, cached_only=cached_only, pool=pool)
     except (harness.DataError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

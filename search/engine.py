@@ -515,7 +515,7 @@ class SearchEngine:
         """Fused top-k ``(id, score)``, each signal's share per candidate, and the candidate pool (best first)."""
         if top_k <= 0:
             return [], {}, []
-        candidates, signals = self.signals(query, vector, pool_size=max(50, 5 * top_k), allowed=allowed)
+        candidates, signals = self.signals(query, vector, pool_size=pool_size(top_k), allowed=allowed)
         if not candidates:
             return [], {}, []
         parts = contributions(signals["dense"], signals["bm25"], signals, self.weights, query.evidence)
@@ -681,6 +681,11 @@ class SearchEngine:
             heads = self.vectors.vectors(candidates)
             scored = [(other, float(self.vectors.scores([case_id], head)[0])) for other, head in zip(candidates, heads)]
         return sorted(((other, score) for other, score in scored if score >= threshold), key=lambda hit: (-hit[1], hit[0]))
+
+
+def pool_size(top_k: int) -> int:
+    """How many candidates each retriever (dense, BM25) brings to fusion for a top-``top_k`` search."""
+    return max(50, 5 * top_k)
 
 
 def element_overlap(query: Query, elements: dict[str, list[str]], candidates: Sequence[str], weights: dict[str, float]) -> np.ndarray:

@@ -62,6 +62,7 @@ __all__ = [
     "tellings_signals",
     "tellings_rows",
     "TELLINGS",
+    "POOLS",
     "SINGLE_SIGNALS",
     "ranking_scores",
     "ndcg",
@@ -238,18 +239,24 @@ def _sample_distractors() -> list[dict[str, Any]]:
     return [{"id": r["id"], "text": r["text"]} for r in map(json.loads, text.splitlines())]
 
 
-def tellings_signals(rows: list[dict[str, Any]], home_dir: Path, *, distractors: bool = True,
-                     model: str | None = None) -> list[tuple[dict[str, Any], list[str], dict[str, np.ndarray], int]]:
+#: Which candidates a dev-set query's ranking covers: the engine's pool (what a search ranks) or every stored text.
+POOLS = ("engine", "store")
+
+
+def tellings_signals(rows: list[dict[str, Any]], home_dir: Path, *, distractors: bool = True, model: str | None = None,
+                     pool: str = "engine") -> list[tuple[dict[str, Any], list[str], dict[str, np.ndarray], int]]:
     """Per dev-set text: (row, candidate ids, raw signals per candidate, its element evidence), itself excluded.
 
     The texts (and distractors) are ingested as untyped cases into a home at
     ``home_dir`` (kept, so a second run reuses its embedding cache) and searched
-    through :class:`~leian.search.engine.SearchEngine` like any query.
+    through :class:`~leian.search.engine.SearchEngine` like any query. ``pool="engine"``
+    ranks the candidates a top-10 search fuses (the dense and the BM25 top lists of
+    :func:`~leian.search.engine.pool_size`, the text itself left out); ``"store"`` every stored text.
     """
     from leian.data.ingest import ingest
     from leian.disputes import index as disputes
     from leian.home import Home
-    from leian.search.engine import Query, SearchEngine, sync
+    from leian.search.engine import Query, SearchEngine, pool_size, sync
 
     home = Home.resolve(home_dir)
     records = [{"id": r["id"], "text": r["text"]} for r in rows] + (_sample_distractors() if distractors else [])
@@ -267,7 +274,9 @@ def tellings_signals(rows: list[dict[str, Any]], home_dir: Path, *, distractors:
             vectors = engine.encoder.encode([q.embedded for q in queries])
             out = []
             for row, query, vector in zip(rows, queries, vectors):
-                candidates, signals = engine.signals(query, vector, pool_size=len(records))
+                # The text itself is stored and heads both top lists, so each list is asked for one more.
+                size = len(records) if pool == "store" else pool_size(10) + 1
+                candidates, signals = engine.signals(query, vector, pool_size=size)
                 keep = [i for i, c in enumerate(candidates) if c != row["id"]]
                 out.append((row, [candidates[i] for i in keep], {k: np.asarray(v)[keep] for k, v in signals.items()}, query.evidence))
     return out
@@ -292,7 +301,8 @@ def tellings_rows(data: list[tuple[dict[str, Any], list[str], dict[str, np.ndarr
         for row, candidates, signals, evidence in data:
             values = score(signals, evidence)
             ranking = [candidates[i] for i in np.argsort(-values, kind="stable")]
-            relevant = {c for c in candidates if scenario_of.get(c) == row["scenario"]}
+            # Every other telling of the scenario counts, also one the pool left out (it was not found).
+            relevant = {other for other, scenario in scenario_of.items() if scenario == row["scenario"] and other != row["id"]}
             metrics = {"map": average_precision(ranking, relevant), "r@3": len(relevant & set(ranking[:3])) / max(1, min(3, len(relevant))),
                        "mrr": reciprocal_rank(ranking, relevant)}
             per.setdefault("all", []).append(metrics)
@@ -468,6 +478,7 @@ def sweep(
     cache: Path | None = None,
     split: str = "tune",
     cached_only: bool = False,
+    pool: str = "engine",
 ) -> list[dict[str, Any]]:
     """The fused row under each of ``grid``'s weights, with the signals computed once.
 
@@ -479,7 +490,7 @@ def sweep(
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="leian-tellings-") as scratch:
-            data = tellings_signals(load_tellings(data_dir, split)[:limit], Path(cache) if cache else Path(scratch), model=encoder.spec)
+            data = tellings_signals(load_tellings(data_dir, split)[:limit], Path(cache) if cache else Path(scratch), model=encoder.spec, pool=pool)
         rows = [r for r in tellings_rows(data, DEFAULT_WEIGHTS) if r["telling"] == "all" and r["method"] != "fused"]
         for weights in grid:
             table = [r for r in tellings_rows(data, weights, methods=("fused",))]
@@ -519,10 +530,11 @@ def run(
     split: str = "tune",
     distractors: bool = True,
     cached_only: bool = False,
+    pool: str = "engine",
 ) -> dict[str, Any]:
     """Evaluate one benchmark; rows for bm25, dense, rrf (ranking tasks) and fused.
 
-    ``tellings`` reads ``split`` and keeps its throw-away home in ``cache`` (a folder) when given.
+    ``tellings`` reads ``split``, ranks ``pool`` (:data:`POOLS`) and keeps its throw-away home in ``cache`` (a folder) when given.
     ``cached_only`` (c3rd, lecard): score only the queries whose vectors are all cached, encoding nothing.
     """
     if benchmark == "tellings":
@@ -530,8 +542,8 @@ def run(
 
         with tempfile.TemporaryDirectory(prefix="leian-tellings-") as scratch:
             rows = load_tellings(data_dir, split)[:limit]
-            data = tellings_signals(rows, Path(cache) if cache else Path(scratch), distractors=distractors, model=encoder.spec)
-        return {"benchmark": "tellings", "data": str(data_dir), "split": split, "distractors": distractors, "size": len(data),
+            data = tellings_signals(rows, Path(cache) if cache else Path(scratch), distractors=distractors, model=encoder.spec, pool=pool)
+        return {"benchmark": "tellings", "data": str(data_dir), "split": split, "distractors": distractors, "pool": pool, "size": len(data),
                 "model": encoder.model_id, "weights": weights.to_dict(), "metrics": METRICS["tellings"],
                 "rows": tellings_rows(data, weights), "baselines": []}
     vectors = _VectorCache(encoder, cache)
@@ -557,7 +569,7 @@ def format_table(report: dict[str, Any]) -> str:
     """The report as a Markdown table."""
     metrics = report["metrics"]
     if report["benchmark"] == "tellings":
-        lines = [f"tellings {report['split']} ({report['size']} texts, distractors {'on' if report['distractors'] else 'off'}, "
+        lines = [f"tellings {report['split']} ({report['size']} texts, distractors {'on' if report['distractors'] else 'off'}, pool {report['pool']}, "
                  f"model {report['model']})", "", "| method | telling | queries | " + " | ".join(metrics) + " |",
                  "|---|---|---|" + "---|" * len(metrics)]
         for row in report["rows"]:
@@ -603,6 +615,7 @@ def _main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--split", default="tune", choices=["tune"], help="tellings: only the tuning half may be swept")
     parser.add_argument("--cached-only", action="store_true", help="c3rd, lecard: only the queries whose vectors are all cached")
+    parser.add_argument("--pool", default="engine", choices=POOLS, help="tellings: rank the engine's pool or every stored text")
     names = ("dense", "bm25", "elements", "category", "subtype", "evidence_none", "evidence_full")
     for name in names:
         default = str(getattr(DEFAULT_WEIGHTS, name))
@@ -611,7 +624,7 @@ def _main(argv: list[str] | None = None) -> None:
     values = [[float(v) for v in getattr(args, n).split(",")] for n in names]
     grid = [Weights(**dict(zip(names, combo))) for combo in itertools.product(*values)]
     rows = sweep(args.benchmark, args.data, load_encoder(), grid, limit=args.limit, cache=args.cache, split=args.split,
-                 cached_only=args.cached_only)
+                 cached_only=args.cached_only, pool=args.pool)
     for row in rows:
         metrics = {m: row[m] for m in METRICS[args.benchmark]}
         if row["method"] == "fused":

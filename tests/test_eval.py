@@ -69,6 +69,28 @@ def test_tellings_eval_runs_the_engine_and_prints_only_aggregates(tmp_path):
         ev._main(["sweep", "tellings", "--data", str(data), "--split", "heldout"])
 
 
+def test_tellings_rank_the_engines_pool_and_count_a_telling_it_left_out_as_missed(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "data" / "devsets" / "tellings"
+    rows = ev.load_tellings(data, "tune")[:8]
+    store = ev.tellings_signals(rows, tmp_path / "home", pool="store")
+    engine = ev.tellings_signals(rows, tmp_path / "home", pool="engine")
+    for (row, everything, all_signals, _), (_, pooled, signals, _) in zip(store, engine):
+        # 8 texts and the 97 sample cases: the pool is the top 50 by cosine and by BM25 (the text itself left out).
+        assert len(everything) == 104 and row["id"] not in pooled and set(pooled) < set(everything)
+        by_cosine = [everything[i] for i in np.argsort(-all_signals["dense"], kind="stable")[:50]]
+        assert set(by_cosine) <= set(pooled) and len(pooled) <= 100
+        at = {c: i for i, c in enumerate(everything)}
+        assert np.allclose(signals["dense"], all_signals["dense"][[at[c] for c in pooled]])
+    # A relevant telling the pool did not bring counts as not found: three relevant, two found at ranks 1 and 2.
+    found = [({"id": "a", "scenario": "s", "telling": "short"}, ["b", "x", "c"], {"dense": np.array([0.9, 0.8, 0.7])}, 0),
+             ({"id": "b", "scenario": "s", "telling": "report"}, [], {"dense": np.array([])}, 0),
+             ({"id": "c", "scenario": "s", "telling": "spoken"}, [], {"dense": np.array([])}, 0),
+             ({"id": "d", "scenario": "s", "telling": "record"}, [], {"dense": np.array([])}, 0)]
+    table = ev.tellings_rows(found, ev.DEFAULT_WEIGHTS, methods=("dense",))
+    short = next(r for r in table if r["telling"] == "short")
+    assert short["map"] == round((1 + 2 / 3) / 3, 4)
+
+
 def test_cached_only_scores_just_the_queries_whose_vectors_are_cached(tmp_path):
     encoder = load_encoder()
     cache = tmp_path / "v.npz"
