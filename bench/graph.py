@@ -4,7 +4,8 @@ Cases come from the scenario generator (``leian.data.generate``), stored
 without the search index. Per size it prints, side by side: entity-resolution
 time, repeat chains, respondent chains (重点关注对象, 群体性纠纷) and the risk
 register (风险台账, as of the last case's day; first the facts of every case read
-once, as an ingest keeps them, then one call of the register) with their wall times and the peak
+once, as an ingest keeps them, then one call of the register; then the register kept between calls:
+its first call, a call with nothing changed and one after a case is edited) with their wall times and the peak
 resident memory of the process during each (``*_peak_mb``, sampled every 20 ms), networkx build time, the process's resident-memory growth and the
 graph.sqlite size, the Bolt load time, and 2-hop neighbourhood latency p50/p99 for
 both stores (the same random cases, the same walk). The Bolt server is a
@@ -39,11 +40,12 @@ import psutil
 
 from leian.data.generate import generate_to_file, score_respondent_chains
 from leian.data.ingest import ingest
+from leian.data.record import validate
 from leian.graph.model import case_node_id
 from leian.graph.neo4j import Neo4jGraphStore
 from leian.graph.networkx import GRAPH_FILE, NetworkxGraphStore
 from leian.graph.repeats import all_chains, resolve_changes, respondent_chains
-from leian.graph.risk import refresh_facts, register
+from leian.graph.risk import KeptRegister, refresh_facts, register
 from leian.graph.sync import apply_changes
 from leian.home import Home
 
@@ -147,6 +149,7 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int, 
         row["register_s"], row["register_peak_mb"] = stage.seconds, stage.peak_mb
         row["register"] = len(listed)
         row["red"] = sum(a.level == "高" for a in listed)
+        _kept_register(store, row, dt.date.fromisoformat(last_day[:10]), listed)
         _progress(n, f"chains {row['chains_s']:.0f} s, respondent chains {row['respondent_s']:.1f} s, "
                      f"register {row['register_s']:.1f} s (peak RSS {row['register_peak_mb']:.0f} MiB)")
         if skip_stores:
@@ -175,6 +178,30 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int, 
         del graph
         gc.collect()
     return row
+
+
+def _kept_register(store, row: dict, today: dt.date, listed: list) -> None:
+    """The register kept between calls (what ``LeiAn.risk`` and the web server keep): its first call, a call with
+    nothing changed, and a call after one listed party's case is edited (and resolved, as an ingest leaves it)."""
+    kept = KeptRegister()
+    with _Stage() as stage:
+        register(store, today=today, kept=kept)
+    row["kept_first_s"] = stage.seconds
+    with _Stage() as stage:
+        again = register(store, today=today, kept=kept)
+    row["kept_again_s"] = stage.seconds
+    assert [a.to_dict() for a in again] == [a.to_dict() for a in listed]
+    case = store.get(listed[0].case_ids[-1])
+    store.upsert_batch([validate({**case.raw, "handling": f"{case.raw.get('handling') or ''}，对方扬言报复"})])
+    resolve_changes(store)
+    with _Stage() as stage:
+        edited = register(store, today=today, kept=kept)
+    row["kept_edit_s"], row["kept_edit_assessed"] = stage.seconds, kept.assessed
+    assert [a.to_dict() for a in edited] == [a.to_dict() for a in register(store, today=today)]
+    store.upsert_batch([validate(case.raw)])  # back as it was, for the next run
+    resolve_changes(store)
+    _progress(row["cases"], f"kept register: first call {row['kept_first_s']:.1f} s, again {row['kept_again_s']:.2f} s, "
+                            f"after one edited case {row['kept_edit_s']:.2f} s ({kept.assessed} parties assessed)")
 
 
 def calibrate_similar(n: int, work: Path, seed: int, top: int = 3) -> None:
@@ -237,7 +264,7 @@ def main() -> None:
     print(f"cpus={os.cpu_count()} queries={args.queries} seed={args.seed}")
     columns = ["cases", "resolve_s", "resolve_peak_mb", "chains", "chains_s", "chains_peak_mb", "respondents",
                "group_disputes", "respondent_recall", "respondent_precision", "respondent_s", "respondent_peak_mb", "facts_s", "register", "red", "register_s",
-               "register_peak_mb", "nx_build_s", "nx_rss_mb", "graph_mb", "nodes", "edges", "hood_nodes",
+               "register_peak_mb", "kept_first_s", "kept_again_s", "kept_edit_s", "kept_edit_assessed", "nx_build_s", "nx_rss_mb", "graph_mb", "nodes", "edges", "hood_nodes",
                "nx_p50_ms", "nx_p99_ms", "bolt_load_s", "bolt_p50_ms", "bolt_p99_ms"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))

@@ -22,7 +22,7 @@ from leian.errors import InvalidInput, NotFound
 from leian.clock import local_time, timezone
 from leian.graph.resolve import Resolver
 
-__all__ = ["local_today", "to_local", "record_followup", "followups_of", "find_party"]
+__all__ = ["local_today", "to_local", "record_followup", "followups_of", "revisit_parties", "last_revisit", "find_party"]
 
 MAX_NOTE_CHARS = 2000
 
@@ -100,3 +100,20 @@ def followups_of(store: Store, entity_ids: Iterable[str]) -> dict[str, list[dict
         if target is not None:
             found[target].append(_item(number, note, by, stamp, source))
     return found
+
+
+
+def revisit_parties(store: Store, after: int = 0) -> list[tuple[int, str, str | None]]:
+    """Each revisit recorded after revisit number ``after``: its number, the party it was recorded for, and the
+    party its anchor belongs to now (None once the anchor case is gone); :func:`followups_of` counts it for one of the two."""
+    Resolver(store)
+    return store.conn.execute(
+        "SELECT f.id, f.entity_id, m.entity_id FROM graph_followups f "
+        "LEFT JOIN graph_mentions m ON m.case_id = f.anchor_case AND m.position = f.anchor_position WHERE f.id > ? ORDER BY f.id",
+        (after,)).fetchall()
+
+
+def last_revisit(store: Store) -> int:
+    """The number of the last revisit recorded (0: none)."""
+    Resolver(store)
+    return store.conn.execute("SELECT COALESCE(MAX(id), 0) FROM graph_followups").fetchone()[0]

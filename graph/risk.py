@@ -23,8 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 import tomllib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -36,11 +37,13 @@ from leian.data.places import LEVELS as PLACE_LEVELS
 from leian.data.record import Case
 from leian.data.store import Store
 from leian.errors import InvalidInput
-from leian.graph.followups import followups_of, local_today
+from leian.graph.followups import followups_of, last_revisit, local_today, revisit_parties
+from leian.graph.repeats import RESOLVE_SEQ
 from leian.graph.resolve import Resolver, preferred_name
 from leian.progress import progress_bar
 
-__all__ = ["LEVELS", "COLOURS", "LEVEL_NAMES", "RULES_FILE", "RiskRules", "Assessment", "assess", "register", "refresh_facts"]
+__all__ = ["LEVELS", "COLOURS", "LEVEL_NAMES", "RULES_FILE", "RiskRules", "Assessment", "KeptRegister", "assess", "register",
+           "refresh_facts"]
 
 #: The five levels, lowest first.
 LEVELS = ("平安", "微", "低", "中", "高")
@@ -279,9 +282,10 @@ def refresh_facts(store: Store, rules: RiskRules | None = None, *, full: bool = 
 
 
 def _facts(store: Store, since: str | None, entity_ids: Sequence[str] | None,
-           within: Collection[str] | None = None) -> dict[str, list[_CaseFacts]]:
+           within: Collection[str] | None = None, *, scoring: bool = False) -> dict[str, list[_CaseFacts]]:
     """Per entity, its dated cases (since ``since``, among ``within`` if given) with their rule words: of these
-    entities, or of every entity that can score (more than one case, or one a rule other than the count ones looks at)."""
+    entities (every entity when None); with ``scoring``, only of those that can score (more than one case,
+    or one a rule other than the count ones looks at)."""
     rows = "SELECT m.entity_id, f.* FROM graph_mentions m JOIN graph_risk_facts f ON f.case_id = m.case_id"
     where, params = [], []
     if since:
@@ -290,14 +294,15 @@ def _facts(store: Store, since: str | None, entity_ids: Sequence[str] | None,
     if entity_ids is not None:
         where.append(f"m.entity_id IN ({','.join('?' * len(entity_ids))})")
         params += list(entity_ids)
-    else:
+    if scoring:
+        # The same conditions again inside, so the grouping reads only the entities asked for.
         where.append(f"m.entity_id IN (SELECT m.entity_id FROM graph_mentions m JOIN graph_risk_facts f ON f.case_id = m.case_id "
-                     f"{'WHERE f.case_date >= ? ' if since else ''}GROUP BY m.entity_id HAVING COUNT(*) > 1 OR MAX("
+                     f"WHERE {' AND '.join(where) or '1'} GROUP BY m.entity_id HAVING COUNT(*) > 1 OR MAX("
                      f"f.words != '[]' OR f.channel = '110非警务警情' OR f.category = '婚姻家庭' "
                      f"OR f.outcome IN ({','.join('?' * len(_UNSETTLED))})))")
-        params += ([since] if since else []) + list(_UNSETTLED)
+        params = params * 2 + list(_UNSETTLED)
     found: dict[str, list[_CaseFacts]] = defaultdict(list)
-    for row in store.conn.execute(rows + " WHERE " + " AND ".join(where), params):
+    for row in store.conn.execute(rows + (" WHERE " + " AND ".join(where) if where else ""), params):
         if within is not None and row[1] not in within:
             continue
         found[row[0]].append(_CaseFacts(row[1], row[2], row[3], row[4], row[5], row[6],
@@ -336,13 +341,15 @@ def assess(store: Store, party_id: str, *, today: dt.date | None = None, rules: 
 
 def register(store: Store, *, today: dt.date | None = None, level: str | None = None, where: str | None = None,
              rules: RiskRules | None = None, include_safe: bool = False,
-             within: Collection[str] | None = None) -> list[Assessment]:
+             within: Collection[str] | None = None, kept: KeptRegister | None = None) -> list[Assessment]:
     """The register on ``today`` (default: today, Asia/Shanghai): every party above 平安 (or all with
     ``include_safe``, of those that can score), optionally one level or colour and one place (any level:
     区县, 镇街, 村社 ...). With ``within`` (the case ids of an area), parties are assessed on those cases alone.
 
     Due revisits first (earliest due first), then the highest levels. The cases' facts are read from
-    ``graph_risk_facts``, brought up to date first (:func:`refresh_facts`).
+    ``graph_risk_facts``, brought up to date first (:func:`refresh_facts`). With ``kept``, the parties above
+    平安 come from the assessments it keeps, assessed again only where something changed since its last call
+    (``include_safe`` assesses every party).
     """
     rules = rules or RiskRules.load()
     today = today or local_today()
@@ -351,23 +358,142 @@ def register(store: Store, *, today: dt.date | None = None, level: str | None = 
     if level is not None and level not in LEVELS:
         raise InvalidInput(f"未知风险等级 {level}（可选：{'、'.join(LEVELS)} 或 {'、'.join(COLOURS.values())}）")
     refresh_facts(store, rules)
-    facts = _facts(store, (today - dt.timedelta(days=rules.lookback_days)).isoformat(), None, within)
-    if where:
-        facts = {e: f for e, f in facts.items() if any(where in p for case in f for p in case.places)}
-    candidates = sorted(facts)
-    named = _names(store, candidates)
-    visits = followups_of(store, candidates)
-    found = []
-    for entity_id in candidates:
-        if entity_id not in named:
-            continue
-        # Every dated case of the party in the look-back year, so the list and history show more than the window.
-        assessment = _assessment(rules, entity_id, *named[entity_id], facts[entity_id], visits[entity_id], today)
-        if (include_safe or assessment.level != LEVELS[0]) and (level is None or assessment.level == level):
-            found.append(assessment)
+    if kept is not None and not include_safe:
+        assessed = kept.listed(store, rules, today, within)
+    else:
+        assessed = list(_assess(store, rules, today, None, within)[0].values())
+    found = [a for a in assessed if (include_safe or a.level != LEVELS[0]) and (level is None or a.level == level)
+             and (not where or any(where in p for p in a.places))]
     day = today.isoformat()
     found.sort(key=lambda a: (not (a.due and a.due <= day), a.due or "9999", -LEVELS.index(a.level), a.party_id))
     return found
+
+
+def _assess(store: Store, rules: RiskRules, today: dt.date, entity_ids: Sequence[str] | None,
+            within: Collection[str] | None) -> tuple[dict[str, Assessment], dict[str, list[int]]]:
+    """The assessments of these parties (every party when None) among those that can score, by party id, and
+    the revisits each one counted (their ids)."""
+    since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
+    # Every dated case of the party in the look-back year, so the list and history show more than the window.
+    if entity_ids is None:
+        facts = _facts(store, since, None, within, scoring=True)
+    else:
+        facts = {}
+        for start in range(0, len(entity_ids), 500):
+            facts.update(_facts(store, since, entity_ids[start : start + 500], within, scoring=True))
+    candidates = sorted(facts)
+    named = _names(store, candidates)
+    visits = followups_of(store, candidates)
+    assessed = {e: _assessment(rules, e, *named[e], facts[e], visits[e], today) for e in candidates if e in named}
+    return assessed, {e: [v["id"] for v in visits[e]] for e in assessed}
+
+
+@dataclass
+class _Kept:
+    """The parties above 平安 on one day, for one set of rules and one area, as of ``versions``."""
+
+    day: dt.date
+    rules: RiskRules
+    versions: tuple[str, int, int, int]
+    parties: dict[str, Assessment] = field(default_factory=dict)
+    #: Case id -> the kept parties it counts for (whose entry goes when the case changes or moves).
+    by_case: dict[str, set[str]] = field(default_factory=dict)
+    #: Revisit id -> the kept party it counts for.
+    by_visit: dict[int, str] = field(default_factory=dict)
+
+    def put(self, assessed: dict[str, Assessment], visits: dict[str, list[int]]) -> None:
+        for party_id, a in assessed.items():
+            if a.level != LEVELS[0]:
+                self.parties[party_id] = a
+                for case_id in a.case_ids:
+                    self.by_case.setdefault(case_id, set()).add(party_id)
+                self.by_visit.update((number, party_id) for number in visits[party_id])
+
+    def drop(self, party_ids: Iterable[str]) -> None:
+        for party_id in party_ids:
+            gone = self.parties.pop(party_id, None)
+            for case_id in gone.case_ids if gone else ():
+                self.by_case[case_id].discard(party_id)
+        self.by_visit = {number: p for number, p in self.by_visit.items() if p not in party_ids}
+
+
+class KeptRegister:
+    """The register kept between calls of :func:`register` (one per process, e.g. a web server's): the parties
+    above 平安, each assessed again only when one of its cases changed or moved to another party, or a
+    revisit of it was recorded (or went to another party).
+
+    An assessment holds for one day (levels fall as days pass without new cases) and one set of rules: on
+    another day, or with other rules, every party is assessed again. What has changed since the last call is
+    read from the change log (from the register facts' and the party resolution's watermarks, the older of
+    the two), the cases resolution moved (``graph_moved``) and the revisits. Each area (``within``) is kept
+    apart, the last ``areas`` of them.
+    """
+
+    def __init__(self, areas: int = 8):
+        self._lock = threading.Lock()
+        self._areas = areas
+        self._kept: OrderedDict[frozenset[str] | None, _Kept] = OrderedDict()
+        #: How many parties the last call assessed (every one that can score when nothing was kept).
+        self.assessed = 0
+
+    def listed(self, store: Store, rules: RiskRules, today: dt.date, within: Collection[str] | None) -> list[Assessment]:
+        """The parties above 平安 on ``today`` (the register facts are current)."""
+        key = None if within is None else frozenset(within)
+        versions = _versions(store)  # read before the assessments: a change that lands meanwhile is seen next time
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is None or kept.day != today or kept.rules != rules or kept.versions[0] != versions[0]:
+                kept = _Kept(today, rules, versions)
+                assessed, visits = _assess(store, rules, today, None, within)
+                kept.put(assessed, visits)
+            elif kept.versions != versions:
+                touched = _touched(store, kept)
+                assessed, visits = _assess(store, rules, today, sorted(touched), within)
+                kept.drop(touched)
+                kept.put(assessed, visits)
+                kept.versions = versions
+            else:
+                assessed = {}
+            self.assessed = len(assessed)
+            self._kept[key] = kept
+            self._kept.move_to_end(key)
+            while len(self._kept) > self._areas:
+                self._kept.popitem(last=False)
+            return list(kept.parties.values())
+
+
+def _versions(store: Store) -> tuple[str, int, int, int]:
+    """The store's id, the register facts' and the party resolution's watermarks, the last revisit recorded."""
+    resolver = Resolver(store)
+    return (resolver.store_id(), int(resolver.state(RISK_SEQ)), int(resolver.state(RESOLVE_SEQ)), last_revisit(store))
+
+
+def _touched(store: Store, kept: _Kept) -> set[str]:
+    """The parties whose entry may differ from the kept one: of every case changed or moved since, before (kept)
+    and now (resolved); those revisited since; and every party a revisit of theirs may go to or come from."""
+    _, facts_seq, resolve_seq, last_visit = kept.versions
+    since = min(facts_seq, resolve_seq)
+    cases = {c.case_id for c in store.changes_since(since)}
+    cases.update(r[0] for r in store.conn.execute("SELECT case_id FROM graph_moved WHERE seq > ?", (since,)))
+    parties = {p for case_id in cases for p in kept.by_case.get(case_id, ())}
+    ids = sorted(cases)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        parties.update(r[0] for r in store.conn.execute(
+            f"SELECT DISTINCT entity_id FROM graph_mentions WHERE case_id IN ({','.join('?' * len(chunk))})", chunk))
+    revisits = revisit_parties(store)
+    parties.update(p for number, *ends in revisits if number > last_visit for p in ends if p)
+    # A revisit counts for its anchor's party now if that one can score, else for the party it was recorded for:
+    # when a party is assessed again, so is every party one of its revisits was, is or may be counted for.
+    groups = [{p for p in (recorded, owner, kept.by_visit.get(number)) if p} for number, recorded, owner in revisits]
+    grown = True
+    while grown:
+        grown = False
+        for group in groups:
+            if group & parties and not group <= parties:
+                parties |= group
+                grown = True
+    return parties
 
 
 def counts(assessments: Iterable[Assessment]) -> dict[str, int]:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from leian.embeddings.encoder import Encoder
     from leian.graph.alert import PartyIndex
     from leian.graph.base import GraphStore
+    from leian.graph.risk import KeptRegister
     from leian.library.store import Libraries
     from leian.search.engine import SearchEngine
     from leian.search.filters import Filters
@@ -88,11 +89,13 @@ class LeiAn:
         self.progress = progress
         self._engine: SearchEngine | None = None
         self._party_index: PartyIndex | None = None
+        self._register: KeptRegister | None = None
 
     def close(self) -> None:
         """Close the store (the engines go with it)."""
         self._engine = None
         self._party_index = None
+        self._register = None
         self.store.close()
 
     def __enter__(self) -> LeiAn:
@@ -329,12 +332,14 @@ class LeiAn:
         """The 风险台账 on ``today`` (default: today, local), optionally one level (or colour) and place; with
         ``within``, the parties are assessed on those cases alone."""
         from leian.graph.followups import local_today
-        from leian.graph.risk import register
+        from leian.graph.risk import KeptRegister, register
 
         day = today or local_today()
         self.resolve()
-        return RiskRegister(today=day.isoformat(),
-                            parties=register(self.store, today=day, level=level, where=where, within=within))
+        # Kept between calls: a second call assesses only the parties whose cases or revisits changed.
+        self._register = self._register or KeptRegister()
+        return RiskRegister(today=day.isoformat(), parties=register(self.store, today=day, level=level, where=where,
+                                                                     within=within, kept=self._register))
 
     def followups(self, *, today: dt.date | None = None, due: bool = False) -> FollowupList:
         """Parties with a revisit due (only those due by ``today`` with ``due``), earliest first."""

@@ -136,16 +136,21 @@ def test_cli_risk_and_followup_round_trip(tmp_path):
 
 def test_register_kept_in_step_equals_a_full_recomputation(tmp_path):
     """Several ingests, an edit, a deletion and recorded revisits: the facts kept from the change log give
-    the register a full recomputation gives, reading only the cases that changed."""
+    the register a full recomputation gives, reading only the cases that changed; so does the register kept
+    between calls (:class:`KeptRegister`), assessing again only the parties those changes touched."""
     from leian.data.generate import Generator
-    from leian.graph.risk import refresh_facts
+    from leian.graph.risk import KeptRegister, refresh_facts
 
     generator = Generator(1500, seed=5)
     records = list(generator.records())
     end = dt.date.fromisoformat(generator.truth["date_range"][1])
+    between_calls = KeptRegister()
 
     def everyone(store) -> list[dict]:
         return [a.to_dict() for a in register(store, today=end, include_safe=True)]
+
+    def listed(store, kept=None, today=end) -> list[dict]:
+        return [a.to_dict() for a in register(store, today=today, kept=kept)]
 
     with Home.resolve(tmp_path / "home").open_store() as store:
         for batch in (records[:600], records[600:1100], records[1100:] + _records()):
@@ -153,7 +158,9 @@ def test_register_kept_in_step_equals_a_full_recomputation(tmp_path):
             resolve_changes(store)
             assert refresh_facts(store) == len(batch)
             everyone(store)
+            assert listed(store, between_calls) == listed(store)
         assert refresh_facts(store) == 0  # nothing changed: nothing read
+        assert listed(store, between_calls) == listed(store) and between_calls.assessed == 0
         edited = {**records[10], "handling": "派出所出具家庭暴力告诫书"}
         store.upsert_batch([validate(edited)])
         store.delete([records[20]["id"]])
@@ -162,8 +169,14 @@ def test_register_kept_in_step_equals_a_full_recomputation(tmp_path):
             record_followup(store, party, "上门回访", by="村妇联执委", now=dt.datetime(end.year, end.month, end.day, 2, tzinfo=dt.UTC))
         assert refresh_facts(store) == 2
         kept = everyone(store)
+        assert listed(store, between_calls) == listed(store)
+        every_party = len(register(store, today=end, include_safe=True))
+        assert 0 < between_calls.assessed < 20 < every_party  # the parties of two cases and two revisited ones
         assert refresh_facts(store, full=True) == len(records) + len(_records())
         assert kept == everyone(store)
+        # The next day every level may have fallen: all are assessed again.
+        tomorrow = end + dt.timedelta(days=1)
+        assert listed(store, between_calls, tomorrow) == listed(store, today=tomorrow) and between_calls.assessed == every_party
     # Another process (other string hashes) finds the facts current: nothing read again.
     again = subprocess.run(
         [sys.executable, "-c", "import sys; from leian.home import Home; from leian.graph.risk import refresh_facts\n"
