@@ -18,9 +18,10 @@ left out, from ``evidence_full`` they count in full, linearly between.
 
 Sparse signals are not standardised: a z-score over candidates where one case
 shares an element would blow that one case up. The weights were chosen by a
-grid on the tuning half of the dev set together with STS-B-zh, LeCaRD and C3RD
-(``python -m leian.search.evaluate sweep``) and checked, unchanged, on the held-out
-half (docs/quality.md).
+grid on the tuning half of the dev set together with STS-B-zh (``python -m
+leian.search.evaluate sweep``) and checked, unchanged, on the held-out half; no
+weighting of this form, nor any of six other rule families (z-score, min-max,
+query-performance-weighted, a learned ranker, ...), also meets LeCaRD (docs/quality.md).
 
 Examples
 --------
