@@ -24,7 +24,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from leian.data.areas import Area
 from leian.data.places import LEVELS, LEVEL_NAMES
@@ -244,6 +243,8 @@ def trend_test(before: list[int] | np.ndarray, recent: list[int] | np.ndarray, *
     if n_before == 0 or n_recent == 0 or recent_sum == 0:
         return Trend(recent_sum, before_sum, 0.0, 1.0, False)
     share = n_recent / (n_before + n_recent)
+    from scipy import stats  # imported here: it costs ~0.9 s of CPU, and every `leian` command imports this module
+
     p_value = float(stats.binom.sf(recent_sum - 1, recent_sum + before_sum, share))
     ratio = (recent_sum / n_recent) / (before_sum / n_before) if before_sum else float("inf")
     rising = p_value < alpha and recent_sum >= min_recent and ratio >= 1.5
