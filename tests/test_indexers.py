@@ -209,3 +209,35 @@ def test_a_case_deleted_while_the_graph_synced_without_the_search_index_leaves_n
     assert _similar_scores(behind) == expected
     with NetworkxGraphStore(Home.resolve(behind).graph_dir) as graph:
         assert graph.similar_stale() == set()
+
+
+def test_an_ingest_of_typed_cases_loads_neither_torch_nor_the_type_model(tmp_path):
+    """With the default ONNX encoder a `leian ingest` never imports torch, sentence-transformers or transformers
+    (onnxruntime and tokenizers encode), and the type model (scikit-learn and SciPy: ~1.3 s of CPU) is loaded
+    only for a case without a 小类: a case that has one gets no guess, one that lacks it gets its guess."""
+    import subprocess
+    import sys
+
+    from leian.disputes.index import type_guesses
+
+    home = tmp_path / "home"
+    first = _write(tmp_path / "first.jsonl", [
+        json.dumps({"id": "T1", "text": "楼上卫生间漏水，我家天花板发霉，多次协商未果", "type": "邻里/漏水"}, ensure_ascii=False) + "\n"])
+    typed = _write(tmp_path / "typed.jsonl", [
+        json.dumps({"id": "T2", "text": "借给同村李某两万元，到期不还", "type": "借款纠纷"}, ensure_ascii=False) + "\n"])
+    untyped = _write(tmp_path / "untyped.jsonl", [json.dumps({"id": "U1", "text": "楼上卫生间漏水，天花板都发霉了"}, ensure_ascii=False) + "\n"])
+    heavy = ("torch", "sentence_transformers", "transformers", "sklearn", "scipy.stats")
+    script = (
+        "import sys\n"
+        "from leian.cli import cli\n"
+        "cli.main(['--home', sys.argv[1], 'ingest', sys.argv[2], '--no-progress'], standalone_mode=False)\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    run = lambda records: subprocess.run([sys.executable, "-c", script, str(home), str(records)], check=True,  # noqa: E731
+                                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    run(first)  # a home's first sync passes over every case (as after a new lexicon or type model)
+    assert run(typed) == "[]"
+    assert run(untyped) == "['scipy.stats', 'sklearn']"
+    with Store(home / "cases.sqlite") as store:
+        guesses = type_guesses(store, ["T1", "T2", "U1"])
+    assert list(guesses) == ["U1"] and guesses["U1"][:2] == ("邻里", "漏水")
