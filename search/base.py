@@ -108,6 +108,11 @@ class VectorIndex(ABC):
         ``merged``: the whole delta since the main segment instead, replacing the earlier delta segments.
         """
 
+    def upgrade_main(self, directory: Path, files: list[str], stem: str) -> list[str]:
+        """The loaded main segment's file names (``files``), after rewriting any an earlier version wrote in an older
+        format under names starting ``stem`` (durably): the next delta's manifest names those instead."""
+        return files
+
     @classmethod
     @abstractmethod
     def load(cls, directory: Path, files: list[str], segments: Sequence[str] = ()) -> VectorIndex:

@@ -68,8 +68,10 @@ MANIFEST = "manifest.json"
 #: vectors of the raw text and are rebuilt from the cache on open.
 #: 5: the dispute text of a 笔录 keeps the dispute alone (headers, names, setting and the mediation's
 #: account removed, :func:`leian.disputes.clean.dispute_text`): format 4 vectors are re-embedded on open.
-FORMAT = 5
-_READABLE = (5,)
+#: 6: the main segment's id map is a memory-mapped table (:mod:`leian.search.ids`); format 5 kept it as JSON,
+#: read whole on every open, and is read as it is until the next save rewrites the map as a table.
+FORMAT = 6
+_READABLE = (5, 6)
 #: Delta segments kept before they are merged into one (each is one more file read when an engine opens).
 MAX_SEGMENTS = 16
 #: Cases read, encoded and added at a time.
@@ -357,12 +359,14 @@ class SearchEngine:
         floor = self.home.settings.search.compact_floor
         if full or self.vectors.needs_compaction(floor):
             files, segments = self.vectors.save(self.index_dir, stem), []
-        elif len(self._segments) >= MAX_SEGMENTS:
-            files, segments = self._vector_files, [self.vectors.save_changes(self.index_dir, f"{stem}.delta", merged=True)]
-        elif self.vectors.changed:
-            files, segments = self._vector_files, [*self._segments, self.vectors.save_changes(self.index_dir, f"{stem}.delta")]
         else:
-            files, segments = self._vector_files, self._segments
+            files = self.vectors.upgrade_main(self.index_dir, self._vector_files, stem)
+            if len(self._segments) >= MAX_SEGMENTS:
+                segments = [self.vectors.save_changes(self.index_dir, f"{stem}.delta", merged=True)]
+            elif self.vectors.changed:
+                segments = [*self._segments, self.vectors.save_changes(self.index_dir, f"{stem}.delta")]
+            else:
+                segments = self._segments
         bm25_name, bm25_seq = self._bm25_name, self._bm25_seq
         if full or bm25_name is None or BM25Index.needs_compaction_at(len(self.vectors), self.store.changed_count(bm25_seq), floor):
             # The main segment is rebuilt from every stored case: at least as new as this engine's seq.

@@ -11,7 +11,8 @@ its id map, written by :meth:`FaissIndex.save`) plus small *delta* segments
 (:meth:`FaissIndex.save_changes`): the vectors of the cases added or changed
 since the last save and the ids deleted, one file per sync. Loading maps the
 main segment's file into memory (``IO_FLAG_MMAP_IFC``: nothing is copied, pages
-are read as queries touch them) and reads each delta once into a small exact
+are read as queries touch them), and its id map too (:mod:`leian.search.ids`: a
+table searched in place, memory holding only what changed since), and reads each delta once into a small exact
 index beside it; the main segment's vectors of changed or deleted cases are
 tombstones that searches skip. Once the delta passes :data:`COMPACT_RATIO` of
 the main segment, :meth:`FaissIndex.compact` merges it into a new main segment
@@ -67,7 +68,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 import faiss
@@ -76,6 +77,7 @@ import numpy as np
 from leian.errors import InvalidInput
 from leian.faults import checkpoint
 from leian.search.base import VectorIndex, write_atomic, write_atomic_file
+from leian.search.ids import ChunkCounts, IdMap, IdTable
 from leian.settings import ANN_THRESHOLD, COMPACT_FLOOR
 
 __all__ = ["FaissIndex", "KINDS", "ANN_THRESHOLD", "COMPACT_RATIO", "COMPACT_FLOOR", "choose_kind"]
@@ -132,16 +134,16 @@ class FaissIndex(VectorIndex):
         self.requested_kind = kind
         self.nprobe = nprobe
         self.threshold = threshold
-        self.int_of: dict[str, int] = {}
-        self.str_of: dict[int, str] = {}
+        #: Case id -> case number (:meth:`IdMap.name_of` the reverse): the main segment's table and the changes since.
+        self.int_of = IdMap()
         #: Case number -> how many vectors it has beyond its head vector (only cases with some).
-        self.extra: dict[int, int] = {}
+        self.extra: MutableMapping[int, int] = ChunkCounts()
         self.next_id = 0
         #: The main segment; read-only once saved or loaded (``main_saved``), changed in place before.
         self.main: faiss.Index = self._new_flat()
         self.main_saved = False
         #: Chunk counts of the vectors in the main segment, dead ones included.
-        self.main_extra: dict[int, int] = {}
+        self.main_extra: Mapping[int, int] = {}
         #: Case numbers whose vectors in the main segment no longer count (deleted or changed since).
         self.dead: set[int] = set()
         #: Vectors of cases added or changed since the main segment was saved, and their case numbers.
@@ -154,6 +156,8 @@ class FaissIndex(VectorIndex):
         #: Ids deleted since the main segment (a merged delta segment lists them all).
         self._deleted_since_main: set[str] = set()
         self._dead_selector: faiss.IDSelector | None = None
+        #: The saved main segment's id map (set by :meth:`save` and :meth:`load`).
+        self._main_table: IdTable | None = None
 
     # -- structure -------------------------------------------------------------
 
@@ -177,7 +181,7 @@ class FaissIndex(VectorIndex):
         wanted = choose_kind(self.requested_kind, self.main.ntotal, self.threshold)
         if wanted == self.kind:
             return
-        ids = self._vector_ids(sorted(self.str_of))
+        ids = self._vector_ids(sorted(self.int_of.values()))
         vectors = _reconstruct(self.main, ids, self.dim)
         self.main = self._new_ivf(vectors) if wanted == "ivf" else self._new_flat()
         if len(ids):
@@ -202,7 +206,7 @@ class FaissIndex(VectorIndex):
         return np.array(ids, dtype=np.int64)
 
     def _case_of(self, faiss_id: int) -> str:
-        return self.str_of[faiss_id & ((1 << _CHUNK_SHIFT) - 1)]
+        return self.int_of.name_of(faiss_id & ((1 << _CHUNK_SHIFT) - 1))
 
     def _dead_vectors(self) -> int:
         return sum(1 + self.main_extra.get(number, 0) for number in self.dead)
@@ -247,7 +251,6 @@ class FaissIndex(VectorIndex):
             if known is None:
                 known = self.next_id if number is None else number
                 self.int_of[case_id] = known
-                self.str_of[known] = case_id
                 self.next_id = max(self.next_id, known + 1)
             if count > 1:
                 self.extra[known] = count - 1
@@ -278,7 +281,6 @@ class FaissIndex(VectorIndex):
 
     def _forget(self, case_id: str) -> None:
         number = self.int_of.pop(case_id)
-        del self.str_of[number]
         self.extra.pop(number, None)
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -434,7 +436,7 @@ class FaissIndex(VectorIndex):
             if delta_vectors is not None:
                 main.add_with_ids(delta_vectors, delta_ids)
         else:
-            main_numbers = [n for n in self.str_of if n not in self.in_delta]
+            main_numbers = [n for n in self.int_of.values() if n not in self.in_delta]
             main_ids = self._vector_ids(main_numbers)
             ids = np.concatenate([main_ids, delta_ids])
             vectors = np.vstack([_reconstruct(self.main, main_ids, self.dim), *([delta_vectors] if delta_vectors is not None else [])])
@@ -452,24 +454,32 @@ class FaissIndex(VectorIndex):
         """Write the whole index as a main segment (merging the delta first); returns its file names."""
         self.compact()
         directory = Path(directory)
-        index_name, ids_name = f"{stem}.faiss", f"{stem}.ids.json"
+        index_name, ids_name = f"{stem}.faiss", f"{stem}.ids"
         write_atomic_file(directory / index_name, lambda path: faiss.write_index(self.main, str(path)))
-        meta = {
-            "dim": self.dim,
-            "kind": self.requested_kind,
-            "nprobe": self.nprobe,
-            "threshold": self.threshold,
-            "next_id": self.next_id,
-            "ids": list(self.int_of),
-            "numbers": list(self.int_of.values()),
-            "extra": list(self.extra.items()),
-        }
-        write_atomic(directory / ids_name, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+        table = IdTable.build(self.int_of, self.extra, next_id=self.next_id)
+        table.write(directory / ids_name, self._settings())
         checkpoint("vectors.main_written")
         self.main_saved = True
-        self.main_extra = dict(self.extra)
+        self._use_table(table)
         self._upserted, self._deleted = set(), set()
         return [index_name, ids_name]
+
+    def _settings(self) -> dict[str, object]:
+        return {"dim": self.dim, "kind": self.requested_kind, "nprobe": self.nprobe, "threshold": self.threshold}
+
+    def _use_table(self, table: IdTable) -> None:
+        """Take ``table`` as the main segment's id map: from now on memory holds only what changes."""
+        self._main_table = table
+        self.int_of, self.extra, self.main_extra = IdMap(table), ChunkCounts(table), ChunkCounts(table)
+        self.next_id = max(self.next_id, table.next_id)
+
+    def upgrade_main(self, directory: Path, files: list[str], stem: str) -> list[str]:
+        """The main segment's files, its id map first rewritten as a table if an earlier version saved it as JSON."""
+        index_name, ids_name = files
+        if not ids_name.endswith(".json"):
+            return files
+        self._main_table.write(Path(directory) / f"{stem}.ids", self._settings())
+        return [index_name, f"{stem}.ids"]
 
     def save_changes(self, directory: Path, name: str, *, merged: bool = False) -> str:
         """Write what changed since the last save or load as one delta segment file called ``name``.
@@ -480,8 +490,8 @@ class FaissIndex(VectorIndex):
         if not self.main_saved:
             raise ValueError("the main segment has changed: save() it instead")
         if merged:
-            upserted = [self.str_of[n] for n in sorted(self.in_delta)]
-            deleted = sorted(self._deleted_since_main - set(self.int_of))
+            upserted = [self.int_of.name_of(n) for n in sorted(self.in_delta)]
+            deleted = sorted(i for i in self._deleted_since_main if i not in self.int_of)
         else:
             upserted, deleted = sorted(self._upserted), sorted(self._deleted)
         items = [(case_id, self.int_of[case_id], 1 + self.extra.get(self.int_of[case_id], 0)) for case_id in upserted]
@@ -511,26 +521,32 @@ class FaissIndex(VectorIndex):
     def load(cls, directory: Path, files: list[str], segments: Sequence[str] = ()) -> FaissIndex:
         index_name, ids_name = files
         directory = Path(directory)
-        meta = json.loads((directory / ids_name).read_text(encoding="utf-8"))
+        table, meta = _read_ids(directory / ids_name)
         loaded = cls(meta["dim"], kind=meta["kind"], nprobe=meta["nprobe"], threshold=meta["threshold"])
         loaded._mapped_from = directory / index_name
         loaded.main = faiss.read_index(str(loaded._mapped_from), faiss.IO_FLAG_MMAP_IFC)
         if loaded.kind == "ivf":
             faiss.extract_index_ivf(loaded.main).set_direct_map_type(faiss.DirectMap.Hashtable)
-        pairs = zip(meta["ids"], meta["numbers"]) if "numbers" in meta else meta["ids"]  # format 2 kept pairs
-        loaded.int_of = {case_id: int(number) for case_id, number in pairs}
-        loaded.str_of = {number: case_id for case_id, number in loaded.int_of.items()}
-        loaded.extra = {int(number): int(count) for number, count in meta.get("extra", [])}
-        loaded.main_extra = dict(loaded.extra)
-        loaded.next_id = meta["next_id"]
+        loaded._use_table(table)
         loaded.main_saved = True
-        expected = len(loaded.int_of) + sum(loaded.extra.values())
+        expected = table.vector_count
         if loaded.main.ntotal != expected:
             raise ValueError(f"{directory / index_name}: {loaded.main.ntotal} vectors but {expected} ids")
         for segment in segments:
             loaded._apply_segment(directory / segment)
         loaded._upserted, loaded._deleted = set(), set()
         return loaded
+
+
+def _read_ids(path: Path) -> tuple[IdTable, dict[str, object]]:
+    """A main segment's id map and settings: a table (mapped), or the JSON an earlier version wrote (read whole)."""
+    if path.suffix != ".json":
+        return IdTable.read(path)
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    pairs = zip(meta["ids"], meta["numbers"]) if "numbers" in meta else meta["ids"]  # format 2 kept pairs
+    numbers = {case_id: int(number) for case_id, number in pairs}
+    extra = {int(number): int(count) for number, count in meta.get("extra", [])}
+    return IdTable.build(numbers, extra, next_id=meta["next_id"]), meta
 
 
 def _case_major_order(counts: Sequence[int]) -> np.ndarray:

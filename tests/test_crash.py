@@ -364,6 +364,42 @@ def test_kill_at_each_point_then_any_command_and_rerun_equals_a_clean_run(point_
     assert expected["similar"], "the sample links similar cases"
 
 
+
+def _as_format_5(home: Path) -> None:
+    """Make a home's index what the version before the id table saved: the main segment's id map as JSON."""
+    from leian.search.ids import IdTable
+
+    index = home / "index"
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    faiss_file, table_file = manifest["vector_files"]
+    table, meta = IdTable.read(index / table_file)
+    pairs = list(table.items())
+    old = {**{k: meta[k] for k in ("dim", "kind", "nprobe", "threshold", "next_id")}, "ids": [i for i, _ in pairs],
+           "numbers": [n for _, n in pairs], "extra": [[n, table.extra(n)] for _, n in pairs if table.extra(n)]}
+    (index / f"{table_file}.json").write_text(json.dumps(old, ensure_ascii=False), encoding="utf-8")
+    (index / table_file).unlink()
+    manifest.update(format=5, vector_files=[faiss_file, f"{table_file}.json"])
+    (index / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize("point", [None, "vectors.segment_written", "index.manifest_written"])
+def test_an_index_whose_id_map_an_earlier_version_saved_as_json_is_upgraded_by_the_next_save_even_if_killed(
+        point_homes, point_files, tmp_path, point):
+    """A home saved by the version before the id table (format 5: the map as JSON, read whole on every open) is read
+    as it is; the next ingest's save rewrites the map as a table, and a kill during that save changes nothing."""
+    base, expected = point_homes["delta"]
+    home = tmp_path / "home"
+    shutil.copytree(base, home)
+    _as_format_5(home)
+    if point:
+        killed = subprocess.run(LEIAN + second_ingest(home, point_files[1]), env={**os.environ, "LEIAN_KILL_AT": point},
+                                capture_output=True, text=True, timeout=600)
+        assert killed.returncode == -signal.SIGKILL, f"the ingest never reached {point}: {killed.stderr}"
+    run_cli(*second_ingest(home, point_files[1]))
+    manifest = json.loads((home / "index" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format"] == 6 and manifest["vector_files"][1].endswith(".ids"), manifest
+    assert_same(snapshot(home), expected)
+
 # -- the web server killed during an upload --------------------------------------------------------
 
 PASSWORD = "kill-nine-safe-2026"
