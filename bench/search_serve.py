@@ -13,8 +13,9 @@ weighted by the text's hash, plus noise (encoding 100k cases would take hours on
 are then encoded for real.
 
 Then it prints ``ready`` and answers lines ``START END`` on stdin with one JSON line: per query
-``[whole search ms, of which encoding ms, process CPU ms]`` for the queries START..END-1 of ``--queries`` (a JSON
-list of texts), each through ``SearchEngine.search(text, top_k=10)``. The parent interleaves the
+``[whole search ms, of which encoding ms, process CPU ms, repeat alert ms]`` for the queries START..END-1 of
+``--queries`` (a JSON list of texts), each through ``SearchEngine.search(text, top_k=10)``, then the repeat alert
+``leian search`` and the web page add to it (``LeiAn.repeat_alert``, timed apart; null for code without it). The parent interleaves the
 two sides' batches, so load on the shared machine falls on both alike.
 """
 from __future__ import annotations
@@ -79,10 +80,12 @@ def build(home: Path, cases: Path, base: np.ndarray) -> float:
 
 
 def serve(home: Path, texts: list[str]) -> None:
-    """Answer ``START END`` lines with the per-query times (whole search, encoding, process CPU)."""
-    from leian.search.engine import SearchEngine
+    """Answer ``START END`` lines with the per-query times (whole search, encoding, process CPU, repeat alert)."""
+    import leian
 
-    with SearchEngine(home) as engine:
+    with leian.open(home) as api:
+        engine = api.engine
+        alert = getattr(api, "repeat_alert", None)
         encoding: list[float] = []
         encode = engine.encoder.encode
 
@@ -94,8 +97,10 @@ def serve(home: Path, texts: list[str]) -> None:
                 encoding.append(time.perf_counter() - started)
 
         engine.encoder.encode = timed_encode
-        for text in texts[:5]:  # warm-up: BM25 loaded, caches filled, model paged in
+        for text in texts[:5]:  # warm-up: BM25 loaded, caches filled, model paged in, the alert's index built
             engine.search(text, top_k=10)
+            if alert:
+                alert(text)
         print("ready", flush=True)
         for line in sys.stdin:
             start, end = map(int, line.split())
@@ -105,6 +110,12 @@ def serve(home: Path, texts: list[str]) -> None:
                 started, cpu = time.perf_counter(), time.process_time()
                 engine.search(text, top_k=10)
                 times.append([(time.perf_counter() - started) * 1000, sum(encoding) * 1000, (time.process_time() - cpu) * 1000])
+                if alert:
+                    started = time.perf_counter()
+                    alert(text)
+                    times[-1].append((time.perf_counter() - started) * 1000)
+                else:
+                    times[-1].append(None)
             print(json.dumps(times), flush=True)
 
 

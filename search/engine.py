@@ -25,7 +25,7 @@ import json
 import shutil
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,8 @@ NO_MEANING = "描述中没有可识别的纠纷内容，请用平常话说明谁
 LOW_ONLY = "没有相关度较高的相似案例，以下结果相关度较低，仅供参考"
 #: Keywords of a result's case that the query's own are looked for in (its 共同关键词), kept when it is indexed.
 CASE_TERMS = 30
+#: Query vectors an engine remembers: the next page, another filter or a re-run of the same text is not encoded again.
+QUERY_VECTORS = 256
 
 
 class NotIndexed(NotFound):
@@ -165,6 +167,8 @@ class SearchEngine:
         #: Held while the in-memory indexes change or are read (searches, neighbours, saves).
         self._lock = threading.RLock()
         self._catching_up = threading.Lock()
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_vectors_lock = threading.Lock()
         if rebuild:
             self.rebuild(progress=progress)
         else:
@@ -436,8 +440,23 @@ class SearchEngine:
         results ``(page-1)*top_k`` on.
         """
         query = Query(text, type=type, where=where, parties=parties)
-        vector = self.encoder.encode([query.embedded])[0]
+        vector = self.query_vector(query.embedded)
         return self.search_vector(query, vector, top_k=top_k, filters=filters, page=page, within=within)
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """The vector of a query's embedded text, remembered for the last :data:`QUERY_VECTORS` texts (each text is
+        encoded alone, so it is the vector encoding it again would give)."""
+        with self._query_vectors_lock:
+            vector = self._query_vectors.get(text)
+            if vector is not None:
+                self._query_vectors.move_to_end(text)
+                return vector
+        vector = self.encoder.encode([text])[0]
+        with self._query_vectors_lock:
+            self._query_vectors[text] = vector
+            while len(self._query_vectors) > QUERY_VECTORS:
+                self._query_vectors.popitem(last=False)
+        return vector
 
     def search_many(self, queries: Sequence[Query], *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Answer many queries, encoding them in one batch; results in input order."""

@@ -230,6 +230,15 @@ def test_why_similar_names_the_shared_dispute_elements(engine):
     assert first["relevance"] in ("high", "medium")
 
 
+def test_the_same_text_again_is_not_encoded_again(engine):
+    text = "隔壁装修电钻声从早到晚，老人睡不好觉，找物业也没用"
+    first = engine.search(text, top_k=5)
+    encoded = engine.encoder.texts_encoded
+    assert engine.search(text, top_k=5) == first
+    assert engine.search(text, top_k=5, page=2)["results"] and engine.encoder.texts_encoded == encoded
+    assert engine.search(text + "，还影响孩子上网课", top_k=5) and engine.encoder.texts_encoded == encoded + 1
+
+
 def test_nonsense_is_flagged_low_with_no_summary(engine):
     answer = engine.search("asdfgh 12345", top_k=10)
     assert answer["results"] and all(r["relevance"] == "low" for r in answer["results"])
