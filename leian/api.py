@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from leian.embeddings.encoder import Encoder
     from leian.graph.alert import PartyIndex
     from leian.graph.base import GraphStore
-    from leian.graph.risk import KeptRegister
+    from leian.graph.risk import Assessment, KeptRegister
     from leian.library.store import Libraries
     from leian.search.engine import SearchEngine
     from leian.search.filters import Filters
@@ -164,6 +164,17 @@ class LeiAn:
     def cases(self) -> Iterator[Case]:
         """Every stored case."""
         return self.store.iter_cases()
+
+    def case_list(self, filters: Filters | Mapping[str, str | None] | None = None, *,
+                  among: Collection[str] | None = None) -> list[str]:
+        """The ids of the cases that pass ``filters`` (and are ``among`` these, if given), newest first: the cases
+        behind a cell or a point of the dashboard's charts (raises ValueError for a filter that is not valid)."""
+        from leian.search.filters import allowed_ids
+
+        allowed = allowed_ids(self.store, self._filters(filters))
+        if among is not None:
+            allowed = set(among) if allowed is None else allowed & set(among)
+        return self.store.newest_first(allowed)
 
     # -- search ---------------------------------------------------------------
 
@@ -327,6 +338,21 @@ class LeiAn:
         return RepeatChains(chains=[c for c in all_chains(self.store, self.home.settings.repeats)
                                     if kind is None or c.kind == kind])
 
+    def chains_of(self, *case_ids: str) -> RepeatChains:
+        """The repeat-dispute chains (of any kind) that hold one of these cases (a case's, or a party's cases'), earliest first."""
+        from leian.graph.repeats import chains_of
+
+        self.resolve()
+        return RepeatChains(chains=chains_of(self.store, list(case_ids), self.home.settings.repeats))
+
+    def address_cases(self, address: str) -> list[str]:
+        """The ids of the cases that happened at ``address`` (its street part in the village, community or town it
+        names: :func:`leian.graph.repeats.place_cases`), oldest first."""
+        from leian.graph.repeats import place_cases
+
+        self.resolve()
+        return place_cases(self.store, address)
+
     def risk(self, *, today: dt.date | None = None, level: str | None = None, where: str | None = None,
              within: Collection[str] | None = None) -> RiskRegister:
         """The 风险台账 on ``today`` (default: today, local), optionally one level (or colour) and place; with
@@ -340,6 +366,18 @@ class LeiAn:
         self._register = self._register or KeptRegister()
         return RiskRegister(today=day.isoformat(), parties=register(self.store, today=day, level=level, where=where,
                                                                      within=within, kept=self._register))
+
+    def assess(self, party_id: str, *, today: dt.date | None = None, within: Collection[str] | None = None) -> Assessment:
+        """One party's place in the 风险台账 on ``today`` (default: today, local): level, reasons, revisit plan, level
+        history and cases (with ``within``, weighed on those cases alone); raises NotFound for an unknown party."""
+        from leian.graph.followups import local_today
+        from leian.graph.risk import assess
+
+        self.resolve()
+        try:
+            return assess(self.store, party_id, today=today or local_today(), within=within)
+        except KeyError:
+            raise NotFound(f"没有编号为 {party_id} 的当事人") from None
 
     def followups(self, *, today: dt.date | None = None, due: bool = False) -> FollowupList:
         """Parties with a revisit due (only those due by ``today`` with ``due``), earliest first."""

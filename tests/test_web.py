@@ -508,3 +508,26 @@ def test_web_answers_are_the_python_apis(app, clients):
         json.dumps(own_search, ensure_ascii=False)
     assert json.dumps(web_chains, ensure_ascii=False) == json.dumps(own_chains, ensure_ascii=False)
     assert web_heat["places"] and json.dumps(web_heat, ensure_ascii=False) == json.dumps(own_heat, ensure_ascii=False)
+
+
+def test_web_views_of_a_chain_a_party_an_address_and_a_chart_are_the_python_apis(app, clients):
+    """The chain page, a party's risk entry, a search's address history and the case list behind a chart ask
+    the LeiAn methods a script asks (for a mediator, who sees every name and area: the same answers)."""
+    import leian
+
+    client = clients["mediator"]
+    chain = client.get("/api/chains/R001").get_json()
+    party_id = next(p["party_id"] for p in chain["parties"] if p["name"] == "王建国")
+    party = client.get(f"/api/parties/{party_id}").get_json()
+    searched = client.get("/api/search", query_string={"q": "装修噪音", "address": "平塘社区东街12号"}).get_json()
+    listing = client.get("/", query_string={"where": "三灶镇", "outcome": "调解成功"}).get_data(as_text=True)
+    with leian.open(app.extensions["leian"].home.root) as home:
+        own_chains = json.loads(json.dumps([c.to_dict() for c in home.chains_of("R001").chains]))
+        own_risk = json.loads(json.dumps(home.assess(party_id).to_dict()))
+        own_address = home.address_cases("平塘社区东街12号")
+        own_list = home.case_list({"where": "三灶镇", "outcome": "调解成功"})
+    assert own_chains and [{k: v for k, v in c.items() if k != "cases"} for c in chain["chains"]] == own_chains
+    assert party["risk"] == {k: own_risk[k] for k in party["risk"]} and own_risk["case_ids"]
+    assert [c["id"] for c in searched["address_history"]] == own_address == ["R000", "R001", "R002", "R003"]
+    shown = re.findall(r'class="result-title" href="/cases/([^"?]+)', listing)
+    assert len(own_list) > 1 and shown == own_list[:len(shown)]

@@ -174,13 +174,10 @@ _LISTED = 50
 
 def address_history(services: Services, user: User, address: str) -> list[dict[str, Any]]:
     """Earlier cases at ``address`` (at least 4 characters, naming its village, community or town), oldest first, masked."""
-    from leian.graph.repeats import place_cases
-
     address = address.strip()
     if len(address) < MIN_ADDRESS_CHARS:
         return []
-    ids = place_cases(services.store, address)
-    return _case_items(services, user, ids)[:_LISTED]
+    return _case_items(services, user, services.address_cases(address))[:_LISTED]
 
 
 def _case_items(services: Services, user: User, case_ids: list[str]) -> list[dict[str, Any]]:
@@ -217,15 +214,12 @@ def browse(services: Services, user: User, *, filters: dict[str, str] | None = N
     What a drill-down from the dashboard opens: no query, just the filtered
     list, with the same facets as a search. Masked for ``user``.
     """
-    from leian.search.filters import Filters, allowed_ids, facets
+    from leian.search.filters import facets
 
-    allowed = allowed_ids(services.store, Filters.from_dict({k: v for k, v in (filters or {}).items() if v}))
-    if case_ids is not None:
-        allowed = set(case_ids) if allowed is None else allowed & set(case_ids)
-    area_ids = visible_ids(services, user)
+    among, area_ids = case_ids, visible_ids(services, user)
     if area_ids is not None:
-        allowed = area_ids if allowed is None else allowed & area_ids
-    ordered = services.store.newest_first(allowed)
+        among = area_ids if among is None else area_ids & set(among)
+    ordered = services.case_list({k: v for k, v in (filters or {}).items() if v}, among=among)
     pages = max(1, -(-len(ordered) // BROWSE_PAGE))
     page = min(max(page, 1), pages)
     page_ids = ordered[(page - 1) * BROWSE_PAGE : page * BROWSE_PAGE]
@@ -523,7 +517,7 @@ def _graph_in_area(center: str, nodes: dict[str, Node], edges: list[Edge], ids: 
 
 def party_timeline(services: Services, user: User, case_id: str) -> dict[str, Any]:
     """For each party of a case (once), its other cases in time order; the chains the case belongs to."""
-    from leian.graph.repeats import chains_of, party_cases
+    from leian.graph.repeats import party_cases
     from leian.graph.resolve import Resolver
 
     store = services.store
@@ -539,7 +533,7 @@ def party_timeline(services: Services, user: User, case_id: str) -> dict[str, An
         role = "/".join(dict.fromkeys(m.role or "" for m in mentions if m.entity_id == entity_id))
         parties.append({"party_id": entity_id, "name": _party_name(services, user, entity), "role": role,
                         "cases": _case_items(services, user, others[-_LISTED:]), "count": len(others) + 1})
-    chains = _shown_chains(services, user, chains_of(store, [case_id], services.home.settings.repeats))
+    chains = _shown_chains(services, user, services.chains_of(case_id).chains)
     linked = [c for chain in chains if chain["kind"] != "respondent" for c in chain["case_ids"]]
     position = linked.index(case_id) if case_id in linked else -1
     return {"parties": parties, "chains": chains,
@@ -603,9 +597,7 @@ def _party_case_ids(services: Services, user: User, party_id: str) -> list[str]:
 def party_detail(services: Services, user: User, party_id: str) -> dict[str, Any]:
     """One party: spellings and why merged, cases and revisits on one timeline, chains, risk level and its history."""
     from leian.graph.followups import followups_of
-    from leian.graph.repeats import chains_of
     from leian.graph.resolve import Resolver
-    from leian.graph.risk import assess
 
     store = services.store
     entity = Resolver(store).entities([party_id]).get(party_id)
@@ -613,7 +605,7 @@ def party_detail(services: Services, user: User, party_id: str) -> dict[str, Any
         raise NotFound(f"没有编号为 {party_id} 的当事人")
     case_ids = _party_case_ids(services, user, party_id)
     services.accounts.audit(user.username, "view_party", target=party_id)
-    assessment = assess(store, party_id, within=visible_ids(services, user)).to_dict()
+    assessment = services.assess(party_id, within=visible_ids(services, user)).to_dict()
     visits = followups_of(store, {party_id: entity})[party_id]
     full = sees_names(user.role) or entity.kind == "organization"
     names = list(dict.fromkeys(" ".join(n.split()) for n in entity.names))
@@ -624,7 +616,7 @@ def party_detail(services: Services, user: User, party_id: str) -> dict[str, Any
     timeline = [{"kind": "case", "date": c["date"] or "", **c} for c in _case_items(services, user, case_ids)]
     timeline += [{"kind": "visit", "date": v["local_date"], **v} for v in visits]
     timeline.sort(key=lambda item: (item["date"], item["kind"]))
-    chains = _shown_chains(services, user, chains_of(store, case_ids, services.home.settings.repeats))
+    chains = _shown_chains(services, user, services.chains_of(*case_ids).chains)
     return {"party_id": party_id, "kind": entity.kind, "name": _party_name(services, user, entity),
             "names": names if full else list(dict.fromkeys(mask_known_names(services, user, n) for n in names)), "reasons": reasons,
             "cases": len(case_ids), "timeline": timeline, "followups": visits, "chains": chains,
