@@ -42,18 +42,18 @@ import os
 import shutil
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
 
 from leian.faults import checkpoint
 from leian.search.base import fsync_dir
 from leian.settings import COMPACT_FLOOR
 
-__all__ = ["BM25Index", "COMPACT_RATIO", "COMPACT_FLOOR", "K1", "B"]
+if TYPE_CHECKING:
+    import bm25s
 
-# bm25s sets its own logger to DEBUG: a server logging at INFO would print its build messages.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+__all__ = ["BM25Index", "COMPACT_RATIO", "COMPACT_FLOOR", "K1", "B"]
 
 #: bm25s' defaults (lucene BM25).
 K1, B = 1.5, 0.75
@@ -61,6 +61,16 @@ K1, B = 1.5, 0.75
 #: ``[search] compact_floor`` (:data:`COMPACT_FLOOR`).
 COMPACT_RATIO = 0.1
 _IDS_FILE = "leian-ids.json"
+
+
+def _bm25s():
+    """bm25s, imported when a main segment is built or loaded: it imports SciPy's sparse matrices (~0.3 s of
+    CPU), which an ingest that only appends to the delta never needs."""
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import: a server logging at INFO would print its build messages.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def _idf(total_docs: int | np.ndarray, doc_freq: np.ndarray | float) -> np.ndarray:
@@ -173,7 +183,7 @@ class BM25Index:
         for doc in docs:
             doc_freq[np.unique(doc)] += 1
         matrix = _Matrix.build(docs, len(vocab), avgdl=avgdl, idf=_idf(len(docs), doc_freq))
-        model = bm25s.BM25(k1=K1, b=B, method="lucene", idf_method="lucene")
+        model = _bm25s().BM25(k1=K1, b=B, method="lucene", idf_method="lucene")
         model.scores = {"data": matrix.data, "indices": matrix.indices, "indptr": matrix.indptr, "num_docs": len(docs)}
         model.vocab_dict = vocab
         model.nonoccurrence_array = None  # lucene BM25 has none (bm25s' index() would set it)
@@ -350,7 +360,7 @@ class BM25Index:
         """Load a main segment saved by :meth:`save` (its arrays memory-mapped)."""
         folder = Path(directory) / name
         meta = json.loads((folder / _IDS_FILE).read_text(encoding="utf-8"))
-        model = bm25s.BM25.load(folder, mmap=True, show_progress=False)
+        model = _bm25s().BM25.load(folder, mmap=True, show_progress=False)
         if model.scores["num_docs"] != len(meta["ids"]):
             raise ValueError(f"{folder}: {model.scores['num_docs']} documents but {len(meta['ids'])} ids")
         return cls(model, meta["ids"], np.array(meta["lengths"], dtype=np.int64))
