@@ -7,7 +7,7 @@ from typing import Any
 from leian.data.store import Store
 from leian.graph.followups import followups_of
 from leian.graph.resolve import Resolver
-from leian.graph.risk import register
+from leian.graph.risk import KeptRegister, register
 from leian.graph.signals import entities_named
 
 __all__ = ["party_history", "due_followups"]
@@ -38,10 +38,10 @@ def party_history(store: Store, name_or_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def due_followups(store: Store, today: dt.date, *, due_only: bool = False) -> list[dict[str, Any]]:
+def due_followups(store: Store, today: dt.date, *, due_only: bool = False, kept: KeptRegister | None = None) -> list[dict[str, Any]]:
     """The parties of the 风险台账 with a revisit due (only those due by ``today`` with ``due_only``),
-    earliest first, each with its last revisit."""
-    found = [a for a in register(store, today=today) if a.due and (not due_only or a.due <= today.isoformat())]
+    earliest first, each with its last revisit (``kept``: as :func:`~leian.graph.risk.register`)."""
+    found = [a for a in register(store, today=today, kept=kept) if a.due and (not due_only or a.due <= today.isoformat())]
     visits = followups_of(store, [a.party_id for a in found])
     return [{"party_id": a.party_id, "name": a.name, "level": a.level, "colour": a.colour, "due": a.due,
              "overdue": a.due <= today.isoformat(), "every_days": a.every_days, "cadence": a.cadence,

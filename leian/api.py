@@ -358,14 +358,19 @@ class LeiAn:
         """The 风险台账 on ``today`` (default: today, local), optionally one level (or colour) and place; with
         ``within``, the parties are assessed on those cases alone."""
         from leian.graph.followups import local_today
-        from leian.graph.risk import KeptRegister, register
+        from leian.graph.risk import register
 
         day = today or local_today()
         self.resolve()
-        # Kept between calls: a second call assesses only the parties whose cases or revisits changed.
-        self._register = self._register or KeptRegister()
         return RiskRegister(today=day.isoformat(), parties=register(self.store, today=day, level=level, where=where,
-                                                                     within=within, kept=self._register))
+                                                                     within=within, kept=self._kept_register()))
+
+    def _kept_register(self) -> KeptRegister:
+        """The register kept between calls: a second call assesses only the parties whose cases or revisits changed."""
+        from leian.graph.risk import KeptRegister
+
+        self._register = self._register or KeptRegister()
+        return self._register
 
     def assess(self, party_id: str, *, today: dt.date | None = None, within: Collection[str] | None = None) -> Assessment:
         """One party's place in the 风险台账 on ``today`` (default: today, local): level, reasons, revisit plan, level
@@ -386,7 +391,7 @@ class LeiAn:
 
         day = today or local_today()
         self.resolve()
-        return FollowupList(today=day.isoformat(), followups=due_followups(self.store, day, due_only=due))
+        return FollowupList(today=day.isoformat(), followups=due_followups(self.store, day, due_only=due, kept=self._kept_register()))
 
     def record_followup(self, party: str, note: str, *, by: str, source: str = "api") -> dict[str, Any]:
         """Record a revisit to ``party`` (an id, or a name only one party has); returns it."""

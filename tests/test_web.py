@@ -511,8 +511,9 @@ def test_web_answers_are_the_python_apis(app, clients):
 
 
 def test_web_views_of_a_chain_a_party_an_address_and_a_chart_are_the_python_apis(app, clients):
-    """The chain page, a party's risk entry, a search's address history and the case list behind a chart ask
-    the LeiAn methods a script asks (for a mediator, who sees every name and area: the same answers)."""
+    """The chain page, a party's page (spellings, reasons, revisits, risk entry), a search's address history and the
+    case list behind a chart ask the LeiAn methods a script asks (for a mediator, who sees every name and area: the
+    same answers)."""
     import leian
 
     client = clients["mediator"]
@@ -524,10 +525,13 @@ def test_web_views_of_a_chain_a_party_an_address_and_a_chart_are_the_python_apis
     with leian.open(app.extensions["leian"].home.root) as home:
         own_chains = json.loads(json.dumps([c.to_dict() for c in home.chains_of("R001").chains]))
         own_risk = json.loads(json.dumps(home.assess(party_id).to_dict()))
+        own_party = json.loads(json.dumps(home.party(party_id).parties[0].to_dict()))
         own_address = home.address_cases("平塘社区东街12号")
         own_list = home.case_list({"where": "三灶镇", "outcome": "调解成功"})
     assert own_chains and [{k: v for k, v in c.items() if k != "cases"} for c in chain["chains"]] == own_chains
     assert party["risk"] == {k: own_risk[k] for k in party["risk"]} and own_risk["case_ids"]
+    assert (party["names"], party["reasons"], party["followups"], party["cases"]) == (
+        own_party["names"], own_party["reasons"], own_party["followups"], len({c["case_id"] for c in own_party["cases"]}))
     assert [c["id"] for c in searched["address_history"]] == own_address == ["R000", "R001", "R002", "R003"]
     shown = re.findall(r'class="result-title" href="/cases/([^"?]+)', listing)
     assert len(own_list) > 1 and shown == own_list[:len(shown)]

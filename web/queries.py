@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from leian.graph.base import GraphStore
     from leian.graph.model import Edge, Node
     from leian.graph.repeats import Chain
-    from leian.graph.resolve import Entity
     from leian.library.store import Entry, Library
     from leian.web.services import Services
 
@@ -531,7 +530,7 @@ def party_timeline(services: Services, user: User, case_id: str) -> dict[str, An
         if entity is None or not others:
             continue
         role = "/".join(dict.fromkeys(m.role or "" for m in mentions if m.entity_id == entity_id))
-        parties.append({"party_id": entity_id, "name": _party_name(services, user, entity), "role": role,
+        parties.append({"party_id": entity_id, "name": _party_name(services, user, entity.name, entity.kind), "role": role,
                         "cases": _case_items(services, user, others[-_LISTED:]), "count": len(others) + 1})
     chains = _shown_chains(services, user, services.chains_of(case_id).chains)
     linked = [c for chain in chains if chain["kind"] != "respondent" for c in chain["case_ids"]]
@@ -540,8 +539,8 @@ def party_timeline(services: Services, user: User, case_id: str) -> dict[str, An
             "repeat_of": linked[:position] if position > 0 else [], "repeated_by": linked[position + 1:] if position >= 0 else []}
 
 
-def _party_name(services: Services, user: User, entity: Entity) -> str:
-    return entity.name if sees_names(user.role) or entity.kind == "organization" else mask_known_names(services, user, entity.name)
+def _party_name(services: Services, user: User, name: str, kind: str | None) -> str:
+    return name if sees_names(user.role) or kind == "organization" else mask_known_names(services, user, name)
 
 
 def _shown_chains(services: Services, user: User, chains: list[Chain]) -> list[dict[str, Any]]:
@@ -596,20 +595,18 @@ def _party_case_ids(services: Services, user: User, party_id: str) -> list[str]:
 
 def party_detail(services: Services, user: User, party_id: str) -> dict[str, Any]:
     """One party: spellings and why merged, cases and revisits on one timeline, chains, risk level and its history."""
-    from leian.graph.followups import followups_of
-    from leian.graph.resolve import Resolver
-
-    store = services.store
-    entity = Resolver(store).entities([party_id]).get(party_id)
-    if entity is None:
+    record = next((p for p in services.party(party_id).parties if p.party_id == party_id), None)
+    if record is None:  # a name, not a party's id
         raise NotFound(f"没有编号为 {party_id} 的当事人")
-    case_ids = _party_case_ids(services, user, party_id)
+    case_ids = _visible(services, user, list(dict.fromkeys(c.case_id for c in record.cases)))
+    if not case_ids and user.scope is not None:
+        raise NotFound(f"没有编号为 {party_id} 的当事人")
     services.accounts.audit(user.username, "view_party", target=party_id)
     assessment = services.assess(party_id, within=visible_ids(services, user)).to_dict()
-    visits = followups_of(store, {party_id: entity})[party_id]
-    full = sees_names(user.role) or entity.kind == "organization"
-    names = list(dict.fromkeys(" ".join(n.split()) for n in entity.names))
-    reasons = entity.reasons
+    visits = record.followups
+    full = sees_names(user.role) or record.kind == "organization"
+    names = list(dict.fromkeys(" ".join(n.split()) for n in record.names))
+    reasons = record.reasons
     if not sees_names(user.role):
         reasons = [mask_address_for(mask_known_names(services, user, r), user.role) for r in reasons]
         visits = [{**v, "note": mask_known_names(services, user, v["note"])} for v in visits]
@@ -617,7 +614,7 @@ def party_detail(services: Services, user: User, party_id: str) -> dict[str, Any
     timeline += [{"kind": "visit", "date": v["local_date"], **v} for v in visits]
     timeline.sort(key=lambda item: (item["date"], item["kind"]))
     chains = _shown_chains(services, user, services.chains_of(*case_ids).chains)
-    return {"party_id": party_id, "kind": entity.kind, "name": _party_name(services, user, entity),
+    return {"party_id": party_id, "kind": record.kind, "name": _party_name(services, user, record.name, record.kind),
             "names": names if full else list(dict.fromkeys(mask_known_names(services, user, n) for n in names)), "reasons": reasons,
             "cases": len(case_ids), "timeline": timeline, "followups": visits, "chains": chains,
             "risk": {k: assessment[k] for k in ("level", "level_name", "colour", "points", "reasons", "revisit",
