@@ -3,8 +3,8 @@
 Vectors are keyed by (model id, sha256 of the prepared text) and jieba tokens
 by the text hash, so re-ingesting or reindexing never encodes or tokenises an
 unchanged text twice. A case's keywords (what a search result's 共同关键词 are
-picked from) are kept the same way when it is indexed, so a search reads its
-results' keywords instead of running jieba's TF-IDF over each result's text. The tables belong to the ``embeddings`` component of the
+picked from) are kept the same way by a rebuild of the index, so a search reads
+its results' keywords instead of running jieba's TF-IDF over each result's text. The tables belong to the ``embeddings`` component of the
 store (see :meth:`Store.migrate_component`).
 
 Examples

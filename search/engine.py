@@ -170,7 +170,7 @@ class SearchEngine:
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_vectors_lock = threading.Lock()
         if rebuild:
-            self.rebuild(progress=progress)
+            self.rebuild(progress=progress, keep_keywords=True)
         else:
             self._load_or_build(progress=progress)
 
@@ -236,8 +236,9 @@ class SearchEngine:
         search = self.home.settings.search
         return {"kind": search.index_kind, "nprobe": search.nprobe, "threshold": search.threshold}
 
-    def rebuild(self, *, progress: bool = False) -> None:
-        """Rebuild every index from the store (vectors come from the cache where they can)."""
+    def rebuild(self, *, progress: bool = False, keep_keywords: bool = False) -> None:
+        """Rebuild every index from the store (vectors come from the cache where they can); with ``keep_keywords``
+        (``leian reindex``) also keep each case's keywords for the results' 共同关键词."""
         with self._lock:
             self.seq = self.store.last_change()
             self.vectors = create_vector_index(self.encoder.dim, **self._index_options())
@@ -246,23 +247,29 @@ class SearchEngine:
             for case in self.store.iter_cases():
                 batch.append(case)
                 if len(batch) == _BATCH:
-                    self._add_cases(batch, progress=progress)
+                    self._add_cases(batch, progress=progress, keep_keywords=keep_keywords)
                     bar.update(len(batch))
                     batch = []
-            self._add_cases(batch, progress=progress)
+            self._add_cases(batch, progress=progress, keep_keywords=keep_keywords)
             bar.update(len(batch))
             bar.close()
             self._bm25, self._bm25_name = None, None
             self.save(full=True)
 
-    def _add_cases(self, cases: list[Case], *, progress: bool) -> None:
+    def _add_cases(self, cases: list[Case], *, progress: bool, keep_keywords: bool = False) -> None:
+        """Index ``cases``; with ``keep_keywords`` also keep their keywords for the results' 共同关键词.
+
+        An ingest does not: jieba's TF-IDF tables cost ≈ 1 s of CPU to load, most of a small ingest, and a
+        search computes the keywords it does not find (the search process has those tables loaded anyway).
+        """
         if cases:
             embedded = [pieces(prepare(case)) for case in cases]
             # Encoding (the slow part) runs outside the lock: searches go on meanwhile.
             vectors = cached_vectors(self.store, self.encoder, [p for case_pieces in embedded for p in case_pieces], progress=progress)
             # Tokens cached now, so BM25's delta and its next rebuild never tokenise these cases again.
             tokens = cached_tokens(self.store, [case.search_text for case in cases])
-            cached_keywords(self.store, [case.search_text for case in cases], CASE_TERMS)  # read back by searches
+            if keep_keywords:
+                cached_keywords(self.store, [case.search_text for case in cases], CASE_TERMS)
             with self._lock:
                 self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in embedded])
                 if self._bm25 is not None:
