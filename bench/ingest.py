@@ -39,6 +39,8 @@ from leian.cli import sample_path
 from leian.data.ingest import ingest
 from leian.data.store import Store
 
+from ingest_into import BUILT  # the script's folder is on sys.path; importing it loads no LeiAn code
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The last commit before vectors in segments, BM25 saved with bm25s and the graph in SQLite: every ingest
 #: wrote the whole FAISS index and re-pickled the whole networkx graph.
@@ -175,9 +177,9 @@ def compare(work: Path, sizes: list[int], codes: dict[str, Path], rev: str) -> N
     print("-" * len(header.splitlines()[0]))
     for n in sizes:
         built = homes(work, n)
-        missing = [str(h) for h in built.values() if not (h / "cases.sqlite").is_file()]
+        missing = [str(h) for h in built.values() if not (h / BUILT).is_file()]
         if missing:
-            print(f"{n:>9,} home not built: {', '.join(missing)}")
+            print(f"{n:>9,} home not built (no {BUILT}: never built, or its build still running): {', '.join(missing)}")
             continue
         for label, count, start in (("first", 1, 0), (1, 1, 1), (100, 100, 2)):
             batch = new_cases(work, count, f"{tag}{label}", start)

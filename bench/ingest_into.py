@@ -39,6 +39,9 @@ PACKAGES = {"leian": "leian", "leian.data": "data", "leian.embeddings": "embeddi
             "leian.graph": "graph", "leian.web": "web", "leian.analytics": "analytics", "leian.library": "library",
             "leian.disputes": "disputes"}
 DIM = 512
+#: Written into a home when its build has finished: ``bench/ingest.py`` measures only homes that have it
+#: (a home still being built has its store, and soon an index, long before it is whole).
+BUILT = ".bench-built"
 
 
 class CheckoutFinder:
@@ -148,6 +151,7 @@ def build(home: Path, cases: Path, *, similar: bool) -> dict[str, float]:
             if hasattr(graph, "set_similar_seq"):  # else SIMILAR_TO is asked only for the cases a sync changes
                 graph.set_similar_seq(last)  # the next ingest links its own cases, not a million left-overs
                 graph.flush()
+    (home / BUILT).write_text(json.dumps(steps), encoding="utf-8")
     return steps
 
 
