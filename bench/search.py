@@ -116,7 +116,8 @@ def whole_search_latency(cases: Path | None, home: Path | None, work: Path, befo
     root = Path(__file__).resolve().parents[1]
     work.mkdir(parents=True, exist_ok=True)
     np.save(work / "base.npy", base)
-    texts = [row["text"] for row in map(json.loads, (root / "data" / "devsets" / "tellings" / "tune.jsonl").read_text(encoding="utf-8").splitlines())]
+    told = [json.loads(line) for line in (root / "data" / "devsets" / "tellings" / "tune.jsonl").read_text(encoding="utf-8").splitlines()]
+    texts, tellings = [row["text"] for row in told], [row["telling"] for row in told]
     # Warmed up on five sample cases' texts: no timed query is one the engine has seen (it remembers query vectors).
     warm_up = [json.loads(line)["text"] for line in SAMPLE.read_text(encoding="utf-8").splitlines()[:5]]
     asked = warm_up + [texts[i % len(texts)] for i in range(queries)]
@@ -164,6 +165,12 @@ def whole_search_latency(cases: Path | None, home: Path | None, work: Path, befo
         p50[label] = (np.median(whole), np.median(rest))
         print(f"| {label} | {np.median(whole):.1f} | {np.percentile(whole, 99):.1f} | {np.median(rest):.1f} | {np.percentile(rest, 99):.1f} "
               f"| {np.median(encoding):.1f} | {np.median(cpu):.1f} | {np.mean(cpu):.1f} | {np.median(alert):.1f} |")
+    print("p50 ms of whole searches by telling (25 texts each: short 15-23 characters, spoken 80-103, report 91-116, record 353-427):")
+    asked_tellings = [tellings[i % len(tellings)] for i in range(queries)]
+    for label, rows in times.items():
+        whole = np.array([row[0] for row in rows])
+        print(f"  {label}: " + ", ".join(f"{telling} {np.median(whole[[t == telling for t in asked_tellings]]):.1f}"
+                                       for telling in dict.fromkeys(tellings)))
     if before:
         (old_whole, old_rest), (new_whole, new_rest) = p50.values()
         print(f"now/before p50: {new_whole / old_whole:.2f}x whole search, {new_rest / old_rest:.2f}x without encoding")

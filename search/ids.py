@@ -142,8 +142,9 @@ class IdTable:
         start = -(-(len(_MAGIC) + 8 + length) // _ALIGN) * _ALIGN
         arrays = {}
         for name, (offset, dtype, count) in meta.pop("arrays").items():
-            # A zero-length memmap is refused; an empty array is what it would hold.
-            arrays[name] = (np.memmap(path, dtype=dtype, mode="r", offset=start + offset, shape=(count,)) if count
+            # A zero-length memmap is refused; an empty array is what it would hold. A plain ndarray view of the map:
+            # np.memmap's Python-level __getitem__ made each id look-up of a search several times slower.
+            arrays[name] = (np.asarray(np.memmap(path, dtype=dtype, mode="r", offset=start + offset, shape=(count,))) if count
                             else np.zeros(0, dtype=dtype))
         table = cls(arrays["names"], arrays["sorted_names"], arrays["sorted_numbers"], arrays["extra"], meta["next_id"])
         if len(table) != meta["count"]:
