@@ -151,19 +151,22 @@ def relevance_level(probability: float) -> str:
 
 
 def relevance_label(probability: float) -> str:
-    """相关度 as a mediator reads it: 高 / 中 with the probability in steps of 5% and at most 95%, 低 alone.
+    """相关度 as a mediator reads it: 高 / 中 with the probability in steps of 5% (within the level's own range,
+    at most 95%), 低 alone.
 
     The model's reliability table (docs/quality.md) has no finer resolution than 5%, and its top bin is right 87%
-    of the time, so 100% would claim a certainty it has not. Below the floor the figure rounds to a few percent or
-    0% for a case that is nonetheless listed; the level alone says what matters (the list's 相关度较低 part).
+    of the time, so 100% would claim a certainty it has not; a 中 never rounds up to the 50% where 高 begins.
+    Below the floor the figure rounds to a few percent or 0% for a case that is nonetheless listed; the level
+    alone says what matters (the list's 相关度较低 part).
 
-    >>> [relevance_label(p) for p in (0.996, 0.62, 0.34, 0.19, 0.003)]
-    ['高（约95%）', '高（约60%）', '中（约35%）', '低', '低']
+    >>> [relevance_label(p) for p in (0.996, 0.62, 0.5, 0.49, 0.34, 0.2, 0.19, 0.003)]
+    ['高（约95%）', '高（约60%）', '高（约50%）', '中（约45%）', '中（约35%）', '中（约20%）', '低', '低']
     """
     level = relevance_level(probability)
     if level == "low":
         return _RELEVANCE_NAMES[level]
-    return f"{_RELEVANCE_NAMES[level]}（约{min(95, 5 * round(probability * 20))}%）"
+    low, high = (round(100 * RELEVANCE_HIGH), 95) if level == "high" else (round(100 * RELEVANCE_FLOOR), round(100 * RELEVANCE_HIGH) - 5)
+    return f"{_RELEVANCE_NAMES[level]}（约{min(high, max(low, 5 * round(probability * 20)))}%）"
 
 
 def rrf(score_lists: list[np.ndarray], k: int = 60) -> np.ndarray:

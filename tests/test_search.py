@@ -263,8 +263,9 @@ def test_cli_writes_relevance_as_a_level_and_a_rounded_probability(home):
         if result["relevance"] == "low":
             assert label == "低"
         else:
-            percent = int(re.fullmatch(r"[高中]（约(\d+)%）", label).group(1))
-            assert percent % 5 == 0 and 20 <= percent <= 95 and abs(percent - 100 * result["relevance_probability"]) <= 5
+            level, percent = re.fullmatch(r"([高中])（约(\d+)%）", label).groups()
+            assert int(percent) % 5 == 0 and abs(int(percent) - 100 * result["relevance_probability"]) <= 5
+            assert 50 <= int(percent) <= 95 if level == "高" else 20 <= int(percent) <= 45
 
 
 def test_pages_follow_one_another_without_overlap(engine):
