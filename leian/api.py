@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from leian.data.ingest import IngestReport
 from leian.data.record import Case
 from leian.data.store import Store
-from leian.errors import NotFound
+from leian.errors import InvalidInput, NotFound
 from leian.home import NO_STORE, Home
 from leian.results import (
     CaseRecord,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from leian.embeddings.encoder import Encoder
     from leian.graph.alert import PartyIndex
     from leian.graph.base import GraphStore
+    from leian.graph.model import Edge, Node
     from leian.graph.risk import Assessment, KeptRegister
     from leian.library.store import Libraries
     from leian.search.engine import SearchEngine
@@ -309,6 +311,30 @@ class LeiAn:
             graph.close()
             raise
         return graph
+
+    def graph_neighborhood(self, node_id: str, *, hops: int = 1) -> tuple[dict[str, Node], list[Edge]]:
+        """The nodes (by id) and edges within ``hops`` of any node of the graph — a case (``case:ID``), a party
+        (``party:ID``), a place, a mediator …: what the web app's graph drawing shows.
+
+        Raises:
+            InvalidInput: ``node_id`` is not a graph node id.
+            NotFound: the graph has no such node.
+        """
+        from leian.graph.model import LABELS
+
+        if ":" not in node_id or node_id.split(":", 1)[0] not in LABELS.values():
+            raise InvalidInput(f"不是图谱节点编号：{node_id}")
+        with self._graph_to_read() as graph:
+            nodes, edges = graph.neighborhood(node_id, hops)
+        if node_id not in nodes:
+            raise NotFound(f"图谱中没有节点 {node_id}")
+        return nodes, edges
+
+    @contextmanager
+    def _graph_to_read(self) -> Iterator[GraphStore]:
+        """The graph to read from: here the configured one, caught up and closed after."""
+        with self.graph() as graph:
+            yield graph
 
     def neighbors(self, case_id: str, *, hops: int = 2, uri: str | None = None, progress: bool = False) -> Neighborhood:
         """A case's parties and their other cases, place, mediators, repeat chains and similar cases."""

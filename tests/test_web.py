@@ -511,15 +511,16 @@ def test_web_answers_are_the_python_apis(app, clients):
 
 
 def test_web_views_of_a_chain_a_party_an_address_and_a_chart_are_the_python_apis(app, clients):
-    """The chain page, a party's page (spellings, reasons, revisits, risk entry), a search's address history and the
-    case list behind a chart ask the LeiAn methods a script asks (for a mediator, who sees every name and area: the
-    same answers)."""
+    """The chain page, a party's page (spellings, reasons, revisits, risk entry) and graph drawing, a search's address
+    history and the case list behind a chart ask the LeiAn methods a script asks (for a mediator, who sees every name
+    and area: the same answers)."""
     import leian
 
     client = clients["mediator"]
     chain = client.get("/api/chains/R001").get_json()
     party_id = next(p["party_id"] for p in chain["parties"] if p["name"] == "王建国")
     party = client.get(f"/api/parties/{party_id}").get_json()
+    drawn = client.get("/api/graph/neighbors", query_string={"node": f"party:{party_id}", "hops": 2}).get_json()
     searched = client.get("/api/search", query_string={"q": "装修噪音", "address": "平塘社区东街12号"}).get_json()
     listing = client.get("/", query_string={"where": "三灶镇", "outcome": "调解成功"}).get_data(as_text=True)
     with leian.open(app.extensions["leian"].home.root) as home:
@@ -528,10 +529,14 @@ def test_web_views_of_a_chain_a_party_an_address_and_a_chart_are_the_python_apis
         own_party = json.loads(json.dumps(home.party(party_id).parties[0].to_dict()))
         own_address = home.address_cases("平塘社区东街12号")
         own_list = home.case_list({"where": "三灶镇", "outcome": "调解成功"})
+        own_nodes, own_edges = home.graph_neighborhood(f"party:{party_id}", hops=2)
     assert own_chains and [{k: v for k, v in c.items() if k != "cases"} for c in chain["chains"]] == own_chains
     assert party["risk"] == {k: own_risk[k] for k in party["risk"]} and own_risk["case_ids"]
     assert (party["names"], party["reasons"], party["followups"], party["cases"]) == (
         own_party["names"], own_party["reasons"], own_party["followups"], len({c["case_id"] for c in own_party["cases"]}))
     assert [c["id"] for c in searched["address_history"]] == own_address == ["R000", "R001", "R002", "R003"]
+    assert {n["id"] for n in drawn["nodes"]} == set(own_nodes) and {"case:R000", "case:R003"} <= set(own_nodes)
+    assert {(e["source"], e["type"], e["target"]) for e in drawn["edges"] if e["type"] != "SIMILAR_TO"} == \
+        {(e.src, e.type, e.dst) for e in own_edges if e.type != "SIMILAR_TO"}
     shown = re.findall(r'class="result-title" href="/cases/([^"?]+)', listing)
     assert len(own_list) > 1 and shown == own_list[:len(shown)]

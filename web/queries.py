@@ -33,7 +33,6 @@ from leian.web.privacy import case_view, mask_address_for, mask_tree, page_maske
 
 if TYPE_CHECKING:
     from leian.data.areas import Area
-    from leian.graph.base import GraphStore
     from leian.graph.model import Edge, Node
     from leian.graph.repeats import Chain
     from leian.library.store import Entry, Library
@@ -53,7 +52,6 @@ __all__ = [
     "clusters",
     "export_library",
     "filter_choices",
-    "graph_store",
     "heat",
     "hotspots",
     "ingest_file",
@@ -426,35 +424,21 @@ def _masked_reject(reject: dict[str, Any], role: str) -> dict[str, Any]:
     return mask_tree(reject, lambda text: strip_bidi(masker.mask(text)), keep=("id", "source"))
 
 
-def graph_store(services: Services) -> GraphStore:
-    """The knowledge graph, opened once; reopened when an ingest elsewhere (the CLI) has moved past it."""
-    from leian.graph.factory import open_graph
-
-    graph = services.shared("graph", lambda: open_graph(services.home))
-    latest = services.store.last_change()
-    # Reopened at most once per change of the store (a home ingested with --no-index stays behind).
-    if graph.watermark()[1] < latest and services.shared("graph_checked_at", lambda: latest) < latest:
-        services.forget("graph", "graph_checked_at")
-        graph = services.shared("graph", lambda: open_graph(services.home))
-        services.shared("graph_checked_at", lambda: latest)
-    return graph
-
-
 def neighborhood(services: Services, user: User, node_id: str, hops: int = 1) -> dict[str, Any]:
     """Nodes and edges around a graph node, ready to draw, with names masked for ``user``."""
     from leian.graph.neighborhood import summarize_neighborhood
-    from leian.graph.model import LABELS, label_of, plain_id
+    from leian.graph.model import label_of, plain_id
 
-    if node_id.split(":", 1)[0] not in LABELS.values() or ":" not in node_id:
-        raise QueryError(f"不是图谱节点编号：{node_id}")
-    graph = graph_store(services)
-    nodes, edges = graph.neighborhood(node_id, hops)
-    if user.scope is not None:
-        nodes, edges = _graph_in_area(node_id, nodes, edges, visible_ids(services, user) or set())
-    if node_id not in nodes:
+    try:
+        nodes, edges = services.graph_neighborhood(node_id, hops=hops)
+        if user.scope is not None:
+            nodes, edges = _graph_in_area(node_id, nodes, edges, visible_ids(services, user) or set())
+            if node_id not in nodes:
+                raise NotFound(f"图谱中没有节点 {node_id}")
+    except NotFound:
         if services.updating.is_set():
-            raise Updating("正在更新…图谱正与案件库同步，稍后即可查看")
-        raise NotFound(f"图谱中没有节点 {node_id}")
+            raise Updating("正在更新…图谱正与案件库同步，稍后即可查看") from None
+        raise
     cases = services.store.get_many([plain_id(n) for n in nodes if label_of(n) == "Case"])
     mask = text_masker(cases.values(), user.role)
     drawn = []

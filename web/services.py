@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from leian.api import LeiAn
@@ -22,6 +23,7 @@ from leian.web.jobs import IngestJobs
 
 if TYPE_CHECKING:
     from leian.graph.alert import PartyIndex
+    from leian.graph.base import GraphStore
     from leian.library.store import Libraries
     from leian.search.engine import SearchEngine
 
@@ -116,6 +118,21 @@ class Services(LeiAn):
         if self.store.last_change() > engine.seq and engine.catch_up(persist=False, wait=False):
             self.forget("clusters", "clusters_masked")
         return engine
+
+    @contextmanager
+    def _graph_to_read(self) -> Iterator[GraphStore]:
+        """The graph, opened once and left open (a request reads it, never catches it up); opened again when an
+        ingest elsewhere (the CLI) has moved past it."""
+        from leian.graph.factory import open_graph
+
+        graph = self.shared("graph", lambda: open_graph(self.home))
+        latest = self.store.last_change()
+        # Reopened at most once per change of the store (a home ingested with --no-index stays behind).
+        if graph.watermark()[1] < latest and self.shared("graph_checked_at", lambda: latest) < latest:
+            self.forget("graph", "graph_checked_at")
+            graph = self.shared("graph", lambda: open_graph(self.home))
+            self.shared("graph_checked_at", lambda: latest)
+        yield graph
 
     def resolve(self, *, progress: bool = False) -> list[str]:
         """Nothing: a request only reads; the ingest job (:meth:`index`) and ``leian ingest`` resolve parties."""
