@@ -19,6 +19,7 @@ ValueError: 区域须写作“区县”或“区县/镇街”：'金湾区/三�
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from leian.data.normalize import normalize_name
@@ -58,14 +59,24 @@ class Area:
         return f"{table}.district = ?", [self.district]
 
     def case_ids(self, store: Store) -> set[str]:
-        """The ids of the store's cases in this area."""
-        where, params = self.sql()
-        return {row[0] for row in store.conn.execute(f"SELECT id FROM cases WHERE {where}", params)}
+        """The ids of the store's cases in this area, read again only once the store has changed: every page an
+        area's user opens asks for them (a search twice), and reading them costs ≈ 40 ms for 13,000 cases."""
+        seq = store.last_change()
+        kept = _case_ids.setdefault(store, {})
+        seen = kept.get(self)
+        if seen is None or seen[0] != seq:
+            where, params = self.sql()
+            seen = kept[self] = (seq, frozenset(row[0] for row in store.conn.execute(f"SELECT id FROM cases WHERE {where}", params)))
+        return set(seen[1])
 
     def exists_in(self, store: Store) -> bool:
         """Whether the store has a case in this area (an area nobody's case is in is most likely a typo)."""
         where, params = self.sql()
         return store.conn.execute(f"SELECT 1 FROM cases WHERE {where} LIMIT 1", params).fetchone() is not None
+
+
+#: Per open store, each area's case ids and the change seq they were read at.
+_case_ids: weakref.WeakKeyDictionary[Store, dict[Area, tuple[int, frozenset[str]]]] = weakref.WeakKeyDictionary()
 
 
 def area_choices(store: Store) -> list[dict[str, object]]:

@@ -296,7 +296,7 @@ class BM25Index:
                 scores[dead] = 0.0
             if allowed is not None:
                 keep = np.zeros(matrix.num_docs, dtype=bool)
-                keep[[rows_of[i] for i in allowed if i in rows_of]] = True
+                keep[[row for row in map(rows_of.get, allowed) if row is not None]] = True
                 scores[~keep] = 0.0
             candidates = np.flatnonzero(scores > 0)
             if len(candidates) > k:

@@ -68,7 +68,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import faiss
@@ -137,7 +137,7 @@ class FaissIndex(VectorIndex):
         #: Case id -> case number (:meth:`IdMap.name_of` the reverse): the main segment's table and the changes since.
         self.int_of = IdMap()
         #: Case number -> how many vectors it has beyond its head vector (only cases with some).
-        self.extra: MutableMapping[int, int] = ChunkCounts()
+        self.extra: ChunkCounts = ChunkCounts()
         self.next_id = 0
         #: The main segment; read-only once saved or loaded (``main_saved``), changed in place before.
         self.main: faiss.Index = self._new_flat()
@@ -199,11 +199,12 @@ class FaissIndex(VectorIndex):
         return case_id in self.int_of
 
     def _vector_ids(self, numbers: Collection[int]) -> np.ndarray:
-        """The FAISS ids of every vector of the given (live) case numbers."""
-        ids = list(numbers)
-        for number in numbers:
-            ids.extend(number | chunk << _CHUNK_SHIFT for chunk in range(1, self.extra.get(number, 0) + 1))
-        return np.array(ids, dtype=np.int64)
+        """The FAISS ids of every vector of the given (live) case numbers: the head vectors, then each case's chunks."""
+        heads = np.array(list(numbers), dtype=np.int64)
+        counts = self.extra.counts(heads)
+        owners = np.repeat(heads, counts)
+        chunk = np.arange(1, len(owners) + 1) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.concatenate([heads, owners | (chunk << _CHUNK_SHIFT)])
 
     def _case_of(self, faiss_id: int) -> str:
         return self.int_of.name_of(faiss_id & ((1 << _CHUNK_SHIFT) - 1))
@@ -335,7 +336,7 @@ class FaissIndex(VectorIndex):
             available = len(self)
             parts = [(self.main, None, len(self) - len(self.in_delta)), (self.delta, None, len(self.in_delta))]
         else:
-            numbers = sorted(self.int_of[i] for i in allowed if i in self.int_of)
+            numbers = sorted(self.int_of.numbers_of(allowed))
             in_main, in_delta = self._locate(numbers)
             main_ids = self._vector_ids([numbers[p] for p in in_main])
             delta_ids = self._vector_ids([numbers[p] for p in in_delta])

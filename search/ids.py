@@ -23,12 +23,18 @@ Examples
 >>> del ids["b"]
 >>> sorted(ids.items()), len(ids), "b" in ids, ids.name_of(4)
 ([('a', 2), ('c', 4), ('甲', 3)], 3, False, 'c')
+>>> ids.numbers_of(["甲", "b", "c", "x"]), table.numbers(["甲", "b", "c", "很长很长的编号"]).tolist()
+([3, 4], [3, 0, -1, -1])
+>>> counts = ChunkCounts(table)
+>>> counts[3] = 2
+>>> counts.counts([0, 2, 3, 9]).tolist(), [counts.get(n, 0) for n in (0, 2, 3, 9)]
+([0, 1, 2, 0], [0, 1, 2, 0])
 """
 from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Collection, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +101,20 @@ class IdTable:
         if position < len(self.sorted_names) and self.sorted_names[position] == key:
             return int(self.sorted_numbers[position])
         return None
+
+    def numbers(self, case_ids: Sequence[str]) -> np.ndarray:
+        """Each id's number, -1 for one the table does not hold: one binary search over them all (a search among
+        an area's cases looks up thousands at once)."""
+        out = np.full(len(case_ids), -1, dtype=np.int64)
+        if not len(case_ids) or not len(self.sorted_names):
+            return out
+        keys = [case_id.encode("utf-8") for case_id in case_ids]
+        fits = np.fromiter((len(key) <= self.sorted_names.itemsize for key in keys), dtype=bool, count=len(keys))
+        wanted = np.array([key for key, fit in zip(keys, fits) if fit], dtype=self.sorted_names.dtype)
+        at = np.minimum(np.searchsorted(self.sorted_names, wanted), len(self.sorted_names) - 1)
+        hit = self.sorted_names[at] == wanted
+        out[np.flatnonzero(fits)[hit]] = self.sorted_numbers[at[hit]]
+        return out
 
     def name(self, number: int) -> str | None:
         if not 0 <= number < len(self.names):
@@ -184,6 +204,21 @@ class IdMap(MutableMapping[str, int]):
     def __contains__(self, case_id: object) -> bool:
         return isinstance(case_id, str) and self.get(case_id) is not None
 
+    def numbers_of(self, case_ids: Collection[str]) -> list[int]:
+        """The numbers of the ids among ``case_ids`` that are held, in their order (the table's looked up at once)."""
+        ids = list(case_ids)
+        table = self.table.numbers(ids) if self.table is not None else np.full(len(ids), -1, dtype=np.int64)
+        if not self._added and not self._removed:
+            return table[table >= 0].tolist()
+        found = []
+        for case_id, number in zip(ids, table.tolist()):
+            added = self._added.get(case_id)
+            if added is not None:
+                found.append(added)
+            elif number >= 0 and case_id not in self._removed:
+                found.append(number)
+        return found
+
     def __setitem__(self, case_id: str, number: int) -> None:
         self._drop_added(case_id)
         saved = self._in_table(case_id)
@@ -270,6 +305,19 @@ class ChunkCounts(MutableMapping[int, int]):
 
     def __contains__(self, number: object) -> bool:
         return isinstance(number, int) and self.get(number) is not None
+
+    def counts(self, numbers: np.ndarray) -> np.ndarray:
+        """:meth:`get` (0 for none) of each of ``numbers``, the table's read at once."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        out = np.zeros(len(numbers), dtype=np.int64)
+        if self.table is not None and len(self.table.extras):
+            inside = (numbers >= 0) & (numbers < len(self.table.extras))
+            out[inside] = self.table.extras[numbers[inside]]
+        changed = self._changed | self._set.keys()
+        if changed:
+            for position in np.flatnonzero(np.isin(numbers, list(changed))).tolist():
+                out[position] = self._set.get(int(numbers[position]), 0)
+        return out
 
     def __iter__(self) -> Iterator[int]:
         if self.table is not None:

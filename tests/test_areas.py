@@ -311,3 +311,22 @@ def test_audit_log_filters_by_user_action_and_date_and_pages(app, clients):
     assert "第 1 / " in page
     page2 = admin.get("/admin/audit", query_string={"username": "area-ana", "action": "view", "page": 2}).get_data(as_text=True)
     assert 'id="audit-prev"' in page2
+
+
+def test_an_areas_cases_are_read_again_once_the_store_changes(tmp_path):
+    from leian.data.record import validate
+    from leian.home import Home
+
+    def case(case_id: str, town: str) -> dict:
+        return {"id": case_id, "text": "邻居装修噪音扰民", "occurred_on": "2025-03-01",
+                "location": {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": town}}
+
+    with Home.resolve(tmp_path).open_store() as store:
+        store.upsert_batch([validate(case("A1", "红旗镇")), validate(case("A2", "平沙镇"))])
+        area = Area.parse("金湾区/红旗镇")
+        area.case_ids(store).add("not-a-case")  # each caller gets its own set
+        assert area.case_ids(store) == {"A1"}
+        store.upsert_batch([validate(case("A2", "红旗镇"))])  # moved into the area
+        assert area.case_ids(store) == {"A1", "A2"}
+        store.delete(["A1"])
+        assert area.case_ids(store) == {"A2"} and Area.parse("金湾区").case_ids(store) == {"A2"}
