@@ -76,6 +76,8 @@ _READABLE = (5, 6)
 MAX_SEGMENTS = 16
 #: Cases read, encoded and added at a time.
 _BATCH = 2000
+#: Cases indexed at a time from which their BM25 tokens are cached at once even with no BM25 loaded.
+_TOKENISE_NOW = 200
 #: The least P(大类) for which a query's predicted type is shown.
 GUESS_FLOOR = 0.3
 #: Said instead of a summary when the query names nothing a dispute is made of.
@@ -266,13 +268,17 @@ class SearchEngine:
             embedded = [pieces(prepare(case)) for case in cases]
             # Encoding (the slow part) runs outside the lock: searches go on meanwhile.
             vectors = cached_vectors(self.store, self.encoder, [p for case_pieces in embedded for p in case_pieces], progress=progress)
-            # Tokens cached now, so BM25's delta and its next rebuild never tokenise these cases again.
-            tokens = cached_tokens(self.store, [case.search_text for case in cases])
+            texts = [case.search_text for case in cases]
+            # Tokens cached now for a loaded BM25 (it takes them at once) and for a batch big enough that the next
+            # BM25 load should not tokenise it; a few cases with no BM25 loaded are left to that load (it tokenises
+            # the changed cases it finds uncached), so a small ingest never loads jieba's dictionary (0.65 s of CPU).
+            tokens = cached_tokens(self.store, texts) if self._bm25 is not None or len(cases) >= _TOKENISE_NOW else None
             if keep_keywords:
-                cached_keywords(self.store, [case.search_text for case in cases], CASE_TERMS)
+                cached_keywords(self.store, texts, CASE_TERMS)
             with self._lock:
                 self.vectors.upsert([c.id for c in cases], vectors, counts=[len(p) for p in embedded])
-                if self._bm25 is not None:
+                if self._bm25 is not None:  # loaded already, or by a search since the check above
+                    tokens = tokens if tokens is not None else cached_tokens(self.store, texts)
                     self._bm25.apply(upserted={case.id: t for case, t in zip(cases, tokens)})
 
     @property

@@ -213,8 +213,9 @@ def test_a_case_deleted_while_the_graph_synced_without_the_search_index_leaves_n
 
 def test_an_ingest_of_typed_cases_loads_neither_torch_nor_the_type_model(tmp_path):
     """With the default ONNX encoder a `leian ingest` never imports torch, sentence-transformers or transformers
-    (onnxruntime and tokenizers encode), and the type model (scikit-learn and SciPy: ~1.3 s of CPU) is loaded
-    only for a case without a 小类: a case that has one gets no guess, one that lacks it gets its guess."""
+    (onnxruntime and tokenizers encode), nor jieba for a few cases (their BM25 tokens are left to the next search),
+    and the type model (scikit-learn and SciPy: ~1.3 s of CPU) is loaded only for a case without a 小类: a case
+    that has one gets no guess, one that lacks it gets its guess."""
     import subprocess
     import sys
 
@@ -226,7 +227,7 @@ def test_an_ingest_of_typed_cases_loads_neither_torch_nor_the_type_model(tmp_pat
     typed = _write(tmp_path / "typed.jsonl", [
         json.dumps({"id": "T2", "text": "借给同村李某两万元，到期不还", "type": "借款纠纷"}, ensure_ascii=False) + "\n"])
     untyped = _write(tmp_path / "untyped.jsonl", [json.dumps({"id": "U1", "text": "楼上卫生间漏水，天花板都发霉了"}, ensure_ascii=False) + "\n"])
-    heavy = ("torch", "sentence_transformers", "transformers", "sklearn", "scipy.stats")
+    heavy = ("torch", "sentence_transformers", "transformers", "sklearn", "scipy.stats", "jieba")
     script = (
         "import sys\n"
         "from leian.cli import cli\n"
@@ -241,3 +242,30 @@ def test_an_ingest_of_typed_cases_loads_neither_torch_nor_the_type_model(tmp_pat
     with Store(home / "cases.sqlite") as store:
         guesses = type_guesses(store, ["T1", "T2", "U1"])
     assert list(guesses) == ["U1"] and guesses["U1"][:2] == ("邻里", "漏水")
+
+
+def test_bm25_tokens_a_small_ingest_left_to_the_next_search_rank_as_if_cached_at_once(tmp_path, monkeypatch):
+    """A few cases indexed with no BM25 loaded are tokenised by the next BM25 load (and cached then): the search
+    ranks and scores exactly as when the ingest tokenised them itself."""
+    from leian.embeddings.text import tokenize
+
+    lines = sample_path().read_text(encoding="utf-8").splitlines(keepends=True)
+    query = "楼上卫生间漏水，天花板发霉，邻居不肯维修"
+    seen = {}
+    for name, tokenise_now in (("left", search_engine._TOKENISE_NOW), ("at_once", 1)):
+        monkeypatch.setattr(search_engine, "_TOKENISE_NOW", tokenise_now)
+        home = Home.resolve(tmp_path / name)
+        with home.open_store() as store:
+            for part, chunk in (("first", lines[:60]), ("rest", lines[60:])):
+                ingest(store, [_write(tmp_path / f"{name}-{part}.jsonl", chunk)], rejects_dir=home.rejects_dir)
+                sync_all(home, store)
+            cached = store.conn.execute("SELECT COUNT(*) FROM token_cache").fetchone()[0]
+            with search_engine.SearchEngine(home, store=store) as engine:
+                seen[name] = (engine.bm25.top(tokenize(query), 20),
+                              [(r["id"], r["score"]) for r in engine.search(query, top_k=10)["results"]])
+            after = store.conn.execute("SELECT COUNT(*) FROM token_cache").fetchone()[0]
+        seen[name] += (cached, after)
+    # (The first ingest into the empty home builds BM25's main segment, tokenising its cases.)
+    assert seen["left"][2] < seen["at_once"][2], "the second ingest left its cases' tokens"
+    assert seen["left"][3] == seen["at_once"][3] == seen["at_once"][2], "the search cached them"
+    assert seen["left"][:2] == seen["at_once"][:2] and seen["left"][0]
