@@ -6,11 +6,11 @@ from typing import Any
 
 from leian.data.store import Store
 from leian.graph.followups import followups_of
-from leian.graph.resolve import Resolver
+from leian.graph.resolve import Entity, Resolver
 from leian.graph.risk import KeptRegister, register
 from leian.graph.signals import entities_named
 
-__all__ = ["party_history", "due_followups"]
+__all__ = ["party_history", "case_parties", "due_followups"]
 
 
 def party_history(store: Store, name_or_id: str) -> list[dict[str, Any]]:
@@ -19,10 +19,25 @@ def party_history(store: Store, name_or_id: str) -> list[dict[str, Any]]:
     resolver = Resolver(store)
     entity_ids = [name_or_id] if resolver.entities([name_or_id]) else entities_named(store, name_or_id, anonymous=True)
     entities = resolver.entities(entity_ids)
+    records = _records(store, entities)
+    return [records[e.entity_id] for e in sorted(entities.values(), key=lambda e: (-len(e.mentions), e.entity_id))]
+
+
+def case_parties(store: Store, case_id: str) -> list[dict[str, Any]]:
+    """The parties of a case, each once in the order the case names them, with their whole history (as
+    :func:`party_history` gives it). Resolution must be caught up."""
+    resolver = Resolver(store)
+    entity_ids = list(dict.fromkeys(m.entity_id for m in resolver.case_mentions(case_id)))
+    records = _records(store, resolver.entities(entity_ids))
+    return [records[e] for e in entity_ids if e in records]
+
+
+def _records(store: Store, entities: dict[str, Entity]) -> dict[str, dict[str, Any]]:
+    """Each party's spellings, merge reasons, cases oldest first and revisits, by id."""
     titles = {case_id: case.title for e in entities.values() for case_id, case in store.get_many(e.case_ids).items()}
     visits = followups_of(store, entities)
-    return [
-        {
+    return {
+        e.entity_id: {
             "party_id": e.entity_id,
             "name": e.name,
             "kind": e.kind,
@@ -34,8 +49,8 @@ def party_history(store: Store, name_or_id: str) -> list[dict[str, Any]]:
             ],
             "followups": visits[e.entity_id],
         }
-        for e in sorted(entities.values(), key=lambda e: (-len(e.mentions), e.entity_id))
-    ]
+        for e in entities.values()
+    }
 
 
 def due_followups(store: Store, today: dt.date, *, due_only: bool = False, kept: KeptRegister | None = None) -> list[dict[str, Any]]:

@@ -356,6 +356,15 @@ class LeiAn:
             raise NotFound(f"没有名为或编号为 {name_or_id!r} 的当事人")
         return PartyHistory.from_dict({"parties": found})
 
+    def case_parties(self, case_id: str) -> PartyHistory:
+        """The parties of a case, each once in the order the case names them, with their spellings, cases and
+        revisits (as :meth:`party` gives them); raises NotFound for a case not stored."""
+        from leian.graph.parties import case_parties
+
+        self.case(case_id)
+        self.resolve()
+        return PartyHistory.from_dict({"parties": case_parties(self.store, case_id)})
+
     def repeats(self, kind: str | None = None) -> RepeatChains:
         """Repeat-dispute chains in time order (``kind``: same_parties, same_address or respondent)."""
         from leian.graph.repeats import all_chains

@@ -511,7 +511,7 @@ def test_web_answers_are_the_python_apis(app, clients):
 
 
 def test_web_views_of_a_chain_a_party_an_address_and_a_chart_are_the_python_apis(app, clients):
-    """The chain page, a party's page (spellings, reasons, revisits, risk entry) and graph drawing, a search's address
+    """The chain page (its chains and parties), a party's page (spellings, reasons, revisits, risk entry) and graph drawing, a search's address
     history and the case list behind a chart ask the LeiAn methods a script asks (for a mediator, who sees every name
     and area: the same answers)."""
     import leian
@@ -525,12 +525,14 @@ def test_web_views_of_a_chain_a_party_an_address_and_a_chart_are_the_python_apis
     listing = client.get("/", query_string={"where": "三灶镇", "outcome": "调解成功"}).get_data(as_text=True)
     with leian.open(app.extensions["leian"].home.root) as home:
         own_chains = json.loads(json.dumps([c.to_dict() for c in home.chains_of("R001").chains]))
+        own_parties = [(r.party_id, r.name, len({c.case_id for c in r.cases})) for r in home.case_parties("R001").parties]
         own_risk = json.loads(json.dumps(home.assess(party_id).to_dict()))
         own_party = json.loads(json.dumps(home.party(party_id).parties[0].to_dict()))
         own_address = home.address_cases("平塘社区东街12号")
         own_list = home.case_list({"where": "三灶镇", "outcome": "调解成功"})
         own_nodes, own_edges = home.graph_neighborhood(f"party:{party_id}", hops=2)
     assert own_chains and [{k: v for k, v in c.items() if k != "cases"} for c in chain["chains"]] == own_chains
+    assert [(p["party_id"], p["name"], p["count"]) for p in chain["parties"]] == [p for p in own_parties if p[2] > 1]
     assert party["risk"] == {k: own_risk[k] for k in party["risk"]} and own_risk["case_ids"]
     assert (party["names"], party["reasons"], party["followups"], party["cases"]) == (
         own_party["names"], own_party["reasons"], own_party["followups"], len({c["case_id"] for c in own_party["cases"]}))

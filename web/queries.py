@@ -500,21 +500,14 @@ def _graph_in_area(center: str, nodes: dict[str, Node], edges: list[Edge], ids: 
 
 def party_timeline(services: Services, user: User, case_id: str) -> dict[str, Any]:
     """For each party of a case (once), its other cases in time order; the chains the case belongs to."""
-    from leian.graph.repeats import party_cases
-    from leian.graph.resolve import Resolver
-
-    store = services.store
-    mentions = Resolver(store).case_mentions(case_id)
-    entities = Resolver(store).entities(m.entity_id for m in mentions)
-    cases = party_cases(store, entities)
     parties = []
-    for entity_id in dict.fromkeys(m.entity_id for m in mentions):
-        entity = entities.get(entity_id)
-        others = _visible(services, user, [c for c in cases.get(entity_id, []) if c != case_id])
-        if entity is None or not others:
+    for record in services.case_parties(case_id).parties:
+        ids = list(dict.fromkeys(c.case_id for c in record.cases))
+        others = _visible(services, user, [c for c in ids if c != case_id])
+        if not others:
             continue
-        role = "/".join(dict.fromkeys(m.role or "" for m in mentions if m.entity_id == entity_id))
-        parties.append({"party_id": entity_id, "name": _party_name(services, user, entity.name, entity.kind), "role": role,
+        role = "/".join(dict.fromkeys(c.role or "" for c in record.cases if c.case_id == case_id))
+        parties.append({"party_id": record.party_id, "name": _party_name(services, user, record.name, record.kind), "role": role,
                         "cases": _case_items(services, user, others[-_LISTED:]), "count": len(others) + 1})
     chains = _shown_chains(services, user, services.chains_of(case_id).chains)
     linked = [c for chain in chains if chain["kind"] != "respondent" for c in chain["case_ids"]]
