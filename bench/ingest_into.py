@@ -1,6 +1,6 @@
 """One step of ``bench/ingest.py``, run in a process of its own with the code of one checkout.
 
-    python bench/ingest_into.py --code DIR build --home HOME --cases FILE [--no-similar]
+    python bench/ingest_into.py --code DIR build --home HOME --cases FILE [--no-similar] [--stored]
     python bench/ingest_into.py --code DIR ingest --home HOME --cases FILE
 
 ``--code DIR`` is a checkout of LeiAn (main, or a ``git worktree`` of an earlier
@@ -117,11 +117,12 @@ def run_cli(*args: str) -> None:
     cli.main(list(args), prog_name="leian", standalone_mode=False)
 
 
-def build(home: Path, cases: Path, *, similar: bool) -> dict[str, float]:
-    """Store the records, then catch every index up with derived vectors; returns seconds per step."""
+def build(home: Path, cases: Path, *, similar: bool, stored: bool = False) -> dict[str, float]:
+    """Store the records (unless ``stored``), then catch every index up with derived vectors; returns seconds per step."""
     steps: dict[str, float] = {}
     started = time.perf_counter()
-    run_cli("--home", str(home), "ingest", str(cases), "--no-index", "--no-progress")
+    if not stored:
+        run_cli("--home", str(home), "ingest", str(cases), "--no-index", "--no-progress")
     steps["store"] = time.perf_counter() - started
 
     from leian.embeddings import encoder
@@ -163,13 +164,15 @@ def main() -> None:
     built.add_argument("--home", type=Path, required=True)
     built.add_argument("--cases", type=Path, required=True)
     built.add_argument("--no-similar", action="store_true", help="no SIMILAR_TO edges for the existing cases")
+    built.add_argument("--stored", action="store_true",
+                       help="the store holds the cases already (a build stopped after its store step resumes with the indexes)")
     measured = commands.add_parser("ingest", help="time `leian ingest FILE` into a home")
     measured.add_argument("--home", type=Path, required=True)
     measured.add_argument("--cases", type=Path, required=True)
     args = parser.parse_args()
     use_checkout(args.code.resolve())
     if args.command == "build":
-        print(json.dumps(build(args.home, args.cases, similar=not args.no_similar)))
+        print(json.dumps(build(args.home, args.cases, similar=not args.no_similar, stored=args.stored)))
         return
     import leian
 
