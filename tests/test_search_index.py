@@ -257,3 +257,51 @@ def test_bm25_candidates_scored_from_the_search_pass_equal_their_own_scoring(sam
     alone.apply(deleted=["new"])
     assert np.array_equal(searched.scores_for(query, ids), alone.scores_for(query, ids))
     assert searched.scores_for(query, ["new"])[0] == 0.0
+
+
+def test_id_map_and_chunk_counts_over_a_saved_table_behave_as_plain_dicts(tmp_path):
+    """Random adds, renumberings, deletions and re-adds over a table that is saved and mapped again now and then:
+    the live maps answer every look-up (one by one, in batches, number -> id) as plain dicts kept alongside."""
+    import random
+
+    from leian.search.ids import ChunkCounts, IdMap, IdTable
+
+    rng = random.Random(7)
+    numbers: dict[str, int] = {}
+    extra: dict[int, int] = {}
+    ids, counts, next_id = IdMap(), ChunkCounts(), 0
+    names = [f"案{i}" if i % 3 else f"C-{i:04d}" for i in range(300)]  # ids of two widths, some not ASCII
+    for step in range(2000):
+        name = rng.choice(names)
+        if name in numbers and rng.random() < 0.3:
+            number = numbers.pop(name)
+            del ids[name]
+            extra.pop(number, None)
+            counts.pop(number, None)
+        else:
+            number = numbers.get(name)
+            if number is None or rng.random() < 0.1:  # new, or deleted and added again under a new number
+                number, next_id = next_id, next_id + 1
+            numbers[name] = ids[name] = number
+            chunks = rng.choice([0, 0, 0, 1, 3])
+            if chunks:
+                extra[number] = counts[number] = chunks
+            else:
+                extra.pop(number, None)
+                counts.pop(number, None)
+        if step % 250 == 249:
+            IdTable.build(ids, counts, next_id=next_id).write(tmp_path / "v.ids", {"dim": 4})
+            table, _ = IdTable.read(tmp_path / "v.ids")
+            ids, counts = IdMap(table), ChunkCounts(table)
+        assert len(ids) == len(numbers)
+        if step % 50 == 0:
+            assert dict(ids.items()) == numbers and dict(counts.items()) == extra
+            asked = rng.sample(names, 60) + ["missing", "案" * 40]
+            assert ids.numbers_of(asked) == [numbers[n] for n in asked if n in numbers]
+            assert [ids.get(n) for n in asked] == [numbers.get(n) for n in asked]
+            assert {ids.name_of(number): number for number in numbers.values()} == numbers
+            for number in set(range(next_id + 2)) - set(numbers.values()):
+                with pytest.raises(KeyError):
+                    ids.name_of(number)
+            every = np.arange(next_id + 2)
+            assert counts.counts(every).tolist() == [extra.get(int(n), 0) for n in every]
