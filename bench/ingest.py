@@ -171,23 +171,26 @@ def compare(work: Path, sizes: list[int], codes: dict[str, Path], rev: str) -> N
     print("MB written: write_bytes of /proc/self/io (what reached the block layer); peak RSS of the ingesting process")
     print("first: a 1-case ingest before the measured ones, paying what a home built by older code pays once "
           "(format upgrades, new cache tables, facts rebuilt for new rules)")
-    header = (f"{'home':>9} {'ingest':>6} | {'wall s':>13} | {'CPU s':>13} | {'MB written':>15} | {'peak RSS MB':>13}\n"
-              f"{'':>16} | {'before':>6} {'after':>6} | {'before':>6} {'after':>6} | {'before':>7} {'after':>7} | {'before':>6} {'after':>6}")
+    header = (f"{'home':>9} {'ingest':>6} | {'wall s':>13} | {'CPU s':>13} | {'MB written':>15} | {'peak RSS MB':>13} | load\n"
+              f"{'':>16} | {'before':>6} {'after':>6} | {'before':>6} {'after':>6} | {'before':>7} {'after':>7} | {'before':>6} {'after':>6} |")
     print(header)
     print("-" * len(header.splitlines()[0]))
     for n in sizes:
-        built = homes(work, n)
-        missing = [str(h) for h in built.values() if not (h / BUILT).is_file()]
+        built = {side: home for side, home in homes(work, n).items() if (home / BUILT).is_file()}
+        missing = [str(h) for side, h in homes(work, n).items() if side not in built]
         if missing:
-            print(f"{n:>9,} home not built (no {BUILT}: never built, or its build still running): {', '.join(missing)}")
+            print(f"{n:>9,} home not built (no {BUILT}: never built, or its build still running): {', '.join(missing)}"
+                  + ("; the other side alone below" if built else ""))
+        if not built:
             continue
         for label, count, start in (("first", 1, 0), (1, 1, 1), (100, 100, 2)):
             batch = new_cases(work, count, f"{tag}{label}", start)
             got = {side: child(codes[side], "ingest", "--home", str(home), "--cases", str(batch)) for side, home in built.items()}
-            b, a = got["before"], got["after"]
-            print(f"{n:>9,} {label:>6} | {b['seconds']:6.1f} {a['seconds']:6.1f} | {b['cpu_seconds']:6.1f} {a['cpu_seconds']:6.1f} | "
-                  f"{b['write_bytes'] / mb:7.1f} {a['write_bytes'] / mb:7.1f} | {b['peak_rss'] / mb:6.0f} {a['peak_rss'] / mb:6.0f}",
-                  flush=True)
+            cells = [" ".join(f"{got[side][key] / scale:{width}.{digits}f}" if side in got else f"{'—':>{width}}"
+                              for side in ("before", "after"))
+                     for key, scale, width, digits in (("seconds", 1, 6, 1), ("cpu_seconds", 1, 6, 1), ("write_bytes", mb, 7, 1),
+                                                       ("peak_rss", mb, 6, 0))]
+            print(f"{n:>9,} {label:>6} | " + " | ".join(cells) + f" | {os.getloadavg()[0]:4.1f}", flush=True)
             batch.unlink()
 
 
