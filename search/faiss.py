@@ -423,10 +423,17 @@ class FaissIndex(VectorIndex):
         return ("ivf", nlist) if current_kind == "ivf" and nlist <= _nlist(count) < 2 * nlist else ("ivf", _nlist(count))
 
     def compact(self) -> None:
-        """Merge the delta into a new main segment holding live vectors only (kept in memory until saved)."""
-        if not self.main_saved:
-            return
+        """Merge the delta into a new main segment holding live vectors only (kept in memory until saved).
+
+        A main segment never saved (built in memory case after case, as a rebuild does) is only given the IVF
+        lists its size calls for when it has outgrown those it got on turning IVF: saved as it was, the next
+        delta would find it the wrong shape and rewrite all of it (at 1M: 223 lists, 2 GB, in the first ingest).
+        """
         wanted = self._wanted_structure(self.vector_count)
+        if not self.main_saved:
+            if wanted != self._structure():
+                self.main = self._rebuilt(wanted, np.zeros(0, dtype=np.int64), None)
+            return
         delta_ids = faiss.vector_to_array(self.delta.id_map).astype(np.int64)
         delta_vectors = self.delta.index.reconstruct_n(0, self.delta.ntotal) if self.delta.ntotal else None
         if wanted == self._structure():
@@ -437,17 +444,21 @@ class FaissIndex(VectorIndex):
             if delta_vectors is not None:
                 main.add_with_ids(delta_vectors, delta_ids)
         else:
-            main_numbers = [n for n in self.int_of.values() if n not in self.in_delta]
-            main_ids = self._vector_ids(main_numbers)
-            ids = np.concatenate([main_ids, delta_ids])
-            vectors = np.vstack([_reconstruct(self.main, main_ids, self.dim), *([delta_vectors] if delta_vectors is not None else [])])
-            main = self._new_ivf(vectors) if wanted[0] == "ivf" else self._new_flat()
-            if len(ids):
-                main.add_with_ids(vectors, ids)
+            main = self._rebuilt(wanted, delta_ids, delta_vectors)
         self.main, self._mapped_from, self.main_saved = main, None, False
         self.main_extra = dict(self.extra)
         self.delta, self.in_delta, self.dead, self._dead_selector = self._new_flat(), set(), set(), None
         self._deleted_since_main = set()
+
+    def _rebuilt(self, wanted: tuple[str, int], delta_ids: np.ndarray, delta_vectors: np.ndarray | None) -> faiss.Index:
+        """A new main segment of the ``wanted`` structure: the live vectors of the main segment, then the delta's."""
+        main_ids = self._vector_ids([n for n in self.int_of.values() if n not in self.in_delta])
+        ids = np.concatenate([main_ids, delta_ids])
+        vectors = np.vstack([_reconstruct(self.main, main_ids, self.dim), *([delta_vectors] if delta_vectors is not None else [])])
+        main = self._new_ivf(vectors) if wanted[0] == "ivf" else self._new_flat()
+        if len(ids):
+            main.add_with_ids(vectors, ids)
+        return main
 
     # -- persistence -----------------------------------------------------------
 

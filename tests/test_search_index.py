@@ -305,3 +305,27 @@ def test_id_map_and_chunk_counts_over_a_saved_table_behave_as_plain_dicts(tmp_pa
                     ids.name_of(number)
             every = np.arange(next_id + 2)
             assert counts.counts(every).tolist() == [extra.get(int(n), 0) for n in every]
+
+
+def test_a_main_segment_built_case_after_case_is_saved_with_the_lists_its_size_calls_for(vectors, tmp_path):
+    """An index that turned IVF early and then grew fourfold in memory (a rebuild) is saved with the IVF lists its
+    size calls for, so the first delta after it is a small segment, not a rewrite of the whole main segment."""
+    import faiss
+
+    from leian.search.faiss import _nlist
+
+    rng = np.random.default_rng(5)
+    grown = np.vstack([vectors + rng.normal(0, 0.01, vectors.shape).astype(np.float32) for _ in range(4)])
+    grown /= np.linalg.norm(grown, axis=1, keepdims=True)
+    ids = [f"case-{i}" for i in range(len(grown))]
+    index = FaissIndex(grown.shape[1], kind="ivf")
+    for start in range(0, len(grown), 100):
+        index.upsert(ids[start : start + 100], grown[start : start + 100])
+    first_lists = faiss.extract_index_ivf(index.main).nlist
+    expected = index.search(grown[:30], 10)
+    files = index.save(tmp_path, "v1")
+    loaded = FaissIndex.load(tmp_path, files)
+    assert first_lists < _nlist(len(grown)) / 2 == faiss.extract_index_ivf(loaded.main).nlist / 2
+    loaded.upsert(["new"], -grown[:1])
+    assert not loaded.needs_compaction(floor=1), "a delta of one case needs no rewrite"
+    assert [row[0] for row in loaded.search(grown[:30], 10)] == [row[0] for row in expected]
