@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from leian.data.party_names import PartyNames
 from leian.data.places import LEVELS
 from leian.data.private import create_private
 from leian.data.record import Case, content_hash
@@ -151,6 +152,8 @@ class Store:
         self._readers_lock = threading.Lock()
         #: Component -> schema version checked since this store was opened.
         self._components: dict[str, int] = {}
+        #: Built on the first :meth:`party_names_in`, caught up on each.
+        self._party_names = PartyNames(self)
         self._writer: sqlite3.Connection | None = None
         if readonly:
             return
@@ -378,15 +381,9 @@ class Store:
     def party_names_in(self, text: str) -> list[tuple[str, str]]:
         """``(name, kind)`` of every distinct party whose name occurs in ``text`` — as written, normalised, or
         the person heading a group (``刘梦英`` of ``刘梦英等42人``) — or, for a short text (a keyword),
-        whose name holds it: for masking texts that engines build from names (repeat reasons, cluster labels)."""
-        rows = self.conn.execute(
-            "SELECT DISTINCT name, kind FROM case_parties WHERE length(name_norm) >= 2 AND ("
-            " instr(?1, name) > 0 OR instr(?1, name_norm) > 0"
-            " OR (kind = 'group' AND instr(name_norm, '等') > 2 AND instr(?1, substr(name_norm, 1, instr(name_norm, '等') - 1)) > 0)"
-            " OR (length(?1) BETWEEN 2 AND 6 AND instr(name_norm, ?1) > 0))",
-            (text,),
-        )
-        return [(row[0], row[1]) for row in rows]
+        whose name holds it: for masking texts that engines build from names (repeat reasons, cluster labels). Each
+        once, in the order of its first row (see :mod:`leian.data.party_names`)."""
+        return self._party_names.find(text)
 
     def ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM cases ORDER BY id")]
