@@ -28,6 +28,7 @@ __all__ = [
     "case_dates",
     "case_ids_matching",
     "case_ids_with_party_names",
+    "any_untyped",
     "cases_at_level",
     "monthly_category_counts",
     "cell_day_counts",
@@ -130,6 +131,17 @@ def case_ids_with_party_names(store: Store, names: Sequence[str]) -> list[str]:
         return []
     rows = store.conn.execute(f"SELECT DISTINCT case_id FROM case_parties WHERE name_norm IN ({_marks(len(names))})", list(names))
     return [row[0] for row in rows]
+
+
+def any_untyped(store: Store, case_ids: Sequence[str]) -> bool:
+    """Whether any of the stored ``case_ids`` has no 小类 (its type is guessed)."""
+    ids = list(case_ids)
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start : start + _CHUNK]
+        if store.conn.execute(f"SELECT 1 FROM cases WHERE id IN ({_marks(len(part))}) AND (subtype IS NULL OR subtype = '') LIMIT 1",
+                              part).fetchone():
+            return True
+    return False
 
 
 def party_names_in(store: Store, names: Sequence[str], case_ids: Sequence[str]) -> Iterator[tuple[str, str]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from leian.data.queries import any_untyped
 from leian.data.record import Case
 from leian.data.store import Store
 from leian.disputes.lexicon import Lexicon
@@ -97,7 +98,7 @@ def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
         touched = list(dict.fromkeys(c.case_id for c in store.changes_since(seq)))
     # Loaded (trained, seconds, once per home) before the write transaction, not inside it; and only when a case
     # needs a guess: loading it imports scikit-learn and SciPy, about 1.3 s of CPU an ingest of typed cases never uses.
-    model = type_model(home) if touched is None or _any_untyped(store, touched) else None
+    model = type_model(home) if touched is None or any_untyped(store, touched) else None
     with store.transaction() as conn:
         if touched is None:
             conn.execute("DELETE FROM case_elements")
@@ -116,7 +117,7 @@ def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
             conn.executemany("INSERT OR IGNORE INTO case_elements VALUES (?, ?, ?, ?)", rows)
             untyped = [case for case in cases if not case.subtype]
             if untyped:
-                model = model or type_model(home)  # a case lost its type since _any_untyped looked
+                model = model or type_model(home)  # a case lost its type since any_untyped looked
                 guesses = model.predict([case.search_text for case in untyped])
                 conn.executemany("INSERT INTO case_type_guess VALUES (?, ?, ?, ?, ?)", [
                     (case.id, g.category, g.subtype, g.probability, g.category_probability) for case, g in zip(untyped, guesses)
@@ -125,17 +126,6 @@ def sync(home: Home, store: Store, *, progress: bool = False) -> list[str]:
         conn.executemany("INSERT OR REPLACE INTO disputes_state VALUES (?, ?)", [("seq", str(last)), *versions.items()])
         bar.close()
     return []
-
-
-def _any_untyped(store: Store, case_ids: Sequence[str]) -> bool:
-    """Whether any of the stored ``case_ids`` has no 小类 (its type is guessed)."""
-    for start in range(0, len(case_ids), _CHUNK):
-        part = case_ids[start : start + _CHUNK]
-        marks = ",".join("?" * len(part))
-        if store.conn.execute(f"SELECT 1 FROM cases WHERE id IN ({marks}) AND (subtype IS NULL OR subtype = '') LIMIT 1",
-                              part).fetchone():
-            return True
-    return False
 
 
 def _pages(store: Store):
