@@ -276,6 +276,10 @@ def test_search_page_writes_relevance_as_the_cli_does(clients):
         shown[q] = re.findall(r'<span class="score" title="[^"]*">相关度 ([^<]+)</span>', html)
         results = [r for r in answer["results"] if r["relevance"] != "low"] + [r for r in answer["results"] if r["relevance"] == "low"]
         assert shown[q] == [relevance_label(r["relevance_probability"]) for r in results]
+        # 语义相近 N% (the raw cosine) beside 相关度 低 would contradict it: the chip is left out there.
+        cards = re.findall(r'<li class="result card relevance-(\w+)">(.*?)</li>', html, flags=re.S)
+        assert [level for level, _ in cards] == [r["relevance"] for r in results]
+        assert [("语义相近" in card) for level, card in cards] == [level != "low" and bool(r["why"]["dense"]) for (level, _), r in zip(cards, results)]
     assert re.fullmatch(r"[高中]（约\d?[05]%）", shown["养的狗半夜一直叫，吵得睡不着"][0])
     assert shown["asdfgh 12345"] and set(shown["asdfgh 12345"]) == {"低"}
 
