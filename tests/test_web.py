@@ -280,6 +280,7 @@ def test_search_page_writes_relevance_as_the_cli_does(clients):
         cards = re.findall(r'<li class="result card relevance-(\w+)">(.*?)</li>', html, flags=re.S)
         assert [level for level, _ in cards] == [r["relevance"] for r in results]
         assert [("语义相近" in card) for level, card in cards] == [level != "low" and bool(r["why"]["dense"]) for (level, _), r in zip(cards, results)]
+        assert not re.search(r'相似之处</span>\s*</div>', html)  # no 相似之处 row left with nothing in it
     assert re.fullmatch(r"[高中]（约\d?[05]%）", shown["养的狗半夜一直叫，吵得睡不着"][0])
     assert shown["asdfgh 12345"] and set(shown["asdfgh 12345"]) == {"低"}
 
