@@ -41,7 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import encoder as encoder_bench  # bench/encoder.py: torch vs ONNX, bulk ingest vs the raw encoder
 from leian.embeddings.encoder import load_encoder
-from leian.embeddings.text import prepare_query, text_hash
+from leian.embeddings.text import prepare_query
 from leian.search.faiss import FaissIndex
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "promediconv.jsonl"

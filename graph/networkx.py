@@ -28,9 +28,6 @@ Examples
 --------
 >>> import tempfile
 >>> from leian.graph.model import Edge, Node
-
-if TYPE_CHECKING:
-    import networkx
 >>> directory = tempfile.mkdtemp()
 >>> graph = NetworkxGraphStore(directory)
 >>> graph.upsert_nodes([Node("case:A1", "Case", {"date": "2024-01-02"}), Node("party:P1", "Party", {"name": "王建国"})])
@@ -56,6 +53,9 @@ from typing import TYPE_CHECKING, Any
 from leian.faults import checkpoint
 from leian.graph.base import GraphStore
 from leian.graph.model import Edge, Node
+
+if TYPE_CHECKING:
+    import networkx
 
 __all__ = ["NetworkxGraphStore", "GRAPH_FILE", "LEGACY_PICKLE"]
 

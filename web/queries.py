@@ -32,7 +32,6 @@ from leian.web.accounts import User
 from leian.web.privacy import case_view, mask_address_for, mask_tree, page_masker, sees_names, shown, text_masker
 
 if TYPE_CHECKING:
-    from leian.data.areas import Area
     from leian.graph.model import Edge, Node
     from leian.graph.repeats import Chain
     from leian.library.store import Entry, Library
