@@ -120,7 +120,11 @@ def _print_answer(answer: dict[str, Any], typed: str) -> None:
     if answer.get("elements"):
         click.echo("纠纷要素：" + "、".join(e["name"] for e in answer["elements"]))
     click.echo(f"小结：{answer['summary']['text']}")
-    click.echo(f"相关案例约 {answer['total']} 件；第 {answer['page']} 页")
+    # total counts the cases above the relevance floor; with none the summary has said so already.
+    if answer["total"]:
+        click.echo(f"相关案例约 {answer['total']} 件；第 {answer['page']} 页")
+    elif answer["page"] > 1:
+        click.echo(f"第 {answer['page']} 页")
     first = (answer["page"] - 1) * answer["top_k"]
     low_shown = False
     # Results above the relevance floor first (in rank order), then the rest under 相关度较低.

@@ -253,9 +253,12 @@ def test_cli_writes_relevance_as_a_level_and_a_rounded_probability(home):
     assert nonsense.returncode == 0, nonsense.stderr
     labels = re.findall(r"相关度 (\S+)$", nonsense.stdout, re.M)
     assert labels == ["低"] * 5
+    assert "相关案例约" not in nonsense.stdout  # none above the floor: the summary says so, not "约 0 件"
     text = PARAPHRASES[0][1]
     answer = json.loads(_leian(home, "search", text, "--top-k", "5", "--json").stdout)
-    shown = re.findall(r"相关度 (\S+)$", _leian(home, "search", text, "--top-k", "5").stdout, re.M)
+    printed = _leian(home, "search", text, "--top-k", "5").stdout
+    shown = re.findall(r"相关度 (\S+)$", printed, re.M)
+    assert f"相关案例约 {answer['total']} 件；第 1 页" in printed and answer["total"] > 0
     expected = [r for r in answer["results"] if r["relevance"] != "low"] + [r for r in answer["results"] if r["relevance"] == "low"]
     assert answer["results"][0]["relevance"] != "low"
     assert shown == [relevance_label(r["relevance_probability"]) for r in expected]

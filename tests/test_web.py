@@ -281,8 +281,11 @@ def test_search_page_writes_relevance_as_the_cli_does(clients):
         assert [level for level, _ in cards] == [r["relevance"] for r in results]
         assert [("语义相近" in card) for level, card in cards] == [level != "low" and bool(r["why"]["dense"]) for (level, _), r in zip(cards, results)]
         assert not re.search(r'相似之处</span>\s*</div>', html)  # no 相似之处 row left with nothing in it
+        # The count of cases above the floor, or nothing where there are none (the summary says so: never "约 0 件").
+        assert (f"相关案例约 {answer['total']} 件" in html) == (answer["total"] > 0) and "约 0 件" not in html
     assert re.fullmatch(r"[高中]（约\d?[05]%）", shown["养的狗半夜一直叫，吵得睡不着"][0])
     assert shown["asdfgh 12345"] and set(shown["asdfgh 12345"]) == {"低"}
+    assert clients["mediator"].get("/api/search", query_string={"q": "养的狗半夜一直叫，吵得睡不着"}).get_json()["total"] > 0
 
 
 def test_search_api_pages_with_top_k(clients):
