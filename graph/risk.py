@@ -27,10 +27,10 @@ import threading
 import tomllib
 from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from leian.data.normalize import normalize_text
 from leian.data.places import LEVELS as PLACE_LEVELS
@@ -177,35 +177,105 @@ def _score(rules: RiskRules, facts: Sequence[_CaseFacts], today: dt.date) -> tup
     return sum(p for p, _ in best.values()), [reason for _, reason in best.values()]
 
 
-def _level_on(rules: RiskRules, facts: Sequence[_CaseFacts], revisit_dates: Sequence[str], today: dt.date) -> tuple[str, int, list[str]]:
+class _Standing(NamedTuple):
+    """A level on a day, with what it came from."""
+
+    level: str
+    points: int
+    reasons: list[str]
+    #: The day of the last case in the window, where the level falls with the quiet days since it (else None).
+    decays_from: dt.date | None
+    #: Where the reason counting those quiet days is among ``reasons`` (None: the level has not fallen for them).
+    quiet_reason: int | None
+
+
+def _quiet_reason(quiet: int, steps: int) -> str:
+    return f"已{quiet}天无新纠纷，降{steps}级"
+
+
+def _level_on(rules: RiskRules, facts: Sequence[_CaseFacts], revisit_dates: Sequence[str], today: dt.date) -> _Standing:
     """Level, points and reasons on ``today`` from the cases and revisits up to that day."""
     since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
     day = today.isoformat()
     window = [f for f in facts if since <= f.date <= day]
     if not window:
-        return LEVELS[0], 0, []
+        return _Standing(LEVELS[0], 0, [], None, None)
     points, reasons = _score(rules, window, today)
     level = rules.level_for(points)
     index = LEVELS.index(level)
     if index == 0:
-        return level, points, reasons
+        return _Standing(level, points, reasons, None, None)
     latest = max(f.date for f in window)
     quiet = (today - dt.date.fromisoformat(latest)).days
     revisits = sum(1 for d in revisit_dates if latest <= d <= day)
     steps_quiet = quiet // rules.quiet_days_per_level if rules.quiet_days_per_level else 0
     steps_visits = revisits // rules.revisits_per_level if rules.revisits_per_level else 0
+    reasons.insert(0, f"计{points}分，初评{LEVEL_NAMES[level]}")
+    quiet_reason = None
     if steps_quiet:
-        reasons.append(f"已{quiet}天无新纠纷，降{steps_quiet}级")
+        quiet_reason = len(reasons)
+        reasons.append(_quiet_reason(quiet, steps_quiet))
     if steps_visits:
         reasons.append(f"最近一件后已回访{revisits}次，降{steps_visits}级")
-    reasons.insert(0, f"计{points}分，初评{LEVEL_NAMES[level]}")
-    return LEVELS[max(0, index - steps_quiet - steps_visits)], points, reasons
+    return _Standing(LEVELS[max(0, index - steps_quiet - steps_visits)], points, reasons, dt.date.fromisoformat(latest),
+                     quiet_reason)
+
+
+@dataclass(frozen=True)
+class _Dating:
+    """How an assessment made on one day reads on the days after it: the same until ``until``, but for the two
+    things in it that name the day itself (the quiet days a reason counts, and the history's last date where the
+    level fell since the last case or revisit)."""
+
+    until: dt.date
+    decays_from: dt.date | None
+    quiet_reason: int | None
+    dated_history: bool
+
+    def on(self, assessment: Assessment, day: dt.date, rules: RiskRules) -> Assessment:
+        """``assessment`` as an assessment on ``day`` (before ``until``) reads."""
+        if self.quiet_reason is None and not self.dated_history:
+            return assessment
+        reasons, history = assessment.reasons, assessment.history
+        if self.quiet_reason is not None:
+            quiet = (day - self.decays_from).days
+            reasons = list(reasons)
+            reasons[self.quiet_reason] = _quiet_reason(quiet, quiet // rules.quiet_days_per_level)
+        if self.dated_history:
+            history = [*history[:-1], {"date": day.isoformat(), "level": assessment.level}]
+        return replace(assessment, reasons=reasons, history=history)
+
+
+def _until(rules: RiskRules, facts: Sequence[_CaseFacts], revisit_dates: Sequence[str], today: dt.date,
+           decays_from: dt.date | None) -> dt.date:
+    """The first day after ``today`` on which the assessment of a party with these cases (those of the look-back
+    year up to ``today``, and any of later days) and revisits may differ from :meth:`_Dating.on`'s: every term of
+    the rules that moves with the date, each at the day it next moves."""
+    day = today.isoformat()
+    dates = sorted({dt.date.fromisoformat(f.date) for f in facts})
+    # A revisit of a later day comes to count against the level and into the history.
+    changes = [dt.date.fromisoformat(d) for d in revisit_dates if d > day]
+    if dates:
+        # The oldest case leaves the look-back year (the window, the case list, the history and the due date).
+        changes.append(dates[0] + dt.timedelta(days=rules.lookback_days + 1))
+        # A case of a later day (a register asked for a past day, or a case dated ahead) comes into the window.
+        changes += [d for d in dates if d > today][:1]
+        for rule in rules.rules:
+            if rule["kind"] == "cases":  # the oldest case a count counts leaves its window
+                width = dt.timedelta(days=int(rule["window_days"]))
+                changes += [d + width + dt.timedelta(days=1) for d in dates if today - width <= d <= today][:1]
+    if decays_from is not None and rules.quiet_days_per_level:
+        # The quiet days since the last case reach one more level down.
+        quiet = (today - decays_from).days
+        changes.append(decays_from + dt.timedelta(days=(quiet // rules.quiet_days_per_level + 1) * rules.quiet_days_per_level))
+    return min(changes, default=dt.date.max)
 
 
 def _assessment(rules: RiskRules, party_id: str, name: str, kind: str, facts: list[_CaseFacts],
-                visits: list[dict[str, Any]], today: dt.date) -> Assessment:
+                visits: list[dict[str, Any]], today: dt.date) -> tuple[Assessment, _Dating]:
+    """The party's assessment on ``today`` and how it reads on the days after."""
     visit_dates = sorted(v["local_date"] for v in visits)
-    level, points, reasons = _level_on(rules, facts, visit_dates, today)
+    level, points, reasons, decays_from, quiet_reason = _level_on(rules, facts, visit_dates, today)
     plan = rules.revisit[level]
     every = int(plan["every_days"]) or None
     due = None
@@ -217,15 +287,18 @@ def _assessment(rules: RiskRules, party_id: str, name: str, kind: str, facts: li
     for day in sorted({f.date for f in facts} | set(visit_dates)):
         if day > today.isoformat():
             continue
-        on = _level_on(rules, facts, visit_dates, dt.date.fromisoformat(day))[0]
+        on = _level_on(rules, facts, visit_dates, dt.date.fromisoformat(day)).level
         if not history or history[-1]["level"] != on:
             history.append({"date": day, "level": on})
-    if history and history[-1]["level"] != level:
+    dated_history = bool(history) and history[-1]["level"] != level
+    if dated_history:
         history.append({"date": today.isoformat(), "level": level})
     ordered = sorted(facts, key=lambda f: (f.date, f.case_id))
     places = list(dict.fromkeys(p for f in ordered for p in f.places))
-    return Assessment(party_id, name, kind, level, points, reasons, [f.case_id for f in ordered], every, due,
-                      plan["cadence"], plan["responsible"], plan["body"], places, history)
+    assessment = Assessment(party_id, name, kind, level, points, reasons, [f.case_id for f in ordered], every, due,
+                            plan["cadence"], plan["responsible"], plan["body"], places, history)
+    return assessment, _Dating(_until(rules, facts, visit_dates, today, decays_from), decays_from, quiet_reason,
+                               dated_history)
 
 
 #: ``graph_state`` keys: the last store change the facts table has applied, and the rule words it was read with.
@@ -336,7 +409,7 @@ def assess(store: Store, party_id: str, *, today: dt.date | None = None, rules: 
         raise KeyError(party_id)
     facts = _facts(store, None, [party_id], within).get(party_id, [])
     visits = followups_of(store, [party_id])[party_id]
-    return _assessment(rules, party_id, *named[party_id], facts, visits, today)
+    return _assessment(rules, party_id, *named[party_id], facts, visits, today)[0]
 
 
 def register(store: Store, *, today: dt.date | None = None, level: str | None = None, where: str | None = None,
@@ -349,7 +422,7 @@ def register(store: Store, *, today: dt.date | None = None, level: str | None = 
     Due revisits first (earliest due first), then the highest levels. The cases' facts are read from
     ``graph_risk_facts``, brought up to date first (:func:`refresh_facts`). With ``kept``, the parties above
     平安 come from the assessments it keeps, assessed again only where something changed since its last call
-    (``include_safe`` assesses every party).
+    or the day has come on which their assessment may differ (``include_safe`` assesses every party).
     """
     rules = rules or RiskRules.load()
     today = today or local_today()
@@ -361,7 +434,7 @@ def register(store: Store, *, today: dt.date | None = None, level: str | None = 
     if kept is not None and not include_safe:
         assessed = kept.listed(store, rules, today, within)
     else:
-        assessed = list(_assess(store, rules, today, None, within)[0].values())
+        assessed = [a for a, _ in _assess(store, rules, today, None, within)[0].values()]
     found = [a for a in assessed if (include_safe or a.level != LEVELS[0]) and (level is None or a.level == level)
              and (not where or any(where in p for p in a.places))]
     day = today.isoformat()
@@ -370,9 +443,9 @@ def register(store: Store, *, today: dt.date | None = None, level: str | None = 
 
 
 def _assess(store: Store, rules: RiskRules, today: dt.date, entity_ids: Sequence[str] | None,
-            within: Collection[str] | None) -> tuple[dict[str, Assessment], dict[str, list[int]]]:
-    """The assessments of these parties (every party when None) among those that can score, by party id, and
-    the revisits each one counted (their ids)."""
+            within: Collection[str] | None) -> tuple[dict[str, tuple[Assessment, _Dating]], dict[str, list[int]]]:
+    """The assessments of these parties (every party when None) among those that can score, by party id, with how
+    each reads on later days, and the revisits each one counted (their ids)."""
     since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
     # Every dated case of the party in the look-back year, so the list and history show more than the window.
     if entity_ids is None:
@@ -390,43 +463,69 @@ def _assess(store: Store, rules: RiskRules, today: dt.date, entity_ids: Sequence
 
 @dataclass
 class _Kept:
-    """The parties above 平安 on one day, for one set of rules and one area, as of ``versions``."""
+    """What one area's register (every case's when ``within`` is None) holds on ``day``, for one set of rules, as of
+    ``versions``: the assessments above 平安, and of every party that can score (平安 too) until when its
+    assessment holds and which cases and revisits it counts."""
 
     day: dt.date
     rules: RiskRules
     versions: tuple[str, int, int, int]
     parties: dict[str, Assessment] = field(default_factory=dict)
-    #: Case id -> the kept parties it counts for (whose entry goes when the case changes or moves).
+    dating: dict[str, _Dating] = field(default_factory=dict)
+    case_ids: dict[str, list[str]] = field(default_factory=dict)
+    #: Case id -> the parties it counts for (whose entry goes when the case changes or moves).
     by_case: dict[str, set[str]] = field(default_factory=dict)
-    #: Revisit id -> the kept party it counts for.
+    #: Revisit id -> the party it counts for.
     by_visit: dict[int, str] = field(default_factory=dict)
 
-    def put(self, assessed: dict[str, Assessment], visits: dict[str, list[int]]) -> None:
-        for party_id, a in assessed.items():
+    def put(self, assessed: dict[str, tuple[Assessment, _Dating]], visits: dict[str, list[int]]) -> None:
+        for party_id, (a, dating) in assessed.items():
             if a.level != LEVELS[0]:
                 self.parties[party_id] = a
-                for case_id in a.case_ids:
-                    self.by_case.setdefault(case_id, set()).add(party_id)
-                self.by_visit.update((number, party_id) for number in visits[party_id])
+            self.dating[party_id], self.case_ids[party_id] = dating, a.case_ids
+            for case_id in a.case_ids:
+                self.by_case.setdefault(case_id, set()).add(party_id)
+            self.by_visit.update((number, party_id) for number in visits[party_id])
 
-    def drop(self, party_ids: Iterable[str]) -> None:
+    def drop(self, party_ids: Collection[str]) -> None:
         for party_id in party_ids:
-            gone = self.parties.pop(party_id, None)
-            for case_id in gone.case_ids if gone else ():
+            self.parties.pop(party_id, None)
+            self.dating.pop(party_id, None)
+            for case_id in self.case_ids.pop(party_id, ()):
                 self.by_case[case_id].discard(party_id)
         self.by_visit = {number: p for number, p in self.by_visit.items() if p not in party_ids}
+
+    def expired(self, day: dt.date) -> set[str]:
+        """The parties whose assessment may differ on ``day`` (a later day than the kept one)."""
+        return {party_id for party_id, dating in self.dating.items() if dating.until <= day}
+
+    def move_to(self, day: dt.date) -> None:
+        """The kept assessments as they read on ``day``, those that may differ on it already dropped."""
+        self.parties = {p: self.dating[p].on(a, day, self.rules) for p, a in self.parties.items()}
+        self.day = day
 
 
 class KeptRegister:
     """The register kept between calls of :func:`register` (one per process, e.g. a web server's): the parties
-    above 平安, each assessed again only when one of its cases changed or moved to another party, or a
-    revisit of it was recorded (or went to another party).
+    above 平安, each assessed again only when one of its cases changed or moved to another party, a revisit of
+    it was recorded (or went to another party), or the date moved past the day its assessment holds until.
 
-    An assessment holds for one day (levels fall as days pass without new cases) and one set of rules: on
-    another day, or with other rules, every party is assessed again. What has changed since the last call is
-    read from the change log (from the register facts' and the party resolution's watermarks, the older of
-    the two), the cases resolution moved (``graph_moved``) and the revisits. Each area (``within``) is kept
-    apart, the last ``areas`` of them.
+    What has changed since the last call is read from the change log (from the register facts' and the party
+    resolution's watermarks, the older of the two), the cases resolution moved (``graph_moved``) and the
+    revisits. Each area (``within``) is kept apart, the last ``areas`` of them; an area whose cases differ from
+    a kept one's only by cases changed since (a case of the area added, edited out of it or deleted) is that
+    area brought up to date, assessed again only for the parties of those cases.
+
+    **A new day.** Every assessment records the first later day on which it may differ (:func:`_until`): the
+    day its oldest case leaves the look-back year, a case or revisit of a later day comes to count, the oldest
+    case a count rule counts leaves that rule's window, or its quiet days since the last case reach one more
+    level down. On a later day only the parties whose day has come are assessed again; the others only move on
+    the two things that name the day itself (the quiet days a reason counts, the history's last date), which
+    need no assessment. Every party that can score is watched so, 平安 ones too, although with these kinds of
+    rules a 平安 party rises with time only when a case of a later day comes into its window (every other term
+    that moves with the date takes cases out or lowers the level). A party that cannot score cannot on a later
+    day either: time only takes cases out of the look-back year. An earlier day than the kept one, or other
+    rules, assess every party again.
     """
 
     def __init__(self, areas: int = 8):
@@ -441,25 +540,40 @@ class KeptRegister:
         key = None if within is None else frozenset(within)
         versions = _versions(store)  # read before the assessments: a change that lands meanwhile is seen next time
         with self._lock:
-            kept = self._kept.get(key)
-            if kept is None or kept.day != today or kept.rules != rules or kept.versions[0] != versions[0]:
+            kept = self._kept.pop(key, None) or self._grown_area(store, key, versions)
+            if kept is None or kept.rules != rules or kept.versions[0] != versions[0] or today < kept.day:
                 kept = _Kept(today, rules, versions)
                 assessed, visits = _assess(store, rules, today, None, within)
-                kept.put(assessed, visits)
-            elif kept.versions != versions:
-                touched = _touched(store, kept)
-                assessed, visits = _assess(store, rules, today, sorted(touched), within)
-                kept.drop(touched)
-                kept.put(assessed, visits)
-                kept.versions = versions
             else:
-                assessed = {}
+                again = _touched(store, kept) if kept.versions != versions else set()
+                if today != kept.day:
+                    again |= kept.expired(today)
+                assessed, visits = _assess(store, rules, today, sorted(again), within) if again else ({}, {})
+                kept.drop(again)
+                if today != kept.day:
+                    kept.move_to(today)
+                kept.versions = versions
+            kept.put(assessed, visits)
             self.assessed = len(assessed)
             self._kept[key] = kept
-            self._kept.move_to_end(key)
             while len(self._kept) > self._areas:
                 self._kept.popitem(last=False)
             return list(kept.parties.values())
+
+    def _grown_area(self, store: Store, key: frozenset[str] | None, versions: tuple[str, int, int, int]) -> _Kept | None:
+        """The kept area whose cases differ from ``key`` only by cases changed since it was kept (taken out, to be
+        kept under ``key``): its parties of those cases are among those :func:`_touched` assesses again."""
+        if key is None:
+            return None
+        last = store.last_change()
+        for old_key, kept in self._kept.items():
+            if old_key is None or kept.versions[0] != versions[0]:
+                continue
+            since = _since(kept)
+            differ = key ^ old_key
+            if len(differ) <= last - since and differ <= {c.case_id for c in store.changes_since(since)}:
+                return self._kept.pop(old_key)
+        return None
 
 
 def _versions(store: Store) -> tuple[str, int, int, int]:
@@ -468,11 +582,15 @@ def _versions(store: Store) -> tuple[str, int, int, int]:
     return (resolver.store_id(), int(resolver.state(RISK_SEQ)), int(resolver.state(RESOLVE_SEQ)), last_revisit(store))
 
 
+def _since(kept: _Kept) -> int:
+    """The change-log entry the kept register has seen every change up to (the older of its two watermarks)."""
+    return min(kept.versions[1], kept.versions[2])
+
+
 def _touched(store: Store, kept: _Kept) -> set[str]:
     """The parties whose entry may differ from the kept one: of every case changed or moved since, before (kept)
     and now (resolved); those revisited since; and every party a revisit of theirs may go to or come from."""
-    _, facts_seq, resolve_seq, last_visit = kept.versions
-    since = min(facts_seq, resolve_seq)
+    since, last_visit = _since(kept), kept.versions[3]
     cases = {c.case_id for c in store.changes_since(since)}
     cases.update(r[0] for r in store.conn.execute("SELECT case_id FROM graph_moved WHERE seq > ?", (since,)))
     parties = {p for case_id in cases for p in kept.by_case.get(case_id, ())}
