@@ -5,7 +5,8 @@ without the search index. Per size it prints, side by side: entity-resolution
 time, repeat chains, respondent chains (重点关注对象, 群体性纠纷) and the risk
 register (风险台账, as of the last case's day; first the facts of every case read
 once, as an ingest keeps them, then one call of the register; then the register kept between calls:
-its first call, a call with nothing changed and one after a case is edited) with their wall times and the peak
+its first call, a call with nothing changed, one after a case is edited, and, before and after side by side, the
+first call of the next day and an area's first call after a case joins the area) with their wall times and the peak
 resident memory of the process during each (``*_peak_mb``, sampled every 20 ms), networkx build time, the process's resident-memory growth and the
 graph.sqlite size, the Bolt load time, and 2-hop neighbourhood latency p50/p99 for
 both stores (the same random cases, the same walk). The Bolt server is a
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import psutil
 
+from leian.data.areas import Area
 from leian.data.generate import generate_to_file, score_respondent_chains
 from leian.data.ingest import ingest
 from leian.data.record import validate
@@ -64,7 +66,7 @@ class _Stage:
         self._done = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
-        self.started = time.perf_counter()
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
         return self
 
     def _sample(self) -> None:
@@ -73,6 +75,7 @@ class _Stage:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.started
+        self.cpu_seconds = time.process_time() - self.cpu_started  # what other jobs' load does not inflate
         self._done.set()
         self._sampler.join()
         self.peak = max(self.peak, _rss())
@@ -182,7 +185,9 @@ def run_size(n: int, work: Path, bolt_uri: str | None, queries: int, seed: int, 
 
 def _kept_register(store, row: dict, today: dt.date, listed: list) -> None:
     """The register kept between calls (what ``LeiAn.risk`` and the web server keep): its first call, a call with
-    nothing changed, and a call after one listed party's case is edited (and resolved, as an ingest leaves it)."""
+    nothing changed, a call after one listed party's case is edited (and resolved, as an ingest leaves it); then,
+    before and after side by side, the first call of the next day and an area's first call after a new case in
+    the area. Before, both assessed every party that can score, as a fresh ``KeptRegister`` does."""
     kept = KeptRegister()
     with _Stage() as stage:
         register(store, today=today, kept=kept)
@@ -202,6 +207,35 @@ def _kept_register(store, row: dict, today: dt.date, listed: list) -> None:
     resolve_changes(store)
     _progress(row["cases"], f"kept register: first call {row['kept_first_s']:.1f} s, again {row['kept_again_s']:.2f} s, "
                             f"after one edited case {row['kept_edit_s']:.2f} s ({kept.assessed} parties assessed)")
+
+    tomorrow = today + dt.timedelta(days=1)
+    _before_after(row, "next_day", lambda kept: register(store, today=tomorrow, kept=kept), kept)
+    area = Area(case.location["district"])
+    register(store, today=tomorrow, within=area.case_ids(store), kept=kept)
+    joined = {**case.raw, "id": f"{case.id}-bench", "occurred_on": tomorrow.isoformat(), "reported_on": None, "closed_on": None}
+    store.upsert_batch([validate(joined)])
+    resolve_changes(store)
+    try:
+        _before_after(row, "area_case", lambda kept: register(store, today=tomorrow, within=area.case_ids(store), kept=kept), kept)
+    finally:
+        store.delete([joined["id"]])  # gone again, for the next run
+        resolve_changes(store)
+
+
+def _before_after(row: dict, name: str, call, kept: KeptRegister) -> None:
+    """``call(kept)`` timed with a fresh ``KeptRegister`` (before: every party that can score assessed) and with
+    ``kept`` (after), the two answers checked equal."""
+    for side, register_kept in (("before", KeptRegister()), ("after", kept)):
+        gc.collect()
+        with _Stage() as stage:
+            answer = [a.to_dict() for a in call(register_kept)]
+        row[f"{name}_{side}_s"], row[f"{name}_{side}_cpu_s"] = stage.seconds, stage.cpu_seconds
+        row[f"{name}_{side}_assessed"], row[f"{name}_{side}_listed"] = register_kept.assessed, len(answer)
+        if side == "before":
+            expected = answer
+    assert answer == expected, name
+    _progress(row["cases"], f"{name}: before {row[f'{name}_before_s']:.2f} s ({row[f'{name}_before_assessed']} parties "
+                            f"assessed), after {row[f'{name}_after_s']:.2f} s ({row[f'{name}_after_assessed']})")
 
 
 def calibrate_similar(n: int, work: Path, seed: int, top: int = 3) -> None:
@@ -270,6 +304,14 @@ def main() -> None:
     print("|" + "---|" * len(columns))
     for row in rows:
         print("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    print("| first call | cases | parties listed | before: assessed | before: wall s | before: CPU s "
+          "| after: assessed | after: wall s | after: CPU s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        for name, label in (("next_day", "of the next day"), ("area_case", "of an area after a case joins it")):
+            if f"{name}_after_s" in row:
+                print(f"| {label} | {row['cases']} | {row[f'{name}_after_listed']} | " + " | ".join(
+                    _cell(row[f"{name}_{side}_{what}"]) for side in ("before", "after") for what in ("assessed", "s", "cpu_s")) + " |")
     for row in rows:
         if "bolt_p50_ms" in row:
             print(f"{row['cases']} cases: Bolt/networkx 2-hop p50 ratio {row['bolt_p50_ms'] / row['nx_p50_ms']:.1f}x, "
