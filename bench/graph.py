@@ -35,6 +35,7 @@ import statistics
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import psutil
@@ -220,6 +221,14 @@ def _kept_register(store, row: dict, today: dt.date, listed: list) -> None:
     finally:
         store.delete([joined["id"]])  # gone again, for the next run
         resolve_changes(store)
+    # What the kept register holds (every assessment above 平安, and of every party that can score the day it holds
+    # until and its cases and revisits), as Python objects still allocated after its first call, and the peak.
+    tracemalloc.start()
+    held = KeptRegister()
+    register(store, today=tomorrow, kept=held)
+    row["kept_mib"], row["kept_peak_mib"] = (size / 2**20 for size in tracemalloc.get_traced_memory())
+    tracemalloc.stop()
+    _progress(row["cases"], f"kept register holds {row['kept_mib']:.0f} MiB (tracemalloc; peak {row['kept_peak_mib']:.0f} MiB)")
 
 
 def _before_after(row: dict, name: str, call, kept: KeptRegister) -> None:
@@ -298,7 +307,7 @@ def main() -> None:
     print(f"cpus={os.cpu_count()} queries={args.queries} seed={args.seed}")
     columns = ["cases", "resolve_s", "resolve_peak_mb", "chains", "chains_s", "chains_peak_mb", "respondents",
                "group_disputes", "respondent_recall", "respondent_precision", "respondent_s", "respondent_peak_mb", "facts_s", "register", "red", "register_s",
-               "register_peak_mb", "kept_first_s", "kept_again_s", "kept_edit_s", "kept_edit_assessed", "nx_build_s", "nx_rss_mb", "graph_mb", "nodes", "edges", "hood_nodes",
+               "register_peak_mb", "kept_first_s", "kept_again_s", "kept_edit_s", "kept_edit_assessed", "kept_mib", "kept_peak_mib", "nx_build_s", "nx_rss_mb", "graph_mb", "nodes", "edges", "hood_nodes",
                "nx_p50_ms", "nx_p99_ms", "bolt_load_s", "bolt_p50_ms", "bolt_p99_ms"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
@@ -310,8 +319,9 @@ def main() -> None:
     for row in rows:
         for name, label in (("next_day", "of the next day"), ("area_case", "of an area after a case joins it")):
             if f"{name}_after_s" in row:
-                print(f"| {label} | {row['cases']} | {row[f'{name}_after_listed']} | " + " | ".join(
-                    _cell(row[f"{name}_{side}_{what}"]) for side in ("before", "after") for what in ("assessed", "s", "cpu_s")) + " |")
+                cells = [f"{row[f'{name}_{side}_assessed']} | {row[f'{name}_{side}_s']:.3f} | {row[f'{name}_{side}_cpu_s']:.3f}"
+                         for side in ("before", "after")]
+                print(f"| {label} | {row['cases']} | {row[f'{name}_after_listed']} | {' | '.join(cells)} |")
     for row in rows:
         if "bolt_p50_ms" in row:
             print(f"{row['cases']} cases: Bolt/networkx 2-hop p50 ratio {row['bolt_p50_ms'] / row['nx_p50_ms']:.1f}x, "
