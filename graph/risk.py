@@ -304,7 +304,6 @@ def _assessment(rules: RiskRules, party_id: str, name: str, kind: str, facts: li
 #: ``graph_state`` keys: the last store change the facts table has applied, and the rule words it was read with.
 RISK_SEQ = "risk_seq"
 RISK_WORDS = "risk_words"
-_UNSETTLED = ("调解失败", "处理中", "转诉讼")
 
 
 def _case_facts(case: Case, pattern: re.Pattern, normal: dict[str, str]) -> tuple:
@@ -354,11 +353,29 @@ def refresh_facts(store: Store, rules: RiskRules | None = None, *, full: bool = 
     return len(ids)
 
 
+def _scoring(rules: RiskRules) -> tuple[str, list[Any]]:
+    """A condition on one entity's facts (grouped) and its parameters, true where ``rules`` may give it points: as
+    many cases as the least a count rule asks for, or one case another rule looks at (a rule word, a type, an
+    outcome or a channel a rule names)."""
+    terms, params = ["MAX(f.words != '[]')"], []
+    counts = [int(rule["min"]) for rule in rules.rules if rule["kind"] == "cases"]
+    if counts:
+        terms.append("COUNT(*) >= ?")
+        params.append(min(counts))
+    for kind, key, columns in (("type", "types", ("f.category", "f.subtype")), ("outcome", "outcomes", ("f.outcome",)),
+                               ("channel", "channels", ("f.channel",))):
+        values = sorted({v for rule in rules.rules if rule["kind"] == kind for v in rule[key]})
+        if values:
+            marks = ",".join("?" * len(values))
+            terms += [f"MAX({column} IN ({marks}))" for column in columns]
+            params += values * len(columns)
+    return " OR ".join(terms), params
+
+
 def _facts(store: Store, since: str | None, entity_ids: Sequence[str] | None,
-           within: Collection[str] | None = None, *, scoring: bool = False) -> dict[str, list[_CaseFacts]]:
+           within: Collection[str] | None = None, *, scoring: RiskRules | None = None) -> dict[str, list[_CaseFacts]]:
     """Per entity, its dated cases (since ``since``, among ``within`` if given) with their rule words: of these
-    entities (every entity when None); with ``scoring``, only of those that can score (more than one case,
-    or one a rule other than the count ones looks at)."""
+    entities (every entity when None); with ``scoring``, only of those these rules may score (:func:`_scoring`)."""
     rows = "SELECT m.entity_id, f.* FROM graph_mentions m JOIN graph_risk_facts f ON f.case_id = m.case_id"
     where, params = [], []
     if since:
@@ -367,13 +384,12 @@ def _facts(store: Store, since: str | None, entity_ids: Sequence[str] | None,
     if entity_ids is not None:
         where.append(f"m.entity_id IN ({','.join('?' * len(entity_ids))})")
         params += list(entity_ids)
-    if scoring:
+    if scoring is not None:
         # The same conditions again inside, so the grouping reads only the entities asked for.
+        condition, condition_params = _scoring(scoring)
         where.append(f"m.entity_id IN (SELECT m.entity_id FROM graph_mentions m JOIN graph_risk_facts f ON f.case_id = m.case_id "
-                     f"WHERE {' AND '.join(where) or '1'} GROUP BY m.entity_id HAVING COUNT(*) > 1 OR MAX("
-                     f"f.words != '[]' OR f.channel = '110非警务警情' OR f.category = '婚姻家庭' "
-                     f"OR f.outcome IN ({','.join('?' * len(_UNSETTLED))})))")
-        params = params * 2 + list(_UNSETTLED)
+                     f"WHERE {' AND '.join(where) or '1'} GROUP BY m.entity_id HAVING {condition})")
+        params = params * 2 + condition_params
     found: dict[str, list[_CaseFacts]] = defaultdict(list)
     for row in store.conn.execute(rows + (" WHERE " + " AND ".join(where) if where else ""), params):
         if within is not None and row[1] not in within:
@@ -449,11 +465,11 @@ def _assess(store: Store, rules: RiskRules, today: dt.date, entity_ids: Sequence
     since = (today - dt.timedelta(days=rules.lookback_days)).isoformat()
     # Every dated case of the party in the look-back year, so the list and history show more than the window.
     if entity_ids is None:
-        facts = _facts(store, since, None, within, scoring=True)
+        facts = _facts(store, since, None, within, scoring=rules)
     else:
         facts = {}
         for start in range(0, len(entity_ids), 500):
-            facts.update(_facts(store, since, entity_ids[start : start + 500], within, scoring=True))
+            facts.update(_facts(store, since, entity_ids[start : start + 500], within, scoring=rules))
     candidates = sorted(facts)
     named = _names(store, candidates)
     visits = followups_of(store, candidates)

@@ -98,6 +98,23 @@ def test_quiet_months_alone_lower_the_level_step_by_step(store):
         ("橙", "每周", "镇街"), ("黄", "每半月", "村"), ("蓝", "每月", "村")]
 
 
+def test_register_lists_every_party_assess_puts_above_safe(tmp_path):
+    """The parties the register assesses are chosen in SQL from what the rules look at; a party one rule scores on
+    one case alone is among them (a single case whose mediation was ended, 终止调解: 最近一件终止调解, 1 point, 微)."""
+    from leian.data.generate import Generator
+
+    generator = Generator(400, seed=3)
+    ended = _case("E1", TODAY, [{"name": "欧阳雪梅", "role": "申请人", "phone": "13600000001"}], outcome="终止调解")
+    with Home.resolve(tmp_path / "home").open_store() as store:
+        store.upsert_batch([validate(r) for r in [*generator.records(), *_records(), ended]])
+        resolve_changes(store)
+        listed = {a.party_id: a.to_dict() for a in register(store, today=TODAY)}
+        parties = [r[0] for r in store.conn.execute("SELECT DISTINCT entity_id FROM graph_mentions")]
+        above_safe = {p: a.to_dict() for p in parties if (a := assess(store, p, today=TODAY)).level != "平安"}
+    assert {p: a["level"] for p, a in listed.items()} == {p: a["level"] for p, a in above_safe.items()}
+    assert [a["reasons"] for a in listed.values() if a["case_ids"] == ["E1"]] == [["计1分，初评微风险", "最近一件终止调解"]]
+
+
 def test_register_filters_by_colour_and_place(store):
     assert len(register(store, level="红")) == 2 and register(store, level="蓝") == []
     assert len(register(store, where="韩店街道")) == 2 and register(store, where="东故县村") == []
