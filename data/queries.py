@@ -24,6 +24,7 @@ from leian.data.store import Store
 
 __all__ = [
     "CASE_COLUMNS",
+    "IDS_PER_STATEMENT",
     "case_columns",
     "case_dates",
     "case_ids_matching",
@@ -49,7 +50,9 @@ __all__ = [
 
 #: Columns of ``cases`` other packages may read (through :func:`case_columns` and friends).
 CASE_COLUMNS = frozenset({"id", "category", "subtype", "type_raw", "case_date", "outcome", "channel", "search_text", *LEVELS})
-_CHUNK = 500
+#: Ids per ``IN (...)`` statement: a read of more is split. The rows of one statement come in the order SQLite walks
+#: the id index (the same for the same ids, whatever order they are given in).
+IDS_PER_STATEMENT = 500
 
 
 def _checked(columns: Iterable[str]) -> list[str]:
@@ -68,8 +71,8 @@ def case_columns(store: Store, case_ids: Sequence[str], columns: Sequence[str]) 
     """Rows of ``columns`` for the stored cases among ``case_ids`` (unknown ids skipped), 500 ids per statement."""
     names = ", ".join(_checked(columns))
     ids = list(case_ids)
-    for start in range(0, len(ids), _CHUNK):
-        part = ids[start : start + _CHUNK]
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        part = ids[start : start + IDS_PER_STATEMENT]
         yield from store.conn.execute(f"SELECT {names} FROM cases WHERE id IN ({_marks(len(part))})", part)
 
 
@@ -136,8 +139,8 @@ def case_ids_with_party_names(store: Store, names: Sequence[str]) -> list[str]:
 def any_untyped(store: Store, case_ids: Sequence[str]) -> bool:
     """Whether any of the stored ``case_ids`` has no 小类 (its type is guessed)."""
     ids = list(case_ids)
-    for start in range(0, len(ids), _CHUNK):
-        part = ids[start : start + _CHUNK]
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        part = ids[start : start + IDS_PER_STATEMENT]
         if store.conn.execute(f"SELECT 1 FROM cases WHERE id IN ({_marks(len(part))}) AND (subtype IS NULL OR subtype = '') LIMIT 1",
                               part).fetchone():
             return True
@@ -149,8 +152,8 @@ def party_names_in(store: Store, names: Sequence[str], case_ids: Sequence[str]) 
     if not names:
         return
     ids = list(case_ids)
-    for start in range(0, len(ids), _CHUNK):
-        part = ids[start : start + _CHUNK]
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        part = ids[start : start + IDS_PER_STATEMENT]
         yield from store.conn.execute(
             f"SELECT case_id, name FROM case_parties WHERE name_norm IN ({_marks(len(names))}) AND case_id IN ({_marks(len(part))})",
             [*names, *part],

@@ -27,6 +27,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ import numpy as np
 from leian.data.normalize import normalize_name, normalize_text
 from leian.data.places import LEVELS, parse_address, place_label
 from leian.data.record import RESOLVED_OUTCOMES, Case
-from leian.data.queries import case_columns, case_ids_with_party_names, party_names_in, search_texts
+from leian.data.queries import IDS_PER_STATEMENT, case_columns, case_ids_with_party_names, party_names_in, search_texts
 from leian.data.store import Change, Store
 from leian.data.taxonomy import Taxonomy
 from leian.embeddings.cache import cached_keywords, cached_tokens, cached_vectors, ensure_tables, prune
@@ -56,7 +57,7 @@ from leian.search.base import (
     write_atomic,
 )
 from leian.search.bm25 import BM25Index
-from leian.search.filters import Filters, allowed_ids, facets
+from leian.search.filters import FACET_COLUMNS, Filters, allowed_ids, facets
 from leian.search.fusion import DEFAULT_WEIGHTS, RELEVANCE_FLOOR, Weights, contributions, relevance_level, relevance_probability
 
 __all__ = ["SearchEngine", "Query", "NotIndexed", "sync", "reindex", "MANIFEST", "FORMAT", "CASE_TERMS"]
@@ -86,6 +87,8 @@ NO_MEANING = "描述中没有可识别的纠纷内容，请用平常话说明谁
 LOW_ONLY = "没有相关度较高的相似案例，以下结果相关度较低，仅供参考"
 #: Keywords of a result's case that the query's own are looked for in (its 共同关键词), kept when it is indexed.
 CASE_TERMS = 30
+#: What a search reads of its candidates' rows: the type and place signals' columns and the facets'.
+CANDIDATE_COLUMNS = list(dict.fromkeys(["id", "category", "subtype", *LEVELS, *FACET_COLUMNS]))
 #: Query vectors an engine remembers: the next page, another filter or a re-run of the same text is not encoded again.
 QUERY_VECTORS = 256
 
@@ -125,6 +128,33 @@ class Query:
         if where:
             self.place = {k: v for k, v in parse_address(normalize_text(where)).items() if k in LEVELS}
         self.parties = [normalize_name(p) for p in parties or [] if p and p.strip()]
+
+
+@dataclass(frozen=True)
+class CandidateRead:
+    """What a search reads from the store about its candidates, once: the signals, the results and the facets use it.
+
+    Attributes:
+        rows: the stored candidates' :data:`CANDIDATE_COLUMNS`, as :func:`~leian.data.queries.case_columns` returns them.
+        by_id: the same rows by case id.
+        elements: each candidate's 纠纷要素 in text order (:func:`leian.disputes.index.case_elements`).
+        guesses: the type predicted for each candidate that has one (:func:`leian.disputes.index.type_guesses`).
+    """
+
+    rows: list[Any]
+    by_id: dict[str, Any]
+    elements: dict[str, list[str]]
+    guesses: dict[str, tuple[str, str, float, float]]
+
+    @classmethod
+    def of(cls, store: Store, candidates: list[str]) -> CandidateRead:
+        rows = list(case_columns(store, candidates, CANDIDATE_COLUMNS))
+        return cls(rows, {row["id"]: row for row in rows}, disputes.case_elements(store, candidates),
+                   disputes.type_guesses(store, candidates))
+
+    @classmethod
+    def nothing(cls) -> CandidateRead:
+        return cls([], {}, {}, {})
 
 
 class SearchEngine:
@@ -512,18 +542,16 @@ class SearchEngine:
         if within is not None:
             allowed = set(within) if allowed is None else allowed & within
         with self._lock:  # a catch-up in another thread changes the indexes between its batches
-            ranked, parts, pool = self.rank(query, vector, top_k=top_k * page, allowed=allowed)
+            ranked, parts, pool, read = self._rank(query, vector, top_k=top_k * page, allowed=allowed)
         probability = parts.get("relevance", {})
         ranked = ranked[top_k * (page - 1):]
         ids = [case_id for case_id, _ in ranked]
         cases = self.store.get_many(ids)
         case_terms = cached_keywords(self.store, [cases[case_id].search_text for case_id in ids], CASE_TERMS, write=False)
-        elements = disputes.case_elements(self.store, ids)
-        guesses = disputes.type_guesses(self.store, ids)
         query_terms = keywords(query.text, 20)
         results = [
             self._result(cases[case_id], score, {name: float(values[case_id]) for name, values in parts.items()}, query, query_terms,
-                         set(terms), elements.get(case_id), guesses.get(case_id))
+                         set(terms), read.elements.get(case_id), read.guesses.get(case_id))
             for (case_id, score), terms in zip(ranked, case_terms)
         ]
         relevant = [r for r in results if r["relevance"] != "low"]
@@ -537,7 +565,8 @@ class SearchEngine:
             "filters": filters.to_dict(),
             "results": results,
             "summary": summary,
-            "facets": facets(self.store, pool),
+            # The candidates' rows are the pool's, in the order a read of the pool gives when one statement read them.
+            "facets": facets(self.store, pool, read.rows if len(pool) <= IDS_PER_STATEMENT else None),
             "elements": [{"name": name, "role": role} for name, role in query.elements],
             "predicted_type": query.guess,
             "total": sum(1 for case_id in pool if probability.get(case_id, 0.0) >= RELEVANCE_FLOOR),
@@ -549,11 +578,17 @@ class SearchEngine:
         self, query: Query, vector: np.ndarray, *, top_k: int = 10, allowed: set[str] | None = None
     ) -> tuple[list[tuple[str, float]], dict[str, dict[str, float]], list[str]]:
         """Fused top-k ``(id, score)``, each signal's share per candidate, and the candidate pool (best first)."""
+        return self._rank(query, vector, top_k=top_k, allowed=allowed)[:3]
+
+    def _rank(
+        self, query: Query, vector: np.ndarray, *, top_k: int, allowed: set[str] | None
+    ) -> tuple[list[tuple[str, float]], dict[str, dict[str, float]], list[str], CandidateRead]:
+        """:meth:`rank`, and what was read from the store about the candidates (the results and facets use it)."""
         if top_k <= 0:
-            return [], {}, []
-        candidates, signals = self.signals(query, vector, pool_size=pool_size(top_k), allowed=allowed)
+            return [], {}, [], CandidateRead.nothing()
+        candidates, signals, read = self._signals(query, vector, pool_size=pool_size(top_k), allowed=allowed)
         if not candidates:
-            return [], {}, []
+            return [], {}, [], read
         parts = contributions(signals["dense"], signals["bm25"], signals, self.weights, query.evidence)
         fused = sum(parts.values())
         order = np.argsort(-fused, kind="stable")
@@ -565,37 +600,46 @@ class SearchEngine:
         zeros = np.zeros(len(candidates))
         shares["relevance"] = dict(zip(candidates, relevance_probability(
             signals["dense"], signals.get("elements", zeros), signals.get("subtype", zeros), signals.get("category", zeros))))
-        return ranked, shares, pool
+        return ranked, shares, pool, read
 
     def signals(
         self, query: Query, vector: np.ndarray, *, pool_size: int, allowed: set[str] | None = None
     ) -> tuple[list[str], dict[str, np.ndarray]]:
         """The candidate pool and every raw signal per candidate (dense cosine, BM25, elements, type, place, parties):
         what fusion combines (and what the evaluation sweeps)."""
+        return self._signals(query, vector, pool_size=pool_size, allowed=allowed)[:2]
+
+    def _signals(
+        self, query: Query, vector: np.ndarray, *, pool_size: int, allowed: set[str] | None
+    ) -> tuple[list[str], dict[str, np.ndarray], CandidateRead]:
+        """:meth:`signals`, and what was read from the store about the candidates."""
         dense_hits = self.vectors.search(vector[None, :], pool_size, allowed)[0]
         tokens = tokenize(query.text)
         bm25_hits = self.bm25.top(tokens, pool_size, allowed)
         candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
         if not candidates:
-            return [], {}
+            return [], {}, CandidateRead.nothing()
+        weights = self.element_weights()  # first: it brings the elements and type guesses read next up to date
+        read = CandidateRead.of(self.store, candidates)
         signals = {
             "dense": self.vectors.scores(candidates, vector),
             "bm25": self.bm25.scores_for(tokens, candidates),
-            **self._structure(query, candidates),
+            **self._structure(query, candidates, read, weights),
         }
-        return candidates, signals
+        return candidates, signals, read
 
     def _party_cases(self, query: Query, allowed: set[str] | None) -> list[str]:
         if not query.parties:
             return []
         return [c for c in case_ids_with_party_names(self.store, query.parties) if allowed is None or c in allowed]
 
-    def _structure(self, query: Query, candidates: list[str]) -> dict[str, np.ndarray]:
+    def _structure(
+        self, query: Query, candidates: list[str], read: CandidateRead, weights: dict[str, float]
+    ) -> dict[str, np.ndarray]:
         """Per candidate: shared elements, type agreement, shared place and parties (0..1 each)."""
-        rows: dict[str, Any] = {r["id"]: r for r in case_columns(self.store, candidates, ["id", "category", "subtype", *LEVELS])}
-        weights = self.element_weights()
-        signals = {"elements": element_overlap(query, disputes.case_elements(self.store, candidates), candidates, weights)}
-        signals.update(self._type_agreement(query, candidates, rows))
+        rows = read.by_id
+        signals = {"elements": element_overlap(query, read.elements, candidates, weights)}
+        signals.update(self._type_agreement(query, candidates, rows, read.guesses))
         if query.place or query.place_name or query.parties:
             shared = self._shared_parties(query, candidates)
             signals["place"] = np.zeros(len(candidates))
@@ -609,7 +653,8 @@ class SearchEngine:
                 signals["parties"][i] = float(bool(shared.get(case_id)))
         return signals
 
-    def _type_agreement(self, query: Query, candidates: list[str], rows: dict[str, Any]) -> dict[str, np.ndarray]:
+    def _type_agreement(self, query: Query, candidates: list[str], rows: dict[str, Any],
+                        guesses: dict[str, tuple[str, str, float, float]]) -> dict[str, np.ndarray]:
         """P(same 大类) and P(same 小类) of the query and each candidate.
 
         A known type counts as certain; a case without one uses its predicted type
@@ -618,7 +663,6 @@ class SearchEngine:
         """
         if not (query.category or query.category_probabilities):
             return {}
-        guesses = disputes.type_guesses(self.store, [c for c in candidates if c in rows and not rows[c]["subtype"]])
         same_category = np.zeros(len(candidates))
         same_subtype = np.zeros(len(candidates))
         for i, case_id in enumerate(candidates):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -31,12 +31,14 @@ from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 from leian.errors import InvalidInput
 
-__all__ = ["FACETS", "TREE_LEVELS", "Filters", "allowed_ids", "facets"]
+__all__ = ["FACETS", "FACET_COLUMNS", "TREE_LEVELS", "Filters", "allowed_ids", "facets"]
 
 #: Facet name -> cases column it counts.
 FACETS = {"type": "category", "subtype": "subtype", "outcome": "outcome", "channel": "channel", "district": "district", "town": "town"}
 #: Levels of the ``place`` facet tree, from the top (the province is left out: one per deployment).
 TREE_LEVELS = LEVELS[1:]
+#: The ``cases`` columns :func:`facets` counts.
+FACET_COLUMNS = list(dict.fromkeys([*FACETS.values(), *TREE_LEVELS, "case_date"]))
 
 
 @dataclass(frozen=True)
@@ -113,22 +115,28 @@ def allowed_ids(store: Store, filters: Filters | None) -> set[str] | None:
     return case_ids_matching(store, **_criteria(filters))
 
 
-def facets(store: Store, ids: Collection[str]) -> dict[str, Any]:
-    """Counts over ``ids``: flat ones by type, subtype, outcome, channel, district and town (largest first),
-    ``place`` as a tree 市 › 区县 › 镇街 › 村社 › 网格 and ``date`` as a tree year › month (newest first)."""
+def facets(store: Store, ids: Collection[str], rows: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Counts over ``ids``: flat ones by type, subtype, outcome, channel, district and town (largest first, ties in the
+    order the rows are read), ``place`` as a tree 市 › 区县 › 镇街 › 村社 › 网格 and ``date`` as a tree year › month
+    (newest first).
+
+    ``rows``: the cases' :data:`FACET_COLUMNS` read already, as :func:`~leian.data.queries.case_columns` reads
+    them for ``ids`` (a search has them from its candidates), instead of reading them again.
+    """
     counts = {name: Counter() for name in FACETS}
     places: Counter[tuple[tuple[str, str], ...]] = Counter()
     months: Counter[tuple[tuple[str, str], ...]] = Counter()
-    ids = list(ids)
-    for row in case_columns(store, ids, [*FACETS.values(), *TREE_LEVELS, "case_date"]):
-        for name, value in zip(FACETS, row):
+    for row in case_columns(store, list(ids), FACET_COLUMNS) if rows is None else rows:
+        for name, column in FACETS.items():
+            value = row[column]
             if value:
                 counts[name][value] += 1
-        path = tuple((level, name) for level, name in zip(TREE_LEVELS, row[len(FACETS) : -1]) if name)
+        path = tuple((level, row[level]) for level in TREE_LEVELS if row[level])
         if path:
             places[path] += 1
-        if row[-1]:
-            months[(("year", row[-1][:4]), ("month", row[-1][:7]))] += 1
+        date = row["case_date"]
+        if date:
+            months[(("year", date[:4]), ("month", date[:7]))] += 1
     found: dict[str, Any] = {name: dict(counter.most_common()) for name, counter in counts.items() if counter}
     if places:
         found["place"] = _tree(places, lambda node: (-node["count"], node["name"]))
