@@ -37,6 +37,27 @@ def test_keywords_skip_stopwords_and_numbers():
     assert "漏水" in words and "2023" not in words and "的" not in words
 
 
+def test_tokens_and_keywords_share_one_cut_and_give_what_jieba_gives():
+    """A search's query is cut by jieba once for its BM25 tokens and its keywords (the words are remembered):
+    each still equals what jieba's own tokenizer gives, in either order, a text with capitals included."""
+    import jieba
+    import jieba.analyse
+
+    from leian.embeddings import text as text_module
+
+    reference = jieba.analyse.TFIDF()  # jieba's own tokenizer (jieba.dt), our stopwords
+    reference.set_stop_words(text_module._data_file("stopwords.txt"))
+    for text in ("楼上住户卫生间漏水，楼下天花板发霉，双方因为赔偿金额发生争执", "ABC物业公司停水，业主拖欠物业费"):
+        prepared = prepare_query(text)
+        text_module._words.cache_clear()
+        tokens_first, keywords_after = tokenize(text), text_module._analyse().extract_tags(prepared, topK=40)
+        text_module._words.cache_clear()
+        keywords_first, tokens_after = text_module._analyse().extract_tags(prepared, topK=40), tokenize(text)
+        assert tokens_first == tokens_after and tokens_first
+        assert text_module._words(prepared.lower()) == tuple(jieba.lcut(prepared.lower()))
+        assert keywords_after == keywords_first == reference.extract_tags(prepared, topK=40)
+
+
 def test_encoder_is_loaded_once_and_returns_unit_vectors(encoder):
     assert load_encoder(DEFAULT_MODEL) is encoder
     vectors = encoder.encode(["楼上漏水", "樓上漏水", "拖欠工资"])
