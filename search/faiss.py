@@ -316,7 +316,7 @@ class FaissIndex(VectorIndex):
         return _reconstruct(self.delta if number in self.in_delta else self.main, self._vector_ids([number]), self.dim)
 
     def scores(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
-        numbers = [self.int_of[i] for i in ids]
+        numbers = self.int_of.numbers_for(ids)
         out = np.full(len(numbers), -np.inf, dtype=np.float32)
         for index, positions in zip((self.main, self.delta), self._locate(numbers)):
             if not positions:

@@ -207,17 +207,37 @@ class IdMap(MutableMapping[str, int]):
     def numbers_of(self, case_ids: Collection[str]) -> list[int]:
         """The numbers of the ids among ``case_ids`` that are held, in their order (the table's looked up at once)."""
         ids = list(case_ids)
-        table = self.table.numbers(ids) if self.table is not None else np.full(len(ids), -1, dtype=np.int64)
+        table = self._table_numbers(ids)
         if not self._added and not self._removed:
             return table[table >= 0].tolist()
-        found = []
+        return [number for number in self._resolved(ids, table) if number is not None]
+
+    def numbers_for(self, case_ids: Sequence[str]) -> list[int]:
+        """Each id's number, in their order (the table's looked up at once: a search scores its candidates so).
+
+        Raises:
+            KeyError: an id is not held.
+        """
+        ids = list(case_ids)
+        table = self._table_numbers(ids)
+        if not self._added and not self._removed and (table >= 0).all():
+            return table.tolist()
+        numbers = list(self._resolved(ids, table))
+        if None in numbers:
+            raise KeyError(ids[numbers.index(None)])
+        return numbers
+
+    def _table_numbers(self, ids: list[str]) -> np.ndarray:
+        return self.table.numbers(ids) if self.table is not None else np.full(len(ids), -1, dtype=np.int64)
+
+    def _resolved(self, ids: list[str], table: np.ndarray) -> Iterator[int | None]:
+        """Each id's number (None for one not held): what changed since the table, else the table's."""
         for case_id, number in zip(ids, table.tolist()):
             added = self._added.get(case_id)
             if added is not None:
-                found.append(added)
-            elif number >= 0 and case_id not in self._removed:
-                found.append(number)
-        return found
+                yield added
+            else:
+                yield number if number >= 0 and case_id not in self._removed else None
 
     def __setitem__(self, case_id: str, number: int) -> None:
         self._drop_added(case_id)

@@ -261,7 +261,7 @@ def test_bm25_candidates_scored_from_the_search_pass_equal_their_own_scoring(sam
 
 def test_id_map_and_chunk_counts_over_a_saved_table_behave_as_plain_dicts(tmp_path):
     """Random adds, renumberings, deletions and re-adds over a table that is saved and mapped again now and then:
-    the live maps answer every look-up (one by one, in batches, number -> id) as plain dicts kept alongside."""
+    the live maps answer every look-up (one by one, in batches, in order, number -> id) as plain dicts kept alongside."""
     import random
 
     from leian.search.ids import ChunkCounts, IdMap, IdTable
@@ -298,6 +298,10 @@ def test_id_map_and_chunk_counts_over_a_saved_table_behave_as_plain_dicts(tmp_pa
             assert dict(ids.items()) == numbers and dict(counts.items()) == extra
             asked = rng.sample(names, 60) + ["missing", "案" * 40]
             assert ids.numbers_of(asked) == [numbers[n] for n in asked if n in numbers]
+            held = [n for n in asked if n in numbers]
+            assert ids.numbers_for(held) == [numbers[n] for n in held]
+            with pytest.raises(KeyError):
+                ids.numbers_for(held + ["missing"])
             assert [ids.get(n) for n in asked] == [numbers.get(n) for n in asked]
             assert {ids.name_of(number): number for number in numbers.values()} == numbers
             for number in set(range(next_id + 2)) - set(numbers.values()):
