@@ -291,8 +291,11 @@ class BM25Index:
             computed.append(matrix.all_scores(terms, factors) if terms else None)
             if not terms:
                 continue
-            scores = computed[-1].copy()
-            if dead is not None:
+            scores = computed[-1]
+            masks_dead = dead is not None and bool(dead.any())
+            if masks_dead or allowed is not None:
+                scores = scores.copy()  # what scores_for reads back stays unmasked
+            if masks_dead:
                 scores[dead] = 0.0
             if allowed is not None:
                 keep = np.zeros(matrix.num_docs, dtype=bool)
