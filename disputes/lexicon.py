@@ -8,6 +8,16 @@ match the same forms. Dialect words are mapped first (咗 → 了, 屋头 → �
 same clause, at most :data:`GAP` characters apart ("工资一直拖着没发" → 欠薪).
 All forms are found in one pass of an Aho-Corasick automaton (pyahocorasick).
 
+A short form can mean something else in another phrase (渗 in 血渗出, 撞 in 顶撞), so a form may
+be written as an object with conditions instead of a plain string:
+
+- ``{"form": "渗", "not_in": ["血渗", "渗血"]}``: a match inside one of these phrases does not
+  count (each phrase contains the form; "not when preceded by 血" is the phrase 血渗);
+- ``{"form": "事故", "only_with": ["机动车", "非机动车"]}``: the form counts only when the same
+  text also names one of these entries through a form without ``only_with``.
+
+A malformed file raises :class:`LexiconError` naming the file, the entry and the form.
+
 Examples
 --------
 >>> lexicon = Lexicon.elements()
@@ -31,21 +41,38 @@ from typing import Any
 import ahocorasick
 
 from leian.data.normalize import normalize_text
+from leian.errors import UserError
 
-__all__ = ["Entry", "Found", "Lexicon", "GAP", "normalise"]
+__all__ = ["Entry", "Found", "Lexicon", "LexiconError", "GAP", "normalise"]
 
 #: Most characters allowed between the parts of a ``A…B`` form.
 GAP = 10
 _CLAUSE_END = set("。！？；;!?\n")
 
 
+class LexiconError(UserError, ValueError):
+    """A lexicon file (``elements.json``, ``methods.json``) has a malformed entry; the message names it."""
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One canonical entry: its name, role (要素 only) and the 小类 it points to."""
+    """One canonical entry: its name, role (要素 only), the 小类 it points to and its surface forms."""
 
     name: str
     role: str = ""
     subtypes: tuple[str, ...] = ()
+    forms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One surface form of an entry, with the conditions under which a match counts."""
+
+    entry: int
+    text: str
+    parts: tuple[str, ...]
+    not_in: tuple[str, ...] = ()
+    only_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,23 +108,29 @@ class Lexicon:
     """Entries with surface forms, compiled into one automaton.
 
     Args:
-        entries: mappings with ``name``, ``forms`` and optionally ``role`` and ``subtypes``.
+        entries: mappings with ``name``, ``forms`` (strings, or objects with ``form`` and the
+            conditions ``not_in`` / ``only_with``) and optionally ``role`` and ``subtypes``.
+        source: the file the entries come from, named in the errors of a malformed entry.
+
+    Raises:
+        LexiconError: an entry or form is malformed (the message names the entry and the form).
     """
 
-    def __init__(self, entries: list[dict[str, Any]]):
-        self.entries = [Entry(e["name"], e.get("role", ""), tuple(e.get("subtypes", ()))) for e in entries]
+    def __init__(self, entries: list[dict[str, Any]], source: str = "词表"):
+        self._forms = _parse(entries, source)
+        self.entries = [
+            Entry(e["name"], e.get("role", ""), tuple(e.get("subtypes", ())), tuple(f.text for f in self._forms if f.entry == i))
+            for i, e in enumerate(entries)
+        ]
         self.by_name = {entry.name: entry for entry in self.entries}
         self.version = hashlib.sha256(json.dumps(entries, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
-        # key -> [(entry index, form, part index, part count)]
-        keys: dict[str, list[tuple[int, str, int, int]]] = {}
-        self._gapped: dict[tuple[int, str], int] = {}
-        for index, entry in enumerate(entries):
-            for form in entry["forms"]:
-                parts = [normalise(p) for p in form.split("…") if p]
-                if len(parts) > 1:
-                    self._gapped[(index, form)] = len(parts)
-                for position, part in enumerate(parts):
-                    keys.setdefault(part, []).append((index, form, position, len(parts)))
+        # key -> [(form index, part position, or -1 for a phrase the form does not count inside)]
+        keys: dict[str, list[tuple[int, int]]] = {}
+        for index, form in enumerate(self._forms):
+            for position, part in enumerate(form.parts):
+                keys.setdefault(part, []).append((index, position))
+            for phrase in form.not_in:
+                keys.setdefault(phrase, []).append((index, -1))
         self._automaton = ahocorasick.Automaton()
         for key, targets in keys.items():
             self._automaton.add_word(key, (len(key), targets))
@@ -107,7 +140,7 @@ class Lexicon:
     @lru_cache(maxsize=1)
     def elements(cls) -> Lexicon:
         """The shipped 纠纷要素 lexicon (its version covers the dialect map too)."""
-        lexicon = cls(_load("elements.json")["elements"])
+        lexicon = cls(_load("elements.json")["elements"], "elements.json")
         lexicon.version = hashlib.sha256(json.dumps(_load("elements.json"), ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
         return lexicon
 
@@ -115,34 +148,95 @@ class Lexicon:
     @lru_cache(maxsize=1)
     def methods(cls) -> Lexicon:
         """The shipped 调处方法 lexicon."""
-        return cls(_load("methods.json")["methods"])
+        return cls(_load("methods.json")["methods"], "methods.json")
 
     def find(self, text: str) -> list[Found]:
-        """Every entry found in ``text``, once each, in order of first appearance."""
+        """Every entry found in ``text``, once each (its first match), in order of first appearance."""
         normal = normalise(text)
-        found: dict[int, Found] = {}
-        parts: dict[tuple[int, str], list[list[tuple[int, int]]]] = {}
+        spans: dict[int, list[list[tuple[int, int]]]] = {}
+        excluded: dict[int, list[tuple[int, int]]] = {}
         for end, (length, targets) in self._automaton.iter(normal):
-            start = end + 1 - length
-            for index, form, position, count in targets:
-                if count == 1:
-                    if index not in found:
-                        entry = self.entries[index]
-                        found[index] = Found(entry.name, entry.role, form, start, end + 1)
+            span = (end + 1 - length, end + 1)
+            for index, position in targets:
+                if position < 0:
+                    excluded.setdefault(index, []).append(span)
                 else:
-                    parts.setdefault((index, form), [[] for _ in range(count)])[position].append((start, end + 1))
-        for (index, form), spans in parts.items():
-            if index in found:
-                continue
-            span = _in_order(normal, spans)
+                    spans.setdefault(index, [[] for _ in self._forms[index].parts])[position].append(span)
+        matched: dict[int, tuple[int, int]] = {}
+        for index, occurrences in spans.items():
+            inside = excluded.get(index, [])
+            kept = [[s for s in spots if not any(a <= s[0] and s[1] <= b for a, b in inside)] for spots in occurrences]
+            span = _in_order(normal, kept) if len(kept) > 1 else min(kept[0], default=None)
             if span:
-                entry = self.entries[index]
-                found[index] = Found(entry.name, entry.role, form, *span)
+                matched[index] = span
+        named = {self.entries[self._forms[i].entry].name for i in matched if not self._forms[i].only_with}
+        found: dict[int, Found] = {}
+        for index, (start, end) in sorted(matched.items(), key=lambda item: item[1]):
+            form = self._forms[index]
+            if form.entry in found or (form.only_with and named.isdisjoint(form.only_with)):
+                continue
+            entry = self.entries[form.entry]
+            found[form.entry] = Found(entry.name, entry.role, form.text, start, end)
         return sorted(found.values(), key=lambda f: (f.start, f.end))
 
     def names(self, text: str) -> list[str]:
         """The names of the entries found in ``text``, in order of first appearance."""
         return [f.name for f in self.find(text)]
+
+
+_ENTRY_KEYS = {"name", "role", "subtypes", "forms"}
+_FORM_KEYS = {"form", "not_in", "only_with"}
+
+
+def _parse(entries: Any, source: str) -> list[_Form]:
+    """Every form of ``entries``, checked; a malformed entry raises :class:`LexiconError` naming it."""
+    if not isinstance(entries, list) or not entries:
+        raise LexiconError(f"{source}：词条须为非空列表")
+    names = [e.get("name") if isinstance(e, dict) else None for e in entries]
+    forms: list[_Form] = []
+    for number, entry in enumerate(entries, 1):
+        where = f"{source} 第 {number} 条"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            raise LexiconError(f"{where}：须为带非空 name 的对象")
+        where += f"「{entry['name']}」"
+        if entry["name"] in names[: number - 1]:
+            raise LexiconError(f"{where}：名称与前面的词条重复")
+        if set(entry) - _ENTRY_KEYS:
+            raise LexiconError(f"{where}：未知字段 {'、'.join(sorted(set(entry) - _ENTRY_KEYS))}（可用：{'、'.join(sorted(_ENTRY_KEYS))}）")
+        if not isinstance(entry.get("role", ""), str) or not _strings(entry.get("subtypes", [])):
+            raise LexiconError(f"{where}：role 须为字符串，subtypes 须为字符串列表")
+        if not isinstance(entry.get("forms"), list) or not entry["forms"]:
+            raise LexiconError(f"{where}：forms 须为非空列表")
+        for raw in entry["forms"]:
+            forms.append(_parse_form(raw, number - 1, where, names))
+    return forms
+
+
+def _parse_form(raw: Any, entry: int, where: str, names: list[Any]) -> _Form:
+    """One form: a string, or an object with ``form`` and optional ``not_in`` / ``only_with``."""
+    spec = raw if isinstance(raw, dict) else {"form": raw}
+    text = spec.get("form")
+    parts = tuple(normalise(p) for p in text.split("…") if p) if isinstance(text, str) else ()
+    if not parts:
+        raise LexiconError(f"{where}：说法 {json.dumps(raw, ensure_ascii=False)} 须为非空字符串，或带 form 的对象")
+    where += f"说法「{text}」"
+    if set(spec) - _FORM_KEYS:
+        raise LexiconError(f"{where}：未知字段 {'、'.join(sorted(set(spec) - _FORM_KEYS))}（可用：{'、'.join(sorted(_FORM_KEYS))}）")
+    not_in, only_with = spec.get("not_in", []), spec.get("only_with", [])
+    if not _strings(not_in) or not _strings(only_with):
+        raise LexiconError(f"{where}：not_in 与 only_with 须为非空字符串列表")
+    for phrase in not_in:
+        if not any(part in normalise(phrase) for part in parts):
+            raise LexiconError(f"{where}：not_in 短语「{phrase}」不含该说法，永远不会起作用")
+    for name in only_with:
+        if name not in names or name == names[entry]:
+            raise LexiconError(f"{where}：only_with 中的「{name}」不是本词表中另一个词条的名称")
+    return _Form(entry, text, parts, tuple(normalise(p) for p in not_in), tuple(only_with))
+
+
+def _strings(value: Any) -> bool:
+    """Whether ``value`` is a list of non-empty strings."""
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
 
 
 def _in_order(text: str, spans: list[list[tuple[int, int]]]) -> tuple[int, int] | None:

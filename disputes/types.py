@@ -100,9 +100,9 @@ def training_examples(seed: int = 0) -> list[tuple[str, str, str | None, float]]
         for sub in cat["subtypes"]:
             for name in [sub["name"], *sub.get("synonyms", [])]:
                 examples.append((name + "纠纷", cat["name"], sub["name"], 1.0))
-    for entry, raw in zip(Lexicon.elements().entries, _element_specs()):
+    for entry in Lexicon.elements().entries:
         for subtype in entry.subtypes:
-            for form in raw["forms"]:
+            for form in entry.forms:
                 examples.append((form.replace("…", ""), parent[subtype], subtype, 1.0 / len(entry.subtypes)))
     rng = random.Random(seed)
     for subtype, how in words.SUBTYPES.items():
@@ -134,10 +134,6 @@ class _Slots(dict):
         if key in words.SLOT_WORDS:
             return self.rng.choice(words.SLOT_WORDS[key])
         return {"A": "王某", "B": "李某", "a": "王某", "b": "李某"}.get(key, "某")
-
-
-def _element_specs() -> list[dict[str, Any]]:
-    return json.loads((resources.files("leian.disputes") / "elements.json").read_text(encoding="utf-8"))["elements"]
 
 
 @lru_cache(maxsize=1)

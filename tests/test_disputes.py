@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from leian.disputes.lexicon import Lexicon
+from leian.disputes.lexicon import Lexicon, LexiconError
 from leian.disputes.types import TypeModel
 
 # (how a person might say it, elements that must be found)
@@ -16,6 +16,48 @@ PHRASES = [
     ("订婚时给了十八万彩礼，后来女方悔婚了，要求退彩礼", {"彩礼", "订婚", "解除婚约", "返还彩礼"}),
     ("佢哋嘅狗咬咗我個仔", {"宠物犬", "被狗咬"}),
     ("他酒后对老婆拳打脚踢，她想申请人身安全保护令", {"夫妻", "家暴", "人身安全保护令"}),
+    # Forms that count only in some phrases or beside another element still count where they mean it.
+    ("樓上的水一直往下滲，牆角都濕透了", {"漏水", "邻居"}),
+    ("我騎電動車過路口，被一輛小轎車撞了", {"非机动车", "机动车", "交通事故"}),
+    ("他闯红灯直接怼我车门上了 腿都折了", {"交通事故", "人身伤害"}),
+    ("隔壁半夜还在打麻将，吵得我睡不着", {"深夜扰民", "噪音", "生活噪音源"}),
+    ("俺娃在学校上体育课摔骨折了，老师也不管", {"子女", "学校", "学生伤害"}),
+    ("家具厂喷漆熏得人头疼，还呛鼻子", {"大气污染"}),
+    ("他喝了酒就掐我脖子，还拿皮带抽我", {"家暴"}),
+    ("昨晚有人翻墙进来把我家的狗偷走了", {"宠物犬", "盗窃"}),
+    ("在网上买的电饭煲用了三天就坏了，卖家不给换", {"商品质量", "商家"}),
+]
+
+# Phrases where a short form means something else: the element must not be found (the audit's false positives).
+NOT_THESE = [
+    ("只见他的双膝都有血渗出，两手也红肿", {"漏水"}),  # PMC-090, an injury
+    ("周某咬住对方右耳，导致其耳上端脱落", {"发霉"}),  # PMC-040, an injury
+    ("楼上卫生间漏水把我家天花板泡坏了，找他他不管", {"发霉", "商品质量"}),
+    ("孩子气坏了，把玩具也摔坏了", {"商品质量"}),
+    ("新买的家具用了两个月就变形，还有个别螺丝脱落", {"发霉"}),
+    ("他从小就爱顶撞父母，跌跌撞撞长大", {"交通事故"}),
+    ("要求工伤事故赔偿，厂里说是他自己操作失误出的事故", {"交通事故"}),
+    ("手推的装货小车撞到了他的腰", {"机动车", "交通事故"}),
+    ("孙女士在天猫店铺买了一台光猫", {"子女", "宠物犬"}),
+    ("这帮人狗仗人势，说话狗屁不通", {"宠物犬"}),
+    ("两口子为这事吵得不可开交", {"噪音"}),
+    ("几个部门互相踢皮球，谁也不管", {"打架"}),
+    ("他偷偷把机器拉走，还偷笑", {"盗窃"}),
+    ("石材厂偷排污水到鱼塘", {"盗窃"}),
+    ("被告把水源掐断了", {"家暴"}),
+    ("出门打了个出租车去医院", {"租赁"}),
+    ("某财产保险股份有限公司在交强险限额内赔付", {"股东"}),
+    ("获得拆迁补偿款110万元", {"报警"}),
+    ("借条上加盖了公章", {"建房", "建设工程"}),
+    ("他骑车摔倒，小腿骨折住院", {"学生伤害"}),
+    ("双方发生肢体冲突，到乡政府闹事", {"医闹"}),
+    ("合同到期退租，房东扣了押金", {"借款", "医疗费用"}),
+    ("凌晨三点突发心梗，次日凌晨不治", {"深夜扰民"}),
+    ("他朋友圈天天晒吃晒喝，就是不还钱", {"名誉"}),
+    ("把情绪稳定下来再分头做工作", {"工人"}),
+    ("与企业主协商赔偿", {"业主"}),
+    ("成都市锦江区水井坊街道", {"灌溉用水"}),
+    ("各部门通过合法渠道反映诉求", {"灌溉用水"}),
 ]
 
 
@@ -23,6 +65,37 @@ PHRASES = [
 def test_elements_are_found_in_colloquial_and_traditional_phrasings(text, expected):
     found = set(Lexicon.elements().names(text))
     assert expected <= found, expected - found
+
+
+@pytest.mark.parametrize("text,absent", NOT_THESE)
+def test_a_short_form_in_another_sense_gives_no_element(text, absent):
+    found = set(Lexicon.elements().names(text))
+    assert not absent & found, absent & found
+
+
+def test_the_method_lexicon_counts_only_what_the_mediator_did():
+    methods = Lexicon.methods()
+    assert "引导诉讼" not in methods.names("双方达成协议后，共同向凉州区人民法院申请司法确认。")
+    assert "引导诉讼" in methods.names("分歧较大，引导当事人依法向人民法院起诉。")
+    assert "跟踪回访" not in methods.names("已受理，调解员正在跟进。")
+    assert "维修整改" not in methods.names("另获悉老街已列入旧城改造范围。")
+    assert "救助帮扶" not in methods.names("体育老师未在器械旁保护帮扶")
+
+
+@pytest.mark.parametrize("entries,message", [
+    ([{"name": "漏水", "forms": [{"form": "渗", "not_in": ["血流"]}]}], "elements.json 第 1 条「漏水」说法「渗」：not_in 短语「血流」不含该说法"),
+    ([{"name": "交通事故", "forms": [{"form": "事故", "only_with": ["机动车"]}]}], "第 1 条「交通事故」说法「事故」：only_with 中的「机动车」不是"),
+    ([{"name": "漏水", "forms": ["漏水"]}, {"name": "漏水", "forms": ["渗水"]}], "第 2 条「漏水」：名称与前面的词条重复"),
+    ([{"name": "漏水", "forms": []}], "第 1 条「漏水」：forms 须为非空列表"),
+    ([{"name": "漏水", "forms": ["漏水"], "form": "x"}], "第 1 条「漏水」：未知字段 form"),
+    ([{"name": "漏水", "forms": [{"form": "渗", "unless": ["血渗"]}]}], "第 1 条「漏水」说法「渗」：未知字段 unless"),
+    ([{"name": "漏水", "forms": ["…"]}], "第 1 条「漏水」：说法 \"…\" 须为非空字符串"),
+    ([{"forms": ["漏水"]}], "第 1 条：须为带非空 name 的对象"),
+])
+def test_a_malformed_lexicon_is_refused_naming_the_entry(entries, message):
+    with pytest.raises(LexiconError) as caught:
+        Lexicon(entries, "elements.json")
+    assert message in str(caught.value)
 
 
 def test_nothing_is_found_in_nonsense_and_a_gap_form_stays_inside_its_clause():

@@ -211,6 +211,19 @@ def test_element_nodes_link_cases_to_their_dispute_elements(graph_store, store, 
     assert "MERGE (a)-[r:HAS_ELEMENT]->(b)" in (tmp_path / "g.cypher").read_text(encoding="utf-8")
 
 
+def test_sample_injuries_get_no_leak_or_mould_element_nodes(graph_store, store):
+    # PMC-090 (血渗出) and PMC-040 (耳上端脱落) are injuries; 渗 and 脱落 once made them 漏水 and 发霉.
+    sample = {r["id"]: r for r in map(json.loads, sample_path().read_text(encoding="utf-8").splitlines())}
+    store.upsert_batch([_case(i, "2024-06-01", SANZAO, [{"name": "周敏", "phone": "13600001111"}], text=sample[i]["text"])
+                        for i in ("PMC-090", "PMC-040")])
+    resolve_changes(store)
+    apply_changes(graph_store, store, similar=_similar)
+    _, edges = _snapshot(graph_store)
+    for case in ("PMC-090", "PMC-040"):
+        elements = {d for s, t, d in edges if s == case_node_id(case) and t == "HAS_ELEMENT"}
+        assert elements and not elements & {"element:漏水", "element:发霉"}, elements
+
+
 def test_unreferenced_lists_existing_nodes_nothing_points_at(graph_store):
     graph_store.upsert_nodes([Node("case:A", "Case"), Node("loc:镇", "Location"), Node("loc:镇›村", "Location"),
                               Node("org:会", "Organization")])

@@ -230,6 +230,20 @@ def test_why_similar_names_the_shared_dispute_elements(engine):
     assert first["relevance"] in ("high", "medium")
 
 
+def test_sample_injuries_are_not_told_as_a_leak_or_mould(engine):
+    # The stored elements (what why-similar shows as 共同要素) of two injuries whose 渗 / 脱落 once read as 漏水 / 发霉.
+    from leian.disputes import index as disputes
+
+    engine.element_weights()  # brings the dispute index up to date with the store
+    stored = disputes.case_elements(engine.store, ["PMC-090", "PMC-040"])
+    assert stored["PMC-090"] and stored["PMC-040"]
+    assert not {"漏水", "发霉"} & (set(stored["PMC-090"]) | set(stored["PMC-040"]))
+    # A spoken complaint: 泡坏了 is the leak's damage, not mould, and nothing here is a faulty product.
+    answer = engine.search("楼上卫生间漏水把我家天花板泡坏了，找他他不管", top_k=3)
+    assert {"漏水", "天花板"} <= {e["name"] for e in answer["elements"]}
+    assert not {"发霉", "商品质量"} & {e["name"] for e in answer["elements"]}
+
+
 def test_the_same_text_again_is_not_encoded_again(engine):
     text = "隔壁装修电钻声从早到晚，老人睡不好觉，找物业也没用"
     first = engine.search(text, top_k=5)
