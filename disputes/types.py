@@ -44,7 +44,7 @@ import numpy as np
 from leian.data.taxonomy import Taxonomy
 from leian.disputes.lexicon import Lexicon, normalise
 
-__all__ = ["TypeGuess", "TypeModel", "TEMPERATURES", "MODEL_VERSION", "training_examples", "model_version"]
+__all__ = ["TypeGuess", "TypeModel", "percent_text", "TEMPERATURES", "MODEL_VERSION", "training_examples", "model_version"]
 
 #: Bump when the features or the training recipe change.
 MODEL_VERSION = 2
@@ -68,14 +68,25 @@ class TypeGuess:
     categories: dict[str, float]
 
     def label(self) -> str:
-        """``邻里 › 漏水（82%）``; only the 大类 when the 小类 is unsure (below half)."""
+        """``邻里 › 漏水（82%）``; only the 大类 when the 小类 is unsure (below half). The one display text of a
+        guess: the CLI, the web page and the JSON ``text`` all show it (JSON keeps the raw probabilities)."""
         if self.probability >= 0.5:
-            return f"{self.category} › {self.subtype}（{self.probability:.0%}）"
-        return f"{self.category}（{self.category_probability:.0%}）"
+            return f"{self.category} › {self.subtype}（{percent_text(self.probability)}）"
+        return f"{self.category}（{percent_text(self.category_probability)}）"
 
     def to_dict(self) -> dict[str, Any]:
         return {"category": self.category, "subtype": self.subtype, "category_probability": round(self.category_probability, 3),
                 "probability": round(self.probability, 3), "text": self.label()}
+
+
+def percent_text(probability: float) -> str:
+    """A model's probability as a whole percent that never claims certainty: 99%以上 rather than 100%, 不足1% rather than 0%.
+
+    >>> percent_text(0.82), percent_text(0.9996), percent_text(0.003)
+    ('82%', '99%以上', '不足1%')
+    """
+    shown = f"{probability:.0%}"
+    return {"100%": "99%以上", "0%": "不足1%"}.get(shown, shown)
 
 
 def _features(text: str) -> list[str]:

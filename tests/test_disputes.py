@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from leian.disputes.lexicon import Lexicon, LexiconError
-from leian.disputes.types import TypeModel
+from leian.disputes.types import TypeGuess, TypeModel, percent_text
 
 # (how a person might say it, elements that must be found)
 PHRASES = [
@@ -131,6 +131,16 @@ def test_type_prediction_on_unseen_phrasings(text, category, subtype):
     if subtype:
         assert guess.subtype == subtype
     assert 0 < guess.probability <= guess.category_probability <= 1
+
+
+def test_type_label_never_claims_certainty():
+    # The real model is all but sure of a plain leak; what it shows is still not "100%".
+    guess = TypeModel.default().predict(["楼上卫生间漏水，我家天花板发霉了"])[0]
+    assert guess.probability >= 0.995
+    assert guess.label() == "邻里 › 漏水（99%以上）" and guess.to_dict()["probability"] > 0.99
+    unsure = TypeGuess("邻里", "漏水", 0.004, 0.001, {}, {})
+    assert unsure.label() == "邻里（不足1%）"
+    assert [percent_text(p) for p in (0.994, 0.5, 0.006)] == ["99%", "50%", "1%"]
 
 
 def test_type_probability_is_low_for_nonsense():

@@ -244,6 +244,15 @@ def test_sample_injuries_are_not_told_as_a_leak_or_mould(engine):
     assert not {"发霉", "商品质量"} & {e["name"] for e in answer["elements"]}
 
 
+def test_cli_and_json_write_the_predicted_type_without_claiming_certainty(home):
+    text = "楼上卫生间漏水，我家天花板发霉了"
+    answer = json.loads(_leian(home, "search", text, "--top-k", "3", "--json").stdout)
+    guess = answer["predicted_type"]
+    assert guess["probability"] > 0.995 and guess["text"] == "邻里 › 漏水（99%以上）"  # the raw field stays a probability
+    shown = _leian(home, "search", text, "--top-k", "3").stdout
+    assert "推测类型：邻里 › 漏水（99%以上）" in shown and "100%" not in shown
+
+
 def test_the_same_text_again_is_not_encoded_again(engine):
     text = "隔壁装修电钻声从早到晚，老人睡不好觉，找物业也没用"
     first = engine.search(text, top_k=5)

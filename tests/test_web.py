@@ -288,6 +288,15 @@ def test_search_page_writes_relevance_as_the_cli_does(clients):
     assert clients["mediator"].get("/api/search", query_string={"q": "养的狗半夜一直叫，吵得睡不着"}).get_json()["total"] > 0
 
 
+def test_search_page_writes_the_predicted_type_as_the_api_text(clients):
+    # A calibrated probability never reads 100%: the page shows the API's text, which keeps the raw probability beside it.
+    q = "楼上卫生间漏水，我家天花板发霉了"
+    guess = clients["mediator"].get("/api/search", query_string={"q": q}).get_json()["predicted_type"]
+    assert guess["probability"] > 0.995 and guess["text"] == "邻里 › 漏水（99%以上）"
+    html = clients["mediator"].get("/", query_string={"q": q}).get_data(as_text=True)
+    assert re.search(r'id="predicted-type">推测类型：邻里 › 漏水（99%以上）<', html) and "100%" not in html
+
+
 def test_search_api_pages_with_top_k(clients):
     ask = lambda **extra: clients["mediator"].get("/api/search", query_string={"q": "漏水", **extra}).get_json()
     first, second, whole = ask(top_k=2), ask(top_k=2, page=2), ask(top_k=4)
