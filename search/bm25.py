@@ -145,7 +145,9 @@ class BM25Index:
         self.main_row = {case_id: row for row, case_id in enumerate(ids)}
         #: Each main document's length in tokens (for the current average length).
         self.lengths = np.asarray(lengths, dtype=np.int64)
-        self._main = _Matrix(model.scores["data"], model.scores["indices"], model.scores["indptr"], model.scores["num_docs"])
+        # Plain views of bm25s' memory maps (still mapped, nothing read): slicing an np.memmap makes a memmap each
+        # time, and a query slices two arrays per term.
+        self._main = _Matrix(*(np.asarray(model.scores[key]) for key in ("data", "indices", "indptr")), model.scores["num_docs"])
         self._dead = np.zeros(len(ids), dtype=bool)
         #: Documents changed since the main segment: id -> tokens (their main rows are dead).
         self.delta: dict[str, list[str]] = {}
