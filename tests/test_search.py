@@ -278,8 +278,9 @@ def test_cli_writes_relevance_as_a_level_and_a_rounded_probability(home):
     assert labels == ["低"] * 5
     assert "相关案例约" not in nonsense.stdout  # none above the floor: the summary says so, not "约 0 件"
     text = PARAPHRASES[0][1]
-    answer = json.loads(_leian(home, "search", text, "--top-k", "5", "--json").stdout)
-    printed = _leian(home, "search", text, "--top-k", "5").stdout
+    as_json, as_text = (_leian(home, "search", text, "--top-k", "5", *extra) for extra in (["--json"], []))
+    assert as_json.returncode == 0 and as_text.returncode == 0, as_json.stderr + as_text.stderr
+    answer, printed = json.loads(as_json.stdout), as_text.stdout
     shown = re.findall(r"相关度 (\S+)$", printed, re.M)
     assert f"相关案例约 {answer['total']} 件；第 1 页" in printed and answer["total"] > 0
     expected = [r for r in answer["results"] if r["relevance"] != "low"] + [r for r in answer["results"] if r["relevance"] == "low"]
