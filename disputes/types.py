@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -217,7 +219,7 @@ class TypeModel:
 
     def distributions(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated P(大类) ``(n, categories)`` and P(小类) ``(n, subtypes)`` per text."""
-        matrix = self.vectorizer.transform(texts)
+        matrix = self.features(texts)
         (category_w, category_b), (subtype_w, subtype_b) = self._weights
         category = _softmax(np.asarray(matrix @ category_w + category_b) / TEMPERATURES["category"])
         within = _softmax(np.asarray(matrix @ subtype_w + subtype_b) / TEMPERATURES["subtype"])
@@ -226,6 +228,33 @@ class TypeModel:
         np.add.at(totals.T, self._sub_category, within.T)
         subtype = category[:, self._sub_category] * within / np.maximum(totals[:, self._sub_category], 1e-12)
         return category, subtype
+
+    def features(self, texts: list[str]) -> Any:
+        """The TF-IDF rows of ``texts``: what the fitted ``TfidfVectorizer.transform`` gives, computed the same way
+        (counts of the known features, 1 + log, times idf, each row divided by its L2 norm summed in feature order),
+        without scikit-learn's input checks on every call (≈ 0.4 ms of a query's ≈ 0.6)."""
+        from scipy.sparse import csr_matrix
+
+        vocabulary, idf = self.vectorizer.vocabulary_, self.vectorizer.idf_
+        indices: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for text in texts:
+            counts = Counter(index for index in map(vocabulary.get, _features(text)) if index is not None)
+            columns = np.array(sorted(counts), dtype=np.int32)
+            tf = np.array([counts[column] for column in columns.tolist()], dtype=np.float64)
+            np.log(tf, tf)
+            tf += 1.0
+            tf *= idf[columns]
+            squares = 0.0
+            for value in tf.tolist():  # in order, as scikit-learn's row normalisation sums them
+                squares += value * value
+            if squares:
+                tf /= math.sqrt(squares)
+            indices.append(columns)
+            values.append(tf)
+        indptr = np.cumsum([0, *map(len, indices)])
+        return csr_matrix((np.concatenate([np.zeros(0), *values]), np.concatenate([np.zeros(0, np.int32), *indices]), indptr),
+                          shape=(len(texts), len(idf)))
 
     def predict(self, texts: list[str]) -> list[TypeGuess]:
         """The best 小类 per text, with the distributions behind it."""

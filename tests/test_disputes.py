@@ -148,3 +148,26 @@ def test_type_label_never_claims_certainty():
 def test_type_probability_is_low_for_nonsense():
     guess = TypeModel.default().predict(["asdfgh 12345"])[0]
     assert guess.category_probability < 0.5
+
+
+def test_type_features_are_what_the_fitted_vectorizer_gives():
+    """TypeModel.features computes the TF-IDF rows itself (no per-call input checks): bit for bit scikit-learn's
+    transform, over the tuning half, the sample, generated records, and texts with no known or no features."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from leian.data.generate import Generator
+    from leian.data.normalize import normalize_text
+
+    root = Path(__file__).resolve().parents[1] / "data"
+    texts = [json.loads(line)["text"] for line in (root / "devsets" / "tellings" / "tune.jsonl").read_text(encoding="utf-8").splitlines()]
+    texts += [json.loads(line)["text"] for line in (root / "samples" / "promediconv.jsonl").read_text(encoding="utf-8").splitlines()]
+    texts += [record["text"] for record in Generator(200, seed=3).records()]
+    texts = [normalize_text(text) for text in texts] + ["", "你好", "asdfgh 12345", "ＡＢＣ"]
+    model = TypeModel.default()
+    ours, theirs = model.features(texts), model.vectorizer.transform(texts)
+    assert ours.shape == theirs.shape
+    for part in ("data", "indices", "indptr"):
+        assert np.array_equal(getattr(ours, part), getattr(theirs, part)), part
