@@ -64,9 +64,26 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=1 << 16)
+def _is_traditional(char: str) -> bool:
+    return _t2s().convert(char) != char
+
+
 def to_simplified(text: str) -> str:
-    """Convert traditional Chinese characters to simplified (OpenCC ``t2s``)."""
-    return _t2s().convert(text) if text else text
+    """Convert traditional Chinese characters to simplified (OpenCC ``t2s``).
+
+    Text with no traditional character is returned as it is: t2s's phrase table also rewrites some simplified
+    phrases (打坏了 -> 打坯了), which would put words nobody wrote into keywords and snippets.
+
+    >>> to_simplified("樓上漏水"), to_simplified("打坏了")
+    ('楼上漏水', '打坏了')
+    """
+    if not text:
+        return text
+    converted = _t2s().convert(text)
+    if converted == text or not any(_is_traditional(char) for char in set(text)):
+        return text
+    return converted
 
 
 _SPACES = re.compile(r"\s+")

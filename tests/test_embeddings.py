@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from leian.data.normalize import normalize_text
 from leian.data.store import Store
 from leian.embeddings.cache import cached_tokens, cached_vectors, prune
 from leian.embeddings.encoder import DEFAULT_MODEL, load_encoder
@@ -30,6 +31,14 @@ def test_domain_dictionary_keeps_mediation_terms_whole():
 def test_traditional_and_full_width_text_tokenise_like_simplified():
     assert tokenize("業主拖欠物業費，ＡＢＣ") == tokenize("业主拖欠物业费,abc")
     assert prepare_query("樓上漏水") == "楼上漏水"
+
+
+def test_simplified_text_is_left_as_written():
+    # t2s's phrase table rewrites some simplified phrases (打坏 -> 打坯): a text with no traditional character keeps
+    # its words, so keywords and snippets show what the party said; a traditional one is still converted.
+    text = "楼上的人喝醉了打坏了我家的门"
+    assert normalize_text(text) == text and "坯" not in "".join(tokenize(text)) and "打坏" in keywords(text, 10)
+    assert normalize_text("他把門打壞了") == "他把门打坏了"
 
 
 def test_keywords_skip_stopwords_and_numbers():
