@@ -164,9 +164,11 @@ class Lexicon:
                     spans.setdefault(index, [[] for _ in self._forms[index].parts])[position].append(span)
         matched: dict[int, tuple[int, int]] = {}
         for index, occurrences in spans.items():
-            inside = excluded.get(index, [])
-            kept = [[s for s in spots if not any(a <= s[0] and s[1] <= b for a, b in inside)] for spots in occurrences]
-            span = _in_order(normal, kept) if len(kept) > 1 else min(kept[0], default=None)
+            inside = excluded.get(index)
+            if inside:
+                occurrences = [[s for s in spots if not any(a <= s[0] and s[1] <= b for a, b in inside)] for spots in occurrences]
+            # Each list is in text order (one key, one length), so a single part's first occurrence is its match.
+            span = _in_order(normal, occurrences) if len(occurrences) > 1 else next(iter(occurrences[0]), None)
             if span:
                 matched[index] = span
         named = {self.entries[self._forms[i].entry].name for i in matched if not self._forms[i].only_with}
