@@ -135,6 +135,9 @@ class Lexicon:
         for key, targets in keys.items():
             self._automaton.add_word(key, (len(key), targets))
         self._automaton.make_automaton()
+        # The last texts' entries: a search's query is looked up by Query and again by the type model's features,
+        # an ingested case by the dispute index and again by the graph.
+        self._remembered = lru_cache(maxsize=64)(self._find)
 
     @classmethod
     @lru_cache(maxsize=1)
@@ -152,6 +155,9 @@ class Lexicon:
 
     def find(self, text: str) -> list[Found]:
         """Every entry found in ``text``, once each (its first match), in order of first appearance."""
+        return list(self._remembered(text))
+
+    def _find(self, text: str) -> tuple[Found, ...]:
         normal = normalise(text)
         spans: dict[int, list[list[tuple[int, int]]]] = {}
         excluded: dict[int, list[tuple[int, int]]] = {}
@@ -179,7 +185,7 @@ class Lexicon:
                 continue
             entry = self.entries[form.entry]
             found[form.entry] = Found(entry.name, entry.role, form.text, start, end)
-        return sorted(found.values(), key=lambda f: (f.start, f.end))
+        return tuple(sorted(found.values(), key=lambda f: (f.start, f.end)))
 
     def names(self, text: str) -> list[str]:
         """The names of the entries found in ``text``, in order of first appearance."""
