@@ -46,7 +46,7 @@ import numpy as np
 from leian.data.taxonomy import Taxonomy
 from leian.disputes.lexicon import Lexicon, normalise
 
-__all__ = ["TypeGuess", "TypeModel", "percent_text", "TEMPERATURES", "MODEL_VERSION", "training_examples", "model_version"]
+__all__ = ["TypeGuess", "TypeModel", "percent_text", "TEMPERATURES", "MODEL_VERSION", "training_examples", "sample_cases", "model_version"]
 
 #: Bump when the features or the training recipe change.
 MODEL_VERSION = 2
@@ -98,10 +98,10 @@ def _features(text: str) -> list[str]:
     return grams + ["要素:" + name for name in Lexicon.elements().names(text)] * 3
 
 
-def training_examples(seed: int = 0) -> list[tuple[str, str, str | None, float]]:
-    """``(text, 大类, 小类 or None, weight)`` from the taxonomy, the element lexicon, the generator and the sample."""
+def training_examples(seed: int = 0, *, sample: bool = True) -> list[tuple[str, str, str | None, float]]:
+    """``(text, 大类, 小类 or None, weight)`` from the taxonomy, the element lexicon, the generator and (unless
+    ``sample`` is false, to score the model on the sample) the bundled sample's types."""
     from leian.data import generate_text as words
-    from leian.data.record import validate
 
     taxonomy = Taxonomy.default()
     parent = {sub: cat for cat, subs in taxonomy.categories.items() for sub in subs}
@@ -127,11 +127,18 @@ def training_examples(seed: int = 0) -> list[tuple[str, str, str | None, float]]
             parts = words.compile_template(fact)
             for _ in range(RENDERS_PER_TEMPLATE):
                 examples.append((words.render(parts, rng, _Slots(rng)), parent[subtype], subtype, 1.0))
-    for line in (resources.files("leian.data") / "samples" / "promediconv.jsonl").read_text(encoding="utf-8").splitlines():
-        case = validate(json.loads(line))
+    for case in sample_cases() if sample else []:
         if case.category:
             examples.append((case.search_text, case.category, case.subtype, 1.0))
     return examples
+
+
+def sample_cases() -> list[Any]:
+    """The bundled ProMediConv sample as validated :class:`~leian.data.record.Case` objects, in file order."""
+    from leian.data.record import validate
+
+    text = (resources.files("leian.data") / "samples" / "promediconv.jsonl").read_text(encoding="utf-8")
+    return [validate(json.loads(line)) for line in text.splitlines() if line.strip()]
 
 
 class _Slots(dict):
@@ -178,9 +185,11 @@ class TypeModel:
         self._weights = [(np.ascontiguousarray(m.coef_.T), m.intercept_.copy()) for m in (category_model, subtype_model)]
 
     @classmethod
-    def train(cls, seed: int = 0) -> TypeModel:
+    def train(cls, seed: int = 0, *, sample: bool = True) -> TypeModel:
+        """A freshly trained model (seconds); ``sample=False`` leaves the bundled sample out (its version says so),
+        so that the sample can score it."""
         from sklearn.feature_extraction.text import TfidfVectorizer
-        examples = training_examples(seed)
+        examples = training_examples(seed, sample=sample)
         vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True, min_df=2)
         matrix = vectorizer.fit_transform([text for text, *_ in examples])
         weights = np.array([w for *_, w in examples])
@@ -189,7 +198,7 @@ class TypeModel:
         rows = [i for i, (_, _, sub, _) in enumerate(examples) if sub]
         subtype_model = _classifier()
         subtype_model.fit(matrix[rows], [examples[i][2] for i in rows], sample_weight=weights[rows])
-        return cls(vectorizer, category_model, subtype_model, model_version())
+        return cls(vectorizer, category_model, subtype_model, model_version() + ("" if sample else "-without-sample"))
 
     @classmethod
     def default(cls, cache_dir: str | os.PathLike[str] | None = None) -> TypeModel:

@@ -185,33 +185,46 @@ def reindex(home: Home, model: str | None, progress: bool | None, as_json: bool)
 
 
 @click.command("eval")
-@click.argument("benchmark", type=click.Choice(["c3rd", "lecard", "sts", "tellings"]))
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, exists=True), help="评测集所在文件夹（如 ../shared/datasets/c3rd_mini，或 data/devsets/tellings）。")
-@click.option("--limit", type=click.IntRange(1), help="只用前 N 条查询（或句对），用于快速试跑。")
+@click.argument("benchmark", type=click.Choice(["c3rd", "lecard", "sts", "tellings", "types"]))
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True),
+              help="评测集所在文件夹（如 ../shared/datasets/c3rd_mini，或 data/devsets/tellings）；除 types --sample 外必填。")
+@click.option("--sample", is_flag=True, help="types：在随包的 ProMediConv 样例上评测（模型重新训练，训练数据不含样例；样例大多只有大类），代替 --data。")
+@click.option("--limit", type=click.IntRange(1), help="只用前 N 条查询（或句对、文本），用于快速试跑。")
 @click.option("--model", help=_MODEL_HELP)
 @click.option("--cache", type=click.Path(), help="在此 .npz 文件中保留文档向量，供下次复用（tellings：保留其临时库的文件夹）。")
-@click.option("--split", default="tune", show_default=True, type=click.Choice(["tune", "heldout"]), help="tellings：用开发集的哪一半。")
+@click.option("--split", default="tune", show_default=True, type=click.Choice(["tune", "heldout"]),
+              help="tellings、types：用开发集的哪一半；留出的一半只在明确给出 --split heldout 时评测，每次都要记入 docs/quality.md。")
 @click.option("--distractors/--no-distractors", default=True, show_default=True, help="tellings：是否加入 97 件样例案件（去掉类型）作干扰项。")
 @click.option("--pool", default="engine", show_default=True, type=click.Choice(["engine", "store"]),
               help="tellings：给哪些候选排序：engine 为一次检索实际融合的候选池（向量前 50 与 BM25 前 50 的并集），store 为库中全部文本（第 1–3 次留出评测的做法）。")
 @click.option("--cached-only", is_flag=True, help="c3rd、lecard：只评测向量已全部在 --cache 中的查询，不做任何编码。")
 @json_option("以一个 JSON 对象输出结果表。")
 @pass_home
-def evaluate(home: Home, benchmark: str, data_dir: str, limit: int | None, model: str | None, cache: str | None, split: str,
-             distractors: bool, pool: str, cached_only: bool, as_json: bool) -> None:
-    """在公开评测集或本项目的多种讲法开发集上比较各单项信号与融合排序的效果。"""
-    from leian.embeddings.encoder import load_encoder, model_for_home
+def evaluate(home: Home, benchmark: str, data_dir: str | None, sample: bool, limit: int | None, model: str | None, cache: str | None,
+             split: str, distractors: bool, pool: str, cached_only: bool, as_json: bool) -> None:
+    """在公开评测集或本项目的多种讲法开发集上比较各单项信号与融合排序的效果；types 评测类型预测的准确率与可靠性。"""
     from leian.search import evaluate as harness
 
+    if sample and benchmark != "types":
+        raise click.ClickException("--sample 只用于 types")
+    if benchmark == "types" and sample == (data_dir is not None):
+        raise click.ClickException("types：请给出 --data 开发集文件夹或 --sample（二选一）")
+    if benchmark != "types" and data_dir is None:
+        raise click.ClickException("请用 --data 给出评测集所在文件夹")
     try:
-        encoder = load_encoder(model_for_home(home, model))
-        report = harness.run(benchmark, Path(data_dir), encoder, limit=limit, cache=Path(cache) if cache else None,
-                             split=split, distractors=distractors, cached_only=cached_only, pool=pool)
+        if benchmark == "types":
+            from leian.disputes.index import models_dir
+
+            report = harness.run_types(Path(data_dir) if data_dir else None, split=split, limit=limit, cache_dir=models_dir(home))
+        else:
+            from leian.embeddings.encoder import load_encoder, model_for_home
+
+            encoder = load_encoder(model_for_home(home, model))
+            report = harness.run(benchmark, Path(data_dir), encoder, limit=limit, cache=Path(cache) if cache else None,
+                                 split=split, distractors=distractors, cached_only=cached_only, pool=pool)
     except (harness.DataError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         echo_json(report)
     else:
         click.echo(harness.format_table(report))
-
-

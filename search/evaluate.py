@@ -12,6 +12,10 @@
   home, no types on any case or query, optionally the 97 ProMediConv sample cases,
   types stripped, as distractors); relevant = the other tellings of its scenario.
   MAP, R@3 and MRR per telling and overall. Only these aggregates are printed.
+* ``types``: the accuracy of type prediction (:mod:`leian.disputes.types`), 大类 and 小类,
+  overall and per telling, on a dev-set half with the shipped model, or on the bundled sample
+  (mostly 大类 only) with the model retrained without the sample; plus reliability bins (mean
+  probability against the share right). Only aggregates are printed (:func:`run_types`).
 
 Documents are prepared like stored cases (:func:`prepare_query`) and, like
 them, embedded in chunks of 500 characters: a document's dense score is its
@@ -59,6 +63,10 @@ __all__ = [
     "load_lecard",
     "load_sts",
     "load_tellings",
+    "type_rows",
+    "type_accuracy",
+    "run_types",
+    "RELIABILITY_BINS",
     "tellings_signals",
     "tellings_rows",
     "TELLINGS",
@@ -207,8 +215,9 @@ SINGLE_SIGNALS = ("bm25", "dense", "elements", "type")
 _TELLING_FIELDS = ("id", "scenario", "telling", "text")
 
 
-def load_tellings(data_dir: Path, split: str) -> list[dict[str, Any]]:
-    """The rows of ``<data_dir>/<split>.jsonl`` (id, scenario, telling, text; other fields are not read)."""
+def load_tellings(data_dir: Path, split: str, *, types: bool = False) -> list[dict[str, Any]]:
+    """The rows of ``<data_dir>/<split>.jsonl``: id, scenario, telling, text and, with ``types`` (to score type
+    prediction), category and subtype; other fields are not read."""
     path = Path(data_dir) / f"{split}.jsonl"
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -222,10 +231,11 @@ def load_tellings(data_dir: Path, split: str) -> list[dict[str, Any]]:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path} 第 {number} 行：不是有效的 JSON：{exc.msg}") from None
-        missing = [f for f in _TELLING_FIELDS if not item.get(f)]
+        fields = _TELLING_FIELDS + (("category", "subtype") if types else ())
+        missing = [f for f in fields if not item.get(f)]
         if missing or item["telling"] not in TELLINGS:
             raise DataError(f"{path} 第 {number} 行：字段缺失或取值不对：{'、'.join(missing or ['telling'])}")
-        rows.append({f: item[f] for f in _TELLING_FIELDS})  # gist, category and subtype never reach the ranking
+        rows.append({f: item[f] for f in fields})  # gist is never read, the types never for ranking
     if not rows:
         raise DataError(f"{path}：没有任何记录")
     return rows
@@ -312,6 +322,71 @@ def tellings_rows(data: list[tuple[dict[str, Any], list[str], dict[str, np.ndarr
                 table.append({"method": method, "telling": telling, "queries": len(per[telling]),
                               **{m: round(float(np.mean([v[m] for v in per[telling]])), 4) for m in METRICS["tellings"]}})
     return table
+
+
+#: Probability bins of the type-prediction reliability table, [low, high) (the last one includes 1).
+RELIABILITY_BINS = ((0.0, 0.5), (0.5, 0.8), (0.8, 0.95), (0.95, 1.0))
+
+
+def type_rows(data_dir: Path | None, split: str = "tune", limit: int | None = None) -> list[dict[str, Any]]:
+    """Texts with their true types: the dev set's ``split`` half, or with no ``data_dir`` the bundled sample
+    (its search text, as the dispute index predicts it; only its 继承 cases carry a 小类)."""
+    if data_dir is not None:
+        return load_tellings(data_dir, split, types=True)[:limit]
+    from leian.disputes.types import sample_cases
+
+    return [{"id": c.id, "text": c.search_text, "category": c.category, "subtype": c.subtype} for c in sample_cases() if c.category][:limit]
+
+
+def _bin_label(low: float, high: float) -> str:
+    return f"<{high:g}" if low == 0 else f"≥{low:g}" if high == 1 else f"{low:g}–{high:g}"
+
+
+def _reliability(probabilities: list[float], right: list[bool]) -> list[dict[str, Any]]:
+    """Per non-empty bin of :data:`RELIABILITY_BINS`: how many, their mean probability and the share right."""
+    table = []
+    for low, high in RELIABILITY_BINS:
+        members = [i for i, p in enumerate(probabilities) if low <= p < high or (high == 1 and p == 1)]
+        if members:
+            table.append({"bin": _bin_label(low, high), "n": len(members), "mean_p": round(float(np.mean([probabilities[i] for i in members])), 4),
+                          "right": round(float(np.mean([right[i] for i in members])), 4)})
+    return table
+
+
+def type_accuracy(rows: list[dict[str, Any]], model: Any) -> dict[str, Any]:
+    """大类 and 小类 accuracy of ``model`` (a :class:`~leian.disputes.types.TypeModel`) over ``rows``, overall and
+    per telling, and the reliability of P(小类) and P(大类). Each text is normalised as a query is before prediction;
+    a row without a 小类 counts for the 大类 only."""
+    from leian.disputes.types import TEMPERATURES
+
+    guesses = model.predict([prepare_query(r["text"]) for r in rows])
+    category_right = [g.category == r["category"] for g, r in zip(guesses, rows)]
+    typed = [i for i, r in enumerate(rows) if r.get("subtype")]
+    subtype_right = {i: guesses[i].subtype == rows[i]["subtype"] for i in typed}
+    table = []
+    for telling in ("all", *TELLINGS):
+        members = [i for i, r in enumerate(rows) if telling in ("all", r.get("telling"))]
+        if members:
+            with_subtype = [i for i in members if i in subtype_right]
+            table.append({"telling": telling, "n": len(members), "category": round(float(np.mean([category_right[i] for i in members])), 4),
+                          "subtype_n": len(with_subtype),
+                          "subtype": round(float(np.mean([subtype_right[i] for i in with_subtype])), 4) if with_subtype else None})
+    return {"size": len(rows), "model": model.version, "temperatures": dict(TEMPERATURES), "rows": table, "reliability": {
+        "subtype": _reliability([guesses[i].probability for i in typed], [subtype_right[i] for i in typed]),
+        "category": _reliability([g.category_probability for g in guesses], category_right)}}
+
+
+def run_types(data_dir: Path | None, *, split: str = "tune", limit: int | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Type-prediction accuracy on the dev set's ``split`` half with the shipped model (cached in ``cache_dir``),
+    or with no ``data_dir`` on the bundled sample with a model retrained without the sample."""
+    from leian.disputes.types import TypeModel
+
+    rows = type_rows(data_dir, split, limit)
+    if not rows:
+        raise DataError("样例中没有任何带类型的案件")
+    model = TypeModel.default(cache_dir) if data_dir is not None else TypeModel.train(sample=False)
+    return {"benchmark": "types", "data": str(data_dir) if data_dir is not None else None, "split": split if data_dir is not None else None,
+            **type_accuracy(rows, model)}
 
 
 class _VectorCache:
@@ -567,6 +642,8 @@ def run(
 
 def format_table(report: dict[str, Any]) -> str:
     """The report as a Markdown table."""
+    if report["benchmark"] == "types":
+        return _format_types(report)
     metrics = report["metrics"]
     if report["benchmark"] == "tellings":
         lines = [f"tellings {report['split']} ({report['size']} texts, distractors {'on' if report['distractors'] else 'off'}, pool {report['pool']}, "
@@ -584,6 +661,26 @@ def format_table(report: dict[str, Any]) -> str:
     for row in report["rows"] + report["baselines"]:
         cells = [f"{row[m]:.3f}" if isinstance(row.get(m), float) and m != "spearman" else str(row.get(m, "")) for m in metrics]
         lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _format_types(report: dict[str, Any]) -> str:
+    """A :func:`run_types` report as Markdown tables: accuracy per telling, then reliability per level."""
+    temperatures = f"温度 大类 {float(report['temperatures']['category'])} / 小类 {float(report['temperatures']['subtype'])}（在 tune 半选定）"
+    if report["split"] is None:
+        what = f"ProMediConv 样例，{report['size']} 件；模型 {report['model']}（重新训练，训练数据不含样例）；{temperatures}"
+    else:
+        what = f"开发集 {report['split']} 半，{report['size']} 条；模型 {report['model']}；{temperatures}"
+        if report["split"] == "heldout":
+            what += "。这是一次留出评测，须记入 docs/quality.md"
+    lines = [f"类型预测：{what}", "", "| 讲法 | 条数 | 大类准确率 | 小类准确率 |", "|---|---|---|---|"]
+    for row in report["rows"]:
+        subtype = "—" if row["subtype"] is None else f"{row['subtype']:.3f}" + (f"（其中 {row['subtype_n']} 条有小类）" if row["subtype_n"] < row["n"] else "")
+        lines.append(f"| {row['telling']} | {row['n']} | {row['category']:.3f} | {subtype} |")
+    for level, name in (("subtype", "小类"), ("category", "大类")):
+        if report["reliability"][level]:
+            lines += ["", f"可靠性：P({name}) 分段 → 实际猜对的比例", "", f"| P({name}) | 条数 | 平均概率 | 猜对比例 |", "|---|---|---|---|"]
+            lines += [f"| {b['bin']} | {b['n']} | {b['mean_p']:.2f} | {b['right']:.2f} |" for b in report["reliability"][level]]
     return "\n".join(lines)
 
 

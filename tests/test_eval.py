@@ -1,16 +1,21 @@
 """The evaluation harness on small slices of the real benchmark data."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from leian.cli import cli
+from leian.disputes.types import TypeModel, sample_cases, training_examples
 from leian.embeddings.encoder import load_encoder
 from leian.search import evaluate as ev
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+TELLINGS_DIR = Path(__file__).resolve().parents[1] / "data" / "devsets" / "tellings"
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 if not DATASETS.is_dir():
     DATASETS = Path("/work/shared/datasets")
@@ -57,7 +62,7 @@ def test_ranking_slice_on_c3rd(tmp_path):
 
 
 def test_tellings_eval_runs_the_engine_and_prints_only_aggregates(tmp_path):
-    data = Path(__file__).resolve().parents[1] / "data" / "devsets" / "tellings"
+    data = TELLINGS_DIR
     report = ev.run("tellings", data, load_encoder(), limit=16, split="tune", distractors=False)
     rows = {(r["method"], r["telling"]): r for r in report["rows"]}
     assert {m for m, _ in rows} == {"bm25", "dense", "elements", "type", "fused"}
@@ -70,7 +75,7 @@ def test_tellings_eval_runs_the_engine_and_prints_only_aggregates(tmp_path):
 
 
 def test_tellings_rank_the_engines_pool_and_count_a_telling_it_left_out_as_missed(tmp_path):
-    data = Path(__file__).resolve().parents[1] / "data" / "devsets" / "tellings"
+    data = TELLINGS_DIR
     rows = ev.load_tellings(data, "tune")[:8]
     store = ev.tellings_signals(rows, tmp_path / "home", pool="store")
     engine = ev.tellings_signals(rows, tmp_path / "home", pool="engine")
@@ -105,3 +110,63 @@ def test_cached_only_scores_just_the_queries_whose_vectors_are_cached(tmp_path):
     report = ev.run("c3rd", DATASETS / "c3rd_mini", encoder, limit=2, cache=cache, cached_only=True)
     assert report["size"] == 1 and encoder.texts_encoded == before
     assert "1 条查询" in ev.format_table(report)
+
+
+def _eval_types(home: Path, *args: str) -> dict:
+    result = CliRunner().invoke(cli, ["--home", str(home), "eval", "types", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _agrees_with_predictions(report: dict, rows: list[dict], model: TypeModel) -> None:
+    """The report's accuracies and reliability bins are those of the model's own predictions on the rows."""
+    guesses = model.predict([ev.prepare_query(r["text"]) for r in rows])
+    for line in report["rows"]:
+        members = [(g, r) for g, r in zip(guesses, rows) if line["telling"] in ("all", r.get("telling"))]
+        typed = [(g, r) for g, r in members if r["subtype"]]
+        assert line["n"] == len(members) and line["subtype_n"] == len(typed)
+        assert line["category"] == round(np.mean([g.category == r["category"] for g, r in members]), 4)
+        assert line["subtype"] == (round(np.mean([g.subtype == r["subtype"] for g, r in typed]), 4) if typed else None)
+    typed = [(g, r) for g, r in zip(guesses, rows) if r["subtype"]]
+    for level, pairs, probability, right in (("subtype", typed, lambda g: g.probability, lambda g, r: g.subtype == r["subtype"]),
+                                              ("category", list(zip(guesses, rows)), lambda g: g.category_probability,
+                                               lambda g, r: g.category == r["category"])):
+        bins = report["reliability"][level]
+        # Every text lies in one bin: counts, summed probabilities and rights add up to the whole (up to the
+        # bins' rounding to 4 decimals).
+        rounding = 1e-4 * len(pairs)
+        assert sum(b["n"] for b in bins) == len(pairs)
+        assert sum(b["n"] * b["mean_p"] for b in bins) == pytest.approx(sum(probability(g) for g, _ in pairs), abs=rounding)
+        assert sum(b["n"] * b["right"] for b in bins) == pytest.approx(sum(right(g, r) for g, r in pairs), abs=rounding)
+
+
+def test_type_accuracy_on_the_tuning_half_is_the_models_own(tmp_path):
+    report = _eval_types(tmp_path / "home", "--data", str(TELLINGS_DIR), "--limit", "40")
+    # The held-out half is read only when asked for by name.
+    assert report["split"] == "tune" and report["size"] == 40
+    assert {line["telling"] for line in report["rows"]} == {"all", *ev.TELLINGS}
+    _agrees_with_predictions(report, ev.load_tellings(TELLINGS_DIR, "tune", types=True)[:40], TypeModel.default())
+    assert "| all | 40 |" in ev.format_table(report)
+
+
+def test_type_accuracy_on_the_sample_uses_a_model_trained_without_it(tmp_path):
+    report = _eval_types(tmp_path / "home", "--sample", "--limit", "30")
+    model = TypeModel.train(sample=False)
+    assert report["split"] is None and report["model"] == model.version and model.version.endswith("-without-sample")
+    sample_texts = {case.search_text for case in sample_cases()}
+    assert not sample_texts & {text for text, *_ in training_examples(sample=False)}
+    assert sample_texts & {text for text, *_ in training_examples()}
+    rows = [{"text": c.search_text, "category": c.category, "subtype": c.subtype} for c in sample_cases() if c.category][:30]
+    _agrees_with_predictions(report, rows, model)
+    assert "ProMediConv 样例，30 件" in ev.format_table(report)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["types"], "types：请给出 --data 开发集文件夹或 --sample（二选一）"),
+    (["types", "--sample", "--data", str(TELLINGS_DIR)], "types：请给出 --data 开发集文件夹或 --sample（二选一）"),
+    (["tellings", "--sample", "--data", str(TELLINGS_DIR)], "--sample 只用于 types"),
+    (["sts"], "请用 --data 给出评测集所在文件夹"),
+])
+def test_eval_refuses_a_missing_or_misplaced_data_option(tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path / "home"), "eval", *args])
+    assert result.exit_code != 0 and message in result.output
