@@ -13,8 +13,10 @@ by a temperature on its logits (:data:`TEMPERATURES`, chosen on the tuning
 half of the dev set; docs/quality.md has the reliability table).
 
 The trained model is cached per process and, given a folder, on disk
-(``<home>/models/types-<version>.pkl``, never committed); the version hashes
-every training input, so a changed lexicon or taxonomy retrains it.
+(``<home>/models/types-<version>.npz``: arrays and strings only, read with
+``allow_pickle=False``; never committed); the version hashes every training
+input, so a changed lexicon or taxonomy retrains it. A ``types-*.pkl`` left by
+older code is never unpickled (loading a pickle runs code): it is removed.
 
 Examples
 --------
@@ -31,7 +33,6 @@ import hashlib
 import json
 import math
 import os
-import pickle
 import random
 import threading
 from collections import Counter
@@ -46,7 +47,7 @@ import numpy as np
 from leian.data.taxonomy import Taxonomy
 from leian.disputes.lexicon import Lexicon, normalise
 
-__all__ = ["TypeGuess", "TypeModel", "percent_text", "TEMPERATURES", "MODEL_VERSION", "training_examples", "sample_cases", "model_version"]
+__all__ = ["TypeGuess", "TypeModel", "percent_text", "TEMPERATURES", "MODEL_VERSION", "fit", "training_examples", "sample_cases", "model_version"]
 
 #: Bump when the features or the training recipe change.
 MODEL_VERSION = 2
@@ -170,35 +171,53 @@ def model_version() -> str:
 class TypeModel:
     """The trained 大类 and 小类 classifiers over shared features."""
 
-    def __init__(self, vectorizer: Any, category_model: Any, subtype_model: Any, version: str):
-        self.vectorizer = vectorizer
-        self.category_model = category_model
-        self.subtype_model = subtype_model
+    def __init__(self, features: list[str], idf: np.ndarray, categories: list[str], subtypes: list[str],
+                 weights: list[tuple[np.ndarray, np.ndarray]], version: str):
+        """A model from its arrays: the TF-IDF features (in column order) and their idf, the 大类 and 小类 names, and
+        per classifier its (features × classes) coefficients and intercepts."""
+        self.vocabulary = {feature: column for column, feature in enumerate(features)}
+        self.idf = idf
+        self.categories = categories
+        self.subtypes = subtypes
+        self._weights = weights
         self.version = version
         taxonomy = Taxonomy.default()
         self.parent = {sub: cat for cat, subs in taxonomy.categories.items() for sub in subs}
-        self.categories = [str(c) for c in category_model.classes_]
-        self.subtypes = [str(s) for s in subtype_model.classes_]
         self._sub_category = np.array([self.categories.index(self.parent[s]) for s in self.subtypes])
+
+    @classmethod
+    def from_fitted(cls, vectorizer: Any, category_model: Any, subtype_model: Any, version: str) -> TypeModel:
+        """A model from a fitted ``TfidfVectorizer`` and the two fitted classifiers."""
+        features = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
         # Logits as one sparse-dense product: scikit-learn's decision_function copies the
         # coefficient matrix on every call (8 ms per query for the 小类 model).
-        self._weights = [(np.ascontiguousarray(m.coef_.T), m.intercept_.copy()) for m in (category_model, subtype_model)]
+        weights = [(np.ascontiguousarray(m.coef_.T), m.intercept_.copy()) for m in (category_model, subtype_model)]
+        return cls(features, vectorizer.idf_.copy(), [str(c) for c in category_model.classes_],
+                   [str(s) for s in subtype_model.classes_], weights, version)
+
+    def save(self, path: Path) -> None:
+        """Write the model's arrays to ``path`` (``.npz``), aside and renamed (a reader never sees half a file)."""
+        (category_w, category_b), (subtype_w, subtype_b) = self._weights
+        features = sorted(self.vocabulary, key=self.vocabulary.get)
+        temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(temporary, features=np.array(features, dtype=str), idf=self.idf, categories=np.array(self.categories, dtype=str),
+                 subtypes=np.array(self.subtypes, dtype=str), category_w=category_w, category_b=category_b,
+                 subtype_w=subtype_w, subtype_b=subtype_b, version=np.array(self.version))
+        os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path) -> TypeModel:
+        """A model :meth:`save` wrote (arrays and strings only: nothing in the file can run)."""
+        with np.load(path, allow_pickle=False) as arrays:
+            return cls(arrays["features"].tolist(), arrays["idf"], arrays["categories"].tolist(), arrays["subtypes"].tolist(),
+                       [(arrays["category_w"], arrays["category_b"]), (arrays["subtype_w"], arrays["subtype_b"])],
+                       str(arrays["version"]))
 
     @classmethod
     def train(cls, seed: int = 0, *, sample: bool = True) -> TypeModel:
         """A freshly trained model (seconds); ``sample=False`` leaves the bundled sample out (its version says so),
         so that the sample can score it."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        examples = training_examples(seed, sample=sample)
-        vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True, min_df=2)
-        matrix = vectorizer.fit_transform([text for text, *_ in examples])
-        weights = np.array([w for *_, w in examples])
-        category_model = _classifier()
-        category_model.fit(matrix, [cat for _, cat, _, _ in examples], sample_weight=weights)
-        rows = [i for i, (_, _, sub, _) in enumerate(examples) if sub]
-        subtype_model = _classifier()
-        subtype_model.fit(matrix[rows], [examples[i][2] for i in rows], sample_weight=weights[rows])
-        return cls(vectorizer, category_model, subtype_model, model_version() + ("" if sample else "-without-sample"))
+        return cls.from_fitted(*fit(training_examples(seed, sample=sample)), model_version() + ("" if sample else "-without-sample"))
 
     @classmethod
     def default(cls, cache_dir: str | os.PathLike[str] | None = None) -> TypeModel:
@@ -207,22 +226,21 @@ class TypeModel:
         with _lock:
             if version in _loaded:
                 return _loaded[version]
-            path = Path(cache_dir) / f"types-{version}.pkl" if cache_dir else None
+            path = Path(cache_dir) / f"types-{version}.npz" if cache_dir else None
             model = None
-            if path and path.is_file():
-                try:
-                    with path.open("rb") as handle:
-                        model = pickle.load(handle)
-                except (OSError, pickle.UnpicklingError, AttributeError, EOFError):
-                    model = None  # a model from another scikit-learn: retrain
+            if path:
+                for legacy in path.parent.glob("types-*.pkl"):  # older code's pickles: never loaded
+                    legacy.unlink(missing_ok=True)
+                if path.is_file():
+                    try:
+                        model = cls.load(path)
+                    except (OSError, ValueError, KeyError):
+                        model = None  # a torn or foreign file: retrain
             if model is None:
                 model = cls.train()
                 if path:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                    with temporary.open("wb") as handle:
-                        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                    os.replace(temporary, path)
+                    model.save(path)
             _loaded[version] = model
             return model
 
@@ -244,7 +262,7 @@ class TypeModel:
         without scikit-learn's input checks on every call (≈ 0.4 ms of a query's ≈ 0.6)."""
         from scipy.sparse import csr_matrix
 
-        vocabulary, idf = self.vectorizer.vocabulary_, self.vectorizer.idf_
+        vocabulary, idf = self.vocabulary, self.idf
         indices: list[np.ndarray] = []
         values: list[np.ndarray] = []
         for text in texts:
@@ -284,6 +302,21 @@ class TypeModel:
                 categories={self.categories[i]: float(cat_row[i]) for i in np.argsort(-cat_row)[:3]},
             ))
         return guesses
+
+
+def fit(examples: list[tuple[str, str, str | None, float]]) -> tuple[Any, Any, Any]:
+    """The TF-IDF vectorizer and the 大类 and 小类 classifiers fitted on ``examples`` (:func:`training_examples`)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True, min_df=2)
+    matrix = vectorizer.fit_transform([text for text, *_ in examples])
+    weights = np.array([w for *_, w in examples])
+    category_model = _classifier()
+    category_model.fit(matrix, [cat for _, cat, _, _ in examples], sample_weight=weights)
+    rows = [i for i, (_, _, sub, _) in enumerate(examples) if sub]
+    subtype_model = _classifier()
+    subtype_model.fit(matrix[rows], [examples[i][2] for i in rows], sample_weight=weights[rows])
+    return vectorizer, category_model, subtype_model
 
 
 def _classifier():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from leian.disputes.lexicon import Lexicon, LexiconError
-from leian.disputes.types import TypeGuess, TypeModel, percent_text
+from leian.disputes.types import TypeGuess, TypeModel, fit, model_version, percent_text, training_examples
 
 # (how a person might say it, elements that must be found)
 PHRASES = [
@@ -152,6 +152,37 @@ def test_type_probability_is_low_for_nonsense():
     assert guess.category_probability < 0.5
 
 
+def test_the_type_model_is_kept_on_disk_without_pickle(tmp_path):
+    """The home's cached model is arrays read with allow_pickle=False and predicts as the trained one does; a
+    pickle of older code in the folder is never loaded (it would run code) and is removed."""
+    import pickle
+
+    planted = tmp_path / "unpickled"
+    legacy = tmp_path / f"types-{model_version()}.pkl"
+    # A pickle that, if loaded, would create a file.
+    legacy.write_bytes(pickle.dumps(type("P", (), {"__reduce__": lambda self: (open, (str(planted), "w"))})()))
+    texts = ["樓上衛生間漏水，我家天花板都發霉了", "老板跑路了，三个月工钱没得着落", "asdfgh 12345"]
+    trained = TypeModel.default()
+    from leian.disputes import types
+
+    types._loaded.clear()  # as a new process: from the folder, else trained and written there
+    try:
+        written = TypeModel.default(tmp_path)
+        types._loaded.clear()
+        read = TypeModel.default(tmp_path)
+    finally:
+        types._loaded.clear()
+    assert not planted.exists() and not legacy.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [f"types-{model_version()}.npz"]
+    for model in (written, read):
+        assert model.version == trained.version and model.subtypes == trained.subtypes
+        assert model.predict(texts) == trained.predict(texts)
+    import numpy as np
+
+    with np.load(tmp_path / f"types-{model_version()}.npz", allow_pickle=False) as arrays:
+        assert all(arrays[name].dtype != object for name in arrays.files)
+
+
 def test_type_features_are_what_the_fitted_vectorizer_gives():
     """TypeModel.features computes the TF-IDF rows itself (no per-call input checks): bit for bit scikit-learn's
     transform, over the tuning half, the sample, generated records, and texts with no known or no features."""
@@ -168,8 +199,9 @@ def test_type_features_are_what_the_fitted_vectorizer_gives():
     texts += [json.loads(line)["text"] for line in (root / "samples" / "promediconv.jsonl").read_text(encoding="utf-8").splitlines()]
     texts += [record["text"] for record in Generator(200, seed=3).records()]
     texts = [normalize_text(text) for text in texts] + ["", "你好", "asdfgh 12345", "ＡＢＣ"]
-    model = TypeModel.default()
-    ours, theirs = model.features(texts), model.vectorizer.transform(texts)
+    vectorizer, category_model, subtype_model = fit(training_examples())
+    model = TypeModel.from_fitted(vectorizer, category_model, subtype_model, "test")
+    ours, theirs = model.features(texts), vectorizer.transform(texts)
     assert ours.shape == theirs.shape
     for part in ("data", "indices", "indptr"):
         assert np.array_equal(getattr(ours, part), getattr(theirs, part)), part
