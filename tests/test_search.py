@@ -262,6 +262,22 @@ def test_the_same_text_again_is_not_encoded_again(engine):
     assert engine.search(text + "，还影响孩子上网课", top_k=5) and engine.encoder.texts_encoded == encoded + 1
 
 
+def test_a_query_encoded_beside_the_lexical_signals_answers_as_one_encoded_first(engine):
+    """search() encodes the query in another thread while BM25 and the type model run: the answer is the one
+    search_vector gives with the vector encoded beforehand, for searches from many threads at once too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from leian.search.engine import Query
+
+    texts = [text for _, text in PARAPHRASES[:6]] + ["樓上鄰居天天半夜蹦迪，吵得俺睡不著覺", "asdfgh 12345"]
+    expected = [engine.search_vector(Query(t), engine.encoder.encode([Query(t).embedded])[0], top_k=5) for t in texts]
+    engine._query_vectors.clear()  # nothing remembered: every search below encodes in the encoding thread
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda t: engine.search(t, top_k=5), texts * 2))
+    assert answers == expected * 2
+    assert engine._encoding is not None  # the encodings went through the engine's encoding threads
+
+
 def test_nonsense_is_flagged_low_with_no_summary(engine):
     answer = engine.search("asdfgh 12345", top_k=10)
     assert answer["results"] and all(r["relevance"] == "low" for r in answer["results"])
