@@ -27,6 +27,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,9 @@ class SearchEngine:
         self._catching_up = threading.Lock()
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_vectors_lock = threading.Lock()
+        #: Encodes searches' queries while their threads do what needs no vector (made on the first search; a few
+        #: workers, so that one long record does not hold up the web server's other searches).
+        self._encoding: ThreadPoolExecutor | None = None
         if rebuild:
             self.rebuild(progress=progress, keep_keywords=True)
         else:
@@ -212,6 +216,8 @@ class SearchEngine:
         return cls(home, model=model)
 
     def close(self) -> None:
+        if self._encoding is not None:
+            self._encoding.shutdown()
         if self._owns_store:
             self.store.close()
 
@@ -483,8 +489,20 @@ class SearchEngine:
         results ``(page-1)*top_k`` on.
         """
         query = Query(text, type=type, where=where, parties=parties)
-        vector = self.query_vector(query.embedded)
-        return self.search_vector(query, vector, top_k=top_k, filters=filters, page=page, within=within)
+        return self.search_vector(query, self._vector_soon(query.embedded), top_k=top_k, filters=filters, page=page,
+                                  within=within)
+
+    def _vector_soon(self, text: str) -> np.ndarray | Future:
+        """The query's vector if remembered, else its encoding under way in another thread: ONNX Runtime lets go
+        of the GIL, so the type prediction, the jieba cut and BM25 run meanwhile (:meth:`_signals` waits for the
+        vector only where the dense search needs it)."""
+        with self._query_vectors_lock:
+            if text in self._query_vectors:
+                self._query_vectors.move_to_end(text)
+                return self._query_vectors[text]
+            if self._encoding is None:
+                self._encoding = ThreadPoolExecutor(max_workers=4, thread_name_prefix="leian-encode")
+        return self._encoding.submit(self.query_vector, text)
 
     def query_vector(self, text: str) -> np.ndarray:
         """The vector of a query's embedded text, remembered for the last :data:`QUERY_VECTORS` texts (each text is
@@ -529,10 +547,10 @@ class SearchEngine:
         return self._element_weights[1]
 
     def search_vector(
-        self, query: Query, vector: np.ndarray, *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None, page: int = 1,
-        within: set[str] | None = None,
+        self, query: Query, vector: np.ndarray | Future, *, top_k: int = 10, filters: Filters | dict[str, Any] | None = None,
+        page: int = 1, within: set[str] | None = None,
     ) -> dict[str, Any]:
-        """Search with an already encoded query vector (``within``: as in :meth:`search`)."""
+        """Search with an encoded query vector, or one being encoded (``within``: as in :meth:`search`)."""
         if not isinstance(filters, Filters):
             filters = Filters.from_dict(filters)
         if page < 1:
@@ -581,7 +599,7 @@ class SearchEngine:
         return self._rank(query, vector, top_k=top_k, allowed=allowed)[:3]
 
     def _rank(
-        self, query: Query, vector: np.ndarray, *, top_k: int, allowed: set[str] | None
+        self, query: Query, vector: np.ndarray | Future, *, top_k: int, allowed: set[str] | None
     ) -> tuple[list[tuple[str, float]], dict[str, dict[str, float]], list[str], CandidateRead]:
         """:meth:`rank`, and what was read from the store about the candidates (the results and facets use it)."""
         if top_k <= 0:
@@ -610,12 +628,14 @@ class SearchEngine:
         return self._signals(query, vector, pool_size=pool_size, allowed=allowed)[:2]
 
     def _signals(
-        self, query: Query, vector: np.ndarray, *, pool_size: int, allowed: set[str] | None
+        self, query: Query, vector: np.ndarray | Future, *, pool_size: int, allowed: set[str] | None
     ) -> tuple[list[str], dict[str, np.ndarray], CandidateRead]:
         """:meth:`signals`, and what was read from the store about the candidates."""
-        dense_hits = self.vectors.search(vector[None, :], pool_size, allowed)[0]
         tokens = tokenize(query.text)
         bm25_hits = self.bm25.top(tokens, pool_size, allowed)
+        if isinstance(vector, Future):
+            vector = vector.result()
+        dense_hits = self.vectors.search(vector[None, :], pool_size, allowed)[0]
         candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
         if not candidates:
             return [], {}, CandidateRead.nothing()
