@@ -165,6 +165,7 @@ def test_the_type_model_is_kept_on_disk_without_pickle(tmp_path):
     trained = TypeModel.default()
     from leian.disputes import types
 
+    kept = dict(types._loaded)
     types._loaded.clear()  # as a new process: from the folder, else trained and written there
     try:
         written = TypeModel.default(tmp_path)
@@ -172,6 +173,7 @@ def test_the_type_model_is_kept_on_disk_without_pickle(tmp_path):
         read = TypeModel.default(tmp_path)
     finally:
         types._loaded.clear()
+        types._loaded.update(kept)  # the process's model again: later tests need not train one
     assert not planted.exists() and not legacy.exists()
     assert [p.name for p in tmp_path.iterdir()] == [f"types-{model_version()}.npz"]
     for model in (written, read):
