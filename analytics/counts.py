@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leian.data.areas import Area
-from leian.data.places import LEVELS, LEVEL_NAMES
+from leian.data.places import LEVELS, LEVEL_NAMES, place_label
 from leian.data.queries import cell_day_counts
 from leian.data.store import Store
 from leian.errors import InvalidInput
@@ -127,8 +127,7 @@ class Cell:
         >>> Cell("grid", (("town", "三灶镇"), ("community", "海澄村"), ("grid", "海澄村第3网格")), "邻里").place_label
         '三灶镇海澄村第3网格'
         """
-        names = [name for level, name in self.path if level != "province"] or [self.place]
-        return "".join(n for n, after in zip(names, names[1:] + [""]) if not after.startswith(n))
+        return place_label(dict(self.path))
 
     @property
     def type(self) -> str:

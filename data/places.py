@@ -77,8 +77,16 @@ def place_path(location: dict[str, str | None]) -> list[tuple[str, str]]:
 
 
 def place_label(location: dict[str, str | None]) -> str:
-    """A readable place: the named levels joined, province omitted unless alone."""
+    """A readable place: the named levels joined, province omitted unless alone.
+
+    A name repeated at the start of the next one is said once: grids are named
+    after their village (海澄村, 海澄村第3网格), and a municipality is its own city.
+
+    >>> place_label({"province": "广东省", "city": "珠海市", "town": "三灶镇", "community": "海澄村", "grid": "海澄村第3网格"})
+    '珠海市三灶镇海澄村第3网格'
+    >>> place_label({"province": "重庆市", "city": "重庆市", "district": "永川区"}), place_label({"province": "广东省"})
+    ('重庆市永川区', '广东省')
+    """
     path = place_path(location)
     names = [name for level, name in path if level != "province" or len(path) == 1]
-    deduped = [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]]
-    return "".join(deduped)
+    return "".join(name for name, after in zip(names, names[1:] + [""]) if not after.startswith(name))

@@ -197,6 +197,13 @@ def test_search_answer_trees_match_its_flat_facets_and_a_tree_place_filters(engi
     assert len(cases) >= min(10, count) and all(case.location["grid"] == grid for case in cases.values())
 
 
+def test_result_places_name_a_grid_named_after_its_village_once(engine):
+    # The sample's grids are named after their village (海澄村, 海澄村第3网格), as real registers name them.
+    answer = engine.search(PARAPHRASES[1][1], top_k=8)
+    expected = {f"珠海市{district}{town}{grid}" for district, town, _, grid in PLACES}
+    assert answer["results"] and all(r["place"] in expected for r in answer["results"])
+
+
 def test_query_attributes_raise_matching_cases_without_filtering(engine):
     text = "两家人因为宅基地上盖房子的界线吵起来了"
     plain = engine.search(text, top_k=10)
