@@ -104,6 +104,7 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
 
 def _print_answer(answer: dict[str, Any], typed: str) -> None:
     """The answer as text; the query as the user typed it (``answer["query"]`` is normalised: half-width ，→ ,)."""
+    from leian.search.engine import type_label
     from leian.search.fusion import relevance_label
 
     click.echo(f"查询：{' '.join(typed.split())[:60]}")
@@ -133,7 +134,7 @@ def _print_answer(answer: dict[str, Any], typed: str) -> None:
         if result["relevance"] == "low" and not low_shown:
             click.echo("\n—— 相关度较低 ——")
             low_shown = True
-        head = " · ".join(x for x in (result["type"], result["place"], result["date"], result["outcome"]) if x)
+        head = " · ".join(x for x in (type_label(result), result["place"], result["date"], result["outcome"]) if x)
         click.echo(f"\n{rank}. [{result['id']}] {result['title'] or result['snippet'][:30]}  相关度 {relevance_label(result['relevance_probability'])}")
         if head:
             click.echo(f"   {head}")

@@ -61,7 +61,7 @@ from leian.search.bm25 import BM25Index
 from leian.search.filters import FACET_COLUMNS, Filters, allowed_ids, facets
 from leian.search.fusion import DEFAULT_WEIGHTS, RELEVANCE_FLOOR, Weights, contributions, relevance_level, relevance_probability
 
-__all__ = ["SearchEngine", "Query", "NotIndexed", "sync", "reindex", "MANIFEST", "FORMAT", "CASE_TERMS"]
+__all__ = ["SearchEngine", "Query", "NotIndexed", "sync", "reindex", "type_label", "MANIFEST", "FORMAT", "CASE_TERMS"]
 
 MANIFEST = "manifest.json"
 #: 3: a main segment and delta segments. 2 (a main segment alone) was read as one; format 1 indexes
@@ -830,6 +830,26 @@ def _shared_level(query: Query, location: dict[str, str | None]) -> str | None:
         if name and (query.place.get(level) == name or query.place_name == name):
             return level
     return None
+
+
+def type_label(result: dict[str, Any]) -> str:
+    """A result's type as a person reads it: 大类 › 小类, a 小类 guessed for a case recorded without one marked 推测.
+
+    Ranking and the 同小类 reason count the guessed 小类, so the header names it too rather than
+    contradict the reason; a type outside the taxonomy reads as written.
+
+    >>> type_label({"type": "邻里/漏水", "category": "邻里", "subtype": "漏水"})
+    '邻里 › 漏水'
+    >>> type_label({"type": "邻里", "category": "邻里", "subtype": None,
+    ...             "predicted_type": {"category": "邻里", "subtype": "漏水", "probability": 0.9}})
+    '邻里 › 漏水（推测）'
+    >>> type_label({"type": "宅基地纠纷", "category": None, "subtype": None})
+    '宅基地纠纷'
+    """
+    category, subtype, guess = result.get("category"), result.get("subtype"), result.get("predicted_type")
+    if not subtype and guess and guess.get("subtype") and category in (None, guess["category"]):
+        return f"{guess['category']} › {guess['subtype']}（推测）"
+    return " › ".join(p for p in (category, subtype) if p) or result.get("type") or ""
 
 
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -260,6 +260,21 @@ def test_cli_and_json_write_the_predicted_type_without_claiming_certainty(home):
     assert "推测类型：邻里 › 漏水（99%以上）" in shown and "100%" not in shown
 
 
+def test_a_result_whose_type_counts_a_guessed_subtype_names_it_in_its_header(home):
+    # Most sample cases are recorded with a 大类 only; ranking and the 同小类 reason use the 小类 the type model
+    # guessed, so the header names that 小类 as a guess instead of contradicting the reason with a bare 大类.
+    answer = json.loads(_leian(home, "search", PARAPHRASES[0][1], "--top-k", "10", "--json").stdout)
+    guessed = {r["id"]: r["predicted_type"] for r in answer["results"] if r["predicted_type"] and r["predicted_type"]["subtype"]}
+    assert guessed
+    shown = _leian(home, "search", PARAPHRASES[0][1], "--top-k", "10").stdout
+    blocks = {m.group(1): block for block in shown.split("\n\n") if (m := re.match(r"\d+\. \[([^\]]+)\]", block))}
+    for case_id, guess in guessed.items():
+        assert f"{guess['category']} › {guess['subtype']}（推测）" in blocks[case_id]
+    for block in blocks.values():
+        if "同小类" in block:
+            assert " › " in block.splitlines()[1]
+
+
 def test_the_same_text_again_is_not_encoded_again(engine):
     text = "隔壁装修电钻声从早到晚，老人睡不好觉，找物业也没用"
     first = engine.search(text, top_k=5)

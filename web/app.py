@@ -43,6 +43,7 @@ from leian.data.private import open_private, use_private_umask
 from leian.errorlog import record_bug
 from leian.errors import NotFound, UserError
 from leian.library.store import STATUS_NAMES
+from leian.search.engine import type_label
 from leian.search.fusion import RELEVANCE_HINT, relevance_label
 from leian.settings import LOGIN_LIMIT
 from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, User
@@ -172,6 +173,7 @@ def create_app(home: Home, *, testing: bool = False) -> Flask:
     app.jinja_env.globals.update(csrf_token=csrf_token, ROLE_NAMES=ROLE_NAMES, ACTION_NAMES=ACTION_NAMES,
                                  STATUS_NAMES=STATUS_NAMES, RELEVANCE_HINT=RELEVANCE_HINT, allowed=allowed)
     app.jinja_env.filters["relevance"] = relevance_label
+    app.jinja_env.filters["type_label"] = type_label
     app.jinja_env.filters["localtime"] = lambda stamp, seconds=False: local_time(stamp, zone, seconds=seconds)
     app.jinja_env.finalize = _shown
     return app

@@ -243,6 +243,7 @@ def _listed(case: Case, mask: Callable[[str], str]) -> dict[str, Any]:
     return {
         "id": case.id, "title": mask(case.title) if case.title else None, "snippet": mask(case.text[:160]),
         "type": "/".join(p for p in (case.category, case.subtype) if p) or case.type,
+        "category": case.category, "subtype": case.subtype,
         "place": place_label(case.location) or None, "date": case.date, "outcome": case.outcome,
         "handling": mask(case.handling) if case.handling else None,
     }
