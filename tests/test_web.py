@@ -288,6 +288,20 @@ def test_search_page_writes_relevance_as_the_cli_does(clients):
     assert clients["mediator"].get("/api/search", query_string={"q": "养的狗半夜一直叫，吵得睡不着"}).get_json()["total"] > 0
 
 
+def test_search_page_outcome_counts_say_which_results_they_count(clients):
+    # The outcome pills count the results above the relevance floor (as the summary does), not the whole page.
+    partial = 0
+    for q in ("养的狗半夜一直叫，吵得睡不着", "楼上卫生间漏水，我家天花板发霉了"):
+        answer = clients["mediator"].get("/api/search", query_string={"q": q}).get_json()
+        html = clients["mediator"].get("/", query_string={"q": q}).get_data(as_text=True)
+        bar = re.search(r'<div class="outcome-bar"><span class="small muted">本页(相关的)? ?(\d+) 件中：</span>(.*?)</div>', html, flags=re.S)
+        pills = [int(n) for n in re.findall(r'class="pill outcome-\w+">[^<]* (\d+) 件<', bar.group(3))]
+        assert int(bar.group(2)) == answer["summary"]["count"] and sum(pills) == sum(answer["summary"]["outcomes"].values())
+        assert bool(bar.group(1)) == (answer["summary"]["count"] < len(answer["results"]))
+        partial += answer["summary"]["count"] < len(answer["results"])
+    assert partial  # a page with results below the floor was among them
+
+
 def test_search_page_writes_the_predicted_type_as_the_api_text(clients):
     # A calibrated probability never reads 100%: the page shows the API's text, which keeps the raw probability beside it.
     q = "楼上卫生间漏水，我家天花板发霉了"

@@ -6,6 +6,7 @@ checks are grouped per page load (2 shared cores).
 """
 from __future__ import annotations
 
+import re
 import socket
 import tempfile
 import threading
@@ -426,6 +427,8 @@ def test_a_name_and_an_address_in_the_description_raise_the_alert_and_lead_to_th
     alert = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "repeat-alert")))
     people = alert.find_elements(By.CSS_SELECTOR, ".alert-party")
     assert len(people) == 1 and "梁颖" in people[0].text and "梁穎" in people[0].text and "已有 5 件纠纷" in people[0].text
+    # Four of the five are listed (the latest): the line says so rather than let four links read as all of them.
+    assert re.search(r"已有 5 件纠纷(，.*)?，最近 4 件：", people[0].text) and len(people[0].find_elements(By.CSS_SELECTOR, "a[href*='/cases/']")) == 4
     assert "西街75" in alert.text
     _shots(browser, "10-search-alert")
     people[0].find_element(By.PARTIAL_LINK_TEXT, "同一当事人同一地址").click()
