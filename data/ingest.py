@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from leian.data.normalize import mask_numbers
 from leian.data.private import open_private
 from leian.data.readers import FileFormatError, RawRecord, read_records
-from leian.data.record import MAX_DEPTH, Case, RecordError, field_label, validate
+from leian.data.record import MAX_DEPTH, Case, RecordError, field_label, misnamed_fields, validate
 from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 from leian.faults import checkpoint
@@ -101,7 +101,14 @@ class IngestReport:
     reject_messages: list[str] = field(default_factory=list)
     rejects_path: str | None = None
     unmapped_types: Counter = field(default_factory=Counter)
+    #: Keys that look meant for a field LeiAn reads (``occured_on``, ``调解结果``), one item per file and key.
+    misnamed_fields: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def misnamed_messages(self) -> list[str]:
+        """Each misnamed key as a person reads it: where it is and which field it was meant to be."""
+        return [misnamed_message(item) for item in self.misnamed_fields]
 
     @property
     def stored(self) -> int:
@@ -122,8 +129,16 @@ class IngestReport:
             "file_errors": self.file_errors,
             "rejects_path": self.rejects_path,
             "unmapped_types": dict(self.unmapped_types),
+            "misnamed_fields": self.misnamed_fields,
             "seconds": round(self.seconds, 3),
         }
+
+
+def misnamed_message(item: dict[str, Any]) -> str:
+    """``cases.csv：字段 'occured_on' 未读入（第 2 行起 40 条）：是否应为 occurred_on（发生日期）？``"""
+    meant = f"location.{item['meant']}" if item["field"].startswith("location.") else item["meant"]
+    return (f"{item['file']}：字段 {item['field']!r} 未读入（第 {item['first_line']} 行起 {item['records']} 条）："
+            f"是否应为 {meant}（{field_label(meant)}）？")
 
 
 class _RejectWriter:
@@ -256,6 +271,7 @@ def _ingest(
         if on_commit is not None:
             on_commit(report)
 
+    misnamed: dict[tuple[str, str], dict[str, Any]] = {}
     try:
         for _, read in sources:
             batch: list[tuple[Case, RawRecord]] = []
@@ -267,6 +283,10 @@ def _ingest(
                     if item.data is None:
                         reject(item, None, [(item.field, item.error or "无法读取的记录")])
                         continue
+                    for key, meant in misnamed_fields(item.data):
+                        seen = misnamed.setdefault((item.source, key), {"file": item.source, "field": key, "meant": meant,
+                                                                         "first_line": item.line, "records": 0})
+                        seen["records"] += 1
                     try:
                         case = validate(item.data, taxonomy)
                     except RecordError as exc:
@@ -292,6 +312,7 @@ def _ingest(
     finally:
         bar.close()
         rejects.close()
+    report.misnamed_fields = list(misnamed.values())
     report.seconds = time.perf_counter() - started
     if rejects.handle is not None:
         report.rejects_path = str(rejects.path)

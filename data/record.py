@@ -21,6 +21,7 @@ parties[0].phone（第1位当事人的电话）：不是电话号码：'call me'
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import json
 import math
@@ -48,6 +49,7 @@ __all__ = [
     "FieldError",
     "FIELD_NAMES",
     "field_label",
+    "misnamed_fields",
     "validate",
     "ROLES",
     "KINDS",
@@ -161,6 +163,43 @@ def field_label(path: str) -> str:
         else:
             parts.append(FIELD_NAMES.get(part, part))
     return "的".join(parts)
+
+
+_KNOWN_FIELD_ORDER = tuple(sorted(_KNOWN_FIELDS))  # a fixed order: equally close spellings resolve the same way every run
+_LOCATION_FIELDS = (*LEVELS, "address")
+
+
+def _meant_field(key: Any, known: tuple[str, ...]) -> str | None:
+    """The field of ``known`` that ``key`` was meant to be: its Chinese name, another case, or a close spelling.
+
+    Only a short printable key is compared: one with a lone surrogate or a control character is
+    the record's own problem (validation names it), and must never reach a message or the ingest log.
+    """
+    if not isinstance(key, str) or len(key) > 40 or not key.isprintable():
+        return None
+    by_label = {FIELD_NAMES[name]: name for name in known}
+    if key.strip() in by_label:
+        return by_label[key.strip()]
+    close = difflib.get_close_matches(key.strip().lower(), known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def misnamed_fields(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """Keys of ``record`` that LeiAn does not read but that look meant for a field it does, with that field.
+
+    Such a key is kept as given, like any other extra key, so a misspelt column would otherwise lose its
+    values without a word. Keys that resemble no field (a register's own columns) are not named.
+
+    >>> misnamed_fields({"id": "A1", "text": "漏水", "occured_on": "2024-03-11", "调解结果": "调解成功", "备注": "无",
+    ...                  "location": {"twon": "三灶镇", "grid": "海澄村第3网格"}})
+    [('occured_on', 'occurred_on'), ('调解结果', 'outcome'), ('location.twon', 'town')]
+    """
+    found = [(key, meant) for key in record if key not in _KNOWN_FIELDS if (meant := _meant_field(key, _KNOWN_FIELD_ORDER))]
+    location = record.get("location")
+    if isinstance(location, dict):
+        found += [(f"location.{key}", meant) for key in location
+                  if key not in _LOCATION_FIELDS if (meant := _meant_field(key, _LOCATION_FIELDS))]
+    return found
 
 
 class FieldError(Exception):

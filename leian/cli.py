@@ -126,6 +126,8 @@ def _print_ingest_report(report: Any) -> None:
     if report.unmapped_types:
         listed = "、".join(f"{t}（{n}）" for t, n in report.unmapped_types.most_common(10))
         click.echo(f"未归入分类体系的类型（按原样保存）：{listed}")
+    for message in report.misnamed_messages:
+        click.echo(f"注意：{message}", err=True)
 
 
 def _print_notices(notices: list[str], limit: int = 20) -> None:

@@ -82,6 +82,30 @@ def test_ingest_with_rejects_exits_1_and_names_them(tmp_path):
     assert len(list((tmp_path / "home" / "rejects").glob("*.jsonl"))) == 1
 
 
+def test_ingest_names_a_misspelt_or_chinese_field_name_and_keeps_its_value(tmp_path):
+    # A column LeiAn does not read is kept as given; one that looks meant for a field it reads would
+    # otherwise lose its values without a word (no date, no outcome), so ingest names it once per file.
+    sheet = tmp_path / "网格上报.csv"
+    sheet.write_text("id,text,occured_on,location.twon,备注\nC1,楼上漏水,2024-03-11,三灶镇,无\nC2,隔壁噪音,2024-04-02,红旗镇,无\n",
+                     encoding="utf-8")
+    lines = tmp_path / "cases.jsonl"
+    lines.write_text('{"id": "J1", "text": "欠薪三个月", "调解结果": "调解成功"}\n{"id": "J2", "txet": "字段拼错"}\n', encoding="utf-8")
+    result = leian("ingest", "--no-index", str(sheet), str(lines), home=tmp_path / "home")
+    assert result.returncode == 1  # J2 has no text: rejected, and the hint says why
+    assert "读取 4 条，入库 3 件" in result.stdout
+    for line in ("注意：网格上报.csv：字段 'occured_on' 未读入（第 2 行起 2 条）：是否应为 occurred_on（发生日期）？",
+                 "注意：网格上报.csv：字段 'location.twon' 未读入（第 2 行起 2 条）：是否应为 location.town（地点的镇街）？",
+                 "注意：cases.jsonl：字段 '调解结果' 未读入（第 1 行起 1 条）：是否应为 outcome（调解结果）？",
+                 "注意：cases.jsonl：字段 'txet' 未读入（第 2 行起 1 条）：是否应为 text（纠纷经过）？"):
+        assert line in result.stderr.splitlines()
+    assert "备注" not in result.stderr  # a register's own column resembles no field: not named
+    shown = json.loads(leian("show", "C1", "--json", home=tmp_path / "home").stdout)
+    assert shown["original"]["occured_on"] == "2024-03-11" and shown["case"]["occurred_on"] is None
+    report = json.loads(leian("ingest", "--no-index", "--json", str(lines), home=tmp_path / "home").stdout)
+    assert {(m["field"], m["meant"], m["first_line"], m["records"]) for m in report["misnamed_fields"]} == \
+        {("调解结果", "outcome", 1, 1), ("txet", "text", 2, 1)}
+
+
 def test_export_round_trips(demo_home, tmp_path):
     for suffix in (".jsonl", ".csv", ".xlsx"):
         out = tmp_path / f"all{suffix}"

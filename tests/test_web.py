@@ -431,7 +431,7 @@ def test_ingest_upload_reports_rejects_and_makes_new_cases_searchable(clients):
     admin = clients["admin"]
     records = [
         {"id": "UP1", "text": "网格员上报：小区电梯长期故障，业主与物业公司因维修费用分摊争执不下", "type": "物业"},
-        {"id": "UP2", "text": "金额写错的记录", "amount": "很多"},
+        {"id": "UP2", "text": "金额写错的记录", "amount": "很多", "occured_on": "2025-05-01"},
     ]
     body = "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode("utf-8")
     answer = admin.post("/ingest", data={"csrf_token": admin.csrf, "file": (io.BytesIO(body), "上报.jsonl")},
@@ -446,6 +446,9 @@ def test_ingest_upload_reports_rejects_and_makes_new_cases_searchable(clients):
     assert any(m.startswith("上报.jsonl:2") and "amount" in m for m in job["report"]["reject_messages"])
     html = admin.get(f"/ingest?job={job_id}").get_data(as_text=True)
     assert 'id="ingest-report"' in html and "上报.jsonl" in html and "amount" in html
+    # A key that looks meant for a field LeiAn reads is named with the field, as `leian ingest` names it.
+    assert job["report"]["misnamed_messages"] == ["上报.jsonl：字段 'occured_on' 未读入（第 2 行起 1 条）：是否应为 occurred_on（发生日期）？"]
+    assert 'id="ingest-misnamed"' in html and "是否应为 occurred_on（发生日期）" in html
     found = admin.get("/api/search", query_string={"q": "电梯坏了物业不修", "top_k": 3}).get_json()
     assert found["results"][0]["id"] == "UP1"
     wrong = admin.post("/ingest", data={"csrf_token": admin.csrf, "file": (io.BytesIO(b"x"), "cases.pdf")},

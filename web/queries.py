@@ -351,7 +351,8 @@ def ingest_file(services: Services, user: User, path: Path, filename: str, *,
     report = services.ingest([path], index=False, on_commit=on_commit)
     # The store's report (its notices come from the indexes, below): the keys in the order the upload page had them.
     answer = {**_run_summary(IngestReport.to_dict(report), [filename]), "stored": report.stored, "ok": report.ok,
-              "reject_messages": report.reject_messages, "notices": [], "index_error": None}
+              "reject_messages": report.reject_messages, "misnamed_messages": report.misnamed_messages, "notices": [],
+              "index_error": None}
     try:
         if on_indexing is not None:
             on_indexing()
