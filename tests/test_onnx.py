@@ -62,7 +62,8 @@ def test_onnx_vectors_are_torch_vectors_within_cosine_099():
     cosines = (a * b).sum(axis=1)
     assert cosines.min() >= 0.99, texts[int(cosines.argmin())]
     # A text's vector does not depend on what it is encoded with (the int8 MatMuls quantise per run):
-    # the cache, a query against the same stored text and a re-run after a crash all see one vector.
+    # the cache, a query against the same stored text and a re-run after a crash all see one vector (a text alone
+    # is cut by the tokenizer's encode, several by encode_batch).
     documents = [TRANSCRIPT] + [text[:500] for text in _sample_texts() if len(text) > 300][:4] + [QUERIES[1]]
     together = onnx.encode(documents)
     for row, text in enumerate(documents):
