@@ -153,6 +153,15 @@ class CandidateRead:
         return cls(rows, {row["id"]: row for row in rows}, disputes.case_elements(store, candidates),
                    disputes.type_guesses(store, candidates))
 
+    def adding(self, store: Store, more: list[str]) -> CandidateRead:
+        """This read and that of ``more`` (ids not read yet), its rows in the order one statement reading both would
+        give: by id, as SQLite walks an ``IN`` list on the primary key (the facets' ties keep that order)."""
+        if not more:
+            return self
+        extra = CandidateRead.of(store, more)
+        return CandidateRead(sorted(self.rows + extra.rows, key=lambda row: row["id"]), self.by_id | extra.by_id,
+                             self.elements | extra.elements, self.guesses | extra.guesses)
+
     @classmethod
     def nothing(cls) -> CandidateRead:
         return cls([], {}, {}, {})
@@ -632,15 +641,18 @@ class SearchEngine:
     ) -> tuple[list[str], dict[str, np.ndarray], CandidateRead]:
         """:meth:`signals`, and what was read from the store about the candidates."""
         tokens = tokenize(query.text)
-        bm25_hits = self.bm25.top(tokens, pool_size, allowed)
+        lexical = list(dict.fromkeys([i for i, _ in self.bm25.top(tokens, pool_size, allowed)] + self._party_cases(query, allowed)))
+        weights = self.element_weights()  # first: it brings the elements and type guesses read next up to date
+        # What needs no vector is read while it is encoded; after it, only the dense hits BM25 did not find.
+        read = CandidateRead.of(self.store, lexical)
         if isinstance(vector, Future):
             vector = vector.result()
-        dense_hits = self.vectors.search(vector[None, :], pool_size, allowed)[0]
-        candidates = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in bm25_hits] + self._party_cases(query, allowed)))
+        dense = [i for i, _ in self.vectors.search(vector[None, :], pool_size, allowed)[0]]
+        candidates = list(dict.fromkeys(dense + lexical))
         if not candidates:
             return [], {}, CandidateRead.nothing()
-        weights = self.element_weights()  # first: it brings the elements and type guesses read next up to date
-        read = CandidateRead.of(self.store, candidates)
+        found_lexically = set(lexical)
+        read = read.adding(self.store, [i for i in dense if i not in found_lexically])
         signals = {
             "dense": self.vectors.scores(candidates, vector),
             "bm25": self.bm25.scores_for(tokens, candidates),

@@ -300,6 +300,20 @@ def test_a_query_encoded_beside_the_lexical_signals_answers_as_one_encoded_first
     assert engine._encoding is not None  # the encodings went through the engine's encoding threads
 
 
+def test_candidates_read_in_two_parts_are_the_one_read_of_them_all(engine):
+    """A search reads its BM25 hits while the query is encoded and the other dense hits after: together they are what
+    one read of every candidate gives, the rows in its order (the facets' ties keep it), unknown ids skipped."""
+    from leian.search.engine import CandidateRead
+
+    ids = sorted(engine.store.ids(), key=text_hash)  # a fixed order that is not the store's
+    lexical, dense = ids[::3] + ["没有这个案件"], [i for i in ids if i not in ids[::3]]
+    whole = CandidateRead.of(engine.store, dense + lexical)
+    parts = CandidateRead.of(engine.store, lexical).adding(engine.store, dense)
+    assert [tuple(row) for row in parts.rows] == [tuple(row) for row in whole.rows] and len(whole.rows) == len(ids)
+    assert (parts.by_id.keys(), parts.elements, parts.guesses) == (whole.by_id.keys(), whole.elements, whole.guesses)
+    assert whole.elements and facets(engine.store, ids, parts.rows) == facets(engine.store, ids)
+
+
 def test_nonsense_is_flagged_low_with_no_summary(engine):
     answer = engine.search("asdfgh 12345", top_k=10)
     assert answer["results"] and all(r["relevance"] == "low" for r in answer["results"])
