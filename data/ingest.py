@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from leian.clock import timezone
 from leian.data.normalize import mask_numbers
 from leian.data.private import open_private
 from leian.data.readers import FileFormatError, RawRecord, read_records
@@ -144,8 +145,9 @@ def misnamed_message(item: dict[str, Any]) -> str:
 class _RejectWriter:
     """Opens the rejects file only when the first reject arrives."""
 
-    def __init__(self, directory: Path, label: str):
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    def __init__(self, directory: Path, label: str, zone: str | None = None):
+        # Named by the local time (as the ingest log beside it shows it), not the server clock's zone.
+        stamp = dt.datetime.now(timezone(zone)).strftime("%Y%m%d-%H%M%S-%f")
         self.path = directory / f"{stamp}-{label}.jsonl"
         self.handle: TextIO | None = None
 
@@ -170,6 +172,7 @@ def ingest(
     taxonomy: Taxonomy | None = None,
     max_messages: int = 20,
     on_commit: Callable[[IngestReport], None] | None = None,
+    zone: str | None = None,
 ) -> IngestReport:
     """Ingest record files into ``store``.
 
@@ -182,11 +185,13 @@ def ingest(
         taxonomy: the dispute taxonomy used to map free-text types.
         max_messages: how many reject messages the report keeps for display.
         on_commit: called with the report after each batch is committed (progress that counts only stored cases).
+        zone: the time zone the rejects file is named in (the home's; default Asia/Shanghai).
     """
     paths = [Path(p) for p in paths]
     label = paths[0].stem if len(paths) == 1 else f"{len(paths)}-files"
     return _ingest(store, [(str(p), lambda p=p: read_records(p)) for p in paths], label, rejects_dir=rejects_dir,
-                   batch_size=batch_size, progress=progress, taxonomy=taxonomy, max_messages=max_messages, on_commit=on_commit)
+                   batch_size=batch_size, progress=progress, taxonomy=taxonomy, max_messages=max_messages, on_commit=on_commit,
+                   zone=zone)
 
 
 def ingest_records(
@@ -200,6 +205,7 @@ def ingest_records(
     taxonomy: Taxonomy | None = None,
     max_messages: int = 20,
     on_commit: Callable[[IngestReport], None] | None = None,
+    zone: str | None = None,
 ) -> IngestReport:
     """Ingest records given as mappings (one per case, as in a JSONL file) into ``store``.
 
@@ -215,7 +221,7 @@ def ingest_records(
                 yield RawRecord(source, number, None, f"不是 JSON 对象（是 {type(record).__name__}）")
 
     return _ingest(store, [(source, read)], source, rejects_dir=rejects_dir, batch_size=batch_size, progress=progress,
-                   taxonomy=taxonomy, max_messages=max_messages, on_commit=on_commit)
+                   taxonomy=taxonomy, max_messages=max_messages, on_commit=on_commit, zone=zone)
 
 
 def _ingest(
@@ -229,13 +235,14 @@ def _ingest(
     taxonomy: Taxonomy | None,
     max_messages: int,
     on_commit: Callable[[IngestReport], None] | None,
+    zone: str | None,
 ) -> IngestReport:
     """Validate and store the records of each ``(name, reader)`` source; ``label`` names the rejects file."""
     from tqdm import tqdm
 
     taxonomy = taxonomy or Taxonomy.default()
     report = IngestReport(files=[name for name, _ in sources])
-    rejects = _RejectWriter(Path(rejects_dir), label)
+    rejects = _RejectWriter(Path(rejects_dir), label, zone)
     started_at = _now()
     started = time.perf_counter()
     bar = tqdm(desc="导入", unit="条", disable=not progress, leave=False)

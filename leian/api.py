@@ -126,10 +126,10 @@ class LeiAn:
         items = list(paths_or_records)
         if all(isinstance(item, (str, os.PathLike)) for item in items):
             report = ingest(self.store, [Path(p) for p in items], rejects_dir=self.home.rejects_dir,  # type: ignore[arg-type]
-                            batch_size=batch_size, progress=progress, on_commit=on_commit)
+                            batch_size=batch_size, progress=progress, on_commit=on_commit, zone=self.home.timezone)
         else:  # records; one that is not a mapping is rejected as such
             report = ingest_records(self.store, items, rejects_dir=self.home.rejects_dir, source=source,  # type: ignore[arg-type]
-                                    batch_size=batch_size, progress=progress, on_commit=on_commit)
+                                    batch_size=batch_size, progress=progress, on_commit=on_commit, zone=self.home.timezone)
         return IngestResult(**vars(report), notices=self.index(progress=progress) if index else [])
 
     def index(self, *, progress: bool = False) -> list[str]:

@@ -1,10 +1,12 @@
 """The `leian` command line on a real home: contracts, plain errors, documented options."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 import pytest
@@ -75,11 +77,16 @@ def test_no_store_yet_is_a_plain_error(tmp_path):
 def test_ingest_with_rejects_exits_1_and_names_them(tmp_path):
     path = tmp_path / "cases.jsonl"
     path.write_text('{"id": "A1", "text": "漏水"}\n{"id": "A2", "text": "噪音", "amount": "abc"}\n', encoding="utf-8")
+    hour = lambda: dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d-%H")  # noqa: E731
+    before = hour()
     result = leian("ingest", "--no-index", str(path), home=tmp_path / "home")
+    after = hour()
     assert result.returncode == 1
     assert "读取 2 条，入库 1 件" in result.stdout
     assert "拒收：cases.jsonl:2 id=A2 amount（金额）：不是数字：'abc'" in result.stderr
-    assert len(list((tmp_path / "home" / "rejects").glob("*.jsonl"))) == 1
+    rejects = list((tmp_path / "home" / "rejects").glob("*.jsonl"))
+    assert len(rejects) == 1
+    assert rejects[0].name[:11] in {before, after}  # named by the time in 北京时间, as the ingest log shows it
 
 
 def test_ingest_names_a_misspelt_or_chinese_field_name_and_keeps_its_value(tmp_path):
@@ -104,6 +111,21 @@ def test_ingest_names_a_misspelt_or_chinese_field_name_and_keeps_its_value(tmp_p
     report = json.loads(leian("ingest", "--no-index", "--json", str(lines), home=tmp_path / "home").stdout)
     assert {(m["field"], m["meant"], m["first_line"], m["records"]) for m in report["misnamed_fields"]} == \
         {("调解结果", "outcome", 1, 1), ("txet", "text", 2, 1)}
+
+
+def test_the_server_log_is_in_the_homes_time_zone_without_faiss_loader_chatter():
+    # What `leian serve` sets up before waitress starts, then a real faiss import (which tells at INFO
+    # which CPU builds it could not load) and waitress's first line.
+    script = ("import logging; from leian.web.cli import _configure_logging; _configure_logging('Asia/Urumqi'); "
+              "import faiss; logging.getLogger('waitress').info('Serving on http://127.0.0.1:5000')")
+    hour = lambda: dt.datetime.now(ZoneInfo("Asia/Urumqi")).strftime("%Y-%m-%d %H")  # noqa: E731
+    before = hour()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    after = hour()
+    assert done.returncode == 0, done.stderr
+    assert "faiss.loader" not in done.stderr and "ModuleNotFoundError" not in done.stderr
+    serving = [line for line in done.stderr.splitlines() if line.endswith("INFO waitress: Serving on http://127.0.0.1:5000")]
+    assert len(serving) == 1 and serving[0][:13] in {before, after}  # Urumqi's hour, not the machine's UTC
 
 
 def test_export_round_trips(demo_home, tmp_path):

@@ -1,13 +1,14 @@
 """Commands of the web app: ``leian user add|list`` and ``leian serve``."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 
 import click
 
 from leian.clitools import echo_json, json_option, pass_home
-from leian.clock import local_time
+from leian.clock import local_time, timezone
 from leian.home import Home
 
 __all__ = ["serve", "user"]
@@ -71,7 +72,7 @@ def serve(home: Home, host: str, port: int, threads: int) -> None:
     from leian.web.app import create_app, services
     from waitress import serve as run_waitress
 
-    _configure_logging()
+    _configure_logging(home.timezone)
     app = create_app(home)
     with app.app_context():
         if not services().accounts.list():
@@ -83,8 +84,24 @@ def serve(home: Home, host: str, port: int, threads: int) -> None:
     run_waitress(app, host=host, port=port, threads=threads, ident="LeiAn")
 
 
-def _configure_logging() -> None:
-    """One log format for the server (waitress would otherwise set up a bare one); libraries' debug chatter off."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # bm25s sets its own logger to DEBUG and would log every index build.
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
+class _LocalTimeFormatter(logging.Formatter):
+    """Log lines stamped in the home's time zone (Asia/Shanghai unless configured), as every page and command shows times."""
+
+    def __init__(self, zone: str | None):
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.zone = timezone(zone)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return dt.datetime.fromtimestamp(record.created, self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _configure_logging(zone: str | None) -> None:
+    """One log format for the server (waitress would otherwise set up a bare one); libraries' chatter off."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LocalTimeFormatter(zone))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # bm25s sets its own logger to DEBUG and would log every index build; faiss tells at INFO which CPU
+    # builds it could not load ("Could not load library with AVX512 support … ModuleNotFoundError"), which
+    # reads like a failure to whoever watches the console, though the build it then loads is the right one.
+    for chatty in ("bm25s", "faiss.loader"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
