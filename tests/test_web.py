@@ -385,6 +385,9 @@ def test_library_workflow_through_the_api_and_masked_export(clients):
         assert answer.get_json()["entry"]["status"] == status
     exported = trainer.get(f"{base}/export?format=jsonl")
     assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    assert exported.headers["Content-Type"] == "application/x-ndjson; charset=utf-8"  # one charset, not two
+    table = clients["analyst"].get("/dashboard/export", query_string={"table": "heat", "format": "csv"})
+    assert table.status_code == 200 and table.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert "%2F" in exported.headers["Content-Disposition"] or "_" in exported.headers["Content-Disposition"]
     lines = [json.loads(line) for line in exported.get_data(as_text=True).splitlines()]
     assert [line["case_id"] for line in lines] == ["DOG1"]  # published only, unless drafts are asked for

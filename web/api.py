@@ -286,7 +286,7 @@ def download(content: bytes, filename: str, mimetype: str) -> Response:
     """A file download whose (Chinese) name survives every browser (RFC 6266 filename*)."""
     from urllib.parse import quote
 
-    response = Response(content, mimetype=mimetype)
+    response = Response(content, content_type=mimetype)  # as given: a mimetype would get a second "; charset=utf-8"
     # A library name may hold / \ or quotes; the saved file's name must not.
     safe = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", filename)
     response.headers["Content-Disposition"] = f"attachment; filename=\"export.{safe.rsplit('.', 1)[-1]}\"; filename*=UTF-8''{quote(safe, safe='')}"
