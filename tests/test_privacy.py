@@ -355,6 +355,32 @@ PROBES = {
 }
 
 
+def test_chain_and_merge_reasons_lose_the_house_number_and_keep_their_counts():
+    # One property company against three owners at one address within a month: a 同一被申请人 chain whose reason
+    # counts days, claimants and cases, and a 同一地址 chain whose reason names the address (a house number).
+    place = {"province": "广东省", "city": "珠海市", "district": "金湾区", "town": "三灶镇", "community": "海澄村",
+             "address": "海澄村幸福路88号"}
+    records = [{"id": f"H{i}", "title": f"电梯停运纠纷（第{i + 1}件）", "text": f"业主{i + 1}号反映电梯长期停运，物业公司不维修",
+                "type": "物业", "occurred_on": f"2025-03-{3 * i + 1:02d}", "location": place,
+                "parties": [{"name": f"业主{i + 1}号", "role": "申请人"},
+                            {"name": "珠海市恒通物业服务有限公司", "role": "被申请人", "phone": "0756-7771234"}]}
+               for i in range(3)]
+    app = create_app(indexed_home(records, "leian-reasons-"), testing=True)
+    with app.app_context():
+        for role in ("mediator", "analyst"):
+            services().accounts.add(ROLES_USERS[role], role, PASSWORD)
+    reasons = {}
+    for role in ("mediator", "analyst"):
+        client = _login(app, role)
+        chains = client.get("/api/chains/H0").get_json()["chains"]
+        party_id = chains[0]["party_ids"][0]
+        reasons[role] = [r for chain in chains for r in chain["reasons"]] + client.get(f"/api/parties/{party_id}").get_json()["reasons"]
+    counted = [r for r in reasons["mediator"] if "方申请人" in r]
+    assert counted and all(r in reasons["analyst"] for r in counted)  # 被3方申请人提起3件纠纷 is no address
+    assert any("同一地址（" in r and "88" in r for r in reasons["mediator"])
+    assert any("同一地址（" in r and "**" in r for r in reasons["analyst"]) and not any("88" in r for r in reasons["analyst"])
+
+
 def test_the_privacy_table_in_docs_says_what_each_role_sees(clients):
     columns, rows = _privacy_table()
     assert sorted(role for roles in columns for role in roles) == sorted(ROLES_USERS)

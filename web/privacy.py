@@ -31,6 +31,7 @@ Examples
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -39,8 +40,8 @@ from leian.data.normalize import mask_address, mask_id_number, mask_numbers, mas
 from leian.data.record import Case
 from leian.library.masking import Masker
 
-__all__ = ["FULL_NAME_ROLES", "case_view", "mask_address_for", "mask_tree", "page_masker", "sees_names", "shown",
-           "text_masker"]
+__all__ = ["FULL_NAME_ROLES", "case_view", "mask_address_for", "mask_reason_for", "mask_tree", "page_masker", "sees_names",
+           "shown", "text_masker"]
 
 #: Roles that see parties' full names, phones and addresses.
 FULL_NAME_ROLES = frozenset({"mediator"})
@@ -79,6 +80,22 @@ def text_masker(case: Case | Iterable[Case], role: str) -> Callable[[str], str]:
 def mask_address_for(address: str, role: str) -> str:
     """An address as ``role`` may see it: whole for mediators, without house numbers for the others."""
     return shown(address) if sees_names(role) else strip_bidi(mask_address(mask_numbers(address)))
+
+
+#: Where a repeat chain's or a party merge's reason names an address: 同一当事人同一地址（西街75）, 地址相同（东街12号）.
+_ADDRESS_IN_REASON = re.compile(r"(同一地址|地址相同)（([^（）]*)）")
+
+
+def mask_reason_for(reason: str, role: str) -> str:
+    """A chain's or a merge's reason as ``role`` may see it: the address it names without house numbers,
+    its counts and days kept (``302天内被5方申请人提起5件纠纷`` is no address).
+
+    >>> mask_reason_for("同一被申请人（梁某某）302天内被5方申请人提起5件纠纷；同一当事人同一地址（西街75）", "analyst")
+    '同一被申请人（梁某某）302天内被5方申请人提起5件纠纷；同一当事人同一地址（西街**）'
+    """
+    if sees_names(role):
+        return shown(reason)
+    return strip_bidi(_ADDRESS_IN_REASON.sub(lambda m: f"{m.group(1)}（{mask_address(m.group(2))}）", mask_numbers(reason)))
 
 
 def case_view(case: Case, role: str) -> dict[str, Any]:

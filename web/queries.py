@@ -29,7 +29,7 @@ from leian.errors import InvalidInput, LeiAnError, NotFound
 from leian.library.masking import Masker
 from leian.library.store import REQUIRED_SECTIONS
 from leian.web.accounts import User
-from leian.web.privacy import case_view, mask_address_for, mask_tree, page_masker, sees_names, shown, text_masker
+from leian.web.privacy import case_view, mask_address_for, mask_reason_for, mask_tree, page_masker, sees_names, shown, text_masker
 
 if TYPE_CHECKING:
     from leian.graph.model import Edge, Node
@@ -546,7 +546,7 @@ def _masked_chain(services: Services, user: User, chain: dict[str, Any]) -> dict
     chain["parties"] = [name if kinds.get(e) == "organization" else mask_known_names(services, user, name)
                         for e, name in zip(chain["party_ids"], chain["parties"])]
     # A reason may name the address the cases share: no house numbers for roles that do not see addresses.
-    chain["reasons"] = [mask_address_for(mask_known_names(services, user, reason), user.role) for reason in chain["reasons"]]
+    chain["reasons"] = [mask_reason_for(mask_known_names(services, user, reason), user.role) for reason in chain["reasons"]]
     return chain
 
 
@@ -586,7 +586,7 @@ def party_detail(services: Services, user: User, party_id: str) -> dict[str, Any
     names = list(dict.fromkeys(" ".join(n.split()) for n in record.names))
     reasons = record.reasons
     if not sees_names(user.role):
-        reasons = [mask_address_for(mask_known_names(services, user, r), user.role) for r in reasons]
+        reasons = [mask_reason_for(mask_known_names(services, user, r), user.role) for r in reasons]
         visits = [{**v, "note": mask_known_names(services, user, v["note"])} for v in visits]
     timeline = [{"kind": "case", "date": c["date"] or "", **c} for c in _case_items(services, user, case_ids)]
     timeline += [{"kind": "visit", "date": v["local_date"], **v} for v in visits]
