@@ -302,6 +302,21 @@ def test_search_page_outcome_counts_say_which_results_they_count(clients):
     assert partial  # a page with results below the floor was among them
 
 
+def test_search_on_an_empty_store_says_there_are_no_cases_yet_and_who_can_add_them(tmp_path):
+    # A first install: "没有找到案件，换一种说法" would send the mediator rephrasing a search that cannot find anything.
+    app = create_app(Home.resolve(tmp_path / "home"), testing=True)
+    with app.app_context():
+        for role in ("mediator", "admin"):
+            services().accounts.add(ROLES_USERS[role], role, PASSWORD)
+    mediator, admin = login(app, "mediator"), login(app, "admin")
+    for client in (mediator, admin):
+        for query in ({}, {"q": "楼上漏水，天花板发霉"}):
+            html = client.get("/", query_string=query).get_data(as_text=True)
+            assert 'id="no-cases"' in html and "案件库中还没有案件" in html and 'id="no-results"' not in html
+    assert "请联系管理员导入案件登记" in mediator.get("/").get_data(as_text=True)
+    assert 'href="/ingest"' in admin.get("/").get_data(as_text=True)
+
+
 def test_search_page_writes_the_predicted_type_as_the_api_text(clients):
     # A calibrated probability never reads 100%: the page shows the API's text, which keeps the raw probability beside it.
     q = "楼上卫生间漏水，我家天花板发霉了"

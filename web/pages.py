@@ -95,8 +95,11 @@ def home() -> Any:
         pages = {"page": page, "prev": page > 1, "next": answer["total"] > page * _PAGE_SIZE}
     else:
         pages = {"page": page, "prev": page > 1, "next": bool(listing) and page < listing["pages"]}
+    # Nothing found, or nothing asked yet: say so plainly when it is because there is nothing to search.
+    no_cases = not (found and found["results"]) and queries.visible_count(services(), current_user()) == 0
     return render_template(
-        "search.html", state=state, answer=answer, listing=listing, choices=queries.filter_choices(services(), current_user()),
+        "search.html", state=state, answer=answer, listing=listing, no_cases=no_cases,
+        choices=queries.filter_choices(services(), current_user()),
         chips=_chips(state, link), facets=_facet_links(found, link, state) if found else [],
         repeaters=_repeaters(answer) if answer else [], pages=pages, back=request.full_path.rstrip("?"),
         page_link=lambda page: link({"page": str(page)}), libraries=_writable_libraries(),

@@ -105,6 +105,12 @@ def visible_ids(services: Services, user: User) -> set[str] | None:
     return None if area is None else area.case_ids(services.store)
 
 
+def visible_count(services: Services, user: User) -> int:
+    """How many cases ``user`` may see: the store's, or their area's."""
+    seen = visible_ids(services, user)
+    return services.store.count() if seen is None else len(seen)
+
+
 def _visible(services: Services, user: User, case_ids: list[str]) -> list[str]:
     """``case_ids`` (in order) that ``user`` may see."""
     seen = visible_ids(services, user)
