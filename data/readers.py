@@ -95,14 +95,16 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
             # mid-write (possibly mid-character): say so rather than "bad JSON".
             cut_off = not line.endswith(b"\n")
             try:
-                data = json.loads(line.decode("utf-8"))
+                # Without its line break: a record that stops short is then told as stopping at this line's
+                # end, not at "column 1" of the line after it.
+                text = line.decode("utf-8").rstrip("\r\n")
+                data = json.loads(text)
             except UnicodeDecodeError as exc:
                 reason = _TRUNCATED if cut_off and exc.end >= len(line) else f"该行第 {exc.start} 个字节不是有效的 UTF-8 编码"
                 yield RawRecord(name, number, None, reason)
                 continue
             except json.JSONDecodeError as exc:
-                reason = _TRUNCATED if cut_off else f"不是有效的 JSON（第 {exc.colno} 列：{_JSON_ERRORS.get(exc.msg, exc.msg)}）"
-                yield RawRecord(name, number, None, reason)
+                yield RawRecord(name, number, None, _TRUNCATED if cut_off else _json_error(exc, text))
                 continue
             except (ValueError, RecursionError) as exc:
                 yield RawRecord(name, number, None, _unreadable_json(exc))
@@ -111,6 +113,14 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
                 yield RawRecord(name, number, None, "每行须为一个 JSON 对象")
                 continue
             yield RawRecord(name, number, data)
+
+
+def _json_error(exc: json.JSONDecodeError, text: str) -> str:
+    """Where and what is wrong with a JSON line, in Chinese; a record that stops short is said to stop at the line's end."""
+    what = _JSON_ERRORS.get(exc.msg, exc.msg)
+    if exc.pos >= len(text.rstrip()):
+        return f"不是有效的 JSON（记录在行尾没有写完：{what}）"
+    return f"不是有效的 JSON（第 {exc.colno} 列：{what}）"
 
 
 def _read_csv(path: Path) -> Iterator[RawRecord]:

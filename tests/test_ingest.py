@@ -133,6 +133,16 @@ def test_broken_utf8_bom_and_truncated_last_line(store, tmp_path):
     assert "cases.jsonl:4 record（记录）：记录不完整" in messages
 
 
+def test_a_json_line_that_stops_short_is_told_as_such_and_a_bad_one_by_its_column(store, tmp_path):
+    path = tmp_path / "cases.jsonl"
+    path.write_text('{"id": "B4", "text": \n{"id": "B5" "text": "漏水"}\n' + json.dumps(GOOD[1], ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    report = run(store, tmp_path, path)
+    assert (report.inserted, report.rejected) == (1, 2)
+    assert report.reject_messages == ["cases.jsonl:1 record（记录）：不是有效的 JSON（记录在行尾没有写完：此处应为一个值）",
+                                      "cases.jsonl:2 record（记录）：不是有效的 JSON（第 13 列：缺少逗号）"]
+
+
 def test_csv_missing_required_column_is_a_file_error(store, tmp_path):
     path = tmp_path / "cases.csv"
     path.write_text("id,title\nA1,漏水\n", encoding="utf-8")
