@@ -539,6 +539,11 @@ def test_each_similar_case_is_listed_once(clients):
     assert similar and len(similar) == len(set(similar))
     pairs = [tuple(sorted((e["source"], e["target"]))) for e in graph["edges"] if e["type"] == "SIMILAR_TO"]
     assert pairs and len(pairs) == len(set(pairs))
+    # On the case page each similar case's number says what it measures, as the search page's chip does.
+    html = clients["mediator"].get("/cases/S001").get_data(as_text=True)
+    listed = re.search(r'<ol class="similar-list" id="similar">(.*?)</ol>', html, flags=re.S).group(1)
+    scores = re.findall(r'<span class="score"[^>]*>([^<]*)</span>', listed)
+    assert scores and all(re.fullmatch(r"语义相近 \d{1,3}%", score) for score in scores)
 
 
 def test_web_answers_are_the_python_apis(app, clients):
