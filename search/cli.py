@@ -105,6 +105,7 @@ def search(home: Home, text: str | None, top_k: int, type_: str | None, where: s
 def _print_answer(answer: dict[str, Any], typed: str) -> None:
     """The answer as text; the query as the user typed it (``answer["query"]`` is normalised: half-width ，→ ,)."""
     from leian.search.engine import type_label
+    from leian.search.filters import FILTER_NAMES
     from leian.search.fusion import relevance_label
 
     click.echo(f"查询：{' '.join(typed.split())[:60]}")
@@ -115,12 +116,14 @@ def _print_answer(answer: dict[str, Any], typed: str) -> None:
             for chain in party["chains"]:
                 click.echo(f"  {party['name']} [{chain['kind_name']}] {' → '.join(chain['case_ids'])}")
     if answer["filters"]:
-        click.echo("筛选：" + "，".join(f"{k}={v}" for k, v in answer["filters"].items()))
+        click.echo("筛选：" + "，".join(f"{FILTER_NAMES.get(k, k)} {v}" for k, v in answer["filters"].items()))
     if answer.get("predicted_type"):
         click.echo(f"推测类型：{answer['predicted_type']['text']}")
     if answer.get("elements"):
         click.echo("纠纷要素：" + "、".join(e["name"] for e in answer["elements"]))
     click.echo(f"小结：{answer['summary']['text']}")
+    if not answer["results"] and answer["filters"]:
+        click.echo("在符合筛选条件的案件中没有找到；可放宽或去掉部分筛选条件。")
     # total counts the cases above the relevance floor; with none the summary has said so already.
     if answer["total"]:
         click.echo(f"相关案例约 {answer['total']} 件；第 {answer['page']} 页")

@@ -31,7 +31,7 @@ from leian.data.store import Store
 from leian.data.taxonomy import Taxonomy
 from leian.errors import InvalidInput
 
-__all__ = ["FACETS", "FACET_COLUMNS", "TREE_LEVELS", "Filters", "allowed_ids", "facets"]
+__all__ = ["FACETS", "FACET_COLUMNS", "FILTER_NAMES", "TREE_LEVELS", "Filters", "allowed_ids", "facets"]
 
 #: Facet name -> cases column it counts.
 FACETS = {"type": "category", "subtype": "subtype", "outcome": "outcome", "channel": "channel", "district": "district", "town": "town"}
@@ -39,6 +39,11 @@ FACETS = {"type": "category", "subtype": "subtype", "outcome": "outcome", "chann
 TREE_LEVELS = LEVELS[1:]
 #: The ``cases`` columns :func:`facets` counts.
 FACET_COLUMNS = list(dict.fromkeys([*FACETS.values(), *TREE_LEVELS, "case_date"]))
+
+
+#: What each filter is called where a person reads it (the CLI's answer, the web page's chips, errors).
+FILTER_NAMES = {"type": "类型", "where": "地点", "since": "起始日期", "until": "截止日期", "outcome": "调解结果",
+                "channel": "来源渠道", "mediator": "调解员"}
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,7 @@ class Filters:
                 try:
                     dt.date.fromisoformat(value)
                 except ValueError:
-                    label = "起始日期" if name == "since" else "截止日期"
-                    raise InvalidInput(f"{name}（{label}）：不是有效日期（YYYY-MM-DD）：{value!r}") from None
+                    raise InvalidInput(f"{name}（{FILTER_NAMES[name]}）：不是有效日期（YYYY-MM-DD）：{value!r}") from None
         return self
 
     def is_empty(self) -> bool:

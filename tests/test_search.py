@@ -406,6 +406,14 @@ def test_cli_json_matches_the_contract(home):
     assert all("金湾区" in r["place"] for r in answer["results"])
 
 
+def test_cli_names_its_filters_in_chinese_and_says_when_they_leave_nothing(home):
+    found = _leian(home, "search", PARAPHRASES[1][1], "--top-k", "3", "--where", "金湾区", "--type", "邻里").stdout
+    assert "筛选：类型 邻里，地点 金湾区" in found.splitlines() and "放宽" not in found
+    empty = _leian(home, "search", PARAPHRASES[1][1], "--where", "不存在镇")
+    assert empty.returncode == 0 and "筛选：地点 不存在镇" in empty.stdout
+    assert "在符合筛选条件的案件中没有找到；可放宽或去掉部分筛选条件。" in empty.stdout.splitlines()
+
+
 def test_cli_pages_with_top_k(home):
     pages = [json.loads(_leian(home, "search", PARAPHRASES[0][1], "--top-k", "3", "--page", str(page), "--json").stdout) for page in (1, 2)]
     whole = json.loads(_leian(home, "search", PARAPHRASES[0][1], "--top-k", "6", "--json").stdout)

@@ -12,6 +12,7 @@ from leian.data.areas import area_choices
 from leian.data.places import LEVEL_NAMES, place_label
 from leian.errors import InvalidInput
 from leian.library.store import REQUIRED_SECTIONS, SECTIONS, LibraryError
+from leian.search.filters import FILTER_NAMES
 from leian.web import queries
 from leian.web.accounts import ACTION_NAMES, ALL_AREAS_ROLES, ROLES, AccountError
 from leian.analytics.counts import COUNT_LEVELS, PERIOD_NAMES, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
@@ -62,8 +63,7 @@ def logout() -> Any:
 #: Query parameters that describe the new dispute (the rest of a search's parameters are filters).
 _DESCRIBE = ("q", "parties", "address")
 #: What each active filter is called on its chip.
-_CHIP_NAMES = {"type": "类型", "as_type": "按此类型查找", "where": "地点", "outcome": "调解结果", "channel": "来源渠道", "mediator": "调解员",
-               "parties": "当事人", "address": "地址"}
+_CHIP_NAMES = {**FILTER_NAMES, "as_type": "按此类型查找", "parties": "当事人", "address": "地址"}
 _MAX_IDS = 200
 _PAGE_SIZE = 10  # search results per page
 _MAX_PAGE = 100
