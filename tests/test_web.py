@@ -422,11 +422,16 @@ def test_audit_log_records_searches_views_and_exports(app, clients):
     assert clients["mediator"].get("/api/search", query_string={"q": "邻居家的狗咬人"}).status_code == 200
     clients["mediator"].get("/cases/DOG1")
     clients["trainer"].get(f"/api/libraries/{PATH_VALUES['library_id']}/export?format=md")
+    clients["mediator"].get("/risk")
+    clients["mediator"].get("/risk", query_string={"level": "红", "where": "平沙镇"})
     entries = clients["admin"].get("/api/audit").get_json()["entries"]
     seen = {(e["username"], e["action"], e["target"]) for e in entries}
     assert ("med", "view", "DOG1") in seen and ("tra", "export", LIBRARY) in seen
     assert any(e["action"] == "search" and e["username"] == "med" for e in entries)
     assert any(e["action"] == "login_failed" for e in entries)
+    # What the admin reads on 审计日志 says what was asked in words, not as query keys (level=红 where=…).
+    risk_views = [e["detail"] for e in entries if e["action"] == "view_risk" and e["username"] == "med"]
+    assert risk_views[:2] == ["等级 红，地点 平沙镇", "全部"]
 
 
 def test_admin_manages_users_and_a_disabled_user_loses_access(app, clients):

@@ -619,7 +619,8 @@ def risk_register(services: Services, user: User, *, level: str | None = None, w
         item["overdue"] = bool(item["revisit"]["due"] and item["revisit"]["due"] <= today)
         item.pop("history")
         parties.append(item)
-    services.accounts.audit(user.username, "view_risk", detail=f"level={level or ''} where={where or ''}")
+    asked = "，".join(f"{name} {value}" for name, value in (("等级", level), ("地点", where)) if value)
+    services.accounts.audit(user.username, "view_risk", detail=asked or "全部")
     return {"today": today, "counts": counts(found), "parties": parties}
 
 
