@@ -447,6 +447,9 @@ def test_mediator_works_the_register_and_records_a_revisit(risk_server, browser)
     table = _wait(browser, expected_conditions.presence_of_element_located((By.ID, "risk-table")))
     rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert rows and "红" in rows[0].text and "高风险" in rows[0].text and "每周两次" in rows[0].text
+    # Each party's place names the same levels, 区县 › 镇街 › 村社 (its latest case's), whatever the row.
+    places = {row.find_element(By.CSS_SELECTOR, "td:nth-child(2) .small").text for row in rows}
+    assert places and places <= {"上党区 › 韩店街道 › 西故县村", "上党区 › 韩店街道 › 东故县村", "金湾区 › 三灶镇 › 中心村"}
     _shots(browser, "12-risk")
     Select = __import__("selenium.webdriver.support.select", fromlist=["Select"]).Select
     Select(browser.find_element(By.ID, "risk-level")).select_by_value("高")

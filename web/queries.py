@@ -611,9 +611,13 @@ def risk_register(services: Services, user: User, *, level: str | None = None, w
 
     answer = services.risk(level=level or None, where=where or None, within=visible_ids(services, user))
     found, today = answer.parties, answer.today
+    # Where each party was last in a dispute, 区县 › 镇街 › 村社/网格 (the same levels for every row).
+    latest = services.store.get_many([a.case_ids[-1] for a in found if a.case_ids])
     parties = []
     for assessment in found:
         item = assessment.to_dict()
+        last = latest.get(assessment.case_ids[-1]) if assessment.case_ids else None
+        item["place"] = place_label(last.location, below="city", separator=" › ") if last else ""
         if not sees_names(user.role) and assessment.kind != "organization":
             item["name"] = mask_known_names(services, user, item["name"])
         item["overdue"] = bool(item["revisit"]["due"] and item["revisit"]["due"] <= today)
