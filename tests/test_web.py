@@ -317,6 +317,15 @@ def test_search_on_an_empty_store_says_there_are_no_cases_yet_and_who_can_add_th
     assert 'href="/ingest"' in admin.get("/").get_data(as_text=True)
 
 
+def test_dashboard_names_a_period_it_has_no_data_for_before_showing_the_latest(clients):
+    analyst = clients["analyst"]
+    shown = analyst.get("/dashboard", query_string={"at": "2030-01"}, follow_redirects=True).get_data(as_text=True)
+    assert re.search(r'class="flash flash-warn"[^>]*>[^<]*2030-01[^<]*不在数据范围内[^<]*；下面是最近一个完整周期<', shown)
+    # A week label left in the form after switching to months just gives way, without a warning.
+    switched = analyst.get("/dashboard", query_string={"at": "2025-W11", "period": "month"}, follow_redirects=True)
+    assert switched.status_code == 200 and "flash-warn" not in switched.get_data(as_text=True)
+
+
 def test_search_page_writes_the_predicted_type_as_the_api_text(clients):
     # A calibrated probability never reads 100%: the page shows the API's text, which keeps the raw probability beside it.
     q = "楼上卫生间漏水，我家天花板发霉了"

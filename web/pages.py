@@ -334,7 +334,11 @@ def _dashboard_data(args: dict[str, Any]) -> dict[str, Any]:
 def dashboard() -> Any:
     args = _dashboard_args()
     data = _dashboard_data(args)
-    if data["error"] and args["at"]:  # a period from another granularity (2025-W11 after switching to months)
+    if data["error"] and args["at"]:
+        # A period of the other granularity (2025-W11 after switching to months) just gives way to the latest one;
+        # one the data does not reach (a bookmark, an edited link) is named, so the page is not taken for it.
+        if ("-W" in args["at"]) == (args["period"] == "week"):
+            flash(f"{data['error']}；下面是最近一个完整周期", "warn")
         return redirect(url_for("pages.dashboard", **{k: v for k, v in {**args, "at": None}.items() if v}))
     clusters = queries.clusters(services(), current_user())
     # The exports are of what the page shows: the same choices, the period it tested.
