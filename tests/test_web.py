@@ -487,6 +487,8 @@ def test_ingest_upload_reports_rejects_and_makes_new_cases_searchable(clients):
                        content_type="multipart/form-data", follow_redirects=True)
     assert "不支持的文件类型" in wrong.get_data(as_text=True)
     assert admin.get("/api/ingest/no-such-job").status_code == 404
+    gone = admin.get("/ingest", query_string={"job": "no-such-job"}).get_data(as_text=True)  # e.g. after a restart
+    assert "找不到这次导入任务" in gone and 'id="ingest-runs"' in gone
     started = admin.post("/api/ingest", headers={"X-CSRF-Token": admin.csrf}, content_type="multipart/form-data",
                          data={"file": (io.BytesIO(json.dumps(records[0], ensure_ascii=False).encode("utf-8")), "again.jsonl")})
     assert started.status_code == 202 and started.headers["Location"] == f"/api/ingest/{started.get_json()['id']}"

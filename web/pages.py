@@ -530,6 +530,8 @@ def ingest() -> Any:
             return redirect(url_for("pages.ingest"))
         return redirect(url_for("pages.ingest", job=job.id))
     job = services().jobs.get(request.args.get("job", "")) if request.args.get("job") else None
+    if request.args.get("job") and job is None:  # jobs live in the server's memory; the ingest log outlives them
+        flash("找不到这次导入任务（服务已重启或任务已过期）；每次导入的结果见下方“导入记录”", "warn")
     return render_template("ingest.html", job=job.to_dict() if job else None, types=UPLOAD_TYPES,
                            runs=queries.ingest_runs(services()))
 
