@@ -175,10 +175,12 @@ _SURNAMES = frozenset(
     "骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏"
     "宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝洪辜阎荆"
 )
-# Words only organisations (or places) carry, whatever their length.
+# Words only organisations (or places) carry, whatever their length. The trades are what a company's short
+# name keeps (卓越物流, 华鑫化工 of 长治市卓越物流有限公司): two-character words no given name holds.
 _ORG_WORDS = re.compile(
     r"公司|有限|集团|委员会|银行|医院|学校|中心|合作社|超市|物业|幼儿园|政府|街道|社区|协会|事务所|派出所|工地|项目部"
     r"|[中小大]学|酒店|饭店|商店|商行|门市|车队|村委|居委|管委|部门|[村镇区县市省街路组社]$"
+    r"|物流|化工|劳务|建材|建筑|装饰|家具|家电|餐饮|科技|电子|机械|制品|食品|服装|养殖|运输|贸易|实业|置业|地产|工程|快递|配送"
 )
 # Single characters that end organisation names (厂, 店, 队 ...): decisive only for names
 # too long to be a person's.
@@ -210,6 +212,8 @@ def looks_like_person(name: str) -> bool:
 
     >>> [looks_like_person(n) for n in ("王小店", "刘大队", "陈 国 强", "欧阳娜娜", "恒达劳务有限公司", "海澄村", "五金店")]
     [True, True, True, True, False, False, False]
+    >>> [looks_like_person(n) for n in ("卓越物流", "华鑫化工", "金辉建材")]  # short company names led by a surname character
+    [False, False, False]
     """
     bare = _bare(name)
     if not _HAN.fullmatch(bare) or _ORG_WORDS.search(bare):

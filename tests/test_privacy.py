@@ -57,6 +57,18 @@ def test_persons_in_groups_shop_like_and_spaced_names_are_masked_everywhere():
     assert [p.kind for p in cases[1].parties] == ["person", "person"]  # 王小店 and 刘大队 are people
 
 
+def test_a_company_under_its_short_name_keeps_it_beside_a_masked_person():
+    # 卓越物流 and 华鑫化工 begin with surname characters (卓, 华) and are four characters long, as a name can be;
+    # their trade says they are companies, so hotspot reasons and texts name them while people are masked.
+    case = validate({"id": "C1", "text": "许红娟反映卓越物流拖欠运费，华鑫化工作证", "parties": [
+        {"name": "许红娟", "role": "申请人"}, {"name": "卓越物流", "role": "被申请人", "kind": "organization"},
+        {"name": "华鑫化工", "role": "第三人", "kind": "organization"}]})
+    view = case_view(case, "analyst")
+    assert view["text"] == "许某某反映卓越物流拖欠运费，华鑫化工作证"
+    assert [p["name"] for p in view["parties"]] == ["许某某", "卓越物流", "华鑫化工"]
+    assert Masker.for_case(case).mask("同一当事人反复发案：许红娟3件、卓越物流3件") == "同一当事人反复发案：许某某3件、卓越物流3件"
+
+
 def test_two_people_of_one_surname_are_told_apart_and_keep_their_label():
     case = validate(records()[3])
     view = case_view(case, "analyst")
