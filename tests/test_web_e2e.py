@@ -416,6 +416,19 @@ def test_admin_uploads_cases_and_sees_the_reject_report(server, browser):
     assert _console_errors(browser) == []
 
 
+def test_a_description_longer_than_the_box_holds_is_said_to_be_cut(server, browser):
+    # The box holds 2000 characters; the browser drops the rest of a longer 调解笔录 without a word.
+    _login(browser, server, "mediator")
+    box = browser.find_element(By.ID, "q")
+    notice = browser.find_element(By.ID, "q-too-long")
+    assert not notice.is_displayed()
+    box.send_keys("楼上卫生间漏水，楼下天花板发霉。" * 140)  # 2240 characters
+    assert len(box.get_attribute("value")) == 2000 and notice.is_displayed() and "最多 2000 字" in notice.text
+    box.send_keys(Keys.BACKSPACE)
+    assert not notice.is_displayed()
+    assert _console_errors(browser) == []
+
+
 QUERY = "邻居梁颖又拉闸断电，我们家冰箱里的东西都坏了。她住在三灶镇中心村西街75号"
 
 

@@ -11,6 +11,13 @@
         if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
       }
     });
+    // A pasted 调解笔录 longer than the box holds is cut by the browser without a word: say so.
+    var tooLong = document.getElementById("q-too-long");
+    var checkLength = function () {
+      if (tooLong && box.maxLength > 0) { tooLong.hidden = box.value.length < box.maxLength; }
+    };
+    box.addEventListener("input", checkLength);
+    checkLength();
   }
 
   var panel = document.getElementById("facet-panel");
