@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from leian.data.record import misnamed_fields
+
 __all__ = ["RawRecord", "FileFormatError", "read_records", "record_from_cells", "write_records", "FORMATS"]
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".xlsx": "xlsx"}
@@ -247,7 +249,10 @@ def _check_header(name: str, header: list[str]) -> list[str]:
     header = [h[1:] if _ESCAPED.match(h) else h for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise FileFormatError(f"{name}：缺少必需的列：{'、'.join(missing)}")
+        # A register exported with Chinese headings (编号, 纠纷经过) or a misspelt one: name the field each was meant to be.
+        meant = misnamed_fields(dict.fromkeys(header))
+        hint = f"（表头须用字段名，可改为：{'，'.join(f'{column} → {field}' for column, field in meant)}）" if meant else ""
+        raise FileFormatError(f"{name}：缺少必需的列：{'、'.join(missing)}{hint}")
     duplicated = sorted({h for h in header if h and header.count(h) > 1})
     if duplicated:
         raise FileFormatError(f"{name}：列名重复：{'、'.join(duplicated)}")

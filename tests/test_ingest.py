@@ -151,6 +151,17 @@ def test_csv_missing_required_column_is_a_file_error(store, tmp_path):
     assert store.count() == 0 and not report.ok
 
 
+def test_csv_with_chinese_headings_is_told_which_field_each_is(store, tmp_path):
+    # A register exported from a spreadsheet with its own headings: the file cannot be read, and the error
+    # says what to rename each heading to rather than only which columns are missing.
+    path = tmp_path / "台账.csv"
+    path.write_text("编号,纠纷经过,发生日期,调解结果,备注\nZ1,楼上漏水,2024-03-11,调解成功,无\n", encoding="utf-8")
+    report = run(store, tmp_path, path)
+    assert report.file_errors == ["台账.csv：缺少必需的列：id、text（表头须用字段名，可改为：编号 → id，纠纷经过 → text，"
+                                  "发生日期 → occurred_on，调解结果 → outcome）"]
+    assert store.count() == 0
+
+
 def test_csv_row_with_wrong_cell_count(store, tmp_path):
     path = tmp_path / "cases.csv"
     path.write_text("id,text,outcome\nA1,漏水,调解成功\nA2,噪音\nA3,欠薪,调解失败\n", encoding="utf-8")
