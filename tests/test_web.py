@@ -23,7 +23,7 @@ from leian.search.fusion import relevance_label
 from leian.web.app import create_app, services
 from leian.web.openapi import openapi_document
 from leian.web.security import PUBLIC, ROUTE_ROLES, SECURITY_HEADERS
-from web_support import PASSWORD, ROLES_USERS, web_home
+from web_support import PASSWORD, ROLES_USERS, indexed_home, web_home
 
 from leian.cli import cli
 from leian.home import Home
@@ -547,6 +547,18 @@ def test_times_are_stored_in_utc_and_shown_in_local_time(app, clients):
     assert "2026-03-02 07:30:05" in page and "2026-03-01 23:30" not in page
     entries = clients["admin"].get("/api/audit").get_json()["entries"]
     assert "2026-03-01T23:30:05+00:00" in [e["at"] for e in entries]  # the API gives the stored time
+
+
+def test_a_case_without_a_title_is_headed_by_its_opening_words_masked_by_role():
+    text = "王建国反映楼上卫生间漏水，楼下天花板大面积发霉，多次找楼上住户协商维修均被拒绝"
+    app = create_app(indexed_home([{"id": "U1", "text": text, "parties": [{"name": "王建国", "role": "申请人"}]}],
+                                  "leian-untitled-"), testing=True)
+    with app.app_context():
+        for role in ("mediator", "analyst"):
+            services().accounts.add(ROLES_USERS[role], role, PASSWORD)
+    headings = {role: re.search(r"<h1>([^<]*)</h1>", login(app, role).get("/cases/U1").get_data(as_text=True)).group(1)
+                for role in ("mediator", "analyst")}
+    assert headings == {"mediator": text[:30] + "…", "analyst": "王某某" + text[3:30] + "…"}
 
 
 def test_each_similar_case_is_listed_once(clients):
