@@ -110,8 +110,8 @@ def risk(home: Home, level: str | None, where: str | None, today: str | None, as
     if as_json:
         echo_json(answer.to_dict())
         return
-    click.echo(f"风险台账（{day.isoformat()}）：{len(found)} 人/户/单位；" + "，".join(
-        f"{LEVEL_NAMES[k]} {n}" for k, n in counts(found).items() if n))
+    by_level = "，".join(f"{LEVEL_NAMES[k]} {n}" for k, n in counts(found).items() if n)
+    click.echo(f"风险台账（{day.isoformat()}）：{len(found)} 人/户/单位" + (f"；{by_level}" if by_level else ""))
     for a in found:
         due = f"，下次回访 {a.due}" + ("（已到期）" if a.due and a.due <= day.isoformat() else "") if a.due else ""
         click.echo(f"{a.colour or '-'} {LEVEL_NAMES[a.level]} {a.party_id} {a.name}：{'；'.join(a.reasons)}"

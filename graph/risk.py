@@ -32,7 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from leian.data.normalize import normalize_text
+from leian.data.normalize import normalize_name, normalize_text
 from leian.data.places import LEVELS as PLACE_LEVELS
 from leian.data.record import Case
 from leian.data.store import Store
@@ -451,8 +451,9 @@ def register(store: Store, *, today: dt.date | None = None, level: str | None = 
         assessed = kept.listed(store, rules, today, within)
     else:
         assessed = [a for a, _ in _assess(store, rules, today, None, within)[0].values()]
+    place = normalize_name(where) if where else ""  # 三竈鎮 finds 三灶镇, as a search's place filter does
     found = [a for a in assessed if (include_safe or a.level != LEVELS[0]) and (level is None or a.level == level)
-             and (not where or any(where in p for p in a.places))]
+             and (not place or any(place in normalize_name(p) for p in a.places))]
     day = today.isoformat()
     found.sort(key=lambda a: (not (a.due and a.due <= day), a.due or "9999", -LEVELS.index(a.level), a.party_id))
     return found

@@ -128,6 +128,11 @@ def test_the_server_log_is_in_the_homes_time_zone_without_faiss_loader_chatter()
     assert len(serving) == 1 and serving[0][:13] in {before, after}  # Urumqi's hour, not the machine's UTC
 
 
+def test_an_empty_risk_register_reads_as_a_whole_sentence(demo_home):
+    result = CliRunner().invoke(cli, ["--home", str(demo_home), "risk", "--today", "2026-01-01", "--where", "不存在镇"])
+    assert result.exit_code == 0 and result.output == "风险台账（2026-01-01）：0 人/户/单位\n"  # no dangling "；"
+
+
 def test_export_round_trips(demo_home, tmp_path):
     for suffix in (".jsonl", ".csv", ".xlsx"):
         out = tmp_path / f"all{suffix}"

@@ -118,6 +118,7 @@ def test_register_lists_every_party_assess_puts_above_safe(tmp_path):
 def test_register_filters_by_colour_and_place(store):
     assert len(register(store, level="红")) == 2 and register(store, level="蓝") == []
     assert len(register(store, where="韩店街道")) == 2 and register(store, where="东故县村") == []
+    assert register(store, where="韓店街道") == register(store, where="韩店街道")  # 繁體 input finds the place too
     with pytest.raises(ValueError, match="未知风险等级"):
         register(store, level="紫")
 
