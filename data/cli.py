@@ -25,6 +25,8 @@ def generate(n: int, seed: int, out: str, truth: str | None, profile: str | None
              as_json: bool) -> None:
     """生成 N 条逼真的调解记录写入 OUT，其中埋设重复纠纷链、干扰项和热点激增（埋设内容写入 --truth）。"""
     from leian.data.generate import Profile, generate_to_file
+    from leian.data.readers import json_error_text
+    from leian.home import toml_error_text
 
     for target in filter(None, (out, truth)):
         if not Path(target).absolute().parent.is_dir():
@@ -35,10 +37,12 @@ def generate(n: int, seed: int, out: str, truth: str | None, profile: str | None
             chosen = Profile.from_file(profile)
         except OSError as exc:
             raise click.ClickException(f"{profile}：无法读取：{os_error_text(exc)}") from None
-        except (ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
-            # JSONDecodeError is a ValueError; TypeError comes from a value of the wrong shape.
-            message = str(exc).splitlines()[0] if not isinstance(exc, json.JSONDecodeError) else f"不是有效的 JSON：{exc}"
-            raise click.ClickException(f"{profile}：{message}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise click.ClickException(f"{profile}：不是有效的 TOML，{toml_error_text(exc)}") from None
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"{profile}：不是有效的 JSON，{json_error_text(exc)}") from None
+        except (ValueError, TypeError) as exc:  # TypeError comes from a value of the wrong shape
+            raise click.ClickException(f"{profile}：{str(exc).splitlines()[0]}") from None
     show_progress = progress_default() if progress is None else progress
     report = generate_to_file(out, n, seed, truth_path=truth, profile=chosen, progress=show_progress)
     if as_json:

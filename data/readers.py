@@ -33,7 +33,7 @@ from typing import Any
 
 from leian.data.record import misnamed_fields
 
-__all__ = ["RawRecord", "FileFormatError", "read_records", "record_from_cells", "write_records", "FORMATS"]
+__all__ = ["RawRecord", "FileFormatError", "json_error_text", "read_records", "record_from_cells", "write_records", "FORMATS"]
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".xlsx": "xlsx"}
 REQUIRED_COLUMNS = ("id", "text")
@@ -115,6 +115,11 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
                 yield RawRecord(name, number, None, "每行须为一个 JSON 对象")
                 continue
             yield RawRecord(name, number, data)
+
+
+def json_error_text(exc: json.JSONDecodeError) -> str:
+    """Where and what is wrong with a JSON document, in Chinese: ``第 2 行第 5 列：缺少逗号``."""
+    return f"第 {exc.lineno} 行第 {exc.colno} 列：{_JSON_ERRORS.get(exc.msg, exc.msg)}"
 
 
 def _json_error(exc: json.JSONDecodeError, text: str) -> str:

@@ -16,6 +16,7 @@ mistake is one :class:`~leian.errors.ConfigError` line naming the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,60 @@ from leian.data.store import Store
 from leian.errors import ConfigError
 from leian.settings import Settings
 
-__all__ = ["Home", "DEFAULT_HOME", "HOME_ENV", "NO_STORE"]
+__all__ = ["Home", "DEFAULT_HOME", "HOME_ENV", "NO_STORE", "toml_error_text"]
 
 DEFAULT_HOME = "leian-data"
 HOME_ENV = "LEIAN_HOME"
 #: What is said when a home has no case store yet.
 NO_STORE = "{root} 中还没有案件库（请先运行 `leian ingest` 或 `leian demo`）"
+
+
+#: What tomllib says is wrong -> the same in Chinese (the messages of Python's tomllib parser).
+_TOML_ERRORS = {
+    "Cannot overwrite a value": "同一个键写了两次",
+    "Escaped character is not a Unicode scalar value": "转义字符不是有效的字符",
+    "Expected '=' after a key in a key/value pair": "键名后面缺少“=”",
+    "Expected ']' at the end of a table declaration": "表名后面缺少“]”",
+    "Expected ']]' at the end of an array declaration": "表数组名后面缺少“]]”",
+    "Expected newline or end of document after a statement": "一行只能写一项设置",
+    "Invalid date or datetime": "日期或时间无效",
+    "Invalid hex value": "十六进制值无效",
+    "Invalid initial character for a key part": "键名以无效的字符开头",
+    "Invalid statement": "无法识别的一行",
+    "Invalid value": "值无效（文字须加引号，如 \"Asia/Shanghai\"）",
+    "Unclosed array": "数组缺少“]”",
+    "Unclosed inline table": "内联表缺少“}”",
+    "Unescaped '\\' in a string": "字符串中的“\\”须写成“\\\\”",
+    "Unterminated string": "字符串缺少结束的引号",
+    "Illegal character '\\n'": "字符串到行尾还没有结束的引号",
+}
+_TOML_NAMED_ERRORS = [
+    (re.compile(r"Cannot declare (.+) twice"), "{} 声明了两次"),
+    (re.compile(r"Cannot (?:mutate immutable|redefine) namespace (.+)"), "不能重新定义 {}"),
+    (re.compile(r"Duplicate inline table key (.+)"), "内联表中的键 {} 重复"),
+    (re.compile(r"(?:Found invalid|Illegal) character (.+)"), "含有无效的字符 {}"),
+]
+_TOML_WHERE = re.compile(r"^(?P<what>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$", re.S)
+
+
+def toml_error_text(exc: tomllib.TOMLDecodeError) -> str:
+    """Where and what is wrong with a TOML file, in Chinese.
+
+    >>> try:
+    ...     tomllib.loads('[display\\ntimezone = "Asia/Shanghai"\\n')
+    ... except tomllib.TOMLDecodeError as exc:
+    ...     print(toml_error_text(exc))
+    第 1 行第 9 列：表名后面缺少“]”
+    """
+    found = _TOML_WHERE.match(str(exc))
+    what = found.group("what") if found else str(exc)
+    said = _TOML_ERRORS.get(what)
+    for pattern, template in _TOML_NAMED_ERRORS:
+        named = pattern.fullmatch(what)
+        if said is None and named:
+            said = template.format(named.group(1))
+    where = "" if not found else f"第 {found.group('line')} 行第 {found.group('column')} 列：" if found.group("line") else "文件末尾："
+    return where + (said or what)
 
 
 @dataclass
@@ -53,7 +102,7 @@ class Home:
         try:
             config = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config_path}：配置文件格式有误：{exc}") from None
+            raise ConfigError(f"{config_path}：配置文件格式有误，{toml_error_text(exc)}") from None
         return cls(root, Settings.from_toml(config, source=str(config_path)))
 
     @property

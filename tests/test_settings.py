@@ -53,7 +53,8 @@ def test_no_config_gives_the_defaults_and_a_config_is_read(tmp_path):
     ('[repeats]\nrespondent_min_cases = 0\n', "[repeats] respondent_min_cases 须大于 0（实为 0）"),
     ('[repeats]\nrespondent_min = 2\n', "[repeats] respondent_min 不是可用的设置（可用：respondent_min_cases"),
     ('[serach]\nindex_kind = "flat"\n', "[serach] 不是可用的设置（可用：embeddings、search"),
-    ('[embeddings\nmodel = 1\n', "配置文件格式有误"),
+    ('[embeddings\nmodel = 1\n', "配置文件格式有误，第 1 行第 12 列：表名后面缺少“]”"),
+    ('[display]\ntimezone = Asia/Shanghai\n', "配置文件格式有误，第 2 行第 12 列：值无效（文字须加引号，如 \"Asia/Shanghai\"）"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_key(tmp_path, config, expected):
     home = _home(tmp_path, config)
