@@ -92,6 +92,8 @@ CASE_TERMS = 30
 CANDIDATE_COLUMNS = list(dict.fromkeys(["id", "category", "subtype", *LEVELS, *FACET_COLUMNS]))
 #: Query vectors an engine remembers: the next page, another filter or a re-run of the same text is not encoded again.
 QUERY_VECTORS = 256
+#: How long a search waits for an encoding thread to take its query up (seconds; see :meth:`SearchEngine._vector_soon`).
+HANDOVER_WAIT = 0.002
 
 
 class NotIndexed(NotFound):
@@ -511,7 +513,18 @@ class SearchEngine:
                 return self._query_vectors[text]
             if self._encoding is None:
                 self._encoding = ThreadPoolExecutor(max_workers=4, thread_name_prefix="leian-encode")
-        return self._encoding.submit(self.query_vector, text)
+        started = threading.Event()
+
+        def encode() -> np.ndarray:
+            started.set()
+            return self.query_vector(text)
+
+        future = self._encoding.submit(encode)
+        # Let go of the GIL until the worker has it: else the worker waits for this thread's next release of it
+        # (≈ 0.8 ms of Python), while this thread's part is short of the encoding's anyway. Bounded, for when every
+        # worker is busy with other searches' queries.
+        started.wait(HANDOVER_WAIT)
+        return future
 
     def query_vector(self, text: str) -> np.ndarray:
         """The vector of a query's embedded text, remembered for the last :data:`QUERY_VECTORS` texts (each text is
