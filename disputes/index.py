@@ -58,6 +58,8 @@ MIGRATIONS = [
         value TEXT NOT NULL
     )
     """,
+    # A search reads its candidates' elements in text order: from this index alone, without a sort.
+    "CREATE INDEX IF NOT EXISTS case_elements_in_order ON case_elements(case_id, position, element)",
 ]
 _CHUNK = 500
 

@@ -458,6 +458,43 @@ def small_home(tmp_path) -> Home:
     return home
 
 
+def test_candidates_are_read_from_indexes_alone(engine):
+    """A search reads its candidates' columns and elements from covering indexes, never from the cases' rows."""
+    from leian.search.engine import CandidateRead
+
+    ids, statements = engine.store.ids()[:5], []
+    engine.store.conn.set_trace_callback(statements.append)
+    try:
+        CandidateRead.of(engine.store, ids)
+    finally:
+        engine.store.conn.set_trace_callback(None)
+    plans = {sql.split(" FROM ")[1].split()[0]: " ".join(row[3] for row in engine.store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+             for sql in statements if " IN (" in sql and "case_type_guess" not in sql}
+    assert set(plans) == {"cases", "case_elements"}
+    assert all("COVERING INDEX" in plan and "TEMP B-TREE" not in plan for plan in plans.values()), plans
+
+
+def test_an_older_store_gets_the_candidate_indexes_once_with_the_same_answers(small_home):
+    """A store made before the candidate indexes (no ``search`` component, ``disputes`` at v1) gets them when an
+    engine opens it, once; searches answer as before."""
+    text = PARAPHRASES[1][1]
+    with SearchEngine.open(small_home) as engine:
+        expected = engine.search(text, top_k=5)
+        versions = dict(engine.store.conn.execute("SELECT component, version FROM component_schema"))
+    with small_home.open_store() as store, store.transaction() as conn:
+        conn.execute("DROP INDEX cases_candidate")
+        conn.execute("DROP INDEX case_elements_in_order")
+        conn.execute("DELETE FROM component_schema WHERE component = 'search'")
+        conn.execute("UPDATE component_schema SET version = 1 WHERE component = 'disputes'")
+    for _ in range(2):  # the second open finds everything done
+        with SearchEngine.open(small_home) as engine:
+            assert engine.search(text, top_k=5) == expected
+            assert dict(engine.store.conn.execute("SELECT component, version FROM component_schema")) == versions
+            indexes = {row[0] for row in engine.store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            assert {"cases_candidate", "case_elements_in_order"} <= indexes
+    assert versions["search"] == 1 and versions["disputes"] == 2
+
+
 def test_delete_update_persist_reload_round_trip(small_home, tmp_path):
     query = PARAPHRASES[2][1]  # PMC-031 is in the slice
     with SearchEngine.open(small_home) as engine:
