@@ -135,7 +135,8 @@ class _Template(str):
     def format(self, *args: object, **kwargs: object) -> str:
         used = {field for _, field, _, _ in string.Formatter().parse(self.english) if field}
         wanted = {field for _, field, _, _ in string.Formatter().parse(self) if field}
-        values = {name: TYPE_NAMES.get(str(kwargs.get(name, "")), kwargs.get(name, "")) if name in used else ""
+        # click fills in type names as written ("integer range") or title-cased ("File" 'x.txt' does not exist).
+        values = {name: TYPE_NAMES.get(str(kwargs.get(name, "")).lower(), kwargs.get(name, "")) if name in used else ""
                   for name in wanted}
         return str.format(self, *args, **values)
 

@@ -68,6 +68,12 @@ def test_user_mistakes_are_one_plain_line(demo_home, args, message):
     assert "Traceback" not in result.stderr
 
 
+def test_a_file_option_naming_no_file_says_so_in_chinese(demo_home):
+    result = leian("library", "add", "库", "--ids-from", "nope.txt", home=demo_home)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "错误：'--ids-from' 的值无效：文件 'nope.txt' 不存在。"  # not "File 'nope.txt'"
+
+
 def test_no_store_yet_is_a_plain_error(tmp_path):
     result = leian("stats", home=tmp_path / "empty")
     assert result.returncode == 1
