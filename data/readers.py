@@ -33,7 +33,7 @@ from typing import Any
 
 from leian.data.record import misnamed_fields
 
-__all__ = ["RawRecord", "FileFormatError", "json_error_text", "read_records", "record_from_cells", "write_records", "FORMATS"]
+__all__ = ["RawRecord", "FileFormatError", "json_error_text", "json_problem", "read_records", "record_from_cells", "write_records", "FORMATS"]
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".xlsx": "xlsx"}
 REQUIRED_COLUMNS = ("id", "text")
@@ -117,14 +117,19 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
             yield RawRecord(name, number, data)
 
 
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """What is wrong with a JSON text, in Chinese (``缺少逗号``); a message LeiAn does not know passes through."""
+    return _JSON_ERRORS.get(exc.msg, exc.msg)
+
+
 def json_error_text(exc: json.JSONDecodeError) -> str:
     """Where and what is wrong with a JSON document, in Chinese: ``第 2 行第 5 列：缺少逗号``."""
-    return f"第 {exc.lineno} 行第 {exc.colno} 列：{_JSON_ERRORS.get(exc.msg, exc.msg)}"
+    return f"第 {exc.lineno} 行第 {exc.colno} 列：{json_problem(exc)}"
 
 
 def _json_error(exc: json.JSONDecodeError, text: str) -> str:
     """Where and what is wrong with a JSON line, in Chinese; a record that stops short is said to stop at the line's end."""
-    what = _JSON_ERRORS.get(exc.msg, exc.msg)
+    what = json_problem(exc)
     if exc.pos >= len(text.rstrip()):
         return f"不是有效的 JSON（记录在行尾没有写完：{what}）"
     return f"不是有效的 JSON（第 {exc.colno} 列：{what}）"

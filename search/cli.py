@@ -9,6 +9,7 @@ import click
 
 from leian.api import LeiAn
 from leian.clitools import echo_json, json_option, opened, pass_home, progress_default
+from leian.data.readers import json_problem
 from leian.home import Home
 
 __all__ = ["search", "reindex", "evaluate"]
@@ -36,7 +37,7 @@ def _read_batch(path: str) -> list[dict[str, Any]]:
                 try:
                     item = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise click.ClickException(f"{path} 第 {number} 行：不是有效的 JSON：{exc.msg}") from None
+                    raise click.ClickException(f"{path} 第 {number} 行第 {exc.colno} 列：不是有效的 JSON（{json_problem(exc)}）") from None
                 if not isinstance(item.get("text"), str) or not item["text"].strip():
                     raise click.ClickException(f"{path} 第 {number} 行：缺少字段 \"text\" 或为空")
                 parties = item.get("parties") or []

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from leian.data.readers import json_problem
 from leian.embeddings.encoder import Encoder
 from leian.embeddings.text import chunks, prepare_query, text_hash, tokenize
 from leian.search.bm25 import BM25Index
@@ -230,7 +231,7 @@ def load_tellings(data_dir: Path, split: str, *, types: bool = False) -> list[di
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path} 第 {number} 行：不是有效的 JSON：{exc.msg}") from None
+            raise DataError(f"{path} 第 {number} 行第 {exc.colno} 列：不是有效的 JSON（{json_problem(exc)}）") from None
         fields = _TELLING_FIELDS + (("category", "subtype") if types else ())
         missing = [f for f in fields if not item.get(f)]
         if missing or item["telling"] not in TELLINGS:

@@ -446,6 +446,9 @@ def test_cli_bad_batch_line_is_one_plain_error(home, tmp_path):
     done = _leian(home, "search", "--batch", str(batch), "--json")
     assert done.returncode != 0
     assert "第 2 行" in done.stderr and "text" in done.stderr and "Traceback" not in done.stderr
+    batch.write_text('{"text": "漏水"}\n{"text": \n', encoding="utf-8")
+    done = _leian(home, "search", "--batch", str(batch), "--json")
+    assert done.returncode != 0 and done.stderr.strip() == f"错误：{batch} 第 2 行第 9 列：不是有效的 JSON（此处应为一个值）"
 
 
 @pytest.fixture
