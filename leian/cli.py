@@ -11,14 +11,14 @@ from __future__ import annotations
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from leian.analytics.cli import clusters, hotspots, report
 from leian.api import LeiAn
 from leian.click_zh import localize
-from leian.clitools import echo_json, json_option, opened, pass_home, progress_default
+from leian.clitools import KNOWN_OS_ERRORS, echo_json, json_option, opened, os_error_text, pass_home, progress_default
 from leian.data.cli import generate
 from leian.graph.cli import followup, followups, graph, neighbors, party, repeats, risk
 from leian.errors import UserError
@@ -41,20 +41,29 @@ class _Commands(click.Group):
     shown as a short id and the log's path (exit 70), never as a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from leian.errorlog import BUG_EXIT, record_bug
-        from leian.errors import UserError
-
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise  # click's own ways out: its errors, --help / --version, Ctrl-C, a closed pipe
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            if exc.filename is None and exc.errno not in KNOWN_OS_ERRORS:
+                self._report_bug(ctx, exc)
+            # A path the system refused (one that cannot be created, no permission, a full disk): the person
+            # can fix it, so it is one line naming the path, not a bug report.
+            where = f" {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"无法读写{where}：{os_error_text(exc)}") from None
         except Exception as exc:
-            bug = record_bug(exc, ctx.obj.root if isinstance(ctx.obj, Home) else None,
-                             where=f"leian {ctx.invoked_subcommand or ''}")
-            click.echo(bug.message(), err=True)
-            ctx.exit(BUG_EXIT)
+            self._report_bug(ctx, exc)
+
+    @staticmethod
+    def _report_bug(ctx: click.Context, exc: BaseException) -> NoReturn:
+        from leian.errorlog import BUG_EXIT, record_bug
+
+        bug = record_bug(exc, ctx.obj.root if isinstance(ctx.obj, Home) else None, where=f"leian {ctx.invoked_subcommand or ''}")
+        click.echo(bug.message(), err=True)
+        ctx.exit(BUG_EXIT)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -19,7 +19,7 @@ from leian.home import Home
 # Every command module imports this one before it defines its commands, so click's own words are Chinese from the start.
 click_zh.install()
 
-__all__ = ["pass_home", "echo_json", "opened", "json_option", "progress_default", "os_error_text"]
+__all__ = ["pass_home", "echo_json", "opened", "json_option", "progress_default", "os_error_text", "KNOWN_OS_ERRORS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +35,10 @@ def echo_json(data: Any) -> None:
 #: errno -> what it means, for the file errors people run into.
 _OS_ERRORS = {errno.EEXIST: "已存在", errno.ENOENT: "不存在", errno.EACCES: "没有权限", errno.EPERM: "没有权限",
               errno.ENOTDIR: "不是文件夹", errno.EISDIR: "是文件夹", errno.ENOSPC: "磁盘空间不足", errno.EROFS: "只读文件系统"}
+
+
+#: The system errors a person can act on (a path, a permission, a full disk), whatever the file.
+KNOWN_OS_ERRORS = frozenset(_OS_ERRORS)
 
 
 def os_error_text(exc: OSError) -> str:

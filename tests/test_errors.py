@@ -39,6 +39,19 @@ def test_a_user_mistake_is_one_plain_line_and_exit_1(tmp_path):
         assert "Traceback" not in result.output
 
 
+def test_a_path_the_system_refuses_is_one_plain_line_naming_it_not_a_bug(tmp_path):
+    # An output under a file (it cannot be a folder): the person mistyped a path, LeiAn has no bug to log.
+    home = _sample_home(tmp_path)
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    for args in (["export", str(tmp_path / "notes.txt" / "all.csv")], ["report", "--out", str(tmp_path / "notes.txt" / "r"),
+                                                                        "--no-clusters"]):
+        result = CliRunner().invoke(cli, ["--home", home, *args])
+        assert result.exit_code == 1, result.output
+        [line] = result.output.strip().splitlines()
+        assert line.startswith(f"错误：无法读写 {tmp_path / 'notes.txt'}") and "内部错误" not in line, line
+    assert not log_path(Home.resolve(home).root).exists()
+
+
 def test_a_bug_prints_its_id_and_the_log_and_the_log_holds_the_traceback(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
