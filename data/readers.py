@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +155,7 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
             if not any(cell.strip() for cell in row):
                 continue
             if any(_has_surrogate(cell) for cell in row):
-                yield RawRecord(name, line, None, "该行含有无效的 UTF-8 编码")
+                yield RawRecord(name, line, None, "该行含有无效的 UTF-8 编码" + (_GBK_HINT if _reads_as_gbk(row) else ""))
                 continue
             if len(row) != len(header):
                 yield RawRecord(name, line, None, f"该行有 {len(row)} 个单元格，表头有 {len(header)} 列")
@@ -220,8 +221,10 @@ def _read_xlsx(path: Path) -> Iterator[RawRecord]:
     name = path.name
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a damaged file
-        raise FileFormatError(f"{name}：无法读取的 .xlsx 工作簿（{exc}）") from None
+    except zipfile.BadZipFile:  # an .xlsx is a zip: this one is an old .xls, a CSV renamed, or cut short
+        raise FileFormatError(f"{name}：不是 .xlsx 工作簿（旧版 .xls 或改了扩展名的文件？请在 Excel 中另存为 .xlsx 或 CSV）") from None
+    except Exception:  # openpyxl raises many types for a damaged file
+        raise FileFormatError(f"{name}：无法读取的 .xlsx 工作簿（文件已损坏？请在 Excel 中打开后重新另存）") from None
     try:
         rows = workbook.worksheets[0].iter_rows(values_only=True)
         header_row = next(rows, None)
@@ -267,6 +270,19 @@ def _check_header(name: str, header: list[str]) -> list[str]:
     if duplicated:
         raise FileFormatError(f"{name}：列名重复：{'、'.join(duplicated)}")
     return header
+
+
+#: Said of a row that is not UTF-8 but reads as GBK: what Excel on a Chinese Windows saves as "CSV".
+_GBK_HINT = "（像是 GBK 编码：请在 Excel 中另存为“CSV UTF-8（逗号分隔）”，或用记事本另存为 UTF-8）"
+
+
+def _reads_as_gbk(cells: list[str]) -> bool:
+    """Whether a row's undecodable bytes (kept by surrogateescape) are GBK text."""
+    try:
+        ",".join(cells).encode("utf-8", "surrogateescape").decode("gb18030")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _has_surrogate(text: str) -> bool:

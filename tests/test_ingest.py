@@ -162,6 +162,20 @@ def test_csv_with_chinese_headings_is_told_which_field_each_is(store, tmp_path):
     assert store.count() == 0
 
 
+def test_a_gbk_csv_and_an_xls_renamed_say_how_to_save_them(store, tmp_path):
+    # What Excel on a Chinese Windows saves as "CSV" is GBK; an old .xls renamed .xlsx is no zip at all.
+    sheet = tmp_path / "台账.csv"
+    sheet.write_bytes("id,text\nB1,楼上漏水\n".encode("gbk") + b"B2,\xff\xfe\xff\n")
+    report = run(store, tmp_path, sheet)
+    assert report.reject_messages == ["台账.csv:2 record（记录）：该行含有无效的 UTF-8 编码（像是 GBK 编码：请在 Excel 中另存为"
+                                      "“CSV UTF-8（逗号分隔）”，或用记事本另存为 UTF-8）",
+                                      "台账.csv:3 record（记录）：该行含有无效的 UTF-8 编码"]  # not GBK either: no advice
+    old = tmp_path / "台账.xlsx"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)  # the start of an OLE2 (.xls) file
+    report = run(store, tmp_path, old)
+    assert report.file_errors == ["台账.xlsx：不是 .xlsx 工作簿（旧版 .xls 或改了扩展名的文件？请在 Excel 中另存为 .xlsx 或 CSV）"]
+
+
 def test_csv_row_with_wrong_cell_count(store, tmp_path):
     path = tmp_path / "cases.csv"
     path.write_text("id,text,outcome\nA1,漏水,调解成功\nA2,噪音\nA3,欠薪,调解失败\n", encoding="utf-8")
