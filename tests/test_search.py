@@ -322,6 +322,13 @@ def test_nonsense_is_flagged_low_with_no_summary(engine):
     assert answer["predicted_type"] is None and answer["elements"] == []
 
 
+def test_a_debt_told_with_names_between_its_words_is_a_dispute(engine):
+    # 欠…的钱 with a party's name between: once read as 没有可识别的纠纷内容, the most common dispute a mediator types.
+    answer = engine.search("郭桂敏欠王宇林的钱还没还", top_k=5)
+    assert {"欠款", "拒不还钱"} <= {e["name"] for e in answer["elements"]}
+    assert not answer["summary"].get("no_meaning") and "没有可识别" not in answer["summary"]["text"]
+
+
 def test_cli_writes_relevance_as_a_level_and_a_rounded_probability(home):
     # A listed case is never "0%": below the floor the level alone, above it steps of 5% up to 95%.
     nonsense = _leian(home, "search", "asdfgh 12345", "--top-k", "5")
