@@ -335,6 +335,12 @@ def test_search_page_writes_the_predicted_type_as_the_api_text(clients):
     assert re.search(r'id="predicted-type">推测类型：邻里 › 漏水（99%以上）<', html) and "100%" not in html
 
 
+def test_an_api_body_missing_a_field_is_told_in_chinese(clients):
+    trainer = clients["trainer"]
+    answer = trainer.post("/api/libraries", headers={"X-CSRF-Token": trainer.csrf}, json={"name": "  "})
+    assert answer.status_code == 400 and answer.get_json()["error"]["detail"] == "缺少字段 name（须为非空的字符串）"
+
+
 def test_search_api_pages_with_top_k(clients):
     ask = lambda **extra: clients["mediator"].get("/api/search", query_string={"q": "漏水", **extra}).get_json()
     first, second, whole = ask(top_k=2), ask(top_k=2, page=2), ask(top_k=4)

@@ -66,7 +66,7 @@ def _json_body() -> dict[str, Any]:
 def _string(body: dict[str, Any], key: str, *, required: bool = True) -> str:
     value = body.get(key, "")
     if not isinstance(value, str) or (required and not value.strip()):
-        abort(400, description=f"缺少字段 {key} / {key} is required (a string)")
+        abort(400, description=f"缺少字段 {key}（须为非空的字符串）")
     return value
 
 
