@@ -339,6 +339,9 @@ def test_an_api_body_missing_a_field_is_told_in_chinese(clients):
     trainer = clients["trainer"]
     answer = trainer.post("/api/libraries", headers={"X-CSRF-Token": trainer.csrf}, json={"name": "  "})
     assert answer.status_code == 400 and answer.get_json()["error"]["detail"] == "缺少字段 name（须为非空的字符串）"
+    admin = clients["admin"]
+    answer = admin.post("/api/users", headers={"X-CSRF-Token": admin.csrf}, json={"username": "x1", "role": "boss", "password": "long-enough-1"})
+    assert answer.get_json()["error"]["detail"] == "role 可选：mediator（调解员）、analyst（分析员）、trainer（培训师）、admin（管理员）"
 
 
 def test_search_api_pages_with_top_k(clients):

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, jsonify, request, url_for
 from leian.analytics.counts import COUNT_LEVELS, PERIOD_NAMES, PERIODS, TYPE_LEVEL_NAMES, TYPE_LEVELS
 from leian.data.places import LEVEL_NAMES
 from leian.web import queries
-from leian.web.accounts import ROLES
+from leian.web.accounts import ROLE_NAMES, ROLES
 from leian.web.app import current_user, log_in, log_out, services
 from leian.web.openapi import openapi_document
 from leian.web.security import csrf_token
@@ -330,7 +330,7 @@ def user_create() -> Any:
     body = _json_body()
     role = _string(body, "role")
     if role not in ROLES:
-        abort(400, description=f"role 可选：{', '.join(ROLES)}")
+        abort(400, description=f"role 可选：{'、'.join(f'{r}（{ROLE_NAMES[r]}）' for r in ROLES)}")
     user = services().accounts.add(_string(body, "username"), role, _string(body, "password"),
                                    display_name=_string(body, "display_name", required=False),
                                    area=_string(body, "area", required=False))
