@@ -313,6 +313,7 @@ def test_search_on_an_empty_store_says_there_are_no_cases_yet_and_who_can_add_th
         for query in ({}, {"q": "楼上漏水，天花板发霉"}):
             html = client.get("/", query_string=query).get_data(as_text=True)
             assert 'id="no-cases"' in html and "案件库中还没有案件" in html and 'id="no-results"' not in html
+            assert ('id="no-facets"' in html) == bool(query)  # the facet panel of an empty answer says why it is empty
     assert "请联系管理员导入案件登记" in mediator.get("/").get_data(as_text=True)
     assert 'href="/ingest"' in admin.get("/").get_data(as_text=True)
 
