@@ -435,6 +435,17 @@ def test_library_workflow_through_the_api_and_masked_export(clients):
     assert (added["added"], added["present"], added["missing"]) == (["T0003"], ["DOG1"], ["NOPE-1"])
 
 
+def test_library_suggestions_name_each_case_as_the_lists_do(clients):
+    from markupsafe import escape
+
+    trainer = clients["trainer"]
+    suggestions = trainer.get(f"/api/libraries/{PATH_VALUES['library_id']}").get_json()["suggestions"]
+    assert suggestions and all(s["title"] for s in suggestions)
+    page = trainer.get(f"/libraries/{PATH_VALUES['library_id']}").get_data(as_text=True)
+    for s in suggestions:  # the title (masked for a trainer) is the link, the id beside it
+        assert f'{escape(s["title"])}</a> <span class="case-id small">{s["case_id"]}</span>' in page
+
+
 def test_audit_log_records_searches_views_and_exports(app, clients):
     # Every audited action happens here, so the test does not depend on what earlier tests did.
     assert app.test_client().post("/api/login", json={"username": "med", "password": "not-the-password"}).status_code == 401

@@ -797,7 +797,11 @@ def library_coverage(services: Services, user: User, library_id: int) -> dict[st
     libs = services.libraries()
     name = library_name(services, library_id)
     seen = visible_ids(services, user)
-    return {"coverage": coverage(libs, name, within=seen), "suggestions": suggest(libs, name, per_gap=2, within=seen)}
+    suggestions = suggest(libs, name, per_gap=2, within=seen)
+    # Each named as the lists name a case (its title or opening words, masked), so a trainer sees what it is about.
+    titles = {item["id"]: item["title"] for item in _case_items(services, user, [s["case_id"] for s in suggestions])}
+    return {"coverage": coverage(libs, name, within=seen),
+            "suggestions": [{**s, "title": titles.get(s["case_id"], "")} for s in suggestions]}
 
 
 def export_library(services: Services, user: User, library_id: int, fmt: str, *, drafts: bool = False) -> tuple[bytes, str]:
