@@ -296,6 +296,7 @@ def suggest(home: Home, name: str, per_gap: int, as_json: bool) -> None:
 
     with _libraries(home) as libs:
         found = suggest_cases(libs, name, per_gap=per_gap)
+        cases = libs.store.get_many([item["case_id"] for item in found])
     if as_json:
         echo_json({"library": name, "suggestions": found})
         return
@@ -303,7 +304,8 @@ def suggest(home: Home, name: str, per_gap: int, as_json: bool) -> None:
         click.echo("没有可补充的案件")
     for item in found:
         documented = "，".join(label for label, key in (("有调解过程", "has_handling"), ("有协议", "has_agreement")) if item[key])
-        click.echo(f"  {item['gap']}：{item['case_id']}（{item['outcome']}，{item['text_chars']} 字"
+        case = cases[item["case_id"]]
+        click.echo(f"  {item['gap']}：{item['case_id']} {case.title or case.text[:30]}（{item['outcome']}，{item['text_chars']} 字"
                    + (f"，{documented}" if documented else "") + "）")
 
 
