@@ -183,8 +183,10 @@ def neighbors(home: Home, case_id: str, hops: int, uri: str | None, as_json: boo
     click.echo(f"{case_id}  {case.get('title') or ''}  {case.get('date') or ''}")
     click.echo(f"地点：{' › '.join(data['place']) or '-'}")
     click.echo(f"调解员：{'、'.join(m['name'] for m in data['mediators']) or '-'}")
+    # A party's other cases lie two steps out (case → party → case): --hops 1 does not reach them.
+    unreached = "未展开（加 --hops 2 列出）"
     for item in data["parties"]:
-        others = "、".join(item["other_cases"]) or "无"
+        others = "、".join(item["other_cases"]) or ("无" if hops > 1 else unreached)
         click.echo(f"当事人 {item['name']}（{item['role']}，{item['party_id']}）其他案件：{others}")
     if data["repeat_of"] or data["repeated_by"]:
         click.echo(f"重复纠纷：此前 {'、'.join(data['repeat_of']) or '-'}；此后 {'、'.join(data['repeated_by']) or '-'}")

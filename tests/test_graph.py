@@ -317,6 +317,14 @@ def test_repeats_cli_contract(cli_home):
     assert "R01 → R02 → R03" in text.output
 
 
+def test_neighbors_at_one_hop_does_not_say_a_party_has_no_other_cases(cli_home):
+    runner = CliRunner()
+    near = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "R02", "--hops", "1"])
+    assert near.exit_code == 0 and "当事人 王建国（申请人，" in near.output
+    assert "其他案件：未展开（加 --hops 2 列出）" in near.output and "其他案件：无" not in near.output
+    assert "其他案件：R01、R03" in runner.invoke(cli, ["--home", str(cli_home), "neighbors", "R02"]).output
+
+
 def test_neighbors_and_party_cli(cli_home, bolt_uri):
     runner = CliRunner()
     result = runner.invoke(cli, ["--home", str(cli_home), "neighbors", "R02", "--json"])
