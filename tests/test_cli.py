@@ -74,6 +74,18 @@ def test_a_file_option_naming_no_file_says_so_in_chinese(demo_home):
     assert result.stderr.strip().splitlines()[-1] == "错误：'--ids-from' 的值无效：文件 'nope.txt' 不存在。"  # not "File 'nope.txt'"
 
 
+def test_serve_on_a_busy_port_says_so_before_claiming_to_have_started(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = leian("serve", "--port", str(port), home=tmp_path / "home")
+    assert result.returncode == 1 and "已启动" not in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"错误：端口 {port} 已被占用（另一个 LeiAn 或其他程序正在使用）：请换一个 --port，或先停止那个程序"
+
+
 def test_no_store_yet_is_a_plain_error(tmp_path):
     result = leian("stats", home=tmp_path / "empty")
     assert result.returncode == 1

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
+import socket
 import sys
 
 import click
@@ -70,10 +72,14 @@ def user_list(home: Home, as_json: bool) -> None:
 def serve(home: Home, host: str, port: int, threads: int) -> None:
     """用 waitress 运行网页版；检索索引和图谱在后台与案件库同步，端口立即开放。"""
     from leian.web.app import create_app, services
-    from waitress import serve as run_waitress
+    from waitress.server import create_server
 
     _configure_logging(home.timezone)
     app = create_app(home)
+    try:  # the port first: a busy one is said before anything starts, and "已启动" is only said once it is open
+        server = create_server(app, host=host, port=port, threads=threads, ident="LeiAn")
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(_listen_error(host, port, exc)) from None
     with app.app_context():
         if not services().accounts.list():
             click.echo(f"还没有网页版用户：请用 `leian --home {home.root} user add NAME --role admin` 创建", err=True)
@@ -81,7 +87,22 @@ def serve(home: Home, host: str, port: int, threads: int) -> None:
             click.echo("正在后台载入检索模型，并使检索索引和图谱与案件库同步……", err=True)
         services().start_catch_up()
     click.echo(f"类案 LeiAn 网页版已启动：http://{host}:{port}/（数据目录 {home.root}；按 Ctrl+C 停止）", err=True)
-    run_waitress(app, host=host, port=port, threads=threads, ident="LeiAn")
+    server.print_listen("Serving on http://{}:{}")
+    server.run()
+
+
+def _listen_error(host: str, port: int, exc: OSError | ValueError) -> str:
+    """Why the server cannot listen at ``host:port``, in words a person can act on."""
+    # waitress raises ValueError ("Invalid host/port specified.") for a host it cannot resolve.
+    if isinstance(exc, (socket.gaierror, ValueError)):
+        return f"无法解析监听地址 {host}：请用 127.0.0.1（只本机）或 0.0.0.0（整个网络）"
+    if exc.errno == errno.EADDRINUSE:
+        return f"端口 {port} 已被占用（另一个 LeiAn 或其他程序正在使用）：请换一个 --port，或先停止那个程序"
+    if exc.errno == errno.EACCES:
+        return f"没有权限在端口 {port} 监听（1024 以下的端口需要管理员权限）：请换一个 --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"本机没有地址 {host}：请用 127.0.0.1（只本机）或 0.0.0.0（整个网络）"
+    return f"无法在 {host}:{port} 监听：{exc.strerror or exc}"
 
 
 class _LocalTimeFormatter(logging.Formatter):
