@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -169,6 +170,7 @@ _KNOWN_FIELD_ORDER = tuple(sorted(_KNOWN_FIELDS))  # a fixed order: equally clos
 _LOCATION_FIELDS = (*LEVELS, "address")
 
 
+@functools.lru_cache(maxsize=4096)  # a file repeats its keys on every record: compare each once
 def _meant_field(key: Any, known: tuple[str, ...]) -> str | None:
     """The field of ``known`` that ``key`` was meant to be: its Chinese name, another case, or a close spelling.
 
