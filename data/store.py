@@ -391,6 +391,10 @@ class Store:
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
 
+    def is_empty(self) -> bool:
+        """Whether the store holds no case (one row read, where :meth:`count` reads them all)."""
+        return self.conn.execute("SELECT 1 FROM cases LIMIT 1").fetchone() is None
+
     def changes_since(self, seq: int, limit: int | None = None) -> list[Change]:
         """Changes after ``seq``, oldest first: how indexes catch up with the store."""
         sql = "SELECT seq, case_id, op FROM changes WHERE seq > ? ORDER BY seq"

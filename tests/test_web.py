@@ -300,6 +300,7 @@ def test_search_page_outcome_counts_say_which_results_they_count(clients):
         assert bool(bar.group(1)) == (answer["summary"]["count"] < len(answer["results"]))
         partial += answer["summary"]["count"] < len(answer["results"])
     assert partial  # a page with results below the floor was among them
+    assert 'id="no-cases"' not in clients["mediator"].get("/").get_data(as_text=True)  # a store with cases says nothing of it
 
 
 def test_search_on_an_empty_store_says_there_are_no_cases_yet_and_who_can_add_them(tmp_path):

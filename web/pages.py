@@ -96,7 +96,7 @@ def home() -> Any:
     else:
         pages = {"page": page, "prev": page > 1, "next": bool(listing) and page < listing["pages"]}
     # Nothing found, or nothing asked yet: say so plainly when it is because there is nothing to search.
-    no_cases = not (found and found["results"]) and queries.visible_count(services(), current_user()) == 0
+    no_cases = not (found and found["results"]) and queries.sees_no_cases(services(), current_user())
     return render_template(
         "search.html", state=state, answer=answer, listing=listing, no_cases=no_cases,
         choices=queries.filter_choices(services(), current_user()),

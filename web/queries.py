@@ -76,6 +76,7 @@ __all__ = [
     "repeat_alert",
     "repeat_chains",
     "search",
+    "sees_no_cases",
     "similar_cases",
     "visible_ids",
 ]
@@ -105,10 +106,10 @@ def visible_ids(services: Services, user: User) -> set[str] | None:
     return None if area is None else area.case_ids(services.store)
 
 
-def visible_count(services: Services, user: User) -> int:
-    """How many cases ``user`` may see: the store's, or their area's."""
+def sees_no_cases(services: Services, user: User) -> bool:
+    """Whether ``user`` has no case to see: the store is empty, or their area holds none."""
     seen = visible_ids(services, user)
-    return services.store.count() if seen is None else len(seen)
+    return services.store.is_empty() if seen is None else not seen
 
 
 def _visible(services: Services, user: User, case_ids: list[str]) -> list[str]:
