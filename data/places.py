@@ -76,8 +76,8 @@ def place_path(location: dict[str, str | None]) -> list[tuple[str, str]]:
     return [(level, location[level]) for level in LEVELS if location.get(level)]
 
 
-def place_label(location: dict[str, str | None], *, below: str | None = None, separator: str = "") -> str:
-    """A readable place: the named levels joined, province omitted unless alone (``below``: only the levels under it).
+def place_label(location: dict[str, str | None], *, separator: str = "") -> str:
+    """A readable place: the named levels joined (by ``separator``), province omitted unless alone.
 
     A name repeated at the start of the next one is said once: grids are named
     after their village (海澄村, 海澄村第3网格), and a municipality is its own city.
@@ -86,12 +86,9 @@ def place_label(location: dict[str, str | None], *, below: str | None = None, se
     '珠海市三灶镇海澄村第3网格'
     >>> place_label({"province": "重庆市", "city": "重庆市", "district": "永川区"}), place_label({"province": "广东省"})
     ('重庆市永川区', '广东省')
-    >>> place_label({"city": "重庆市", "district": "渝北区", "town": "两路街道", "community": "桂花社区", "grid": "桂花社区第1网格"},
-    ...             below="city", separator=" › ")
+    >>> place_label({"district": "渝北区", "town": "两路街道", "community": "桂花社区", "grid": "桂花社区第1网格"}, separator=" › ")
     '渝北区 › 两路街道 › 桂花社区第1网格'
     """
     path = place_path(location)
-    if below is not None:
-        path = [(level, name) for level, name in path if LEVELS.index(level) > LEVELS.index(below)]
     names = [name for level, name in path if level != "province" or len(path) == 1]
     return separator.join(name for name, after in zip(names, names[1:] + [""]) if not after.startswith(name))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from leian.data.ingest import IngestReport
 from leian.data.normalize import mask_numbers, normalize_name, person_names, strip_bidi
 from leian.data.places import place_label
+from leian.data.queries import case_columns
 from leian.data.record import Case
 from leian.errors import InvalidInput, LeiAnError, NotFound
 from leian.library.masking import Masker
@@ -612,13 +613,15 @@ def risk_register(services: Services, user: User, *, level: str | None = None, w
 
     answer = services.risk(level=level or None, where=where or None, within=visible_ids(services, user))
     found, today = answer.parties, answer.today
-    # Where each party was last in a dispute, 区县 › 镇街 › 村社/网格 (the same levels for every row).
-    latest = services.store.get_many([a.case_ids[-1] for a in found if a.case_ids])
+    # Where each party was last in a dispute, 区县 › 镇街 › 村社/网格 (the same levels for every row), read from
+    # the case rows' place columns alone.
+    levels = ("district", "town", "community", "grid")
+    latest = {row["id"]: place_label({level: row[level] for level in levels}, separator=" › ")
+              for row in case_columns(services.store, [a.case_ids[-1] for a in found if a.case_ids], ("id", *levels))}
     parties = []
     for assessment in found:
         item = assessment.to_dict()
-        last = latest.get(assessment.case_ids[-1]) if assessment.case_ids else None
-        item["place"] = place_label(last.location, below="city", separator=" › ") if last else ""
+        item["place"] = latest.get(assessment.case_ids[-1], "") if assessment.case_ids else ""
         if not sees_names(user.role) and assessment.kind != "organization":
             item["name"] = mask_known_names(services, user, item["name"])
         item["overdue"] = bool(item["revisit"]["due"] and item["revisit"]["due"] <= today)
