@@ -187,6 +187,14 @@ def test_party_data_is_masked_by_role(clients):
         assert ("王建国" in page) == (role == "mediator")
 
 
+def test_a_refused_page_says_who_may_use_it_and_the_users_role(clients):
+    # A mediator opening an analyst's link (the dashboard) is told why, on the page and in the API.
+    page = clients["mediator"].get("/dashboard")
+    assert page.status_code == 403 and "此页面或操作仅限分析员、管理员使用；您登录的角色是调解员。" in page.get_data(as_text=True)
+    answer = clients["trainer"].get("/api/risk")
+    assert answer.status_code == 403 and answer.get_json()["error"]["detail"] == "此页面或操作仅限调解员、分析员、管理员使用；您登录的角色是培训师。"
+
+
 def test_search_results_and_hotspots_are_masked_for_analysts(clients):
     found = clients["analyst"].get("/api/search", query_string={"q": "王建国邻居装修噪音", "party": "王建国"}).get_json()
     assert found["results"] and "王建国" not in json.dumps(found["results"], ensure_ascii=False)

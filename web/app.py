@@ -49,6 +49,7 @@ from leian.settings import LOGIN_LIMIT
 from leian.web.accounts import ACTION_NAMES, ROLE_NAMES, User
 from leian.web.queries import Updating
 from leian.web.security import (
+    ROUTE_ROLES,
     SECURITY_HEADERS,
     allowed,
     csrf_token,
@@ -222,12 +223,21 @@ def _check_access() -> Any:
                 return _error(401)
             return redirect(url_for("pages.login", next=request.full_path if request.query_string else request.path))
         if not allowed(endpoint, g.user.role):
-            return _error(403)
+            return _error(403, _refusal(endpoint, g.user))
     if request.method not in _SAFE_METHODS and endpoint != "api.login":
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
         if not csrf_valid(sent):
             return _error(400, "CSRF 令牌缺失或无效，请刷新页面后重试")
     return None
+
+
+def _refusal(endpoint: str, user: User) -> str | None:
+    """Who may use what ``user`` was refused (a link from a colleague of another role), or None where nobody may."""
+    roles = ROUTE_ROLES.get(endpoint)
+    if not roles:
+        return None
+    names = "、".join(name for role, name in ROLE_NAMES.items() if role in roles)
+    return f"此页面或操作仅限{names}使用；您登录的角色是{ROLE_NAMES[user.role]}。"
 
 
 def _add_headers(response: Any) -> Any:
