@@ -80,6 +80,14 @@ def _period_start(label: str, period: str) -> dt.date:
     return dt.date.fromisocalendar(int(label[:4]), int(label[6:]), 1)
 
 
+def _is_period(label: str, period: str) -> bool:
+    """Whether ``label`` names a month (``2025-03``) or an ISO week (``2025-W11``), as ``period`` says."""
+    try:
+        return period_of(_period_start(label, period).isoformat(), period) == label
+    except ValueError:
+        return False
+
+
 def period_end(label: str, period: str) -> str:
     """The last day of a period, as ``YYYY-MM-DD``."""
     start = _period_start(label, period)
@@ -161,6 +169,9 @@ class CountTable:
         try:
             return self.periods.index(label)
         except ValueError:
+            if not _is_period(label, self.period):  # 2026-13, 2025-W99, 三月: not a period at all
+                unit, example = ("周", "2025-W11") if self.period == "week" else ("月份", "2025-03")
+                raise InvalidInput(f"周期 {label!r} 不是有效的{unit}（如 {example}）") from None
             raise InvalidInput(
                 f"周期 {label!r} 不在数据范围内（{self.periods[0]} 至 {self.periods[-1]}）"
                 if self.periods

@@ -205,3 +205,9 @@ def test_cli_json_contract_and_plain_errors(home):
     assert spots[0]["risk"] == "红" and spots[0]["level"] == "town"
     bad = runner.invoke(cli, ["--home", str(home.root), "hotspots", "--at", "1999-01"])
     assert bad.exit_code == 1 and "不在数据范围内" in bad.output and "Traceback" not in bad.output
+    # A label that is no period at all is told as such, not as one outside the data.
+    for at, said in (("2025-13", "周期 '2025-13' 不是有效的月份（如 2025-03）"), ("2025-3", "周期 '2025-3' 不是有效的月份（如 2025-03）")):
+        wrong = runner.invoke(cli, ["--home", str(home.root), "hotspots", "--at", at])
+        assert wrong.exit_code == 1 and wrong.output.strip() == f"错误：{said}"
+    week = runner.invoke(cli, ["--home", str(home.root), "hotspots", "--period", "week", "--at", "2025-W60"])
+    assert week.exit_code == 1 and week.output.strip() == "错误：周期 '2025-W60' 不是有效的周（如 2025-W11）"
