@@ -187,6 +187,13 @@ def test_party_data_is_masked_by_role(clients):
         assert ("王建国" in page) == (role == "mediator")
 
 
+def test_a_page_asked_for_without_a_session_says_why_the_login_comes_first(app):
+    anonymous = app.test_client()
+    asked = anonymous.get("/dashboard", follow_redirects=True).get_data(as_text=True)
+    assert "请先登录（未登录或登录已过期），登录后回到刚才的页面" in asked
+    assert "请先登录" not in anonymous.get("/login").get_data(as_text=True)  # the login page opened directly says nothing
+
+
 def test_a_refused_page_says_who_may_use_it_and_the_users_role(clients):
     # A mediator opening an analyst's link (the dashboard) is told why, on the page and in the API.
     page = clients["mediator"].get("/dashboard")

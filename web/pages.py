@@ -51,6 +51,8 @@ def login() -> Any:
             flash("用户名或密码错误", "error")
             return render_template("login.html", username=username), 401
         return redirect(_safe_next(request.args.get("next")))
+    if request.args.get("next"):  # sent here from a page: a session that ended (4 hours idle) or a shared link
+        flash("请先登录（未登录或登录已过期），登录后回到刚才的页面", "warn")
     return render_template("login.html", username="")
 
 
