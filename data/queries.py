@@ -24,6 +24,7 @@ from leian.data.store import Store
 
 __all__ = [
     "CASE_COLUMNS",
+    "CANDIDATE_INDEX",
     "IDS_PER_STATEMENT",
     "case_columns",
     "case_dates",
@@ -53,6 +54,9 @@ CASE_COLUMNS = frozenset({"id", "category", "subtype", "type_raw", "case_date", 
 #: Ids per ``IN (...)`` statement: a read of more is split. The rows of one statement come in the order SQLite walks
 #: the id index (the same for the same ids, whatever order they are given in).
 IDS_PER_STATEMENT = 500
+#: The index of ``cases`` (core schema v2) holding the columns a search reads of its candidates
+#: (``leian.search.engine.CANDIDATE_COLUMNS``; ``tests/test_search.py`` checks it still holds them all).
+CANDIDATE_INDEX = "cases_candidate"
 
 
 def _checked(columns: Iterable[str]) -> list[str]:

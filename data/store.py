@@ -100,6 +100,12 @@ MIGRATIONS: list[str] = [
         summary TEXT
     );
     """,
+    # v2: what a search reads of its candidates (data.queries.CANDIDATE_INDEX), read from the index alone instead of
+    # each case's row past its record JSON. IF NOT EXISTS: a re-run finds it done.
+    """
+    CREATE INDEX IF NOT EXISTS cases_candidate ON cases(
+        id, category, subtype, province, city, district, town, community, grid, outcome, channel, case_date);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: Columns of ``cases`` whose values people pick from (:meth:`Store.value_counts`).

@@ -37,7 +37,7 @@ import numpy as np
 from leian.data.normalize import normalize_name, normalize_text
 from leian.data.places import LEVELS, parse_address, place_label
 from leian.data.record import RESOLVED_OUTCOMES, Case
-from leian.data.queries import IDS_PER_STATEMENT, case_columns, case_ids_with_party_names, party_names_in, search_texts
+from leian.data.queries import CANDIDATE_INDEX, IDS_PER_STATEMENT, case_columns, case_ids_with_party_names, party_names_in, search_texts
 from leian.data.store import Change, Store
 from leian.data.taxonomy import Taxonomy
 from leian.embeddings.cache import cached_keywords, cached_tokens, cached_vectors, ensure_tables, prune
@@ -90,14 +90,6 @@ LOW_ONLY = "没有相关度较高的相似案例，以下结果相关度较低�
 CASE_TERMS = 30
 #: What a search reads of its candidates' rows: the type and place signals' columns and the facets'.
 CANDIDATE_COLUMNS = list(dict.fromkeys(["id", "category", "subtype", *LEVELS, *FACET_COLUMNS]))
-#: The index of ``cases`` holding :data:`CANDIDATE_COLUMNS`, read instead of the rows (``tests/test_search.py`` checks it
-#: still holds them all).
-CANDIDATE_INDEX = "cases_candidate"
-#: The search's own schema on the store (component ``search``, applied when an engine opens a store).
-MIGRATIONS = [
-    f"""CREATE INDEX IF NOT EXISTS {CANDIDATE_INDEX} ON cases(
-        id, category, subtype, province, city, district, town, community, grid, outcome, channel, case_date)""",
-]
 #: Query vectors an engine remembers: the next page, another filter or a re-run of the same text is not encoded again.
 QUERY_VECTORS = 256
 #: How long a search waits for an encoding thread to take its query up (seconds; see :meth:`SearchEngine._vector_soon`).
@@ -206,7 +198,6 @@ class SearchEngine:
         self.weights = weights or DEFAULT_WEIGHTS
         self.encoder: Encoder = load_encoder(self.model_name)
         ensure_tables(self.store)
-        self.store.migrate_component("search", MIGRATIONS)
         self.vectors: VectorIndex
         self._bm25: BM25Index | None = None
         self._element_weights: tuple[int, dict[str, float]] | None = None

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from leian.cli import cli
+from leian.data.store import SCHEMA_VERSION
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -39,7 +40,7 @@ def demo_home(tmp_path_factory) -> Path:
 def test_stats_json(demo_home):
     result = CliRunner().invoke(cli, ["--home", str(demo_home), "stats", "--json"])
     data = json.loads(result.output)
-    assert data["cases"] == 97 and data["schema_version"] == 1
+    assert data["cases"] == 97 and data["schema_version"] == SCHEMA_VERSION
     assert sum(data["by_category"].values()) == 97
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from leian.data.ingest import ingest
 from leian.data.normalize import normalize_name
+from leian.data.store import SCHEMA_VERSION
 from leian.embeddings.text import keywords, prepare_query, text_hash
 from leian.home import Home
 from leian.indexers import sync_all
@@ -485,24 +486,25 @@ def test_candidates_are_read_from_indexes_alone(engine):
 
 
 def test_an_older_store_gets_the_candidate_indexes_once_with_the_same_answers(small_home):
-    """A store made before the candidate indexes (no ``search`` component, ``disputes`` at v1) gets them when an
-    engine opens it, once; searches answer as before."""
+    """A store made before the candidate indexes (schema v1, ``disputes`` at v1) gets them when it is opened, once;
+    searches answer as before."""
     text = PARAPHRASES[1][1]
     with SearchEngine.open(small_home) as engine:
         expected = engine.search(text, top_k=5)
         versions = dict(engine.store.conn.execute("SELECT component, version FROM component_schema"))
+    assert versions["disputes"] == 2
     with small_home.open_store() as store, store.transaction() as conn:
         conn.execute("DROP INDEX cases_candidate")
         conn.execute("DROP INDEX case_elements_in_order")
-        conn.execute("DELETE FROM component_schema WHERE component = 'search'")
         conn.execute("UPDATE component_schema SET version = 1 WHERE component = 'disputes'")
+        conn.execute("PRAGMA user_version = 1")
     for _ in range(2):  # the second open finds everything done
         with SearchEngine.open(small_home) as engine:
             assert engine.search(text, top_k=5) == expected
+            assert engine.store.schema_version == SCHEMA_VERSION == 2
             assert dict(engine.store.conn.execute("SELECT component, version FROM component_schema")) == versions
             indexes = {row[0] for row in engine.store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
             assert {"cases_candidate", "case_elements_in_order"} <= indexes
-    assert versions["search"] == 1 and versions["disputes"] == 2
 
 
 def test_delete_update_persist_reload_round_trip(small_home, tmp_path):
