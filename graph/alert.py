@@ -41,6 +41,7 @@ import ahocorasick
 
 from leian.data.normalize import normalize_name
 from leian.data.store import Store
+from leian.embeddings.text import word_starts
 from leian.graph.repeats import RepeatSettings, chains_of, party_cases, place_cases
 from leian.graph.resolve import _HOUSE, Resolver, is_anonymous
 
@@ -51,6 +52,9 @@ _MIN_PERSON, _MIN_ORG = 2, 4
 #: A common name found with more people than this, and no place in the text to tell them apart, is not named.
 _MAX_NAMESAKES = 3
 _DIGIT_AFTER = re.compile(r"\d")
+#: A nickname's first character (老钱, 小王, 阿强) also ends common words (养老, 从小, 大小), so such a name counts only
+#: where jieba starts a word: 老钱 in 我去找老钱要账, not in 不给老娘养老钱.
+_NICKNAME_PREFIXES = frozenset("老小阿")
 
 
 def _searchable(text: str) -> str:
@@ -122,6 +126,8 @@ class PartyIndex:
                 places.append(value)
                 continue
             if end <= covered_to:
+                continue
+            if start > 0 and searchable[start] in _NICKNAME_PREFIXES and start not in word_starts(searchable):
                 continue
             covered_to = end
             names.append(value)

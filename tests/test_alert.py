@@ -66,6 +66,19 @@ def test_the_index_catches_up_with_new_parties(tmp_path):
         assert index.find("欧阳明月欠钱不还")[0] == ["欧阳明月"] and len(index) > before
 
 
+def test_a_nickname_is_found_where_a_word_starts_not_inside_another_word(tmp_path):
+    # 老钱 (a party's nickname) is in 我去找老钱要账, not in 不给老娘养老钱 (养老 + 钱); 小王 not in 从小王家门口过.
+    with Home.resolve(tmp_path).open_store() as store:
+        store.upsert_batch([validate({"id": f"K{i}", "text": "欠款不还", "occurred_on": f"2025-0{i}-01", "location": PLACE,
+                                      "parties": [{"name": name, "phone": f"1370000000{i}"}]})
+                            for i, name in enumerate(["老钱", "小王"], 1)])
+        resolve_changes(store)
+        index = PartyIndex(store)
+        assert index.find("我去找老钱要账，他说没钱")[0] == ["老钱"]
+        assert index.find("老钱又来闹了")[0] == ["老钱"] and index.find("小王把车停在我家门口")[0] == ["小王"]
+        assert index.find("儿子不给老娘养老钱")[0] == [] and index.find("每天从小王家门口过")[0] == []
+
+
 def test_the_index_given_is_the_one_caught_up_and_kept(store):
     # The API keeps one index per home: the first alert fills it, the next ones only add what is new.
     index = PartyIndex(store)
