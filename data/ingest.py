@@ -137,9 +137,8 @@ class IngestReport:
 
 def misnamed_message(item: dict[str, Any]) -> str:
     """``cases.csv：字段 'occured_on' 未读入（第 2 行起 40 条）：是否应为 occurred_on（发生日期）？``"""
-    meant = f"location.{item['meant']}" if item["field"].startswith("location.") else item["meant"]
     return (f"{item['file']}：字段 {item['field']!r} 未读入（第 {item['first_line']} 行起 {item['records']} 条）："
-            f"是否应为 {meant}（{field_label(meant)}）？")
+            f"是否应为 {item['meant']}（{field_label(item['meant'])}）？")
 
 
 class _RejectWriter:

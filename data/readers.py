@@ -263,7 +263,8 @@ def _check_header(name: str, header: list[str]) -> list[str]:
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         # A register exported with Chinese headings (编号, 纠纷经过) or a misspelt one: name the field each was meant to be.
-        meant = misnamed_fields(dict.fromkeys(header))
+        # Read as a row is (location.town nests under location), so a dotted column is compared with its own level.
+        meant = misnamed_fields(record_from_cells(header, ["x"] * len(header)))
         hint = f"（表头须用字段名，可改为：{'，'.join(f'{column} → {field}' for column, field in meant)}）" if meant else ""
         raise FileFormatError(f"{name}：缺少必需的列：{'、'.join(missing)}{hint}")
     duplicated = sorted({h for h in header if h and header.count(h) > 1})

@@ -194,12 +194,12 @@ def misnamed_fields(record: dict[str, Any]) -> list[tuple[str, str]]:
 
     >>> misnamed_fields({"id": "A1", "text": "漏水", "occured_on": "2024-03-11", "调解结果": "调解成功", "备注": "无",
     ...                  "location": {"twon": "三灶镇", "grid": "海澄村第3网格"}})
-    [('occured_on', 'occurred_on'), ('调解结果', 'outcome'), ('location.twon', 'town')]
+    [('occured_on', 'occurred_on'), ('调解结果', 'outcome'), ('location.twon', 'location.town')]
     """
     found = [(key, meant) for key in record if key not in _KNOWN_FIELDS if (meant := _meant_field(key, _KNOWN_FIELD_ORDER))]
     location = record.get("location")
     if isinstance(location, dict):
-        found += [(f"location.{key}", meant) for key in location
+        found += [(f"location.{key}", f"location.{meant}") for key in location
                   if key not in _LOCATION_FIELDS if (meant := _meant_field(key, _LOCATION_FIELDS))]
     return found
 

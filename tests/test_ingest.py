@@ -160,6 +160,10 @@ def test_csv_with_chinese_headings_is_told_which_field_each_is(store, tmp_path):
     assert report.file_errors == ["台账.csv：缺少必需的列：id、text（表头须用字段名，可改为：编号 → id，纠纷经过 → text，"
                                   "发生日期 → occurred_on，调解结果 → outcome）"]
     assert store.count() == 0
+    # A right dotted column is not "meant" for another field; a misspelt one is named with its level.
+    path.write_text("编号,纠纷经过,location.town,location.twon\nZ1,楼上漏水,三灶镇,三灶镇\n", encoding="utf-8")
+    assert run(store, tmp_path, path).file_errors == ["台账.csv：缺少必需的列：id、text（表头须用字段名，可改为：编号 → id，"
+                                                      "纠纷经过 → text，location.twon → location.town）"]
 
 
 def test_a_gbk_csv_and_an_xls_renamed_say_how_to_save_them(store, tmp_path):
