@@ -108,6 +108,8 @@ class Profile:
         path = Path(path)
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("配置须是一组“配置项 = 值”（JSON 对象或 TOML 表），不是单个值或列表")
         return cls().replace(**data)
 
     def replace(self, **overrides: Any) -> Profile:
@@ -118,6 +120,8 @@ class Profile:
             raise ValueError(f"未知的配置项：{'、'.join(unknown)}（可用：{'、'.join(sorted(known))}）")
         for name in ("categories", "subtypes", "channels"):
             if name in overrides:
+                if not isinstance(overrides[name], dict):
+                    raise ValueError(f"配置项 {name} 须是“名称 = 比例”的表（如 {name} = {{ 邻里 = 0.3 }}），不是 {overrides[name]!r}")
                 overrides[name] = {**getattr(self, name), **overrides[name]}
         profile = dataclasses.replace(self, **overrides)
         profile.check()

@@ -299,3 +299,10 @@ def test_cli_generate_writes_records_and_truth(tmp_path):
         broken.write_text(text, encoding="utf-8")
         result = CliRunner().invoke(cli, ["generate", "--n", "10", "--out", str(out), "--profile", str(broken)])
         assert result.exit_code == 1 and result.output.strip().splitlines() == [f"错误：{broken}：{said}"]
+    # A file that parses but is no table of settings, or a setting that is no table of shares, is said so in Chinese.
+    for name, text, said in (("list.json", "[1]", "配置须是一组“配置项 = 值”（JSON 对象或 TOML 表），不是单个值或列表"),
+                             ("shape.json", '{"categories": 5}', "配置项 categories 须是“名称 = 比例”的表（如 categories = { 邻里 = 0.3 }），不是 5")):
+        shaped = tmp_path / name
+        shaped.write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(cli, ["generate", "--n", "10", "--out", str(out), "--profile", str(shaped)])
+        assert result.exit_code == 1 and result.output.strip().splitlines() == [f"错误：{shaped}：{said}"]

@@ -9,8 +9,8 @@ import sys
 
 import click
 
-from leian.clitools import echo_json, json_option, pass_home
-from leian.clock import local_time, timezone
+from leian.clitools import echo_json, json_option, os_error_text, pass_home
+from leian.clock import local_time
 from leian.home import Home
 
 __all__ = ["serve", "user"]
@@ -87,7 +87,6 @@ def serve(home: Home, host: str, port: int, threads: int) -> None:
             click.echo("正在后台载入检索模型，并使检索索引和图谱与案件库同步……", err=True)
         services().start_catch_up()
     click.echo(f"类案 LeiAn 网页版已启动：http://{host}:{port}/（数据目录 {home.root}；按 Ctrl+C 停止）", err=True)
-    server.print_listen("Serving on http://{}:{}")
     server.run()
 
 
@@ -102,7 +101,7 @@ def _listen_error(host: str, port: int, exc: OSError | ValueError) -> str:
         return f"没有权限在端口 {port} 监听（1024 以下的端口需要管理员权限）：请换一个 --port"
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"本机没有地址 {host}：请用 127.0.0.1（只本机）或 0.0.0.0（整个网络）"
-    return f"无法在 {host}:{port} 监听：{exc.strerror or exc}"
+    return f"无法在 {host}:{port} 监听：{os_error_text(exc)}"
 
 
 class _LocalTimeFormatter(logging.Formatter):
@@ -110,10 +109,10 @@ class _LocalTimeFormatter(logging.Formatter):
 
     def __init__(self, zone: str | None):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self.zone = timezone(zone)
+        self.zone_name = zone
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
-        return dt.datetime.fromtimestamp(record.created, self.zone).strftime("%Y-%m-%d %H:%M:%S")
+        return local_time(dt.datetime.fromtimestamp(record.created, dt.UTC), self.zone_name, seconds=True)
 
 
 def _configure_logging(zone: str | None) -> None:
