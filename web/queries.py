@@ -109,8 +109,8 @@ def visible_ids(services: Services, user: User) -> set[str] | None:
 
 def sees_no_cases(services: Services, user: User) -> bool:
     """Whether ``user`` has no case to see: the store is empty, or their area holds none."""
-    seen = visible_ids(services, user)
-    return services.store.is_empty() if seen is None else not seen
+    area = user.scope
+    return services.store.is_empty() if area is None else not area.exists_in(services.store)
 
 
 def _visible(services: Services, user: User, case_ids: list[str]) -> list[str]:
