@@ -306,6 +306,11 @@ class Case:
         return normalize_text("\n".join(p for p in (self.title, self.text) if p))
 
     @property
+    def heading(self) -> str:
+        """What a list or a page names the case by: its title, else its opening words (… where cut)."""
+        return self.title or (self.text[:30] + ("…" if len(self.text) > 30 else ""))
+
+    @property
     def date(self) -> str | None:
         """The date a case is placed in time by: occurred, else reported, else closed."""
         return self.occurred_on or self.reported_on or self.closed_on

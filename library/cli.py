@@ -305,7 +305,7 @@ def suggest(home: Home, name: str, per_gap: int, as_json: bool) -> None:
     for item in found:
         documented = "，".join(label for label, key in (("有调解过程", "has_handling"), ("有协议", "has_agreement")) if item[key])
         case = cases[item["case_id"]]
-        click.echo(f"  {item['gap']}：{item['case_id']} {case.title or case.text[:30]}（{item['outcome']}，{item['text_chars']} 字"
+        click.echo(f"  {item['gap']}：{item['case_id']} {case.heading}（{item['outcome']}，{item['text_chars']} 字"
                    + (f"，{documented}" if documented else "") + "）")
 
 

@@ -199,7 +199,7 @@ def test_suggestions_fill_gaps_with_resolved_documented_cases(home, libs):
     assert result.exit_code == 0 and json.loads(result.output)["suggestions"][0]["case_id"] == first["case_id"]
     # As text each suggestion names its case (title, else opening words), not its id alone.
     case = cases[first["case_id"]]
-    assert f"{first['gap']}：{first['case_id']} {case.title or case.text[:30]}（" in run(home, "suggest", "补缺").output.splitlines()[0]
+    assert f"{first['gap']}：{first['case_id']} {case.heading}（" in run(home, "suggest", "补缺").output.splitlines()[0]
 
 
 def test_status_transitions_and_history(libs):

@@ -192,7 +192,7 @@ def _case_items(services: Services, user: User, case_ids: list[str]) -> list[dic
     return [
         {"id": case.id, "date": case.date, "outcome": case.outcome,
          "type": " › ".join(p for p in (case.category, case.subtype) if p) or case.type,
-         "title": mask(case.title or case.text[:30])}
+         "title": mask(case.heading)}
         for case in (found[c] for c in case_ids if c in found)
     ]
 
@@ -299,7 +299,7 @@ def similar_cases(services: Services, user: User, case: Case, k: int) -> list[di
         if other is None:
             continue
         similar.append({
-            "id": other.id, "score": round(float(score), 3), "title": mask(other.title or other.text[:40]),
+            "id": other.id, "score": round(float(score), 3), "title": mask(other.heading),
             "type": " › ".join(p for p in (other.category, other.subtype) if p) or other.type,
             "date": other.date, "outcome": other.outcome, "snippet": mask(other.text[:120]),
         })
@@ -708,7 +708,7 @@ def library_detail(services: Services, user: User, library_id: int) -> dict[str,
     listed = []
     for entry, case in entries:
         item = mask_tree(entry.to_dict(), mask, keep=("case_id",))
-        item["title"] = mask(case.title or case.text[:30])
+        item["title"] = mask(case.heading)
         item["missing"] = [section for section in REQUIRED_SECTIONS if not entry.sections[section].strip()]
         listed.append(item)
     return {"library": libs.get(name).to_dict(), "entries": listed}
