@@ -347,7 +347,7 @@ def _json_cell(column: str, value: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise _CellError(column, f"单元格中的 JSON 无效：{_JSON_ERRORS.get(exc.msg, exc.msg)}") from None
+        raise _CellError(column, f"单元格中的 JSON 无效：{json_problem(exc)}") from None
     except (ValueError, RecursionError) as exc:
         raise _CellError(column, _unreadable_json(exc)) from None
 

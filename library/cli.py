@@ -296,10 +296,10 @@ def suggest(home: Home, name: str, per_gap: int, as_json: bool) -> None:
 
     with _libraries(home) as libs:
         found = suggest_cases(libs, name, per_gap=per_gap)
+        if as_json:
+            echo_json({"library": name, "suggestions": found})
+            return
         cases = libs.store.get_many([item["case_id"] for item in found])
-    if as_json:
-        echo_json({"library": name, "suggestions": found})
-        return
     if not found:
         click.echo("没有可补充的案件")
     for item in found:
