@@ -186,17 +186,27 @@ def _meant_field(key: Any, known: tuple[str, ...]) -> str | None:
     return close[0] if close else None
 
 
+def _meant_top_level(key: Any) -> str | None:
+    """The field a top-level ``key`` was meant to be: a field of the record, else a place level under ``location``."""
+    meant = _meant_field(key, _KNOWN_FIELD_ORDER)
+    if meant is None and (level := _meant_field(key, _LOCATION_FIELDS)):
+        meant = f"location.{level}"
+    return meant
+
+
 def misnamed_fields(record: dict[str, Any]) -> list[tuple[str, str]]:
     """Keys of ``record`` that LeiAn does not read but that look meant for a field it does, with that field.
 
     Such a key is kept as given, like any other extra key, so a misspelt column would otherwise lose its
     values without a word. Keys that resemble no field (a register's own columns) are not named.
 
+    A place level given at the top (a flat register's 镇街 or ``town`` column) is named with its place under ``location``.
+
     >>> misnamed_fields({"id": "A1", "text": "漏水", "occured_on": "2024-03-11", "调解结果": "调解成功", "备注": "无",
-    ...                  "location": {"twon": "三灶镇", "grid": "海澄村第3网格"}})
-    [('occured_on', 'occurred_on'), ('调解结果', 'outcome'), ('location.twon', 'location.town')]
+    ...                  "镇街": "三灶镇", "location": {"twon": "三灶镇", "grid": "海澄村第3网格"}})
+    [('occured_on', 'occurred_on'), ('调解结果', 'outcome'), ('镇街', 'location.town'), ('location.twon', 'location.town')]
     """
-    found = [(key, meant) for key in record if key not in _KNOWN_FIELDS if (meant := _meant_field(key, _KNOWN_FIELD_ORDER))]
+    found = [(key, meant) for key in record if key not in _KNOWN_FIELDS if (meant := _meant_top_level(key))]
     location = record.get("location")
     if isinstance(location, dict):
         found += [(f"location.{key}", f"location.{meant}") for key in location

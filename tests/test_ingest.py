@@ -166,6 +166,17 @@ def test_csv_with_chinese_headings_is_told_which_field_each_is(store, tmp_path):
                                                       "纠纷经过 → text，location.twon → location.town）"]
 
 
+def test_a_flat_registers_place_columns_are_named_with_their_place_under_location(store, tmp_path):
+    # 镇街 / town / 地址 at the top are kept as given (not read as the place): the ingest says where they belong.
+    path = tmp_path / "台账.csv"
+    path.write_text("id,text,镇街,town,地址,备注\nF1,楼上漏水,三灶镇,三灶镇,西街75号,无\n", encoding="utf-8")
+    report = run(store, tmp_path, path)
+    assert [(m["field"], m["meant"]) for m in report.misnamed_fields] == \
+        [("镇街", "location.town"), ("town", "location.town"), ("地址", "location.address")]
+    assert "台账.csv：字段 '镇街' 未读入（第 2 行起 1 条）：是否应为 location.town（地点的镇街）？" in report.misnamed_messages
+    assert store.get("F1").location == {}
+
+
 def test_a_gbk_csv_and_an_xls_renamed_say_how_to_save_them(store, tmp_path):
     # What Excel on a Chinese Windows saves as "CSV" is GBK; an old .xls renamed .xlsx is no zip at all.
     sheet = tmp_path / "台账.csv"
