@@ -614,16 +614,11 @@ class SearchEngine:
             "top_k": top_k,
         }
 
-    def rank(
-        self, query: Query, vector: np.ndarray, *, top_k: int = 10, allowed: set[str] | None = None
-    ) -> tuple[list[tuple[str, float]], dict[str, dict[str, float]], list[str]]:
-        """Fused top-k ``(id, score)``, each signal's share per candidate, and the candidate pool (best first)."""
-        return self._rank(query, vector, top_k=top_k, allowed=allowed)[:3]
-
     def _rank(
         self, query: Query, vector: np.ndarray | Future, *, top_k: int, allowed: set[str] | None
     ) -> tuple[list[tuple[str, float]], dict[str, dict[str, float]], list[str], CandidateRead]:
-        """:meth:`rank`, and what was read from the store about the candidates (the results and facets use it)."""
+        """Fused top-k ``(id, score)``, each signal's share per candidate, the candidate pool (best first), and what
+        was read from the store about the candidates (the results and facets use it)."""
         if top_k <= 0:
             return [], {}, [], CandidateRead.nothing()
         candidates, signals, read = self._signals(query, vector, pool_size=pool_size(top_k), allowed=allowed)
