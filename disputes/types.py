@@ -35,6 +35,7 @@ import math
 import os
 import random
 import threading
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -234,7 +235,7 @@ class TypeModel:
                 if path.is_file():
                     try:
                         model = cls.load(path)
-                    except (OSError, ValueError, KeyError):
+                    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
                         model = None  # a torn or foreign file: retrain
             if model is None:
                 model = cls.train()

@@ -204,12 +204,18 @@ def test_the_type_model_is_kept_on_disk_without_pickle(tmp_path):
         written = TypeModel.default(tmp_path)
         types._loaded.clear()
         read = TypeModel.default(tmp_path)
+        saved = tmp_path / f"types-{model_version()}.npz"
+        whole = saved.read_bytes()
+        saved.write_bytes(whole[: len(whole) // 2])  # a write cut short (a full disk, a kill): retrained, not a crash
+        types._loaded.clear()
+        retrained = TypeModel.default(tmp_path)
     finally:
         types._loaded.clear()
         types._loaded.update(kept)  # the process's model again: later tests need not train one
     assert not planted.exists() and not legacy.exists()
     assert [p.name for p in tmp_path.iterdir()] == [f"types-{model_version()}.npz"]
-    for model in (written, read):
+    assert saved.stat().st_size == len(whole)
+    for model in (written, read, retrained):
         assert model.version == trained.version and model.subtypes == trained.subtypes
         assert model.predict(texts) == trained.predict(texts)
     import numpy as np
