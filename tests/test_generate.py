@@ -292,17 +292,13 @@ def test_cli_generate_writes_records_and_truth(tmp_path):
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert result.output.strip().splitlines() == [(f"错误：{bad}：channels：'飞鸽传书' 不是已知的来源渠道"
                                                   f"（可用：{'、'.join(words.OPENINGS)}）")]
-    # A file that does not parse is told where, in Chinese (not json's or tomllib's English).
+    # A file that does not parse is told where, and one that parses but is no table of settings (or gives a
+    # setting that is no table of shares) what it must be: in Chinese, not json's, tomllib's or Python's English.
     for name, text, said in (("broken.json", '{"channels": {"网格员排查": 3,}}', "不是有效的 JSON，第 1 行第 26 列：字段名须用双引号括起"),
-                             ("broken.toml", "success_rate = half\n", "不是有效的 TOML，第 1 行第 16 列：值无效（文字须加引号，如 \"Asia/Shanghai\"）")):
+                             ("broken.toml", "success_rate = half\n", "不是有效的 TOML，第 1 行第 16 列：值无效（文字须加引号，如 \"Asia/Shanghai\"）"),
+                             ("list.json", "[1]", "配置须是一组“配置项 = 值”（JSON 对象或 TOML 表），不是单个值或列表"),
+                             ("shape.json", '{"categories": 5}', "配置项 categories 须是“名称 = 比例”的表（如 categories = { 邻里 = 0.3 }），不是 5")):
         broken = tmp_path / name
         broken.write_text(text, encoding="utf-8")
         result = CliRunner().invoke(cli, ["generate", "--n", "10", "--out", str(out), "--profile", str(broken)])
         assert result.exit_code == 1 and result.output.strip().splitlines() == [f"错误：{broken}：{said}"]
-    # A file that parses but is no table of settings, or a setting that is no table of shares, is said so in Chinese.
-    for name, text, said in (("list.json", "[1]", "配置须是一组“配置项 = 值”（JSON 对象或 TOML 表），不是单个值或列表"),
-                             ("shape.json", '{"categories": 5}', "配置项 categories 须是“名称 = 比例”的表（如 categories = { 邻里 = 0.3 }），不是 5")):
-        shaped = tmp_path / name
-        shaped.write_text(text, encoding="utf-8")
-        result = CliRunner().invoke(cli, ["generate", "--n", "10", "--out", str(out), "--profile", str(shaped)])
-        assert result.exit_code == 1 and result.output.strip().splitlines() == [f"错误：{shaped}：{said}"]
